@@ -1,0 +1,1 @@
+"""The running program: settings, channel adapters, dispatcher, delivery, scheduler, web, CLI."""

@@ -1,0 +1,141 @@
+"""Assembly: database, channels, dispatcher, one delivery worker per channel, recurring notices,
+and the way updates come in (long polling or the webhook server)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from aiohttp import web
+
+from bot.channels.local import LocalChannel
+from bot.channels.telegram import TelegramChannel, update_key
+from bot.config import Settings
+from bot.delivery import DeliveryWorker
+from bot.dispatcher import Dispatcher, Route
+from bot.pacing import Pacer, Window
+from bot.scheduler import RecurringNotices
+from bot.web import make_app, webhook_handler
+from storage.db import create_engine, is_sqlite, session_factory
+from storage.migrate import upgrade
+from storage.models import utcnow
+
+log = logging.getLogger(__name__)
+
+TELEGRAM_WEBHOOK_PATH = "/telegram/webhook"
+
+
+class App:
+    def __init__(
+        self, settings: Settings, *, local: LocalChannel | None = None, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.settings = settings
+        self.local = local
+        self.clock = clock
+        self.telegram: TelegramChannel | None = None
+        self.workers: dict[str, DeliveryWorker] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._web: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        settings = self.settings
+        await asyncio.to_thread(upgrade, settings.database_url)
+        self.engine = create_engine(settings.database_url)
+        self.sessions = session_factory(self.engine)
+
+        routes: dict[str, Route] = {}
+        if self.local is not None:
+            routes[self.local.platform] = Route(self.local, Pacer(1000, Window(1000, 1), Window(1000, 1)))
+        if settings.telegram.token:
+            limits = settings.telegram.limits
+            self.telegram = TelegramChannel(
+                settings.telegram.token, settings.telegram.api_url, connections=settings.delivery.max_in_flight + 8
+            )
+            await self.telegram.start()
+            routes[self.telegram.platform] = Route(
+                self.telegram,
+                Pacer(
+                    limits.per_bot_per_second,
+                    group=Window(limits.per_group_per_minute, 60.0),
+                    private=Window(max(1, round(limits.per_private_per_second)), 1.0),
+                ),
+            )
+            log.info("Telegram: connected as @%s", self.telegram.username)
+
+        for platform, route in routes.items():
+            self.workers[platform] = DeliveryWorker(
+                self.sessions,
+                route.channel,
+                route.pacer,
+                settings.delivery,
+                sole_process=is_sqlite(settings.database_url),
+                clock=self.clock,
+            )
+        self.recurring = RecurringNotices(
+            settings.database_url, self.sessions, settings.handler, self.wake_delivery, self.clock
+        )
+        self.dispatcher = Dispatcher(
+            self.sessions,
+            routes,
+            settings.handler,
+            on_outbox=self.wake_delivery,
+            on_schedule=lambda: self._spawn(self.recurring.sync()),
+            clock=self.clock,
+        )
+        for worker in self.workers.values():
+            self._spawn(worker.run())
+        await self.recurring.start()
+        resumed = await self.dispatcher.resume()
+        if resumed:
+            log.info("%d updates received before the last stop are being handled now", resumed)
+        if self.telegram is not None:
+            await self._receive_telegram(self.telegram)
+
+    async def _receive_telegram(self, telegram: TelegramChannel) -> None:
+        if self.settings.telegram.mode == "polling":
+            self._spawn(telegram.poll(lambda key, payload: self.dispatcher.receive(telegram.platform, key, payload)))
+            return
+        secret = self.settings.webhook_secret or ""
+        app = make_app()
+        app.router.add_post(
+            TELEGRAM_WEBHOOK_PATH,
+            webhook_handler(telegram.platform, secret, "X-Telegram-Bot-Api-Secret-Token", update_key, self.dispatcher.receive),
+        )
+        await self.serve(app)
+        await telegram.set_webhook(self.settings.telegram.webhook_url, secret)
+
+    async def serve(self, app: web.Application) -> None:
+        self._web = web.AppRunner(app)
+        await self._web.setup()
+        await web.TCPSite(self._web, self.settings.web_host, self.settings.web_port).start()
+        log.info("webhook server on http://%s:%d", self.settings.web_host, self.settings.web_port)
+
+    def wake_delivery(self) -> None:
+        for worker in self.workers.values():
+            worker.wake()
+
+    def _spawn(self, coroutine) -> None:  # noqa: ANN001 - any coroutine
+        task = asyncio.create_task(coroutine)
+        task.add_done_callback(_report_crash)
+        task.add_done_callback(self._tasks.discard)
+        self._tasks.add(task)
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.dispatcher.drain()
+        self.recurring.stop()
+        if self._web is not None:
+            await self._web.cleanup()
+        if self.telegram is not None:
+            await self.telegram.stop()
+        await self.engine.dispose()
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task stopped", exc_info=task.exception())

@@ -1,0 +1,235 @@
+"""Telegram adapter on python-telegram-bot 22: receive (update -> Incoming) and send (Outgoing -> one
+Bot API call), with every Bot API error mapped onto a delivery Outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import warnings
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ChatMemberStatus, MessageLimit
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.request import HTTPXRequest
+from telegram.warnings import PTBUserWarning
+
+from handlers.chat import Attachment, ChatKind, Event, Incoming, Outcome, Outgoing, Quoted, SendResult
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "telegram"
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+POLL_TIMEOUT = 25
+_GONE = re.compile(r"chat not found|bot was kicked|bot is not a member|group chat was deactivated|user is deactivated")
+
+Store = Callable[[str, dict[str, Any]], Awaitable[object]]
+
+
+class TelegramChannel:
+    platform = PLATFORM
+    text_limit = MessageLimit.MAX_TEXT_LENGTH
+    caption_limit = MessageLimit.CAPTION_LENGTH
+
+    def __init__(self, token: str, api_url: str, *, connections: int) -> None:
+        # replies and bulk sends share one pool sized above the delivery worker's in-flight limit, so a
+        # reply always finds a free connection; long polling has its own.
+        self.bot = Bot(
+            token,
+            base_url=f"{api_url}/bot",
+            base_file_url=f"{api_url}/file/bot",
+            request=HTTPXRequest(
+                connection_pool_size=connections, connect_timeout=5, read_timeout=15, write_timeout=15, pool_timeout=5
+            ),
+            get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=POLL_TIMEOUT + 10),
+        )
+        self.username = ""
+
+    async def start(self) -> None:
+        await self.bot.initialize()  # getMe: a wrong token or URL fails here, at start-up
+        self.username = self.bot.username or ""
+
+    async def stop(self) -> None:
+        await self.bot.shutdown()
+
+    # --- send -----------------------------------------------------------------------------------
+
+    async def send(self, out: Outgoing) -> SendResult:
+        markup = (
+            InlineKeyboardMarkup([[InlineKeyboardButton(b.label, callback_data=b.data)] for b in out.buttons])
+            if out.buttons
+            else None
+        )
+        chat_id = int(out.chat.chat_id)
+        try:
+            if out.attachment is not None and out.attachment.kind == "photo":
+                sent = await self.bot.send_photo(chat_id, out.attachment.ref, caption=out.text or None, reply_markup=markup)
+            elif out.attachment is not None:
+                sent = await self.bot.send_document(
+                    chat_id, out.attachment.ref, caption=out.text or None, reply_markup=markup
+                )
+            else:
+                sent = await self.bot.send_message(chat_id, out.text, reply_markup=markup)
+        except RetryAfter as exc:
+            return SendResult(Outcome.THROTTLED, retry_after=_seconds(exc.retry_after), detail=str(exc))
+        except ChatMigrated as exc:
+            return SendResult(Outcome.MIGRATED, new_chat_id=str(exc.new_chat_id), detail=str(exc))
+        except Forbidden as exc:
+            return SendResult(Outcome.STOPPED, detail=str(exc))
+        except BadRequest as exc:
+            gone = _GONE.search(str(exc).lower())
+            return SendResult(Outcome.STOPPED if gone else Outcome.REJECTED, detail=str(exc))
+        except InvalidToken as exc:  # the token was revoked while running: nothing will get through
+            log.error("Telegram rejects the bot token: %s", exc)
+            return SendResult(Outcome.FAILED, detail=str(exc))
+        except (NetworkError, TelegramError) as exc:  # time-outs, 5xx, dropped connections
+            return SendResult(Outcome.FAILED, detail=str(exc) or type(exc).__name__)
+        return SendResult(Outcome.SENT, message_id=str(sent.message_id))
+
+    async def answer_button(self, incoming: Incoming, text: str) -> None:
+        if incoming.callback_id:
+            try:
+                await self.bot.answer_callback_query(incoming.callback_id, text=text or None)
+            except TelegramError as exc:  # an old button: the person still got their answer recorded
+                log.info("callback answer failed: %s", exc)
+
+    # --- receive ----------------------------------------------------------------------------------
+
+    async def poll(self, store: Store) -> None:
+        """Long polling. An update is confirmed to Telegram (offset) only after `store` has kept it."""
+        await self.bot.delete_webhook()
+        offset: int | None = None
+        failures = 0
+        while True:
+            try:
+                with warnings.catch_warnings():  # raw dicts on purpose: one malformed update must not
+                    warnings.simplefilter("ignore", PTBUserWarning)  # block the batch behind it
+                    batch = await self.bot.do_api_request(
+                        "getUpdates",
+                        api_kwargs={"offset": offset, "timeout": POLL_TIMEOUT, "allowed_updates": ALLOWED_UPDATES},
+                        read_timeout=POLL_TIMEOUT + 10,
+                    )
+                failures = 0
+            except Conflict:
+                log.warning("a webhook is set: removing it to poll")
+                await self.bot.delete_webhook()
+                continue
+            except (NetworkError, TelegramError) as exc:
+                failures += 1
+                log.warning("getUpdates failed (%s); retrying", exc)
+                await asyncio.sleep(min(30.0, 0.5 * 2**failures))
+                continue
+            for raw in batch if isinstance(batch, list) else []:
+                key = update_key(raw) if isinstance(raw, dict) else None
+                if key is None:
+                    log.warning("skipping an update without update_id: %.200r", raw)
+                    continue
+                await store(key, raw)
+                offset = int(key) + 1
+
+    async def set_webhook(self, url: str, secret: str) -> None:
+        await self.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+
+    def parse(self, payload: dict[str, Any]) -> Incoming | None:
+        """The one normalised message in an update, or None for updates the bot has nothing to do with.
+        A malformed update raises; the dispatcher logs it and moves on."""
+        update = Update.de_json(payload, self.bot)
+        if update is None:
+            return None
+        if update.callback_query is not None:
+            query = update.callback_query
+            chat = query.message.chat if query.message else None
+            if chat is None:
+                return None
+            return Incoming(
+                platform=PLATFORM,
+                chat_id=str(chat.id),
+                chat_kind=_kind(chat.type),
+                user_id=str(query.from_user.id),
+                user_name=query.from_user.full_name,
+                event=Event.BUTTON,
+                button_data=query.data or "",
+                callback_id=query.id,
+                chat_title=chat.title or "",
+            )
+        if update.my_chat_member is not None:
+            change = update.my_chat_member
+            gone = change.new_chat_member.status in (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED)
+            return Incoming(
+                platform=PLATFORM,
+                chat_id=str(change.chat.id),
+                chat_kind=_kind(change.chat.type),
+                user_id=str(change.from_user.id),
+                user_name=change.from_user.full_name,
+                event=Event.BOT_REMOVED if gone else Event.BOT_ADDED,
+                chat_title=change.chat.title or "",
+            )
+        message = update.message
+        if message is None or message.chat.type == "channel":
+            return None
+        if message.migrate_to_chat_id:
+            return Incoming(
+                platform=PLATFORM,
+                chat_id=str(message.chat.id),
+                chat_kind=ChatKind.GROUP,
+                user_id=str(message.from_user.id) if message.from_user else "",
+                event=Event.MIGRATED,
+                new_chat_id=str(message.migrate_to_chat_id),
+            )
+        if message.from_user is None:
+            return None
+        text = self._own_command(message.text or message.caption or "")
+        reply_to = message.reply_to_message
+        return Incoming(
+            platform=PLATFORM,
+            chat_id=str(message.chat.id),
+            chat_kind=_kind(message.chat.type),
+            user_id=str(message.from_user.id),
+            user_name=message.from_user.full_name,
+            text=text,
+            attachment=_attachment(message),
+            quoted=Quoted(reply_to.text or reply_to.caption or "", _attachment(reply_to)) if reply_to else None,
+            chat_title=message.chat.title or "",
+        )
+
+    def _own_command(self, text: str) -> str:
+        """"/ganthon@OurBot X" -> "/ganthon X"; commands for other bots keep their suffix."""
+        if self.username and text.startswith("/"):
+            head, sep, rest = text.partition(" ")
+            command, at, bot = head.partition("@")
+            if at and bot.lower() == self.username.lower():
+                return command + sep + rest
+        return text
+
+
+def update_key(payload: dict[str, Any]) -> str | None:
+    """Telegram numbers its updates: the number is the de-duplication key."""
+    update_id = payload.get("update_id")
+    return str(update_id) if isinstance(update_id, int) else None
+
+
+def _kind(chat_type: str) -> ChatKind:
+    return ChatKind.PRIVATE if chat_type == "private" else ChatKind.GROUP
+
+
+def _attachment(message: Message) -> Attachment | None:
+    if message.photo:
+        return Attachment("photo", message.photo[-1].file_id, PLATFORM)
+    if message.document:
+        return Attachment("document", message.document.file_id, PLATFORM, message.document.file_name or "")
+    return None
+
+
+def _seconds(value: object) -> float:
+    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)  # type: ignore[union-attr]

@@ -1,0 +1,134 @@
+"""`langso`: run the bot, the terminal demo, administration and migrations."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+
+from bot.config import ConfigError, Settings, load
+from handlers import admin
+from messages import render
+from storage.db import create_engine, session_factory
+from storage.migrate import upgrade
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="langso", description="Làng số bot")
+    root.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = root.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run every channel that has a token (the local demo when none has)")
+    sub.add_parser("demo", help="the local channel in this terminal")
+
+    db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply migrations")
+
+    adm = sub.add_parser("admin", help="places, roles, groups").add_subparsers(dest="admin_command", required=True)
+    place = adm.add_parser("place").add_subparsers(dest="place_command", required=True)
+    add = place.add_parser("add")
+    add.add_argument("--kind", required=True, choices=["commune", "village"])
+    add.add_argument("--code", required=True)
+    add.add_argument("--name", required=True)
+    add.add_argument("--parent")
+    place.add_parser("list")
+    role = adm.add_parser("role").add_subparsers(dest="role_command", required=True)
+    grant = role.add_parser("grant")
+    grant.add_argument("--platform", required=True, choices=["telegram", "zalo", "local"])
+    grant.add_argument("--user-id", required=True)
+    grant.add_argument("--role", required=True, choices=["commune_official", "village_head", "tech_team"])
+    grant.add_argument("--place", required=True)
+    group = adm.add_parser("group").add_subparsers(dest="group_command", required=True)
+    group.add_parser("list")
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        settings = load()
+    except ConfigError as exc:
+        print(render("config_error", reason=str(exc)), file=sys.stderr)
+        return 2
+    if args.command == "run":
+        if not settings.telegram.token:
+            print(render("no_token_demo", database=settings.database_url))
+            return _demo(settings)
+        return _run(settings)
+    if args.command == "demo":
+        return _demo(settings)
+    if args.command == "db":
+        upgrade(settings.database_url)
+        print(render("db_upgraded"))
+        return 0
+    return asyncio.run(_with_session(settings, lambda session: _admin(args, session)))
+
+
+def _run(settings: Settings) -> int:
+    from bot.app import App
+
+    async def serve() -> None:
+        app = App(settings)
+        await app.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await app.stop()
+
+    asyncio.run(serve())
+    return 0
+
+
+def _demo(settings: Settings) -> int:
+    from bot.demo import run_demo
+
+    with contextlib.suppress(KeyboardInterrupt, EOFError):
+        asyncio.run(run_demo(settings))
+    return 0
+
+
+async def _with_session(settings: Settings, action: Callable[[object], Awaitable[int]]) -> int:
+    await asyncio.to_thread(upgrade, settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine)() as session:
+            try:
+                code = await action(session)
+            except admin.AdminError as exc:
+                print(exc, file=sys.stderr)
+                return 1
+            await session.commit()
+            return code
+    finally:
+        await engine.dispose()
+
+
+async def _admin(args: argparse.Namespace, session) -> int:  # noqa: ANN001 - AsyncSession
+    if args.admin_command == "place" and args.place_command == "add":
+        place = await admin.add_place(session, args.kind, args.code, args.name, args.parent)
+        print(render("admin_place_added", place=place))
+    elif args.admin_command == "place":
+        for place, parent in await admin.list_places(session):
+            print(f"{place.code}\t{place.kind}\t{place.name}\t{parent.code if parent else ''}")
+    elif args.admin_command == "role":
+        place = await admin.grant_role(session, args.platform, args.user_id, args.role, args.place)
+        print(render("admin_role_granted", role=args.role, place=place, platform=args.platform, user_id=args.user_id))
+    elif args.admin_command == "group":
+        for group, place in await admin.list_groups(session):
+            state = "active" if group.active else "inactive"
+            print(f"{group.platform}\t{group.chat_id}\t{state}\t{place.code if place else '-'}\t{group.title}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

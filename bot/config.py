@@ -1,0 +1,180 @@
+"""Settings: config.toml for working defaults, the environment for secrets and endpoints.
+
+A bad or missing setting raises ConfigError with one line naming the setting and the reason,
+which the CLI prints before exiting.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from handlers.context import HandlerSettings, QuietHours
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
+
+
+class ConfigError(Exception):
+    """One setting is wrong; str(error) is the line shown to the operator."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    per_bot_per_second: float
+    per_group_per_minute: int
+    per_private_per_second: float
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    token: str | None
+    api_url: str
+    mode: str
+    webhook_url: str
+    limits: Limits
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    max_in_flight: int = 16
+    max_attempts: int = 8
+    lease_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class DemoVillage:
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    commune_code: str
+    commune_name: str
+    villages: tuple[DemoVillage, ...]
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    handler: HandlerSettings
+    telegram: TelegramSettings
+    web_host: str
+    web_port: int
+    webhook_secret: str | None
+    delivery: DeliverySettings
+    demo: DemoSettings
+    source: Path = field(default=DEFAULT_CONFIG)
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    path = Path(env.get("LANGSO_CONFIG") or DEFAULT_CONFIG)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"LANGSO_CONFIG: không tìm thấy tệp cấu hình {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: tệp cấu hình không hợp lệ ({exc})") from None
+    return build(raw, env, path)
+
+
+def build(raw: dict, env: Mapping[str, str], path: Path = DEFAULT_CONFIG) -> Settings:
+    """Settings from a parsed config file and an environment (tests build them this way too)."""
+    database_url = env.get("LANGSO_DATABASE_URL") or _get(raw, "database_url", str)
+    _check_database_url(database_url)
+
+    tz_name = _get(raw, "timezone", str)
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"timezone: múi giờ không tồn tại: {tz_name!r}") from None
+
+    quiet = raw.get("quiet_hours", {})
+    quiet_hours = QuietHours(
+        start=_clock(quiet.get("start", "21:00"), "quiet_hours.start"),
+        end=_clock(quiet.get("end", "06:00"), "quiet_hours.end"),
+    )
+
+    tg = raw.get("telegram", {})
+    token = env.get("LANGSO_TELEGRAM_TOKEN") or None
+    if token is not None and ":" not in token:
+        raise ConfigError("LANGSO_TELEGRAM_TOKEN: không đúng dạng <số>:<chuỗi> của BotFather")
+    api_url = (env.get("LANGSO_TELEGRAM_API_URL") or tg.get("api_url", "https://api.telegram.org")).rstrip("/")
+    if urlparse(api_url).scheme not in ("http", "https"):
+        raise ConfigError(f"LANGSO_TELEGRAM_API_URL: cần một địa chỉ http(s), nhận được {api_url!r}")
+    mode = tg.get("mode", "polling")
+    if mode not in ("polling", "webhook"):
+        raise ConfigError(f"telegram.mode: chỉ nhận 'polling' hoặc 'webhook', nhận được {mode!r}")
+    webhook_secret = env.get("LANGSO_WEBHOOK_SECRET") or None
+    if mode == "webhook" and token:
+        if not tg.get("webhook_url"):
+            raise ConfigError("telegram.webhook_url: chế độ webhook cần địa chỉ công khai của bot")
+        if not webhook_secret:
+            raise ConfigError("LANGSO_WEBHOOK_SECRET: chế độ webhook cần một chuỗi bí mật")
+    limits = Limits(
+        per_bot_per_second=_positive(tg.get("per_bot_per_second", 30), "telegram.per_bot_per_second"),
+        per_group_per_minute=int(_positive(tg.get("per_group_per_minute", 20), "telegram.per_group_per_minute")),
+        per_private_per_second=_positive(tg.get("per_private_per_second", 1), "telegram.per_private_per_second"),
+    )
+
+    web = raw.get("web", {})
+    delivery = raw.get("delivery", {})
+    demo = raw.get("demo", {})
+    return Settings(
+        database_url=database_url,
+        handler=HandlerSettings(timezone=tz, quiet_hours=quiet_hours),
+        telegram=TelegramSettings(
+            token=token, api_url=api_url, mode=mode, webhook_url=tg.get("webhook_url", ""), limits=limits
+        ),
+        web_host=web.get("host", "127.0.0.1"),
+        web_port=int(web.get("port", 8080)),
+        webhook_secret=webhook_secret,
+        delivery=DeliverySettings(
+            max_in_flight=int(_positive(delivery.get("max_in_flight", 16), "delivery.max_in_flight")),
+            max_attempts=int(_positive(delivery.get("max_attempts", 8), "delivery.max_attempts")),
+            lease_seconds=int(_positive(delivery.get("lease_seconds", 60), "delivery.lease_seconds")),
+        ),
+        demo=DemoSettings(
+            commune_code=demo.get("commune_code", "XA-DEMO"),
+            commune_name=demo.get("commune_name", "Xã Demo"),
+            villages=tuple(DemoVillage(v["code"], v["name"]) for v in demo.get("villages", [])),
+        ),
+        source=path,
+    )
+
+
+def _get(raw: dict, key: str, kind: type) -> object:
+    if key not in raw:
+        raise ConfigError(f"{key}: thiếu trong tệp cấu hình")
+    value = raw[key]
+    if not isinstance(value, kind):
+        raise ConfigError(f"{key}: cần kiểu {kind.__name__}")
+    return value
+
+
+def _check_database_url(url: str) -> None:
+    scheme = urlparse(url).scheme.split("+")[0]
+    if scheme not in ("sqlite", "postgresql", "postgres"):
+        raise ConfigError(
+            f"LANGSO_DATABASE_URL: chỉ hỗ trợ sqlite:/// hoặc postgresql://, nhận được {url.split(':')[0]!r}"
+        )
+
+
+def _clock(value: str, key: str) -> time:
+    try:
+        return time.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: cần giờ dạng HH:MM, nhận được {value!r}") from None
+
+
+def _positive(value: object, key: str) -> float:
+    if not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"{key}: cần một số dương, nhận được {value!r}")
+    return float(value)

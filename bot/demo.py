@@ -1,0 +1,126 @@
+"""`langso demo`: the bot on the local channel in this terminal. Act as a seeded commune official,
+village head or resident, and see what every group receives."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from dataclasses import dataclass
+
+from sqlmodel import select
+
+from bot.app import App
+from bot.channels.local import LocalChannel, to_payload
+from bot.config import Settings
+from handlers import admin
+from handlers.chat import ChatKind, Event, Incoming, Outgoing
+from messages import render
+from storage.models import ChatGroup, Place
+
+PLATFORM = "local"
+
+
+@dataclass(frozen=True)
+class Persona:
+    user_id: str
+    name: str
+    role: str | None
+    place_code: str
+
+
+def personas(settings: Settings) -> list[Persona]:
+    demo = settings.demo
+    people = [Persona("can-bo-xa", "Lò Văn Minh", "commune_official", demo.commune_code)]
+    for n, village in enumerate(demo.villages, 1):
+        people.append(Persona(f"truong-thon-{n}", f"Trưởng {village.name}", "village_head", village.code))
+    if demo.villages:
+        people.append(Persona("nguoi-dan", "Bà Hà Thị Lan", None, demo.villages[0].code))
+    return people
+
+
+def group_id(code: str) -> str:
+    return f"nhom-{code.lower()}"
+
+
+async def seed(app: App) -> None:
+    """Places, roles and one linked group per place; nothing is added twice on a second run."""
+    demo = app.settings.demo
+    async with app.sessions() as session:
+        existing = {p.code for p in (await session.exec(select(Place))).all()}
+        if demo.commune_code not in existing:
+            await admin.add_place(session, "commune", demo.commune_code, demo.commune_name, None)
+        for village in demo.villages:
+            if village.code not in existing:
+                await admin.add_place(session, "village", village.code, village.name, demo.commune_code)
+        for persona in personas(app.settings):
+            if persona.role:
+                await admin.grant_role(session, PLATFORM, persona.user_id, persona.role, persona.place_code)
+        groups = {g.chat_id for g in (await session.exec(select(ChatGroup))).all()}
+        places = (await session.exec(select(Place))).all()
+        for place in places:
+            if group_id(place.code) not in groups:
+                session.add(
+                    ChatGroup(platform=PLATFORM, chat_id=group_id(place.code), title=f"Nhóm {place.name}", place_id=place.id)
+                )
+        await session.commit()
+
+
+def show(out: Outgoing) -> None:
+    where = f"nhóm {out.chat.chat_id}" if out.chat.chat_id.startswith("nhom-") else f"riêng → {out.chat.chat_id}"
+    buttons = "  ".join(f"[{b.label}]" for b in out.buttons if b.data.startswith("ack:"))
+    print(f"\n┌─ {where}\n│ " + out.text.replace("\n", "\n│ ") + (f"\n│ {buttons}" if buttons else "") + "\n└─")
+
+
+async def run_demo(settings: Settings) -> None:
+    local = LocalChannel(on_message=show)
+    settings = dataclasses.replace(settings, telegram=dataclasses.replace(settings.telegram, token=None))
+    app = App(settings, local=local)
+    await app.start()
+    try:
+        await seed(app)
+        cast = personas(settings)
+        me = cast[-1] if cast else Persona("nguoi-dan", "Người dân", None, "")
+        print(render("demo_intro", personas=list(enumerate(cast, 1))))
+        loop = asyncio.get_running_loop()
+        while True:
+            line = (await loop.run_in_executor(None, input, f"\n[{me.name}] > ")).strip()
+            if not line:
+                continue
+            if line in (":thoat", ":q"):
+                break
+            if line.startswith(":la "):
+                pick = line[4:].strip()
+                if pick.isdigit() and 1 <= int(pick) <= len(cast):
+                    me = cast[int(pick) - 1]
+                else:
+                    print(render("demo_intro", personas=list(enumerate(cast, 1))))
+                continue
+            incoming = _incoming(line, me, local)
+            if incoming is None:
+                print(render("demo_intro", personas=list(enumerate(cast, 1))))
+                continue
+            await app.dispatcher.receive(PLATFORM, f"demo-{loop.time()}", to_payload(incoming))
+            await app.dispatcher.drain()
+            await asyncio.sleep(0.3)  # let the delivery worker show what the groups receive
+    finally:
+        await app.stop()
+
+
+def _incoming(line: str, me: Persona, local: LocalChannel) -> Incoming | None:
+    """`:nhom CODE text` posts in a group, `:doc CODE` presses "Đã đọc" on its latest notice,
+    anything else is a private message to the bot."""
+    if line.startswith(":nhom "):
+        _, code, *words = line.split(" ", 2) + [""]
+        return Incoming(PLATFORM, group_id(code), ChatKind.GROUP, me.user_id, me.name, text=" ".join(words).strip())
+    if line.startswith(":doc "):
+        chat = group_id(line[5:].strip())
+        acks = [b for out in local.sent.get(chat, []) for b in out.buttons if b.data.startswith("ack:")]
+        if not acks:
+            return None
+        return Incoming(
+            PLATFORM, chat, ChatKind.GROUP, me.user_id, me.name, event=Event.BUTTON, button_data=acks[-1].data,
+            callback_id="demo",
+        )
+    if line.startswith(":"):
+        return None
+    return Incoming(PLATFORM, me.user_id, ChatKind.PRIVATE, me.user_id, me.name, text=line)

@@ -1,0 +1,68 @@
+"""Administration of places, roles and groups (the `langso admin` commands), callable without a chat."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers.people import person_for, place_by_code
+from messages import render
+from storage.models import ChatGroup, Place, PlaceKind, Role, RoleName
+
+
+class AdminError(Exception):
+    """A refused admin command; str() is the Vietnamese explanation for the operator."""
+
+    def __init__(self, template: str, **values: object) -> None:
+        super().__init__(render(template, **values))
+
+
+async def add_place(session: AsyncSession, kind: str, code: str, name: str, parent_code: str | None) -> Place:
+    code = code.strip().upper()
+    if kind not in (PlaceKind.COMMUNE, PlaceKind.VILLAGE):
+        raise AdminError("admin_bad_kind", kind=kind)
+    if not code or not name.strip():
+        raise AdminError("admin_place_needs_code_name")
+    if await place_by_code(session, code) is not None:
+        raise AdminError("admin_place_exists", code=code)
+    parent = None
+    if kind == PlaceKind.VILLAGE:
+        parent = await place_by_code(session, parent_code or "")
+        if parent is None or parent.kind != PlaceKind.COMMUNE:
+            raise AdminError("admin_village_needs_commune", parent=parent_code or "")
+    elif parent_code:
+        raise AdminError("admin_commune_no_parent")
+    place = Place(kind=kind, code=code, name=name.strip(), parent_id=parent.id if parent else None)
+    session.add(place)
+    await session.flush()
+    return place
+
+
+async def list_places(session: AsyncSession) -> list[tuple[Place, Place | None]]:
+    places = list((await session.exec(select(Place).order_by(Place.code))).all())
+    by_id = {p.id: p for p in places}
+    return [(p, by_id.get(p.parent_id)) for p in places]
+
+
+async def grant_role(session: AsyncSession, platform: str, user_id: str, role: str, place_code: str) -> Place:
+    if role not in tuple(RoleName):
+        raise AdminError("admin_bad_role", role=role)
+    place = await place_by_code(session, place_code)
+    if place is None:
+        raise AdminError("admin_unknown_place", code=place_code)
+    if role == RoleName.COMMUNE_OFFICIAL and place.kind != PlaceKind.COMMUNE:
+        raise AdminError("admin_official_needs_commune", code=place.code)
+    person = await person_for(session, platform, user_id)
+    held = await session.exec(
+        select(Role).where(Role.person_id == person.id, Role.place_id == place.id, Role.role == role)
+    )
+    if held.first() is None:
+        session.add(Role(person_id=person.id, place_id=place.id, role=role))
+    return place
+
+
+async def list_groups(session: AsyncSession) -> list[tuple[ChatGroup, Place | None]]:
+    rows = await session.exec(
+        select(ChatGroup, Place).join(Place, isouter=True).order_by(ChatGroup.platform, ChatGroup.id)
+    )
+    return list(rows.all())

@@ -1,0 +1,472 @@
+"""Announcements: write once (/thongbao), preview, send now or at a set time, relay from the commune
+group, acknowledge, and report (/tinhtrang)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers import conversation, when
+from handlers.audience import active_groups, places_reached, queue, release_time
+from handlers.chat import Attachment, Button, ChatKind, ChatRef, Outgoing
+from handlers.choices import Menu, menu
+from handlers.context import HandlerSettings, Turn
+from handlers.groups import this_group
+from handlers.people import STAFF, has_role_on, managed_places, villages_of
+from messages import label, render
+from storage.models import (
+    Acknowledgement,
+    Announcement,
+    AnnouncementStatus,
+    ChatGroup,
+    Delivery,
+    DeliveryStatus,
+    Person,
+    Place,
+    PlaceKind,
+    RoleName,
+)
+
+FLOW = "announce"
+RELAY_TAG = "#thongbao"
+ACK_PREFIX = "ack:"
+BACK_WORDS = ("quay lại", "quay lai")
+
+
+# --- writing a notice in a private chat -------------------------------------------------------------
+
+
+async def start(turn: Turn, args: str) -> None:
+    if turn.incoming.chat_kind is ChatKind.GROUP:
+        turn.say("announce_private_only")
+        return
+    if not await managed_places(turn.session, turn.person):
+        turn.say("announce_not_allowed")
+        return
+    draft = Announcement(author_id=turn.person.id)
+    _take_content(draft, args, turn.incoming.attachment)
+    turn.session.add(draft)
+    await turn.session.flush()
+    if draft.text or draft.attachment_ref:
+        await _preview(turn, draft)
+    else:
+        await conversation.move(turn, FLOW, "text", announcement_id=draft.id)
+        turn.say("announce_ask_text")
+
+
+async def resume(turn: Turn, conv_step: str, data: dict) -> None:
+    """The next message of someone in the middle of writing a notice."""
+    draft = await turn.session.get(Announcement, data["announcement_id"])
+    if draft is None or draft.status != AnnouncementStatus.DRAFT:
+        await conversation.finish(turn)
+        turn.say("announce_gone")
+        return
+    answer = turn.incoming.answer
+    if conv_step != "preview" and answer.lower() in BACK_WORDS and (draft.text or draft.attachment_ref):
+        await _preview(turn, draft)
+        return
+    if conv_step in ("text", "edit"):
+        if not answer and turn.incoming.attachment is None:
+            turn.say("announce_ask_text")
+            return
+        _take_content(draft, answer, turn.incoming.attachment)
+        await _preview(turn, draft)
+    elif conv_step == "preview":
+        await _on_preview_choice(turn, draft, answer)
+    elif conv_step == "when":
+        await _on_time(turn, draft, answer)
+    elif conv_step == "confirm_when":
+        await _on_time_confirmed(turn, draft, answer, data)
+    elif conv_step == "targets":
+        await _on_target(turn, draft, answer)
+
+
+def _take_content(draft: Announcement, text: str, attachment: Attachment | None) -> None:
+    draft.text = text.strip()
+    if attachment is not None:
+        draft.attachment_kind, draft.attachment_ref = attachment.kind, attachment.ref
+        draft.attachment_platform = attachment.platform
+
+
+def _preview_menu(draft: Announcement) -> Menu:
+    return menu("send_now", "schedule", "edit", "targets", "urgent_off" if draft.urgent else "urgent_on", "cancel")
+
+
+async def _preview(turn: Turn, draft: Announcement) -> None:
+    places = await places_reached(turn.session, turn.person, draft.target_place_id)
+    groups = await active_groups(turn.session, places)
+    release = release_time(draft, turn.now, turn.settings)
+    choices = _preview_menu(draft)
+    await conversation.move(turn, FLOW, "preview", announcement_id=draft.id)
+    turn.say(
+        "announce_preview",
+        buttons=choices.buttons,
+        text=draft.text,
+        attachment=draft.attachment_kind,
+        places=[p.name for p in places],
+        group_count=len(groups),
+        urgent=draft.urgent,
+        held_until=turn.local(release) if release > turn.now else None,
+        quiet=turn.settings.quiet_hours,
+        choices=choices.lines,
+    )
+
+
+async def _on_preview_choice(turn: Turn, draft: Announcement, answer: str) -> None:
+    choices = _preview_menu(draft)
+    picked = choices.pick(answer)
+    if picked == "send_now":
+        await _send(turn, draft, turn.now)
+    elif picked == "schedule":
+        await conversation.move(turn, FLOW, "when")
+        turn.say("announce_ask_time")
+    elif picked == "edit":
+        await conversation.move(turn, FLOW, "edit")
+        turn.say("announce_ask_text", editing=True)
+    elif picked == "targets":
+        await _ask_target(turn)
+    elif picked in ("urgent_on", "urgent_off"):
+        draft.urgent = picked == "urgent_on"
+        await _preview(turn, draft)
+    elif picked == "cancel":
+        await cancel_draft(turn, draft)
+    else:
+        choices.ask_again(turn)
+
+
+async def cancel_draft(turn: Turn, draft: Announcement) -> None:
+    draft.status = AnnouncementStatus.CANCELLED
+    await conversation.finish(turn)
+    turn.say("announce_cancelled")
+
+
+async def _target_menu(turn: Turn) -> Menu:
+    places = await managed_places(turn.session, turn.person)
+    return menu("all_places", **{f"place:{p.id}": p.name for p in places})
+
+
+async def _ask_target(turn: Turn) -> None:
+    choices = await _target_menu(turn)
+    await conversation.move(turn, FLOW, "targets")
+    turn.say("announce_ask_target", buttons=choices.buttons, choices=choices.lines)
+
+
+async def _on_target(turn: Turn, draft: Announcement, answer: str) -> None:
+    choices = await _target_menu(turn)
+    picked = choices.pick(answer)
+    if picked is None:
+        choices.ask_again(turn)
+        return
+    draft.target_place_id = None if picked == "all_places" else int(picked.split(":")[1])
+    await _preview(turn, draft)
+
+
+async def _on_time(turn: Turn, draft: Announcement, answer: str) -> None:
+    try:
+        moment = when.parse(answer, turn.now, turn.settings.timezone)
+    except when.InThePast:
+        turn.say("time_in_past")
+        return
+    except when.NotUnderstood:
+        turn.say("time_not_understood")
+        return
+    choices = menu("confirm", "retry_time", "back")
+    if isinstance(moment, when.Recurrence):
+        await conversation.move(turn, FLOW, "confirm_when", recurrence=moment.encode(), send_at=None)
+        turn.say("announce_confirm_recurring", buttons=choices.buttons, rule=moment, choices=choices.lines)
+        return
+    await conversation.move(turn, FLOW, "confirm_when", send_at=moment.isoformat(), recurrence=None)
+    release = release_time(draft, moment, turn.settings)
+    turn.say(
+        "announce_confirm_time",
+        buttons=choices.buttons,
+        at=turn.local(moment),
+        held_until=turn.local(release) if release > moment else None,
+        choices=choices.lines,
+    )
+
+
+async def _on_time_confirmed(turn: Turn, draft: Announcement, answer: str, data: dict) -> None:
+    choices = menu("confirm", "retry_time", "back")
+    picked = choices.pick(answer)
+    if picked == "confirm":
+        if data.get("recurrence"):
+            await _make_recurring(turn, draft, when.Recurrence.decode(data["recurrence"]))
+        else:
+            await _send(turn, draft, datetime.fromisoformat(data["send_at"]))
+    elif picked == "retry_time":
+        await conversation.move(turn, FLOW, "when")
+        turn.say("announce_ask_time")
+    elif picked == "back":
+        await _preview(turn, draft)
+    else:
+        choices.ask_again(turn)
+
+
+async def _send(turn: Turn, draft: Announcement, due: datetime) -> None:
+    places = await places_reached(turn.session, turn.person, draft.target_place_id)
+    groups = await active_groups(turn.session, places)
+    if not groups:
+        turn.say("announce_no_groups", places=[p.name for p in places])
+        await _preview(turn, draft)
+        return
+    release = release_time(draft, due, turn.settings)
+    draft.status = AnnouncementStatus.QUEUED
+    draft.send_at = due
+    _sign(draft, turn.person, places)
+    await queue(turn.session, draft, groups, release)
+    await conversation.finish(turn)
+    turn.outbox_changed = True
+    turn.say(
+        "announce_queued",
+        number=draft.id,
+        group_count=len(groups),
+        at=turn.local(release) if release > turn.now else None,
+    )
+
+
+def _sign(notice: Announcement, author: Person, places: list[Place]) -> None:
+    notice.author_name = author.display_name
+    notice.from_place = places[0].name if places else ""
+
+
+async def _make_recurring(turn: Turn, draft: Announcement, rule: when.Recurrence) -> None:
+    draft.status = AnnouncementStatus.RECURRING
+    draft.recurrence = rule.encode()
+    _sign(draft, turn.person, await places_reached(turn.session, turn.person, draft.target_place_id))
+    await conversation.finish(turn)
+    turn.schedule_changed = True
+    turn.say("announce_recurring_saved", number=draft.id, rule=rule)
+
+
+async def occur(session: AsyncSession, template: Announcement, now: datetime, settings: HandlerSettings) -> int:
+    """One firing of a recurring notice: a copy queued to the template's current targets."""
+    author = await session.get(Person, template.author_id)
+    occurrence = Announcement(
+        author_id=template.author_id,
+        text=template.text,
+        attachment_kind=template.attachment_kind,
+        attachment_ref=template.attachment_ref,
+        attachment_platform=template.attachment_platform,
+        urgent=template.urgent,
+        author_name=template.author_name,
+        from_place=template.from_place,
+        target_place_id=template.target_place_id,
+        status=AnnouncementStatus.QUEUED,
+        send_at=now,
+        parent_id=template.id,
+    )
+    session.add(occurrence)
+    await session.flush()
+    groups = await active_groups(session, await places_reached(session, author, template.target_place_id))
+    return await queue(session, occurrence, groups, release_time(occurrence, now, settings))
+
+
+# --- relay from a commune group ----------------------------------------------------------------------
+
+
+async def relay_tagged(turn: Turn) -> None:
+    """`#thongbao ...` posted in a commune group by a commune official."""
+    text = turn.incoming.text.strip()[len(RELAY_TAG) :].strip()
+    await _relay(turn, text, turn.incoming.attachment)
+
+
+async def relay_quoted(turn: Turn, _args: str) -> None:
+    """`/chuyentiep` as a reply to any message in a commune group."""
+    quoted = turn.incoming.quoted
+    if turn.incoming.chat_kind is not ChatKind.GROUP or quoted is None:
+        turn.say("relay_usage")
+        return
+    await _relay(turn, quoted.text, quoted.attachment)
+
+
+async def _relay(turn: Turn, text: str, attachment: Attachment | None) -> None:
+    group = await this_group(turn, create=False)
+    commune = await turn.session.get(Place, group.place_id) if group and group.place_id else None
+    if commune is None or commune.kind != PlaceKind.COMMUNE:
+        turn.say("relay_not_commune_group")
+        return
+    if not await has_role_on(turn.session, turn.person, commune, [RoleName.COMMUNE_OFFICIAL]):
+        turn.say("relay_not_allowed")
+        return
+    if not text and attachment is None:
+        turn.say("relay_usage")
+        return
+    notice = Announcement(author_id=turn.person.id, source="relay", target_place_id=commune.id)
+    _take_content(notice, text, attachment)
+    notice.status = AnnouncementStatus.QUEUED
+    notice.send_at = turn.now
+    _sign(notice, turn.person, [commune])
+    turn.session.add(notice)
+    await turn.session.flush()
+    villages = await villages_of(turn.session, commune)
+    groups = await active_groups(turn.session, villages)
+    release = release_time(notice, turn.now, turn.settings)
+    await queue(turn.session, notice, groups, release)
+    turn.outbox_changed = True
+    turn.say(
+        "relay_done",
+        number=notice.id,
+        group_count=len(groups),
+        village_count=len(villages),
+        at=turn.local(release) if release > turn.now else None,
+    )
+
+
+# --- what a group receives, and its acknowledgements -------------------------------------------------
+
+
+def delivery_message(notice: Announcement, chat: ChatRef) -> Outgoing:
+    """What a group receives; a file id only means something on the platform it came from."""
+    attachment = None
+    if notice.attachment_ref and notice.attachment_platform == chat.platform:
+        attachment = Attachment(notice.attachment_kind or "photo", notice.attachment_ref, chat.platform)
+    text = render(
+        "announcement", text=notice.text, author=notice.author_name, place=notice.from_place, urgent=notice.urgent
+    )
+    ack = Button(label("acknowledge"), f"{ACK_PREFIX}{notice.id}")
+    return Outgoing(chat, text, (ack,), attachment)
+
+
+async def acknowledge(turn: Turn) -> None:
+    data = turn.incoming.answer
+    try:
+        notice_id = int(data.removeprefix(ACK_PREFIX))
+    except ValueError:
+        return
+    if await turn.session.get(Announcement, notice_id) is None:
+        turn.toast("ack_unknown")
+        return
+    user = turn.incoming.user_id
+    seen = await turn.session.exec(
+        select(Acknowledgement).where(
+            Acknowledgement.announcement_id == notice_id,
+            Acknowledgement.platform == turn.incoming.platform,
+            Acknowledgement.user_id == user,
+        )
+    )
+    if seen.first() is not None:
+        turn.toast("ack_again")
+        return
+    group = await this_group(turn, create=False)
+    turn.session.add(
+        Acknowledgement(
+            announcement_id=notice_id,
+            group_id=group.id if group else None,
+            platform=turn.incoming.platform,
+            user_id=user,
+            at=turn.now,
+        )
+    )
+    turn.toast("ack_thanks")
+
+
+# --- reports and cancelling ----------------------------------------------------------------------
+
+
+async def status(turn: Turn, args: str) -> None:
+    notice = await _own_notice(turn, args)
+    if notice is None:
+        return
+    shown = notice
+    if notice.status == AnnouncementStatus.RECURRING:  # report its latest occurrence
+        latest = await turn.session.exec(
+            select(Announcement).where(Announcement.parent_id == notice.id).order_by(col(Announcement.id).desc())
+        )
+        shown = latest.first() or notice
+    rows = await turn.session.exec(
+        select(Place.name, ChatGroup.platform, Delivery.status, func.count())
+        .join(ChatGroup, col(Delivery.group_id) == ChatGroup.id)
+        .join(Place, col(ChatGroup.place_id) == Place.id, isouter=True)
+        .where(Delivery.announcement_id == shown.id)
+        .group_by(Place.name, ChatGroup.platform, Delivery.status)
+    )
+    by_place: dict[str, dict[str, int]] = {}
+    platforms: set[str] = set()
+    for place, platform, state, count in rows.all():
+        row = by_place.setdefault(place or "?", {"sent": 0, "failed": 0, "pending": 0, "acks": 0})
+        platforms.add(platform)
+        bucket = {DeliveryStatus.SENT: "sent", DeliveryStatus.FAILED: "failed", DeliveryStatus.STOPPED: "failed"}
+        row[bucket.get(state, "pending")] += count
+    acks = await turn.session.exec(
+        select(Place.name, func.count())
+        .select_from(Acknowledgement)
+        .join(ChatGroup, col(Acknowledgement.group_id) == ChatGroup.id)
+        .join(Place, col(ChatGroup.place_id) == Place.id, isouter=True)
+        .where(Acknowledgement.announcement_id == shown.id)
+        .group_by(Place.name)
+    )
+    for place, count in acks.all():
+        by_place.setdefault(place or "?", {"sent": 0, "failed": 0, "pending": 0, "acks": 0})["acks"] = count
+    totals = {k: sum(r[k] for r in by_place.values()) for k in ("sent", "failed", "pending", "acks")}
+    turn.say(
+        "status",
+        notice=notice,
+        shown=shown,
+        rule=when.Recurrence.decode(notice.recurrence) if notice.recurrence else None,
+        places=sorted(by_place.items()),
+        totals=totals,
+        created=turn.local(shown.created_at),
+        cancelled=notice.status == AnnouncementStatus.CANCELLED,
+    )
+
+
+async def cancel_sent(turn: Turn, args: str) -> None:
+    """`/huythongbao N`: stop what has not gone out yet (a scheduled or recurring notice)."""
+    notice = await _own_notice(turn, args, require_number=True)
+    if notice is None:
+        return
+    pending = await turn.session.exec(
+        select(Delivery).where(
+            Delivery.announcement_id == notice.id, col(Delivery.status).in_([DeliveryStatus.PENDING])
+        )
+    )
+    stopped = 0
+    for delivery in pending.all():
+        delivery.status = DeliveryStatus.STOPPED
+        delivery.last_error = "cancelled"
+        stopped += 1
+    was_recurring = notice.status == AnnouncementStatus.RECURRING
+    notice.status = AnnouncementStatus.CANCELLED
+    turn.schedule_changed = was_recurring
+    turn.say("announce_cancelled_sent", number=notice.id, stopped=stopped, recurring=was_recurring)
+
+
+async def _own_notice(turn: Turn, args: str, require_number: bool = False) -> Announcement | None:
+    """The notice named by number (or the person's latest), if they may see it."""
+    args = args.strip().lstrip("#")
+    if args:
+        if not args.isdigit():
+            turn.say("status_usage")
+            return None
+        notice = await turn.session.get(Announcement, int(args))
+    elif require_number:
+        turn.say("status_usage")
+        return None
+    else:
+        latest = await turn.session.exec(
+            select(Announcement)
+            .where(Announcement.author_id == turn.person.id, Announcement.status != AnnouncementStatus.DRAFT)
+            .order_by(col(Announcement.id).desc())
+        )
+        notice = latest.first()
+        if notice is None:
+            turn.say("status_none")
+            return None
+    if notice is None or notice.status == AnnouncementStatus.DRAFT or not await _may_see(turn, notice):
+        turn.say("status_not_found", number=args)
+        return None
+    return notice
+
+
+async def _may_see(turn: Turn, notice: Announcement) -> bool:
+    if notice.author_id == turn.person.id:
+        return True
+    if notice.target_place_id is None:
+        return False
+    place = await turn.session.get(Place, notice.target_place_id)
+    return place is not None and await has_role_on(turn.session, turn.person, place, STAFF)
+

@@ -1,0 +1,53 @@
+"""Who receives an announcement: the groups of the targeted places, and the outbox rows for them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers.context import HandlerSettings
+from handlers.people import managed_places, villages_of
+from storage.models import Announcement, ChatGroup, Delivery, Person, Place, PlaceKind
+
+
+async def places_reached(session: AsyncSession, author: Person, target_place_id: int | None) -> list[Place]:
+    """The target place and, for a commune, its villages; no target means all the author manages."""
+    if target_place_id is None:
+        return await managed_places(session, author)
+    place = await session.get(Place, target_place_id)
+    if place is None:
+        return []
+    if place.kind == PlaceKind.COMMUNE:
+        return [place, *await villages_of(session, place)]
+    return [place]
+
+
+async def active_groups(session: AsyncSession, places: Sequence[Place]) -> list[ChatGroup]:
+    ids = [p.id for p in places]
+    rows = await session.exec(
+        select(ChatGroup).where(col(ChatGroup.place_id).in_(ids), ChatGroup.active == True).order_by(ChatGroup.id)  # noqa: E712
+    )
+    return list(rows.all())
+
+
+def release_time(announcement: Announcement, due: datetime, settings: HandlerSettings) -> datetime:
+    """Urgent notices go when due; others wait for the end of quiet hours."""
+    if announcement.urgent:
+        return due
+    return settings.quiet_hours.release(due, settings.timezone)
+
+
+async def queue(
+    session: AsyncSession, announcement: Announcement, groups: Sequence[ChatGroup], not_before: datetime
+) -> int:
+    """One outbox row per group, in the caller's transaction: committed before anything is sent."""
+    if groups:
+        await session.exec(
+            insert(Delivery),
+            params=[{"announcement_id": announcement.id, "group_id": g.id, "not_before": not_before} for g in groups],
+        )
+    return len(groups)

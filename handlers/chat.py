@@ -1,0 +1,128 @@
+"""The chat contract between handlers and channel adapters (ports and adapters).
+
+Adapters in bot/channels turn a platform update into an Incoming and an Outgoing into platform calls;
+every platform error is mapped onto one of a handful of Outcomes the delivery engine understands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class ChatKind(StrEnum):
+    PRIVATE = "private"
+    GROUP = "group"
+
+
+class Event(StrEnum):
+    MESSAGE = "message"
+    BUTTON = "button"
+    BOT_ADDED = "bot_added"
+    BOT_REMOVED = "bot_removed"
+    MIGRATED = "migrated"
+
+
+@dataclass(frozen=True)
+class ChatRef:
+    platform: str
+    chat_id: str
+
+
+@dataclass(frozen=True)
+class Attachment:
+    kind: str  # "photo" | "document"
+    ref: str  # the platform's file id
+    platform: str
+    filename: str = ""
+
+
+@dataclass(frozen=True)
+class Quoted:
+    """The message an Incoming replies to (for /chuyentiep)."""
+
+    text: str
+    attachment: Attachment | None = None
+
+
+@dataclass(frozen=True)
+class Incoming:
+    platform: str
+    chat_id: str
+    chat_kind: ChatKind
+    user_id: str
+    user_name: str = ""
+    text: str = ""
+    event: Event = Event.MESSAGE
+    button_data: str | None = None
+    callback_id: str | None = None
+    attachment: Attachment | None = None
+    quoted: Quoted | None = None
+    chat_title: str = ""
+    new_chat_id: str | None = None  # Event.MIGRATED
+
+    @property
+    def chat(self) -> ChatRef:
+        return ChatRef(self.platform, self.chat_id)
+
+    @property
+    def answer(self) -> str:
+        """What the person said: a pressed button counts as typing its data."""
+        return (self.button_data if self.event is Event.BUTTON else self.text or "").strip()
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    data: str
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    chat: ChatRef
+    text: str
+    buttons: tuple[Button, ...] = ()
+    attachment: Attachment | None = None
+
+
+class Outcome(StrEnum):
+    SENT = "sent"
+    FAILED = "failed"  # transient: retry with back-off
+    THROTTLED = "throttled"  # the platform asked us to wait retry_after seconds
+    STOPPED = "stopped"  # the chat is gone for us (bot removed, blocked): stop sending there
+    REJECTED = "rejected"  # the platform refuses this message itself: retrying will not help
+    MIGRATED = "migrated"  # the chat has a new id: send again there
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: Outcome
+    message_id: str | None = None
+    retry_after: float = 0.0
+    new_chat_id: str | None = None
+    detail: str = ""
+
+
+class Channel(Protocol):
+    """One platform. `send` makes exactly one platform call for a text that fits `text_limit`."""
+
+    platform: str
+    text_limit: int
+    caption_limit: int
+
+    async def send(self, out: Outgoing) -> SendResult: ...
+
+    def parse(self, payload: dict[str, Any]) -> Incoming | None:
+        """The platform's update (as stored in the inbox) as one Incoming, or None if not for us."""
+        ...
+
+    async def answer_button(self, incoming: Incoming, text: str) -> None: ...
+
+
+@dataclass
+class Reply:
+    """What one turn leaves behind for the person who wrote."""
+
+    messages: list[Outgoing] = field(default_factory=list)
+    toast: str | None = None

@@ -1,0 +1,49 @@
+"""Numbered choices: the text lists them ("1. Gửi ngay") on every platform, buttons repeat them
+where the platform has buttons; the answer is the number either way."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from handlers.chat import Button
+from handlers.context import Turn
+from messages import label
+
+
+@dataclass(frozen=True)
+class Choice:
+    key: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Menu:
+    choices: tuple[Choice, ...]
+
+    @property
+    def lines(self) -> list[str]:
+        return [f"{n}. {c.label}" for n, c in enumerate(self.choices, 1)]
+
+    @property
+    def buttons(self) -> tuple[Button, ...]:
+        return tuple(Button(f"{n}. {c.label}", str(n)) for n, c in enumerate(self.choices, 1))
+
+    def ask_again(self, turn: Turn) -> None:
+        """The answer matched no item: say so politely and show the same choices."""
+        turn.say("choice_not_understood", buttons=self.buttons, count=len(self.choices), choices=self.lines)
+
+    def pick(self, answer: str) -> str | None:
+        """The key of the chosen item, from its number (also "số 2", "2.") or its exact label."""
+        text = unicodedata.normalize("NFC", answer).strip().lower().removeprefix("số").strip(" .)")
+        if text.isdigit() and 1 <= int(text) <= len(self.choices):
+            return self.choices[int(text) - 1].key
+        for choice in self.choices:
+            if choice.label.lower() == text:
+                return choice.key
+        return None
+
+
+def menu(*keys: str, **named: str) -> Menu:
+    """A menu of label keys from messages/labels.toml, then items whose label is data (place names)."""
+    return Menu(tuple(Choice(key, label(key)) for key in keys) + tuple(Choice(k, v) for k, v in named.items()))

@@ -1,0 +1,68 @@
+"""What a handler gets for one turn: the message, a database session, the person, the clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers.chat import Button, Incoming, Outgoing, Reply
+from messages import render
+from storage.models import Person
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    start: time
+    end: time
+
+    @property
+    def enabled(self) -> bool:
+        return self.start != self.end
+
+    def contains(self, local: time) -> bool:
+        if not self.enabled:
+            return False
+        if self.start < self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end  # the window crosses midnight
+
+    def release(self, when_utc: datetime, tz: ZoneInfo) -> datetime:
+        """The moment a non-urgent notice due at `when_utc` may go out."""
+        local = when_utc.astimezone(tz)
+        if not self.contains(local.time()):
+            return when_utc
+        end = local.replace(hour=self.end.hour, minute=self.end.minute, second=0, microsecond=0)
+        if end <= local:
+            end += timedelta(days=1)
+        return end.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class HandlerSettings:
+    timezone: ZoneInfo
+    quiet_hours: QuietHours
+
+
+@dataclass
+class Turn:
+    incoming: Incoming
+    session: AsyncSession
+    person: Person
+    settings: HandlerSettings
+    now: datetime  # aware, UTC
+    reply: Reply = field(default_factory=Reply)
+    outbox_changed: bool = False  # deliveries were queued: wake the delivery worker
+    schedule_changed: bool = False  # a recurring announcement was added or cancelled
+
+    def say(self, template: str, /, buttons: tuple[Button, ...] = (), **values: object) -> None:
+        """Reply in the chat the message came from."""
+        self.reply.messages.append(Outgoing(self.incoming.chat, render(template, **values), buttons))
+
+    def toast(self, template: str, /, **values: object) -> None:
+        self.reply.toast = render(template, **values)
+
+    def local(self, when_utc: datetime) -> datetime:
+        return when_utc.astimezone(self.settings.timezone)

@@ -1,0 +1,68 @@
+"""People, their platform identities and their roles on places."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import Identity, Person, Place, PlaceKind, Role, RoleName
+
+BROADCASTERS = (RoleName.COMMUNE_OFFICIAL, RoleName.VILLAGE_HEAD)
+STAFF = (RoleName.COMMUNE_OFFICIAL, RoleName.VILLAGE_HEAD, RoleName.TECH_TEAM)
+
+
+async def person_for(session: AsyncSession, platform: str, user_id: str, name: str = "") -> Person:
+    """The person behind a platform account, created on first contact."""
+    found = await session.exec(
+        select(Person).join(Identity).where(Identity.platform == platform, Identity.user_id == user_id)
+    )
+    person = found.first()
+    if person is None:
+        person = Person(display_name=name)
+        session.add(person)
+        await session.flush()
+        session.add(Identity(platform=platform, user_id=user_id, person_id=person.id))
+        await session.flush()
+    elif name and person.display_name != name:
+        person.display_name = name
+    return person
+
+
+async def roles_of(session: AsyncSession, person: Person) -> list[tuple[Role, Place]]:
+    rows = await session.exec(select(Role, Place).join(Place).where(Role.person_id == person.id))
+    return list(rows.all())
+
+
+async def villages_of(session: AsyncSession, commune: Place) -> list[Place]:
+    rows = await session.exec(select(Place).where(Place.parent_id == commune.id).order_by(Place.name))
+    return list(rows.all())
+
+
+async def has_role_on(session: AsyncSession, person: Person, place: Place, roles: Iterable[str]) -> bool:
+    """A role on the place itself, or on the commune above a village."""
+    wanted = set(roles)
+    for role, held in await roles_of(session, person):
+        if role.role in wanted and held.id in (place.id, place.parent_id):
+            return True
+    return False
+
+
+async def managed_places(session: AsyncSession, person: Person) -> list[Place]:
+    """Places whose groups this person may broadcast to: their communes, and every village in them or
+    where they are village head; communes first."""
+    places: dict[int, Place] = {}
+    for role, place in await roles_of(session, person):
+        if role.role not in BROADCASTERS:
+            continue
+        places[place.id] = place
+        if place.kind == PlaceKind.COMMUNE:
+            for village in await villages_of(session, place):
+                places[village.id] = village
+    return sorted(places.values(), key=lambda p: (p.kind != PlaceKind.COMMUNE, p.name))
+
+
+async def place_by_code(session: AsyncSession, code: str) -> Place | None:
+    rows = await session.exec(select(Place).where(Place.code == code.strip().upper()))
+    return rows.first()

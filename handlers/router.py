@@ -1,0 +1,91 @@
+"""One turn: decide which handler an Incoming goes to."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+
+from handlers import announcements, conversation, groups, onboarding
+from handlers.chat import ChatKind, Event
+from handlers.context import Turn
+from storage.models import Announcement, AnnouncementStatus
+
+_COMMAND = re.compile(r"/(\w+)(@\S+)?\s*(.*)", re.DOTALL)
+Command = Callable[[Turn, str], Awaitable[None]]
+
+
+async def cancel(turn: Turn, _args: str) -> None:
+    """/huy: leave whatever is being written; a draft notice is marked cancelled, not lost."""
+    conv = await conversation.current(turn)
+    if conv is None:
+        turn.say("nothing_to_cancel")
+        return
+    if conv.flow == announcements.FLOW:
+        draft = await turn.session.get(Announcement, conv.data.get("announcement_id"))
+        if draft is not None and draft.status == AnnouncementStatus.DRAFT:
+            await announcements.cancel_draft(turn, draft)
+            return
+    await conversation.finish(turn)
+    turn.say("announce_cancelled")
+
+
+COMMANDS: dict[str, Command] = {
+    "start": onboarding.start,
+    "trogiup": onboarding.help,
+    "help": onboarding.help,
+    "thongbao": announcements.start,
+    "tinhtrang": announcements.status,
+    "huythongbao": announcements.cancel_sent,
+    "chuyentiep": announcements.relay_quoted,
+    "ganthon": groups.link,
+    "boganthon": groups.unlink,
+    "huy": cancel,
+}
+
+
+def parse_command(text: str) -> tuple[str, str] | None:
+    """("thongbao", "rest of the text") for "/thongbao rest of the text"; None for plain text.
+    Adapters have already removed "@ourbot"; a command still addressed to another bot is not ours."""
+    found = _COMMAND.match(text)
+    if found is None:
+        return None
+    if found.group(2):
+        return ("", "")
+    return found.group(1).lower(), found.group(3).strip()
+
+
+async def route(turn: Turn) -> None:
+    msg = turn.incoming
+    if msg.event is Event.BOT_ADDED:
+        await groups.bot_added(turn)
+        return
+    if msg.event is Event.BOT_REMOVED:
+        await groups.bot_removed(turn)
+        return
+    if msg.event is Event.MIGRATED:
+        await groups.migrated(turn)
+        return
+    if msg.event is Event.BUTTON and msg.answer.startswith(announcements.ACK_PREFIX):
+        await announcements.acknowledge(turn)
+        return
+
+    command = parse_command(msg.text) if msg.event is Event.MESSAGE else None
+    if command is not None:
+        name, args = command
+        handler = COMMANDS.get(name)
+        if handler is not None:
+            await handler(turn, args)
+        elif name and msg.chat_kind is ChatKind.PRIVATE:
+            turn.say("unknown_command", command=name)
+        return
+
+    if msg.chat_kind is ChatKind.GROUP:
+        if msg.text.strip().lower().startswith(announcements.RELAY_TAG):
+            await announcements.relay_tagged(turn)
+        return
+
+    conv = await conversation.current(turn)
+    if conv is not None and conv.flow == announcements.FLOW:
+        await announcements.resume(turn, conv.step, conv.data)
+        return
+    turn.say("not_understood")

@@ -1,0 +1,1 @@
+"""Tables, engines and queries. Knows nothing of chats or platforms."""

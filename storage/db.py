@@ -1,0 +1,67 @@
+"""Engines and sessions. One URL names the database; the async engine serves the bot, the sync
+URL serves migrations and apscheduler's job store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+
+def async_url(url: str) -> str:
+    parsed = make_url(_canonical(url))
+    driver = "aiosqlite" if parsed.get_backend_name() == "sqlite" else "psycopg"
+    return parsed.set(drivername=f"{parsed.get_backend_name()}+{driver}").render_as_string(hide_password=False)
+
+
+def sync_url(url: str) -> str:
+    parsed = make_url(_canonical(url))
+    driver = "pysqlite" if parsed.get_backend_name() == "sqlite" else "psycopg"
+    return parsed.set(drivername=f"{parsed.get_backend_name()}+{driver}").render_as_string(hide_password=False)
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(_canonical(url)).get_backend_name() == "sqlite"
+
+
+def _canonical(url: str) -> str:
+    if url.startswith("postgres://"):
+        return "postgresql://" + url.removeprefix("postgres://")
+    return url
+
+
+def create_engine(url: str) -> AsyncEngine:
+    if is_sqlite(url):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(async_url(url), connect_args={"timeout": 30})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _begin_immediate)
+        return engine
+    return create_async_engine(async_url(url), pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API objects
+    # WAL lets the delivery worker commit while handlers read; NORMAL is durable across a process
+    # kill (only an OS crash can lose the last transactions).
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
+
+
+def _begin_immediate(connection) -> None:  # noqa: ANN001 - a SQLAlchemy Connection
+    # Take the write lock when a transaction starts: a transaction that read first and wrote later
+    # could otherwise fail at once with "database is locked" when another one wrote in between.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)

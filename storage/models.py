@@ -1,0 +1,178 @@
+"""Tables. Times are stored and read as aware UTC (sqlmodel's UTCDateTime); local time exists only in
+messages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class PlaceKind(StrEnum):
+    COMMUNE = "commune"
+    VILLAGE = "village"
+
+
+class RoleName(StrEnum):
+    COMMUNE_OFFICIAL = "commune_official"
+    VILLAGE_HEAD = "village_head"
+    TECH_TEAM = "tech_team"
+
+
+class Place(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str
+    code: str = Field(unique=True, index=True)
+    name: str
+    parent_id: int | None = Field(default=None, foreign_key="place.id", index=True)
+
+
+class Household(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    place_id: int = Field(foreign_key="place.id", index=True)
+    head_name: str
+    hamlet: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Person(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    display_name: str = ""
+    household_id: int | None = Field(default=None, foreign_key="household.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Identity(SQLModel, table=True):
+    """A person's account on one platform."""
+
+    __table_args__ = (UniqueConstraint("platform", "user_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str
+    user_id: str
+    person_id: int = Field(foreign_key="person.id", index=True)
+
+
+class Role(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("person_id", "place_id", "role"),)
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    place_id: int = Field(foreign_key="place.id", index=True)
+    role: str
+
+
+class ChatGroup(SQLModel, table=True):
+    """A Telegram or Zalo group the bot is in, linked to one place."""
+
+    __tablename__ = "chat_group"
+    __table_args__ = (UniqueConstraint("platform", "chat_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str
+    chat_id: str
+    title: str = ""
+    place_id: int | None = Field(default=None, foreign_key="place.id", index=True)
+    active: bool = True
+    linked_at: datetime | None = None
+
+
+class AnnouncementStatus(StrEnum):
+    DRAFT = "draft"
+    QUEUED = "queued"  # deliveries exist (possibly waiting for not_before)
+    RECURRING = "recurring"  # a template: apscheduler makes an occurrence at each firing
+    CANCELLED = "cancelled"
+
+
+class Announcement(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    author_id: int = Field(foreign_key="person.id", index=True)
+    text: str = ""
+    attachment_kind: str | None = None
+    attachment_ref: str | None = None
+    attachment_platform: str | None = None
+    # how the notice is signed in the groups, fixed when it is queued
+    author_name: str = ""
+    from_place: str = ""
+    source: str = "private"  # "private" (written to the bot) | "relay" (from a commune group)
+    urgent: bool = False
+    status: str = AnnouncementStatus.DRAFT
+    # the place whose groups (and its villages' groups) receive it; None: every place the author manages
+    target_place_id: int | None = Field(default=None, foreign_key="place.id")
+    send_at: datetime | None = None
+    recurrence: str | None = None  # cron fields "day_of_week hour minute" for RECURRING
+    parent_id: int | None = Field(default=None, foreign_key="announcement.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+class Delivery(SQLModel, table=True):
+    """Outbox row: one announcement to one group, committed before any send."""
+
+    __table_args__ = (
+        UniqueConstraint("announcement_id", "group_id"),
+        Index("ix_delivery_due", "status", "not_before"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    announcement_id: int = Field(foreign_key="announcement.id", index=True)
+    group_id: int = Field(foreign_key="chat_group.id", index=True)
+    status: str = DeliveryStatus.PENDING
+    not_before: datetime = Field(default_factory=utcnow)
+    lease_until: datetime | None = None
+    attempts: int = 0
+    parts_sent: int = 0  # a long notice goes out in parts; a retry resumes after the last sent one
+    message_id: str | None = None
+    last_error: str = ""
+    sent_at: datetime | None = None
+
+
+class Acknowledgement(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("announcement_id", "platform", "user_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    announcement_id: int = Field(foreign_key="announcement.id", index=True)
+    group_id: int | None = Field(default=None, foreign_key="chat_group.id")
+    platform: str
+    user_id: str
+    at: datetime = Field(default_factory=utcnow)
+
+
+class Conversation(SQLModel, table=True):
+    """Where a person is in a multi-step exchange, so a restart resumes it."""
+
+    __table_args__ = (UniqueConstraint("platform", "chat_id", "user_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str
+    chat_id: str
+    user_id: str
+    flow: str
+    step: str
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class InboxUpdate(SQLModel, table=True):
+    """A platform update, stored before it is acknowledged to the platform and handled after."""
+
+    __tablename__ = "inbox_update"
+    __table_args__ = (
+        UniqueConstraint("platform", "key"),
+        Index("ix_inbox_pending", "processed_at", "id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str
+    key: str
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    received_at: datetime = Field(default_factory=utcnow)
+    processed_at: datetime | None = None
+    error: str = ""

@@ -1,0 +1,81 @@
+"""Fixtures: the fake Telegram server, databases (SQLite files; PostgreSQL when one answers), and a
+harness that runs the real bot against them."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from bot.config import DEFAULT_CONFIG, Settings, build
+from tests.fake_telegram import FakeTelegram
+from tests.harness import Harness
+
+PG_ADMIN = os.environ.get("LANGSO_TEST_PG", "host=127.0.0.1 port=5432 user=postgres dbname=test")
+TOKEN = "123456:TEST-TOKEN"
+
+
+def settings_for(database_url: str, api_url: str | None = None, **sections: dict) -> Settings:
+    """The shipped config.toml with quiet hours off and a realistic private-chat pace, plus overrides."""
+    raw = tomllib.loads(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    raw["quiet_hours"] = {"start": "00:00", "end": "00:00"}
+    raw["telegram"]["per_private_per_second"] = 20
+    for name, values in sections.items():
+        raw.setdefault(name, {}).update(values)
+    env = {"LANGSO_DATABASE_URL": database_url}
+    if api_url:
+        env |= {"LANGSO_TELEGRAM_TOKEN": TOKEN, "LANGSO_TELEGRAM_API_URL": api_url}
+    return build(raw, env)
+
+
+def _postgres_database() -> Iterator[str]:
+    try:
+        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
+    except psycopg.Error as exc:
+        pytest.skip(f"PostgreSQL is not reachable ({PG_ADMIN}): {str(exc).strip()}")
+    name = f"langso_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            params = psycopg.conninfo.conninfo_to_dict(PG_ADMIN)
+            yield f"postgresql://{params.get('user', 'postgres')}@{params.get('host', '127.0.0.1')}:{params.get('port', 5432)}/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'langso.db'}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    yield from _postgres_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'langso.db'}"
+    else:
+        yield from _postgres_database()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram(TOKEN, private_limit_per_second=20) as server:
+        yield server
+
+
+@pytest.fixture
+async def harness(fake: FakeTelegram, sqlite_url: str) -> AsyncIterator[Harness]:
+    h = Harness(fake, settings_for(sqlite_url, fake.url))
+    await h.start()
+    await h.seed_commune()
+    yield h
+    await h.stop()

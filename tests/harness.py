@@ -1,0 +1,99 @@
+"""Runs the real bot (App) against the fake Telegram server, and speaks for its users."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlmodel import select
+
+from bot.app import App
+from bot.config import Settings
+from handlers import admin
+from storage.models import ChatGroup, Place
+from tests.fake_telegram import FakeTelegram, Sent
+
+COMMUNE = "XA1"
+VILLAGES = ("THON-1", "THON-2", "THON-3")
+OFFICIAL = 100  # commune official of XA1
+HEAD = 101  # village head of all three villages
+TECH = 150  # tech team of THON-1
+RESIDENT = 200  # no role
+COMMUNE_GROUP = -500
+VILLAGE_GROUPS = {"THON-1": -501, "THON-2": -502, "THON-3": -503}
+
+
+class Harness:
+    def __init__(self, fake: FakeTelegram, settings: Settings, clock: Callable[[], datetime] | None = None) -> None:
+        self.fake = fake
+        self.settings = settings
+        self.clock = clock
+        self.app: App | None = None
+
+    async def start(self) -> None:
+        self.app = App(self.settings, clock=self.clock) if self.clock else App(self.settings)
+        await self.app.start()
+
+    async def stop(self) -> None:
+        if self.app is not None:
+            await self.app.stop()
+            self.app = None
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
+
+    async def seed_commune(self, link_groups: bool = True) -> None:
+        """Commune XA1 with three villages, roles for the people above, and one group per place."""
+        assert self.app is not None
+        async with self.app.sessions() as session:
+            await admin.add_place(session, "commune", COMMUNE, "Xã Hòa Bình", None)
+            for n, code in enumerate(VILLAGES, 1):
+                await admin.add_place(session, "village", code, f"Thôn {n}", COMMUNE)
+            await admin.grant_role(session, "telegram", str(OFFICIAL), "commune_official", COMMUNE)
+            for code in VILLAGES:
+                await admin.grant_role(session, "telegram", str(HEAD), "village_head", code)
+            await admin.grant_role(session, "telegram", str(TECH), "tech_team", VILLAGES[0])
+            await session.commit()
+        self.fake.add_group(COMMUNE_GROUP, "Nhóm xã")
+        for code, chat in VILLAGE_GROUPS.items():
+            self.fake.add_group(chat, f"Nhóm {code}")
+        if link_groups:
+            await self.link(COMMUNE_GROUP, COMMUNE)
+            for code, chat in VILLAGE_GROUPS.items():
+                await self.link(chat, code)
+
+    async def link(self, chat: int, code: str) -> None:
+        """Link a group to a place directly in the database (tests of /ganthon go through the chat)."""
+        assert self.app is not None
+        async with self.app.sessions() as session:
+            place = (await session.exec(select(Place).where(Place.code == code))).one()
+            session.add(ChatGroup(platform="telegram", chat_id=str(chat), title=f"Nhóm {code}", place_id=place.id))
+            await session.commit()
+
+    async def settle(self) -> None:
+        """Everything pushed so far has been fetched, stored and handled."""
+        assert self.app is not None
+        await self.fake.wait_for(lambda: self.fake.pending_updates == 0)
+        await self.app.dispatcher.drain()
+
+    async def send(self, user: int, text: str | None = None, chat: int | None = None, **kw: object) -> list[Sent]:
+        """`user` writes in `chat` (default: their private chat); the bot's replies there."""
+        chat = user if chat is None else chat
+        before = len(self.fake.messages_to(chat))
+        self.fake.message(chat, user, text, **kw)  # type: ignore[arg-type]
+        await self.settle()
+        await self.fake.wait_for(lambda: len(self.fake.messages_to(chat)) > before)
+        return self.fake.messages_to(chat)[before:]
+
+    async def press(self, user: int, chat: int, message: Sent, data: str) -> None:
+        """Tap an inline button of `message` whose callback data is `data`."""
+        buttons = [b["callback_data"] for row in (message.reply_markup or {}).get("inline_keyboard", []) for b in row]
+        assert data in buttons, f"no button {data!r} on the message; it has {buttons}"
+        answered = len(self.fake.answered_callbacks)
+        self.fake.callback(chat, user, data, message.message_id)
+        await self.settle()
+        await self.fake.wait_for(lambda: len(self.fake.answered_callbacks) > answered)
+
+    async def wait_groups(self, chats: list[int], count: int = 1, timeout: float = 10.0) -> None:
+        await self.fake.wait_for(lambda: all(len(self.fake.messages_to(c)) >= count for c in chats), timeout)
