@@ -20,17 +20,19 @@ PG_ADMIN = os.environ.get("LANGSO_TEST_PG", "host=127.0.0.1 port=5432 user=postg
 TOKEN = "123456:TEST-TOKEN"
 
 
-def settings_for(database_url: str, api_url: str | None = None, **sections: dict) -> Settings:
+def settings_for(
+    database_url: str, api_url: str | None = None, env: dict[str, str] | None = None, **sections: dict
+) -> Settings:
     """The shipped config.toml with quiet hours off and a realistic private-chat pace, plus overrides."""
     raw = tomllib.loads(DEFAULT_CONFIG.read_text(encoding="utf-8"))
     raw["quiet_hours"] = {"start": "00:00", "end": "00:00"}
     raw["telegram"]["per_private_per_second"] = 20
     for name, values in sections.items():
         raw.setdefault(name, {}).update(values)
-    env = {"LANGSO_DATABASE_URL": database_url}
+    environ = {"LANGSO_DATABASE_URL": database_url} | (env or {})
     if api_url:
-        env |= {"LANGSO_TELEGRAM_TOKEN": TOKEN, "LANGSO_TELEGRAM_API_URL": api_url}
-    return build(raw, env)
+        environ |= {"LANGSO_TELEGRAM_TOKEN": TOKEN, "LANGSO_TELEGRAM_API_URL": api_url}
+    return build(raw, environ)
 
 
 def _postgres_database() -> Iterator[str]:

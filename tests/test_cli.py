@@ -1,0 +1,55 @@
+"""The `langso` command as an operator uses it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def langso(*args: str, env: dict[str, str] | None = None, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("LANGSO_")} | (env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], cwd=ROOT, env=environ, input=stdin, capture_output=True,
+        text=True, timeout=120,
+    )
+
+
+def test_admin_commands_build_the_place_tree(tmp_path: Path) -> None:
+    env = {"LANGSO_DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}"}
+    assert langso("admin", "place", "add", "--kind", "commune", "--code", "xa-1", "--name", "Xã Một", env=env).returncode == 0
+    added = langso("admin", "place", "add", "--kind", "village", "--code", "T1", "--name", "Thôn Một", "--parent", "XA-1", env=env)
+    assert added.returncode == 0 and "Đã thêm thôn Thôn Một" in added.stdout
+    orphan = langso("admin", "place", "add", "--kind", "village", "--code", "T2", "--name", "Thôn Hai", "--parent", "KHONG", env=env)
+    assert orphan.returncode == 1 and "KHONG" in orphan.stderr
+    granted = langso("admin", "role", "grant", "--platform", "telegram", "--user-id", "77", "--role", "village_head", "--place", "t1", env=env)
+    assert granted.returncode == 0
+    wrong = langso("admin", "role", "grant", "--platform", "telegram", "--user-id", "77", "--role", "commune_official", "--place", "T1", env=env)
+    assert wrong.returncode == 1 and "phải được cấp quyền trên một xã" in wrong.stderr
+    listed = langso("admin", "place", "list", env=env).stdout.splitlines()
+    assert listed == ["T1\tvillage\tThôn Một\tXA-1", "XA-1\tcommune\tXã Một\t"]
+    assert langso("db", "upgrade", env=env).returncode == 0
+
+
+def test_bad_settings_stop_start_up_with_one_clear_line(tmp_path: Path) -> None:
+    for env, setting in [
+        ({"LANGSO_DATABASE_URL": "mysql://x/y"}, "LANGSO_DATABASE_URL"),
+        ({"LANGSO_TELEGRAM_TOKEN": "no-colon"}, "LANGSO_TELEGRAM_TOKEN"),
+        ({"LANGSO_CONFIG": str(tmp_path / "missing.toml")}, "LANGSO_CONFIG"),
+        ({"LANGSO_TELEGRAM_API_URL": "ftp://x", "LANGSO_TELEGRAM_TOKEN": "1:a"}, "LANGSO_TELEGRAM_API_URL"),
+    ]:
+        result = langso("run", env=env)
+        assert result.returncode == 2
+        assert result.stderr.count("\n") == 1 and setting in result.stderr, result.stderr
+
+
+def test_run_without_a_token_is_the_local_demo(tmp_path: Path) -> None:
+    env = {"LANGSO_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}"}
+    script = "\n".join([":la 2", "/thongbao Họp thôn tối nay", "5", "1", ":thoat"]) + "\n"
+    result = langso("run", env=env, stdin=script)
+    assert result.returncode == 0
+    assert "Chưa có LANGSO_TELEGRAM_TOKEN" in result.stdout
+    assert "nhóm nhom-thon-1" in result.stdout and "Họp thôn tối nay" in result.stdout

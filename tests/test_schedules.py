@@ -1,0 +1,77 @@
+"""Quiet hours and recurring notices, with the bot's clock set where the test needs it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.triggers.cron import CronTrigger
+from sqlmodel import select
+
+from bot.scheduler import JOB_PREFIX
+from storage.models import Delivery
+from tests.conftest import settings_for
+from tests.fake_telegram import FakeTelegram
+from tests.harness import HEAD, VILLAGE_GROUPS, Harness
+
+# 22:30 in Hà Nội
+LATE_EVENING = datetime(2026, 11, 23, 15, 30, tzinfo=UTC)
+
+
+async def test_quiet_hours_hold_a_notice_until_morning_unless_urgent(fake: FakeTelegram, sqlite_url: str) -> None:
+    settings = settings_for(sqlite_url, fake.url, quiet_hours={"start": "21:00", "end": "06:00"})
+    h = Harness(fake, settings, clock=lambda: LATE_EVENING)
+    await h.start()
+    try:
+        await h.seed_commune()
+        [preview] = await h.send(HEAD, "/thongbao Sáng mai đi làm đường")
+        assert "giờ nghỉ (21:00–06:00)" in preview.text and "06:00 thứ Ba, 24/11/2026" in preview.text
+        [queued] = await h.send(HEAD, "1")
+        assert "lúc 06:00 thứ Ba, 24/11/2026" in queued.text
+        async with h.app.sessions() as session:
+            due = {d.not_before for d in (await session.exec(select(Delivery))).all()}
+        assert due == {datetime(2026, 11, 23, 23, 0, tzinfo=UTC)}  # 06:00 +07
+
+        await h.send(HEAD, "/thongbao Khẩn: nước lũ lên, di chuyển đồ đạc")
+        [preview] = await h.send(HEAD, "5")  # mark urgent
+        assert "KHẨN" in preview.text and "giờ nghỉ" not in preview.text
+        await h.send(HEAD, "1")
+        await h.wait_groups(list(VILLAGE_GROUPS.values()))
+        assert all("THÔNG BÁO KHẨN" in fake.messages_to(c)[0].text for c in VILLAGE_GROUPS.values())
+        assert all(len(fake.messages_to(c)) == 1 for c in VILLAGE_GROUPS.values())
+    finally:
+        await h.stop()
+
+
+async def test_recurring_notice_is_kept_across_restarts_and_fires(harness: Harness) -> None:
+    await harness.send(HEAD, "/thongbao Nhắc: họp giao ban thôn")
+    await harness.send(HEAD, "2")
+    [confirm] = await harness.send(HEAD, "moi chu nhat 19h")
+    assert "19:00 mỗi Chủ nhật" in confirm.text
+    [saved] = await harness.send(HEAD, "1")
+    number = int(saved.text.split("số ")[1].split(":")[0])
+    await harness.restart()
+    job = harness.app.recurring.scheduler.get_job(f"{JOB_PREFIX}{number}")
+    assert job is not None and isinstance(job.trigger, CronTrigger)
+    fire_at = job.next_run_time.astimezone(UTC)
+    assert fire_at.weekday() in (5, 6) and (fire_at + timedelta(hours=7)).hour == 19  # Sunday 19:00 +07
+
+    assert await harness.app.recurring.occur(number) == 3  # what the job does when it fires
+    await harness.wait_groups(list(VILLAGE_GROUPS.values()))
+    [status] = await harness.send(HEAD, f"/tinhtrang {number}")
+    assert "Nhắc lại lúc 19:00 mỗi Chủ nhật" in status.text and "Tổng: 3 nhóm đã nhận" in status.text
+
+    [stopped] = await harness.send(HEAD, f"/huythongbao {number}")
+    assert "không nhắc lại nữa" in stopped.text
+    await harness.settle()
+    await harness.restart()
+    assert harness.app.recurring.scheduler.get_job(f"{JOB_PREFIX}{number}") is None
+
+
+async def test_someone_else_cannot_see_or_cancel_a_notice(harness: Harness) -> None:
+    await harness.send(HEAD, "/thongbao Thông báo riêng của trưởng thôn")
+    [queued] = await harness.send(HEAD, "1")
+    number = int(queued.text.split("số ")[1].split(":")[0])
+    [hidden] = await harness.send(200, f"/tinhtrang {number}")
+    assert "Không tìm thấy thông báo số" in hidden.text
+    [hidden] = await harness.send(200, f"/huythongbao {number}")
+    assert "Không tìm thấy thông báo số" in hidden.text
