@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from sqlmodel import select
+from sqlmodel import func, select
 
 from bot.app import App
 from bot.config import Settings
 from handlers import admin
-from storage.models import ChatGroup, Place
+from storage.models import ChatGroup, Delivery, DeliveryStatus, Place
 from tests.fake_telegram import FakeTelegram, Sent
 
 COMMUNE = "XA1"
@@ -94,6 +95,19 @@ class Harness:
         self.fake.callback(chat, user, data, message.message_id)
         await self.settle()
         await self.fake.wait_for(lambda: len(self.fake.answered_callbacks) > answered)
+
+    async def eventually(self, probe: Callable[[], Awaitable[object]], expected: object, timeout: float = 10.0) -> None:
+        """Poll a database probe until it returns `expected` (the bot records outcomes just after sending)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (seen := await probe()) != expected:
+            assert asyncio.get_running_loop().time() < deadline, f"still {seen!r}, expected {expected!r}"
+            await asyncio.sleep(0.02)
+
+    async def sent_count(self) -> int:
+        async with self.app.sessions() as session:
+            return (
+                await session.exec(select(func.count()).select_from(Delivery).where(Delivery.status == DeliveryStatus.SENT))
+            ).one()
 
     async def wait_groups(self, chats: list[int], count: int = 1, timeout: float = 10.0) -> None:
         await self.fake.wait_for(lambda: all(len(self.fake.messages_to(c)) >= count for c in chats), timeout)

@@ -36,6 +36,7 @@ async def test_village_head_broadcasts_to_three_villages(fake: FakeTelegram, dat
         await h.press(RESIDENT, VILLAGE_CHATS[0], notice, ack)  # twice counts once
         assert "đã xác nhận đọc rồi" in fake.answered_callbacks[-1]["text"]
 
+        await h.eventually(h.sent_count, 3)
         [status] = await h.send(HEAD, "/tinhtrang")
         assert "Tổng: 3 nhóm đã nhận, 0 lỗi, 0 đang chờ; 1 người" in status.text
         assert "Thôn 1: đã nhận 1, lỗi 0, đang chờ 0 nhóm — 1 người đã đọc" in status.text
