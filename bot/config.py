@@ -42,7 +42,7 @@ class TelegramSettings:
 
 @dataclass(frozen=True)
 class DeliverySettings:
-    max_in_flight: int = 16
+    max_in_flight: int = 32
     max_attempts: int = 8
     lease_seconds: int = 60
 
@@ -137,7 +137,7 @@ def build(raw: dict, env: Mapping[str, str], path: Path = DEFAULT_CONFIG) -> Set
         web_port=int(web.get("port", 8080)),
         webhook_secret=webhook_secret,
         delivery=DeliverySettings(
-            max_in_flight=int(_positive(delivery.get("max_in_flight", 16), "delivery.max_in_flight")),
+            max_in_flight=int(_positive(delivery.get("max_in_flight", 32), "delivery.max_in_flight")),
             max_attempts=int(_positive(delivery.get("max_attempts", 8), "delivery.max_attempts")),
             lease_seconds=int(_positive(delivery.get("lease_seconds", 60), "delivery.lease_seconds")),
         ),

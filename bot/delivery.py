@@ -33,6 +33,43 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=seconds * random.uniform(0.8, 1.2))
 
 
+class Recorder:
+    """Writes delivery outcomes in batches: whatever finished while the last batch was being written
+    goes in the next one (group commit). A delivery counts as in flight, and keeps its worker slot,
+    until its outcome is on disk, so a crash can repeat at most `max_in_flight` sends."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._waiting: list[tuple[dict[str, object], asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+
+    async def record(self, delivery_id: int, **values: object) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(({"delivery_id": delivery_id, **values}, done))
+        self._wake.set()
+        await done
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._waiting = self._waiting, []
+            try:
+                async with self._sessions() as session:
+                    by_columns: dict[frozenset[str], list[dict[str, object]]] = {}
+                    for change, _ in batch:
+                        by_columns.setdefault(frozenset(change), []).append(change)
+                    for changes in by_columns.values():
+                        await outbox.record_many(session, changes)
+                    await session.commit()
+            except Exception as exc:
+                for _, done in batch:
+                    done.set_exception(exc)
+                continue
+            for _, done in batch:
+                done.set_result(None)
+
+
 class DeliveryWorker:
     def __init__(
         self,
@@ -51,8 +88,9 @@ class DeliveryWorker:
         self._sole_process = sole_process
         self._clock = clock
         self._wake = asyncio.Event()
-        self._notices: OrderedDict[int, Announcement] = OrderedDict()
+        self._plans: OrderedDict[int, list[Outgoing]] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._recorder = Recorder(sessions)
 
     def wake(self) -> None:
         """New rows were queued: look now rather than at the next poll."""
@@ -68,12 +106,19 @@ class DeliveryWorker:
                 released = await outbox.release_all_claims(session)
             if released:
                 log.info("%s: %d deliveries interrupted by the last stop are due again", self._channel.platform, released)
+        recorder = asyncio.create_task(self._recorder.run())
+        reclaimed_at = 0.0
         limit = self._settings.max_in_flight
         # claim in batches: a query per finished send would cost more than the send at high rates
         refill_at = max(1, limit // 2)
         try:
             while True:
                 self._wake.clear()
+                now = asyncio.get_running_loop().time()
+                if not self._sole_process and now - reclaimed_at > self._settings.lease_seconds / 2:
+                    reclaimed_at = now
+                    async with self._sessions() as session:
+                        await outbox.reclaim_expired(session, self._clock())
                 free = limit - len(self._tasks)
                 claimed = 0
                 if free >= refill_at or not self._tasks:
@@ -85,6 +130,7 @@ class DeliveryWorker:
         finally:
             for task in self._tasks:
                 task.cancel()
+            recorder.cancel()
 
     async def _claim(self, limit: int) -> int:
         lease = timedelta(seconds=self._settings.lease_seconds)
@@ -112,16 +158,18 @@ class DeliveryWorker:
                 if waiter not in self._tasks:
                     waiter.cancel()
 
-    async def _notice(self, announcement_id: int) -> Announcement:
-        notice = self._notices.get(announcement_id)
-        if notice is None:
+    async def _plan(self, announcement_id: int) -> list[Outgoing]:
+        """The calls one notice needs, rendered once per notice rather than once per group."""
+        plan = self._plans.get(announcement_id)
+        if plan is None:
             async with self._sessions() as session:
                 notice = await session.get(Announcement, announcement_id)
             assert notice is not None, announcement_id
-            self._notices[announcement_id] = notice
-            if len(self._notices) > 256:
-                self._notices.popitem(last=False)
-        return notice
+            plan = parts(delivery_message(notice, ChatRef(self._channel.platform, "")), self._channel)
+            self._plans[announcement_id] = plan
+            if len(self._plans) > 256:
+                self._plans.popitem(last=False)
+        return plan
 
     async def _deliver(self, row: outbox.Claimed) -> None:
         try:
@@ -131,9 +179,8 @@ class DeliveryWorker:
             await self._retry_later(row, "internal error")
 
     async def _deliver_parts(self, row: outbox.Claimed) -> None:
-        notice = await self._notice(row.announcement_id)
+        plan = await self._plan(row.announcement_id)
         chat = ChatRef(self._channel.platform, row.chat_id)
-        plan = parts(delivery_message(notice, chat), self._channel)
         done = row.parts_sent
         while done < len(plan):
             async with self._pacer.send_slot(chat, is_group=True):
@@ -148,19 +195,17 @@ class DeliveryWorker:
                 return
 
     async def _record_part(self, row: outbox.Claimed, done: int, total: int, result: SendResult) -> None:
-        async with self._sessions() as session:
-            if done < total:
-                await outbox.record(session, row.delivery_id, parts_sent=done)
-            else:
-                await outbox.record(
-                    session,
-                    row.delivery_id,
-                    status=DeliveryStatus.SENT,
-                    parts_sent=done,
-                    message_id=result.message_id,
-                    sent_at=self._clock(),
-                    lease_until=None,
-                )
+        if done < total:
+            await self._recorder.record(row.delivery_id, parts_sent=done)
+            return
+        await self._recorder.record(
+            row.delivery_id,
+            status=DeliveryStatus.SENT,
+            parts_sent=done,
+            message_id=result.message_id,
+            sent_at=self._clock(),
+            lease_until=None,
+        )
 
     async def _move(self, row: outbox.Claimed, new_chat_id: str) -> ChatRef:
         async with self._sessions() as session:
@@ -172,39 +217,33 @@ class DeliveryWorker:
         return ChatRef(self._channel.platform, new_chat_id)
 
     async def _record_failure(self, row: outbox.Claimed, chat: ChatRef, result: SendResult) -> None:
-        async with self._sessions() as session:
-            if result.outcome is Outcome.THROTTLED:
-                self._pacer.hold(chat, result.retry_after)
-                await outbox.record(
-                    session,
-                    row.delivery_id,
-                    status=DeliveryStatus.PENDING,
-                    not_before=self._clock() + timedelta(seconds=result.retry_after),
-                    lease_until=None,
-                    last_error=result.detail,
-                )
-            elif result.outcome is Outcome.STOPPED:
-                await outbox.stop_group(session, row.group_id, result.detail)
+        if result.outcome is Outcome.THROTTLED:
+            self._pacer.hold(chat, result.retry_after)
+            await self._recorder.record(
+                row.delivery_id,
+                status=DeliveryStatus.PENDING,
+                not_before=self._clock() + timedelta(seconds=result.retry_after),
+                lease_until=None,
+                last_error=result.detail[:500],
+            )
+        elif result.outcome is Outcome.STOPPED:
+            async with self._sessions() as session:
+                await outbox.stop_group(session, row.group_id, result.detail[:500])
                 await session.commit()
-            elif result.outcome is Outcome.REJECTED:
-                await outbox.record(
-                    session, row.delivery_id, status=DeliveryStatus.FAILED, lease_until=None, last_error=result.detail
-                )
-            else:
-                await self._retry_later(row, result.detail, session)
+        elif result.outcome is Outcome.REJECTED:
+            await self._recorder.record(
+                row.delivery_id, status=DeliveryStatus.FAILED, lease_until=None, last_error=result.detail[:500]
+            )
+        else:
+            await self._retry_later(row, result.detail)
 
-    async def _retry_later(self, row: outbox.Claimed, reason: str, session: AsyncSession | None = None) -> None:
+    async def _retry_later(self, row: outbox.Claimed, reason: str) -> None:
         attempts = row.attempts + 1
         if attempts >= self._settings.max_attempts:
             values: dict[str, object] = {"status": DeliveryStatus.FAILED}
         else:
             values = {"status": DeliveryStatus.PENDING, "not_before": self._clock() + backoff(attempts)}
-        values.update(attempts=attempts, lease_until=None, last_error=reason[:500])
-        if session is not None:
-            await outbox.record(session, row.delivery_id, **values)
-            return
-        async with self._sessions() as own:
-            await outbox.record(own, row.delivery_id, **values)
+        await self._recorder.record(row.delivery_id, attempts=attempts, lease_until=None, last_error=reason[:500], **values)
 
 
 async def send_direct(channel: Channel, pacer: Pacer, out: Outgoing, kind: ChatKind, tries: int = 3) -> bool:

@@ -21,10 +21,11 @@ class RateGate:
     """At most `rate` slots a second, evenly spaced; urgent callers are served first."""
 
     def __init__(self, rate: float, *, headroom: float = 0.97, catch_up: float = 0.02) -> None:
-        # headroom keeps jitter between our clock and the platform's from ever tipping over the limit;
-        # catch_up lets a late wake-up of the event loop release the slots it overslept, no more.
+        # A slot goes out late when the event loop is busy; catch_up lets the slots overslept in the last
+        # 20 ms go out at once, no more. Slots are never early, so any 1-second window holds at most
+        # (1 + catch_up) x rate x headroom + 1 of them: under the limit, with headroom left for jitter.
         self._interval = 1.0 / (rate * headroom)
-        self._catch_up = min(catch_up, self._interval)
+        self._catch_up = catch_up
         self._next = 0.0
         self._urgent: deque[asyncio.Future[None]] = deque()
         self._bulk: deque[asyncio.Future[None]] = deque()

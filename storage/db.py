@@ -38,7 +38,9 @@ def create_engine(url: str) -> AsyncEngine:
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(async_url(url), connect_args={"timeout": 30})
+        # One connection, handed out in turn: SQLite has a single writer anyway, and waiting for the
+        # pool is an await, where waiting on SQLite's lock would be a thread sleeping in its busy handler.
+        engine = create_async_engine(async_url(url), connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine

@@ -33,7 +33,7 @@ def _config(tmp_path: Path) -> Path:
         text.replace(f'start = "{raw["quiet_hours"]["start"]}"', 'start = "00:00"')
         .replace(f'end = "{raw["quiet_hours"]["end"]}"', 'end = "00:00"')
         .replace("per_bot_per_second = 30", "per_bot_per_second = 100")
-        .replace("max_in_flight = 16", f"max_in_flight = {MAX_IN_FLIGHT}")
+        .replace("max_in_flight = 32", f"max_in_flight = {MAX_IN_FLIGHT}")
         .replace("lease_seconds = 60", "lease_seconds = 3"),
         encoding="utf-8",
     )

@@ -54,6 +54,8 @@ async def test_two_workers_never_claim_the_same_delivery(postgres_url: str) -> N
         async with sessions() as session:
             assert await outbox.claim_due(session, "telegram", utcnow(), 500, timedelta(seconds=60)) == []
         async with sessions() as session:
+            assert await outbox.reclaim_expired(session, utcnow()) == 0
+            assert await outbox.reclaim_expired(session, later) == 400
             assert len(await outbox.claim_due(session, "telegram", later, 500, timedelta(seconds=60))) == 400
     finally:
         await engine.dispose()

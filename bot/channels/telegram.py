@@ -22,9 +22,9 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
-from telegram.request import HTTPXRequest
 from telegram.warnings import PTBUserWarning
 
+from bot.channels.aiohttp_request import AiohttpRequest
 from handlers.chat import Attachment, ChatKind, Event, Incoming, Outcome, Outgoing, Quoted, SendResult
 
 log = logging.getLogger(__name__)
@@ -49,10 +49,8 @@ class TelegramChannel:
             token,
             base_url=f"{api_url}/bot",
             base_file_url=f"{api_url}/file/bot",
-            request=HTTPXRequest(
-                connection_pool_size=connections, connect_timeout=5, read_timeout=15, write_timeout=15, pool_timeout=5
-            ),
-            get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=POLL_TIMEOUT + 10),
+            request=AiohttpRequest(connections=connections),
+            get_updates_request=AiohttpRequest(connections=1, read_timeout=POLL_TIMEOUT + 10),
         )
         self.username = ""
 

@@ -1,0 +1,220 @@
+"""Broadcast benchmark: one notice to 10,000 village groups through the real bot (outbox, pacer,
+python-telegram-bot) against the fake Bot API in another process on 127.0.0.1.
+
+    python bench/broadcast.py                   # the three runs the foundation issue asks for
+    python bench/broadcast.py --limit 30 --seconds 60
+    python bench/broadcast.py --limit 0         # no limit: deliveries/s, and a bare send_message loop
+
+Prints, per run: achieved rate and its ratio to the limit, 429s, lost, duplicates, peak RSS, and the
+time a person waited for a reply to /trogiup sent in the middle of the broadcast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+from sqlalchemy import insert
+from telegram import Bot
+from telegram.request import HTTPXRequest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.app import App  # noqa: E402
+from bot.channels.aiohttp_request import AiohttpRequest  # noqa: E402
+from bot.config import DEFAULT_CONFIG, build  # noqa: E402
+from handlers import admin  # noqa: E402
+from storage.models import Announcement, AnnouncementStatus, ChatGroup, Delivery, DeliveryStatus, Person  # noqa: E402
+
+TOKEN = "123456:BENCH"
+FIRST_GROUP = -1_000_000
+PROBE_USER = 777
+
+
+@dataclass
+class Run:
+    limit: float
+    groups: int
+    seconds: float
+    max_in_flight: int
+
+
+class FakeServer:
+    def __init__(self, limit: float, groups: int) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "fake_server.py"), "--token", TOKEN, "--limit", str(limit),
+             "--groups", str(groups), "--first-group", str(FIRST_GROUP)],
+            stdout=subprocess.PIPE, text=True,
+        )
+        ready = self.process.stdout.readline().split()  # type: ignore[union-attr]
+        assert ready and ready[0] == "READY", ready
+        self.api, self.control = ready[1], ready[2]
+
+    async def stats(self) -> dict:
+        async with aiohttp.ClientSession() as client, client.get(f"{self.control}/stats") as response:
+            return await response.json()
+
+    async def probe(self) -> None:
+        async with aiohttp.ClientSession() as client:
+            await client.post(f"{self.control}/probe", params={"user": PROBE_USER})
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait()
+
+
+def settings(database: Path, api: str, run: Run):  # noqa: ANN201 - Settings
+    raw = tomllib.loads(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    raw["quiet_hours"] = {"start": "00:00", "end": "00:00"}
+    raw["telegram"]["per_bot_per_second"] = run.limit or 1_000_000
+    raw["delivery"]["max_in_flight"] = run.max_in_flight
+    env = {"LANGSO_DATABASE_URL": f"sqlite:///{database}", "LANGSO_TELEGRAM_TOKEN": TOKEN, "LANGSO_TELEGRAM_API_URL": api}
+    return build(raw, env)
+
+
+async def queue_broadcast(app: App, groups: int) -> None:
+    async with app.sessions() as session:
+        await admin.add_place(session, "commune", "XA", "Xã", None)
+        village = await admin.add_place(session, "village", "THON", "Thôn", "XA")
+        author = Person(display_name="Trưởng thôn")
+        session.add(author)
+        await session.flush()
+        await session.exec(
+            insert(ChatGroup),
+            params=[{"platform": "telegram", "chat_id": str(FIRST_GROUP - n), "place_id": village.id, "active": True}
+                    for n in range(groups)],
+        )
+        notice = Announcement(author_id=author.id, text="Lịch cắt điện toàn xã ngày mai từ 7h đến 11h.",
+                              status=AnnouncementStatus.QUEUED, author_name="Trưởng thôn", from_place="Thôn")
+        session.add(notice)
+        await session.flush()
+        ids = (await session.exec(ChatGroup.__table__.select().with_only_columns(ChatGroup.id))).scalars().all()
+        await session.exec(insert(Delivery), params=[{"announcement_id": notice.id, "group_id": g} for g in ids])
+        await session.commit()
+    app.wake_delivery()
+
+
+async def delivery_states(app: App) -> dict[str, int]:
+    from sqlmodel import func, select
+
+    async with app.sessions() as session:
+        rows = await session.exec(select(Delivery.status, func.count()).group_by(Delivery.status))
+        return dict(rows.all())
+
+
+async def measure(run: Run) -> dict[str, float]:
+    server = FakeServer(run.limit, run.groups)
+    peak = [0.0]
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            app = App(settings(Path(tmp) / "bench.db", server.api, run))
+            await app.start()
+            try:
+                await queue_broadcast(app, run.groups)
+                started = time.monotonic()
+                probed = False
+                while time.monotonic() - started < run.seconds:
+                    await asyncio.sleep(0.25)
+                    peak[0] = max(peak[0], rss_mb())
+                    if not probed and time.monotonic() - started > min(5.0, run.seconds / 3):
+                        await server.probe()
+                        probed = True
+                    states = await delivery_states(app)
+                    if states.get(DeliveryStatus.SENT, 0) == run.groups:
+                        break
+                stats = await server.stats()
+                states = await delivery_states(app)
+            finally:
+                await app.stop()
+    finally:
+        server.close()
+    per_chat = {int(k): v for k, v in stats["per_chat"].items() if int(k) != PROBE_USER}
+    delivered = len(per_chat)
+    span = max(stats["last_at"] - stats["first_at"], 1e-9)
+    sent_rows = states.get(DeliveryStatus.SENT, 0)
+    return {
+        "delivered": delivered,
+        "rate": sum(per_chat.values()) / span,
+        "rejected_429": stats["rejected_429"],
+        "lost": sent_rows - delivered + states.get(DeliveryStatus.FAILED, 0) + states.get(DeliveryStatus.STOPPED, 0),
+        "duplicates": sum(v - 1 for v in per_chat.values()),
+        "pending": states.get(DeliveryStatus.PENDING, 0) + states.get(DeliveryStatus.SENDING, 0),
+        "reply_s": max(stats["probe_latencies"], default=float("nan")),
+        "peak_rss_mb": max(peak[0], rss_mb()),
+    }
+
+
+async def bare_loop(groups: int, concurrency: int, httpx: bool = False) -> float:
+    """The same send_message calls with nothing of ours around them: the ceiling we compare with
+    (on our aiohttp backend, as the bot uses; or on python-telegram-bot's default httpx one)."""
+    server = FakeServer(0, groups)
+    try:
+        request = (
+            HTTPXRequest(connection_pool_size=concurrency + 8) if httpx else AiohttpRequest(connections=concurrency + 8)
+        )
+        bot = Bot(TOKEN, base_url=f"{server.api}/bot", request=request)
+        await bot.initialize()
+        slots = asyncio.Semaphore(concurrency)
+
+        async def one(n: int) -> None:
+            async with slots:
+                await bot.send_message(FIRST_GROUP - n, "Lịch cắt điện toàn xã ngày mai từ 7h đến 11h.")
+
+        started = time.monotonic()
+        await asyncio.gather(*(one(n) for n in range(groups)))
+        elapsed = time.monotonic() - started
+        await bot.shutdown()
+        return groups / elapsed
+    finally:
+        server.close()
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def show(label: str, run: Run, result: dict[str, float]) -> None:
+    limit = f"L = {run.limit:g}/s" if run.limit else "no limit"
+    ratio = f"  rate/L = {result['rate'] / run.limit:.3f}" if run.limit else ""
+    print(
+        f"{label} [{limit}, {run.groups} groups, {run.seconds:g} s max]: delivered {result['delivered']:.0f}, "
+        f"rate {result['rate']:.1f}/s{ratio}, 429s {result['rejected_429']:.0f}, lost {result['lost']:.0f}, "
+        f"duplicates {result['duplicates']:.0f}, still queued {result['pending']:.0f}, "
+        f"reply to /trogiup mid-broadcast {result['reply_s'] * 1000:.0f} ms, peak RSS {result['peak_rss_mb']:.0f} MB",
+        flush=True,
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--limit", type=float, help="global limit L of the fake server, sends/s (0: none)")
+    parser.add_argument("--groups", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--in-flight", type=int, default=32)
+    args = parser.parse_args()
+    limits = [args.limit] if args.limit is not None else [30, 1000, 0]
+    for limit in limits:
+        run = Run(limit, args.groups, args.seconds if limit != 0 else 600, args.in_flight)
+        result = await measure(run)
+        show("outbox", run, result)
+        if not limit:
+            bare = await bare_loop(args.groups, args.in_flight)
+            print(f"bare send_message loop [{args.in_flight} concurrent, aiohttp backend]: {bare:.1f}/s; "
+                  f"outbox/bare = {result['rate'] / bare:.3f}", flush=True)
+            bare_httpx = await bare_loop(args.groups, args.in_flight, httpx=True)
+            print(f"bare send_message loop [{args.in_flight} concurrent, PTB's default httpx backend]: "
+                  f"{bare_httpx:.1f}/s; outbox/bare = {result['rate'] / bare_httpx:.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

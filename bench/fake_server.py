@@ -1,0 +1,69 @@
+"""The fake Telegram Bot API in a process of its own, so a benchmark measures the bot, not the fake.
+
+Prints one line `READY <bot api root> <control root>`. The control server answers:
+GET /stats -> sends per chat, 429s returned, probe latencies; POST /probe?user=U -> push "/trogiup"
+from user U and time how long the bot takes to reply."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.fake_telegram import FakeTelegram  # noqa: E402
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--limit", type=float, default=0, help="global sends per second; 0 = none")
+    parser.add_argument("--first-group", type=int, default=-1_000_000)
+    parser.add_argument("--groups", type=int, default=10_000)
+    args = parser.parse_args()
+
+    fake = FakeTelegram(args.token, global_limit=args.limit or None, private_limit_per_second=None)
+    await fake.start()
+    for n in range(args.groups):
+        fake.add_group(args.first_group - n)
+    probes: dict[int, float] = {}
+    latencies: list[float] = []
+
+    async def stats(_request: web.Request) -> web.Response:
+        per_chat: dict[int, int] = {}
+        for sent in fake.sent:
+            per_chat[sent.chat_id] = per_chat.get(sent.chat_id, 0) + 1
+            started = probes.pop(sent.chat_id, None)
+            if started is not None:
+                latencies.append(sent.at - started)
+        return web.json_response(
+            {"per_chat": per_chat, "rejected_429": fake.rejected_429, "requests": fake.requests,
+             "first_at": min((s.at for s in fake.sent), default=0), "last_at": max((s.at for s in fake.sent), default=0),
+             "probe_latencies": latencies}
+        )
+
+    async def probe(request: web.Request) -> web.Response:
+        user = int(request.query["user"])
+        fake.sent[:] = [s for s in fake.sent if s.chat_id != user]
+        probes[user] = time.monotonic()
+        fake.message(user, user, "/trogiup")
+        return web.json_response({"ok": True})
+
+    control = web.Application()
+    control.router.add_get("/stats", stats)
+    control.router.add_post("/probe", probe)
+    runner = web.AppRunner(control, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    print(f"READY {fake.url} http://127.0.0.1:{port}", flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
