@@ -88,6 +88,7 @@ class Pacer:
         self.gate = RateGate(per_second)
         self._windows = {True: group, False: private}
         self._chats: dict[ChatRef, _ChatWindow] = {}
+        self._prune_at = 4096
 
     def send_slot(self, chat: ChatRef, is_group: bool, urgent: bool = False) -> _Slot:
         """`async with pacer.send_slot(chat, ...):` then make exactly one platform call."""
@@ -101,8 +102,11 @@ class Pacer:
     def _state(self, chat: ChatRef) -> _ChatWindow:
         state = self._chats.get(chat)
         if state is None:
-            if len(self._chats) > 4096:
+            if len(self._chats) > self._prune_at:
+                # amortised: a broadcast to 10,000 groups keeps them all recent, and scanning them
+                # for every new chat would cost more than the sends
                 self._forget_idle()
+                self._prune_at = max(4096, 2 * len(self._chats))
             state = self._chats[chat] = _ChatWindow()
         return state
 
