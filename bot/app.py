@@ -18,6 +18,7 @@ from bot.dispatcher import Dispatcher, Route
 from bot.pacing import Pacer, Window
 from bot.scheduler import RecurringNotices
 from bot.web import make_app, webhook_handler
+from handlers.handbook.search import Handbook
 from storage.db import create_engine, is_sqlite, session_factory
 from storage.migrate import upgrade
 from storage.models import utcnow
@@ -37,6 +38,7 @@ class App:
         self.telegram: TelegramChannel | None = None
         self.workers: dict[str, DeliveryWorker] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._workers: set[asyncio.Task[None]] = set()
         self._web: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -76,16 +78,21 @@ class App:
         self.recurring = RecurringNotices(
             settings.database_url, self.sessions, settings.handler, self.wake_delivery, self.clock
         )
+        async with self.sessions() as session:
+            self.handbook = await Handbook.load(session)
         self.dispatcher = Dispatcher(
             self.sessions,
             routes,
             settings.handler,
+            self.handbook,
             on_outbox=self.wake_delivery,
             on_schedule=lambda: self._spawn(self.recurring.sync()),
             clock=self.clock,
         )
         for worker in self.workers.values():
-            self._spawn(worker.run())
+            task = asyncio.create_task(worker.run())
+            task.add_done_callback(_report_crash)
+            self._workers.add(task)
         await self.recurring.start()
         resumed = await self.dispatcher.resume()
         if resumed:
@@ -123,6 +130,9 @@ class App:
         self._tasks.add(task)
 
     async def stop(self) -> None:
+        for worker in self.workers.values():
+            await worker.stop()
+        await asyncio.gather(*self._workers, return_exceptions=True)
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

@@ -6,12 +6,15 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import json
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable
 
 from bot.config import ConfigError, Settings, load
 from handlers import admin
+from handlers.handbook.search import Handbook
 from messages import render
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
@@ -43,6 +46,13 @@ def parser() -> argparse.ArgumentParser:
     grant.add_argument("--place", required=True)
     group = adm.add_parser("group").add_subparsers(dest="group_command", required=True)
     group.add_parser("list")
+
+    ask = sub.add_parser("ask", help="ask the handbook as a resident would, and see the scores")
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true")
+    sub.add_parser("handbook", help="the handbook").add_subparsers(dest="handbook_command", required=True).add_parser(
+        "list"
+    )
     return root
 
 
@@ -69,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         upgrade(settings.database_url)
         print(render("db_upgraded"))
         return 0
+    if args.command in ("ask", "handbook"):
+        return asyncio.run(_with_session(settings, lambda session: _handbook(args, session)))
     return asyncio.run(_with_session(settings, lambda session: _admin(args, session)))
 
 
@@ -127,6 +139,27 @@ async def _admin(args: argparse.Namespace, session) -> int:  # noqa: ANN001 - As
         for group, place in await admin.list_groups(session):
             state = "active" if group.active else "inactive"
             print(f"{group.platform}\t{group.chat_id}\t{state}\t{place.code if place else '-'}\t{group.title}")
+    return 0
+
+
+async def _handbook(args: argparse.Namespace, session) -> int:  # noqa: ANN001 - AsyncSession
+    handbook = await Handbook.load(session)
+    if args.command == "handbook":
+        for article in handbook.articles:
+            print(f"{article.id}\t{article.title}")
+        return 0
+    started = time.perf_counter()
+    decision = handbook.decide(args.question)
+    ms = (time.perf_counter() - started) * 1000
+    hits = [{"id": h.article.id, "title": h.article.title, "score": round(h.score, 4),
+             "coverage": round(h.coverage, 3)} for h in decision.hits]
+    if args.json:
+        print(json.dumps({"question": args.question, "decision": decision.kind, "hits": hits, "ms": round(ms, 3)},
+                         ensure_ascii=False))
+    else:
+        print(f"{decision.kind} ({ms:.2f} ms)")
+        for hit in hits:
+            print(f"{hit['score']:.3f}\t{hit['coverage']:.2f}\t{hit['id']}\t{hit['title']}")
     return 0
 
 

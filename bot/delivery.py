@@ -91,6 +91,7 @@ class DeliveryWorker:
         self._plans: OrderedDict[int, list[Outgoing]] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
         self._recorder = Recorder(sessions)
+        self._stopping = False
 
     def wake(self) -> None:
         """New rows were queued: look now rather than at the next poll."""
@@ -112,7 +113,7 @@ class DeliveryWorker:
         # claim in batches: a query per finished send would cost more than the send at high rates
         refill_at = max(1, limit // 2)
         try:
-            while True:
+            while not self._stopping:
                 self._wake.clear()
                 now = asyncio.get_running_loop().time()
                 if not self._sole_process and now - reclaimed_at > self._settings.lease_seconds / 2:
@@ -127,10 +128,18 @@ class DeliveryWorker:
                     await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 await self._idle(await self._until_next_due() if not claimed else None)
+            # a stop lets the sends in flight finish and their outcomes reach the disk, so nothing is
+            # cancelled half-way through a database call
+            if self._tasks:
+                await asyncio.wait(self._tasks, timeout=self._settings.lease_seconds)
         finally:
             for task in self._tasks:
                 task.cancel()
             recorder.cancel()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
 
     async def _claim(self, limit: int) -> int:
         lease = timedelta(seconds=self._settings.lease_seconds)

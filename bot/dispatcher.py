@@ -19,6 +19,7 @@ from bot.delivery import send_direct
 from bot.pacing import Pacer
 from handlers.chat import Channel, ChatRef, Incoming
 from handlers.context import HandlerSettings, Turn
+from handlers.handbook.search import Handbook
 from handlers.people import person_for
 from handlers.router import route
 from storage.models import InboxUpdate, utcnow
@@ -38,6 +39,7 @@ class Dispatcher:
         sessions: async_sessionmaker[AsyncSession],
         routes: dict[str, Route],
         settings: HandlerSettings,
+        handbook: Handbook,
         *,
         on_outbox: Callable[[], None],
         on_schedule: Callable[[], None],
@@ -47,6 +49,7 @@ class Dispatcher:
         self._sessions = sessions
         self._routes = routes
         self._settings = settings
+        self._handbook = handbook
         self._on_outbox = on_outbox
         self._on_schedule = on_schedule
         self._clock = clock
@@ -127,7 +130,7 @@ class Dispatcher:
             turn = None
             if incoming is not None:
                 person = await person_for(session, incoming.platform, incoming.user_id, incoming.user_name)
-                turn = Turn(incoming, session, person, self._settings, self._clock())
+                turn = Turn(incoming, session, person, self._settings, self._clock(), self._handbook)
                 try:
                     await route(turn)
                 except Exception as exc:
@@ -138,7 +141,7 @@ class Dispatcher:
                     row = await session.get(InboxUpdate, row_id)
                     assert row is not None
                     error = f"handler: {exc!r}"[:500]
-                    turn = Turn(incoming, session, turn.person, self._settings, self._clock())
+                    turn = Turn(incoming, session, turn.person, self._settings, self._clock(), self._handbook)
                     turn.say("internal_error")
             row.processed_at, row.error = self._clock(), error
             await session.commit()

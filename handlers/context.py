@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.chat import Button, Incoming, Outgoing, Reply
+from handlers.handbook.search import Handbook
 from messages import render
 from storage.models import Person
 
@@ -53,6 +54,7 @@ class Turn:
     person: Person
     settings: HandlerSettings
     now: datetime  # aware, UTC
+    handbook: Handbook
     reply: Reply = field(default_factory=Reply)
     outbox_changed: bool = False  # deliveries were queued: wake the delivery worker
     schedule_changed: bool = False  # a recurring announcement was added or cancelled

@@ -6,6 +6,7 @@ import re
 from collections.abc import Awaitable, Callable
 
 from handlers import announcements, conversation, groups, onboarding
+from handlers.handbook import chat as handbook
 from handlers.chat import ChatKind, Event
 from handlers.context import Turn
 from storage.models import Announcement, AnnouncementStatus
@@ -40,6 +41,10 @@ COMMANDS: dict[str, Command] = {
     "ganthon": groups.link,
     "boganthon": groups.unlink,
     "huy": cancel,
+    "hoi": handbook.ask_command,
+    "cauhoi": handbook.open_questions,
+    "traloi": handbook.reply,
+    "luuhuongdan": handbook.save_answer,
 }
 
 
@@ -80,12 +85,19 @@ async def route(turn: Turn) -> None:
         return
 
     if msg.chat_kind is ChatKind.GROUP:
+        conv = await conversation.current(turn)
         if msg.text.strip().lower().startswith(announcements.RELAY_TAG):
             await announcements.relay_tagged(turn)
+        elif conv is not None and conv.flow == handbook.FLOW:
+            await handbook.resume(turn, conv.step, conv.data)
         return
 
     conv = await conversation.current(turn)
     if conv is not None and conv.flow == announcements.FLOW:
         await announcements.resume(turn, conv.step, conv.data)
-        return
-    turn.say("not_understood")
+    elif conv is not None and conv.flow == handbook.FLOW:
+        await handbook.resume(turn, conv.step, conv.data)
+    elif msg.text.strip():
+        await handbook.ask(turn, msg.text)  # free text in a private chat is a question
+    else:
+        turn.say("not_understood")

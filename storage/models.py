@@ -176,3 +176,41 @@ class InboxUpdate(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow)
     processed_at: datetime | None = None
     error: str = ""
+
+
+class QuestionStatus(StrEnum):
+    ANSWERED_BY_HANDBOOK = "handbook"
+    OPEN = "open"  # handed to the tech team
+    ANSWERED = "answered"  # a tech-team member replied
+
+
+class Question(SQLModel, table=True):
+    """A question asked of the handbook, what the bot did with it, and the asker's feedback."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str
+    chat_id: str
+    user_id: str
+    person_id: int = Field(foreign_key="person.id", index=True)
+    place_id: int | None = Field(default=None, foreign_key="place.id", index=True)
+    text: str
+    decision: str  # "answer" | "offer" | "handoff"
+    article_id: str | None = None
+    helpful: bool | None = None
+    status: str = Field(default=QuestionStatus.ANSWERED_BY_HANDBOOK, index=True)
+    answer: str = ""
+    answered_by: int | None = Field(default=None, foreign_key="person.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    answered_at: datetime | None = None
+
+
+class HandbookEntry(SQLModel, table=True):
+    """A tech-team answer saved into the handbook (/luuhuongdan): searched like the articles."""
+
+    __tablename__ = "handbook_entry"
+    id: int | None = Field(default=None, primary_key=True)
+    title: str
+    body: str
+    question_id: int | None = Field(default=None, foreign_key="question.id")
+    created_by: int = Field(foreign_key="person.id")
+    created_at: datetime = Field(default_factory=utcnow)

@@ -56,6 +56,8 @@ class Harness:
                 await admin.grant_role(session, "telegram", str(HEAD), "village_head", code)
             await admin.grant_role(session, "telegram", str(TECH), "tech_team", VILLAGES[0])
             await session.commit()
+        for user in (OFFICIAL, HEAD, TECH, RESIDENT):  # each has started a private chat with the bot
+            self.fake.add_private(user)
         self.fake.add_group(COMMUNE_GROUP, "Nhóm xã")
         for code, chat in VILLAGE_GROUPS.items():
             self.fake.add_group(chat, f"Nhóm {code}")
@@ -78,13 +80,15 @@ class Harness:
         await self.fake.wait_for(lambda: self.fake.pending_updates == 0)
         await self.app.dispatcher.drain()
 
-    async def send(self, user: int, text: str | None = None, chat: int | None = None, **kw: object) -> list[Sent]:
-        """`user` writes in `chat` (default: their private chat); the bot's replies there."""
+    async def send(
+        self, user: int, text: str | None = None, chat: int | None = None, expect: int = 1, **kw: object
+    ) -> list[Sent]:
+        """`user` writes in `chat` (default: their private chat); the bot's `expect` replies there."""
         chat = user if chat is None else chat
         before = len(self.fake.messages_to(chat))
         self.fake.message(chat, user, text, **kw)  # type: ignore[arg-type]
         await self.settle()
-        await self.fake.wait_for(lambda: len(self.fake.messages_to(chat)) > before)
+        await self.fake.wait_for(lambda: len(self.fake.messages_to(chat)) >= before + expect)
         return self.fake.messages_to(chat)[before:]
 
     async def press(self, user: int, chat: int, message: Sent, data: str) -> None:

@@ -202,7 +202,11 @@ class TelegramChannel:
         )
 
     def _own_command(self, text: str) -> str:
-        """"/ganthon@OurBot X" -> "/ganthon X"; commands for other bots keep their suffix."""
+        """"/ganthon@OurBot X" -> "/ganthon X"; commands for other bots keep their suffix; a message
+        that starts by mentioning the bot ("@OurBot cách cài VNeID") is a question, as /hoi."""
+        mention = f"@{self.username}".lower()
+        if self.username and text.lower().startswith(mention):
+            return f"/hoi {text[len(mention):].strip()}"
         if self.username and text.startswith("/"):
             head, sep, rest = text.partition(" ")
             command, at, bot = head.partition("@")

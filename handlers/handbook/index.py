@@ -1,0 +1,119 @@
+"""The search index: TF-IDF over character 3–5-grams of diacritic-stripped text, n-grams running
+across word boundaries (so "tien dien" and "tai vneid" stay apart once accents are gone), sublinear
+term frequency. Two views of each article: the whole of it, and each of its short phrases (title,
+synonyms, sample questions) on its own, so a question close to one sample question scores high."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import csc_matrix, csr_matrix
+
+from handlers.handbook.articles import Article
+from handlers.handbook.normalize import Repairer, plain, stopwords
+
+NGRAMS = (3, 4, 5)
+WEIGHTS = {"title": 3, "synonyms": 2, "questions": 2, "tags": 2, "summary": 1, "body": 1}
+
+
+def ngrams(text: str) -> Counter[str]:
+    padded = f" {text} "
+    return Counter(padded[i : i + n] for n in NGRAMS for i in range(len(padded) - n + 1))
+
+
+class _Vectors:
+    """TF-IDF rows (L2-normalised) for a list of texts, and the same weighting for a query."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        counts = [ngrams(t) for t in texts]
+        df: Counter[str] = Counter()
+        for c in counts:
+            df.update(c.keys())
+        self.features = {gram: i for i, gram in enumerate(df)}
+        n = len(texts)
+        self.idf = np.log((1 + n) / (1 + np.fromiter(df.values(), float, len(df)))) + 1
+        rows = np.repeat(np.arange(n), [len(c) for c in counts])
+        cols = np.fromiter((self.features[g] for c in counts for g in c), int, len(rows))
+        tf = np.fromiter((v for c in counts for v in c.values()), float, len(rows))
+        matrix = csr_matrix(((1 + np.log(tf)) * self.idf[cols], (rows, cols)), shape=(n, len(self.features)))
+        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+        norms[norms == 0] = 1
+        # columns are what a query selects: CSC makes picking its few n-grams cheap at any size
+        self.matrix = csc_matrix(matrix.multiply(1 / norms[:, None]))
+
+    def scores(self, text: str) -> np.ndarray:
+        cols, vals = [], []
+        for gram, tf in ngrams(text).items():
+            i = self.features.get(gram)
+            if i is not None:
+                cols.append(i)
+                vals.append((1 + math.log(tf)) * self.idf[i])
+        if not cols:
+            return np.zeros(self.matrix.shape[0])
+        q = np.asarray(vals)
+        q /= np.linalg.norm(q)
+        return np.asarray(self.matrix[:, cols] @ q).ravel()
+
+
+@dataclass(frozen=True)
+class Hit:
+    article: Article
+    score: float
+    coverage: float  # share of the question's topic words the article uses
+
+
+class HandbookIndex:
+    def __init__(self, articles: Sequence[Article]) -> None:
+        self.articles = list(articles)
+        vocabulary: set[str] = set()
+        documents: list[str] = []
+        phrases: list[str] = []
+        self._phrase_owner: list[int] = []
+        self._words: list[frozenset[str]] = []
+        for n, article in enumerate(self.articles):
+            fields = {
+                "title": [article.title],
+                "synonyms": list(article.synonyms),
+                "questions": list(article.questions),
+                "tags": list(article.tags),
+                "summary": [article.summary],
+                "body": [article.body],
+            }
+            plain_fields = {k: [plain(t) for t in v] for k, v in fields.items()}
+            words = {w for texts in plain_fields.values() for t in texts for w in t.split()}
+            vocabulary |= words
+            self._words.append(frozenset(words))
+            documents.append(" | ".join(t for k, texts in plain_fields.items() for t in texts * WEIGHTS[k]))
+            for text in plain_fields["title"] + plain_fields["synonyms"] + plain_fields["questions"]:
+                phrases.append(text)
+                self._phrase_owner.append(n)
+        self.repair = Repairer(vocabulary)
+        self._documents = _Vectors(documents)
+        self._phrases = _Vectors(phrases)
+        self._owner = np.asarray(self._phrase_owner)
+
+    def search(self, question: str, limit: int = 3) -> list[Hit]:
+        query = self.repair.text(question)
+        if not query:
+            return []
+        whole = self._documents.scores(query)
+        best_phrase = np.zeros(len(self.articles))
+        np.maximum.at(best_phrase, self._owner, self._phrases.scores(query))
+        scores = 0.5 * whole + 0.5 * best_phrase
+        top = np.argsort(-scores)[:limit]
+        topic = [w for w in query.split() if w not in stopwords()]
+        return [
+            Hit(self.articles[i], float(scores[i]), _coverage(topic, self._words[i]))
+            for i in top
+            if scores[i] > 0
+        ]
+
+
+def _coverage(topic: list[str], words: frozenset[str]) -> float:
+    if not topic:
+        return 0.0
+    return sum(1 for w in topic if w in words) / len(topic)

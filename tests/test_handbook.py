@@ -1,0 +1,94 @@
+"""Handbook answers through the chat: answer, offer, hand-off to the tech team, the team's reply
+relayed back, a saved answer found by the next search, and feedback stored."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from handlers.handbook.articles import load
+from handlers.handbook.search import Handbook, Kind
+from storage.models import Question, QuestionStatus
+from tests.cli_helpers import langso
+from tests.harness import RESIDENT, TECH, VILLAGE_GROUPS, Harness
+
+
+def test_the_search_reads_questions_as_people_type_them() -> None:
+    handbook = Handbook(load())
+    for typed in ("Cách cài VNeID", "cach cai vneid", "caif ddawtj vneidd", "tai app dinh danh dien tu"):
+        decision = handbook.decide(typed)
+        assert decision.hits[0].article.id == "vneid-cai-dat", typed
+    assert handbook.decide("quen mk vneid").hits[0].article.id == "vneid-quen-mat-khau"
+    assert handbook.decide("giá phân bón hôm nay bao nhiêu").kind is Kind.HANDOFF
+
+
+async def _questions(h: Harness) -> list[Question]:
+    async with h.app.sessions() as session:
+        return list((await session.exec(select(Question).order_by(Question.id))).all())
+
+
+async def test_a_clear_question_gets_the_article_and_feedback_is_stored(harness: Harness) -> None:
+    article, feedback = await harness.send(RESIDENT, "cách cài vneid trên điện thoại", expect=2)
+    assert article.text.startswith("📘 Cài ứng dụng VNeID") and "CÁC BƯỚC" in article.text
+    assert "Có giúp được bạn không?" in feedback.text and "1. Có" in feedback.text
+    await harness.press(RESIDENT, RESIDENT, feedback, "1")
+    [question] = await _questions(harness)
+    assert question.article_id == "vneid-cai-dat" and question.helpful is True
+
+
+async def test_an_unclear_question_offers_three_and_a_number_picks_one(harness: Harness) -> None:
+    [offer] = await harness.send(RESIDENT, "tien dien tra o dau")
+    assert "Trả lời bằng số" in offer.text and "4. Không bài nào đúng" in offer.text
+    first_title = offer.text.splitlines()[1].split(". ", 1)[1]
+    article, _feedback = await harness.send(RESIDENT, "1", expect=2)
+    assert first_title in article.text
+
+
+async def test_unanswerable_question_goes_to_the_tech_team_and_their_answer_comes_back(harness: Harness) -> None:
+    fake = harness.fake
+    [handed] = await harness.send(RESIDENT, "giá phân bón hôm nay bao nhiêu")
+    assert "đã chuyển cho Tổ công nghệ số" in handed.text
+    await fake.wait_for(lambda: any("Câu hỏi mới số" in (m.text or "") for m in fake.messages_to(TECH)))
+    [listing] = await harness.send(TECH, "/cauhoi")
+    [question] = await _questions(harness)
+    assert f'{question.id}. "giá phân bón' in listing.text
+
+    [refusal] = await harness.send(RESIDENT, f"/traloi {question.id} tự trả lời")
+    assert "chỉ tổ công nghệ số" in refusal.text.lower()
+    before = len(fake.messages_to(RESIDENT))
+    await harness.send(TECH, f"/traloi {question.id} Giá phân bón xem ở bảng tin hợp tác xã, cập nhật mỗi sáng.")
+    await fake.wait_for(lambda: len(fake.messages_to(RESIDENT)) > before)
+    assert "bảng tin hợp tác xã" in fake.messages_to(RESIDENT)[-1].text
+    [question] = await _questions(harness)
+    assert question.status == QuestionStatus.ANSWERED
+
+    [saved] = await harness.send(TECH, f"/luuhuongdan {question.id}")
+    assert "Đã lưu" in saved.text
+    article, _ = await harness.send(RESIDENT, "giá phân bón hôm nay bao nhiêu", expect=2)
+    assert "bảng tin hợp tác xã" in article.text  # the search finds the saved answer
+
+
+async def test_not_helpful_hands_off_and_a_group_question_uses_hoi(harness: Harness) -> None:
+    _article, feedback = await harness.send(RESIDENT, "quen mat khau vneid", expect=2)
+    [handed] = await harness.send(RESIDENT, "2")
+    assert "đã chuyển cho Tổ công nghệ số" in handed.text
+    [question] = await _questions(harness)
+    assert question.helpful is False and question.status == QuestionStatus.OPEN
+
+    group = VILLAGE_GROUPS["THON-1"]
+    replies = await harness.send(RESIDENT, "/hoi cach quet ma qr tra tien", chat=group, expect=2)
+    assert replies[0].text.startswith("📘")
+    asked = (await _questions(harness))[-1]
+    assert asked.place_id is not None  # a group question belongs to the group's village
+
+
+def test_langso_ask_prints_the_top_articles(tmp_path) -> None:  # noqa: ANN001
+    env = {"LANGSO_DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}"}
+    result = langso("ask", "cach cai vneid", "--json", env=env)
+    assert result.returncode == 0
+    import json
+
+    printed = json.loads(result.stdout.splitlines()[-1])
+    assert printed["decision"] == "answer" and printed["hits"][0]["id"] == "vneid-cai-dat"
+    assert printed["ms"] >= 0
+    listed = langso("handbook", "list", env=env)
+    assert "vneid-cai-dat" in listed.stdout and len(listed.stdout.splitlines()) >= 30
