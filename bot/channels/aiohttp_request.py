@@ -8,7 +8,6 @@ the Zalo client uses aiohttp too, so the bot has one HTTP stack.
 
 from __future__ import annotations
 
-import asyncio
 
 import aiohttp
 from telegram.error import NetworkError, TimedOut
@@ -65,7 +64,7 @@ class AiohttpRequest(BaseRequest):
                 method, url, data=_body(request_data), timeout=timeout
             ) as response:
                 return response.status, await response.read()
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise TimedOut(f"aiohttp: {exc!r}") from exc
         except aiohttp.ClientError as exc:
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc

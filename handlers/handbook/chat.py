@@ -11,12 +11,12 @@ from handlers import conversation
 from handlers.chat import ChatKind, ChatRef, Outgoing
 from handlers.choices import Menu, menu
 from handlers.context import Turn
+from handlers.groups import this_group
 from handlers.handbook.articles import Article
 from handlers.handbook.search import Kind, entry_article
 from handlers.people import STAFF, has_role_on, roles_of
 from messages import label, render
 from storage.models import (
-    ChatGroup,
     HandbookEntry,
     Household,
     Identity,
@@ -136,13 +136,7 @@ async def _hand_off(turn: Turn, question: Question) -> None:
 async def _place_of(turn: Turn) -> int | None:
     """The village a question belongs to: the group's place, else the asker's household's."""
     if turn.incoming.chat_kind is ChatKind.GROUP:
-        group = (
-            await turn.session.exec(
-                select(ChatGroup).where(
-                    ChatGroup.platform == turn.incoming.platform, ChatGroup.chat_id == turn.incoming.chat_id
-                )
-            )
-        ).first()
+        group = await this_group(turn, create=False)
         if group is not None and group.place_id is not None:
             return group.place_id
     if turn.person.household_id is not None:
