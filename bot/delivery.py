@@ -115,19 +115,23 @@ class DeliveryWorker:
         try:
             while not self._stopping:
                 self._wake.clear()
-                now = asyncio.get_running_loop().time()
-                if not self._sole_process and now - reclaimed_at > self._settings.lease_seconds / 2:
-                    reclaimed_at = now
-                    async with self._sessions() as session:
-                        await outbox.reclaim_expired(session, self._clock())
-                free = limit - len(self._tasks)
-                claimed = 0
-                if free >= refill_at or not self._tasks:
-                    claimed = await self._claim(free)
-                if claimed and claimed == free:
-                    await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
-                    continue
-                await self._idle(await self._until_next_due() if not claimed else None)
+                try:
+                    now = asyncio.get_running_loop().time()
+                    if not self._sole_process and now - reclaimed_at > self._settings.lease_seconds / 2:
+                        reclaimed_at = now
+                        async with self._sessions() as session:
+                            await outbox.reclaim_expired(session, self._clock())
+                    free = limit - len(self._tasks)
+                    claimed = 0
+                    if free >= refill_at or not self._tasks:
+                        claimed = await self._claim(free)
+                    if claimed and claimed == free:
+                        await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+                        continue
+                    await self._idle(await self._until_next_due() if not claimed else None)
+                except Exception:  # the database went away for a moment: the outbox waits for it
+                    log.exception("%s delivery: claiming failed; trying again shortly", self._channel.platform)
+                    await asyncio.sleep(2.0)
             # a stop lets the sends in flight finish and their outcomes reach the disk, so nothing is
             # cancelled half-way through a database call
             if self._tasks:

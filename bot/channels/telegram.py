@@ -133,7 +133,12 @@ class TelegramChannel:
                 if key is None:
                     log.warning("skipping an update without update_id: %.200r", raw)
                     continue
-                await store(key, raw)
+                try:
+                    await store(key, raw)
+                except Exception:  # not stored, so not confirmed: Telegram sends it again
+                    log.exception("could not store update %s; polling again from it", key)
+                    await asyncio.sleep(1.0)
+                    break
                 offset = int(key) + 1
 
     async def set_webhook(self, url: str, secret: str) -> None:
