@@ -68,7 +68,7 @@ class App:
 
         for platform, route in routes.items():
             self.workers[platform] = DeliveryWorker(
-                self.sessions,
+                self.engine,
                 route.channel,
                 route.pacer,
                 settings.delivery,

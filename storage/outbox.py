@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, update
 from sqlmodel import col, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import ChatGroup, Delivery, DeliveryStatus
@@ -28,11 +29,11 @@ class Claimed:
 
 
 async def claim_due(
-    session: AsyncSession, platform: str, now: datetime, limit: int, lease: timedelta
+    connection: AsyncConnection, platform: str, now: datetime, limit: int, lease: timedelta
 ) -> list[Claimed]:
     """The earliest due deliveries, marked as being sent. Walks ix_delivery_due in order, so a claim
-    costs the same with ten or ten thousand rows waiting. Core statements, no ORM objects: this runs
-    for every few sends."""
+    costs the same with ten or ten thousand rows waiting. A bare connection and Core statements, no
+    ORM session: this runs for every few sends."""
     due = (
         select(
             Delivery.id, Delivery.announcement_id, Delivery.group_id, ChatGroup.chat_id, Delivery.parts_sent,
@@ -48,14 +49,14 @@ async def claim_due(
         .limit(limit)
         .with_for_update(skip_locked=True, of=Delivery)
     )
-    claimed = [Claimed(*row) for row in (await session.exec(due)).all()]
+    claimed = [Claimed(*row) for row in (await connection.execute(due)).all()]
     if claimed:
-        await session.exec(
+        await connection.execute(
             update(Delivery)
             .where(col(Delivery.id).in_([c.delivery_id for c in claimed]))
             .values(status=DeliveryStatus.SENDING, lease_until=now + lease)
         )
-    await session.commit()
+    await connection.commit()
     return claimed
 
 
@@ -91,7 +92,7 @@ async def release_all_claims(session: AsyncSession) -> int:
     return result.rowcount
 
 
-async def record_many(session: AsyncSession, changes: list[dict[str, object]]) -> None:
+async def record_many(connection: AsyncConnection, changes: list[dict[str, object]]) -> None:
     """Many deliveries' new values (the same columns in each dict, plus "delivery_id") in one
     executemany: at hundreds of sends a second, a transaction per send costs more than the send."""
     if changes:
@@ -101,7 +102,6 @@ async def record_many(session: AsyncSession, changes: list[dict[str, object]]) -
             .where(col(Delivery.id) == bindparam("delivery_id"))
             .values({c: bindparam(c) for c in columns})
         )
-        connection = await session.connection()
         await connection.execute(statement, changes)
 
 

@@ -38,8 +38,8 @@ async def test_two_workers_never_claim_the_same_delivery(postgres_url: str) -> N
         async def worker() -> list[int]:
             mine: list[int] = []
             while True:
-                async with sessions() as session:
-                    claimed = await outbox.claim_due(session, "telegram", utcnow(), 7, timedelta(seconds=60))
+                async with engine.connect() as connection:
+                    claimed = await outbox.claim_due(connection, "telegram", utcnow(), 7, timedelta(seconds=60))
                 if not claimed:
                     return mine
                 mine += [c.delivery_id for c in claimed]
@@ -51,11 +51,12 @@ async def test_two_workers_never_claim_the_same_delivery(postgres_url: str) -> N
 
         # a process that died holding claims: nothing is due until the lease runs out, then all is
         later = utcnow() + timedelta(seconds=61)
-        async with sessions() as session:
-            assert await outbox.claim_due(session, "telegram", utcnow(), 500, timedelta(seconds=60)) == []
+        async with engine.connect() as connection:
+            assert await outbox.claim_due(connection, "telegram", utcnow(), 500, timedelta(seconds=60)) == []
         async with sessions() as session:
             assert await outbox.reclaim_expired(session, utcnow()) == 0
             assert await outbox.reclaim_expired(session, later) == 400
-            assert len(await outbox.claim_due(session, "telegram", later, 500, timedelta(seconds=60))) == 400
+        async with engine.connect() as connection:
+            assert len(await outbox.claim_due(connection, "telegram", later, 500, timedelta(seconds=60))) == 400
     finally:
         await engine.dispose()

@@ -1,0 +1,288 @@
+"""Zalo Bot Platform adapter: receive (update -> Incoming) and send (Outgoing -> one Bot API call), with
+every platform error mapped onto a delivery Outcome.
+
+There is no maintained Python client we trust with error handling, so this is a small aiohttp client of
+its own: every call has a time-out, and every failure is logged and returned as an Outcome, never
+swallowed. API: `{root}/bot{token}/{method}`, JSON bodies, answers `{"ok": true, "result": ...}` or
+`{"ok": false, "error_code": N, "description": "..."}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+
+from handlers.chat import Attachment, ChatKind, Incoming, Outcome, Outgoing, SendResult
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "zalo"
+DEFAULT_API_URL = "https://bot-api.zaloplatforms.com"
+TEXT_LIMIT = 2000
+POLL_TIMEOUT = 30  # seconds the server may hold getUpdates before answering 408
+SEND_TIMEOUT = 15.0
+CONNECT_TIMEOUT = 5.0
+
+# Events that carry a person's message. Stickers and unsupported content still become an Incoming with
+# empty text (as a Telegram sticker does), so the bot can answer with its menu instead of staying silent.
+TEXT = "message.text.received"
+IMAGE = "message.image.received"
+STICKER = "message.sticker.received"
+UNSUPPORTED = "message.unsupported.received"
+KNOWN_EVENTS = frozenset({TEXT, IMAGE, STICKER, UNSUPPORTED})
+
+Store = Callable[[str, dict[str, Any]], Awaitable[object]]
+
+
+class ZaloError(RuntimeError):
+    """A failed Bot API call, already classified onto a delivery Outcome."""
+
+    def __init__(self, method: str, outcome: Outcome, detail: str, *, status: int = 0, retry_after: float = 0.0):
+        super().__init__(f"{method}: {detail}")
+        self.method = method
+        self.outcome = outcome
+        self.detail = detail
+        self.status = status
+        self.retry_after = retry_after
+
+
+class ZaloChannel:
+    platform = PLATFORM
+    text_limit = TEXT_LIMIT
+    caption_limit = TEXT_LIMIT
+
+    def __init__(self, token: str, api_url: str = DEFAULT_API_URL, *, connections: int) -> None:
+        self._base = f"{(api_url or DEFAULT_API_URL).rstrip('/')}/bot{token}"
+        self._connections = connections
+        self._session: aiohttp.ClientSession | None = None
+        # attributes rather than constants so tests can shorten them
+        self.poll_timeout: float = POLL_TIMEOUT
+        self.send_timeout: float = SEND_TIMEOUT
+        self.bot_id = ""
+        self.username = ""
+
+    async def start(self) -> None:
+        if self._session is None or self._session.closed:
+            # one pool for the process; +1 so the connection held by long polling never starves sends
+            limit = self._connections + 1
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=limit, limit_per_host=limit),
+                headers={"User-Agent": "langso-bot (zalo)"},
+            )
+        try:
+            me = await self._call("getMe", {})  # a wrong token or URL fails here, at start-up
+        except ZaloError:
+            await self.stop()
+            raise
+        me = me if isinstance(me, dict) else {}
+        self.bot_id = str(me.get("id", ""))
+        self.username = str(me.get("account_name") or me.get("display_name") or "")
+
+    async def stop(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    # --- send -----------------------------------------------------------------------------------
+
+    async def send(self, out: Outgoing) -> SendResult:
+        """One Bot API call. Buttons are dropped: Zalo has none, and the texts already number the
+        choices. The caller splits long texts; a text over the limit comes back REJECTED."""
+        chat_id = out.chat.chat_id
+        attachment = out.attachment
+        if attachment is not None and attachment.kind == "photo":
+            if not attachment.ref.startswith(("http://", "https://")):
+                # e.g. a Telegram file id forwarded here: Zalo only takes photo URLs
+                log.warning("zalo: cannot send photo %r to %s: not a URL", attachment.ref[:80], chat_id)
+                return SendResult(Outcome.REJECTED, detail="photo is not a URL")
+            method, body = "sendPhoto", {"chat_id": chat_id, "photo": attachment.ref}
+            if out.text:
+                body["caption"] = out.text
+        else:
+            if attachment is not None:  # no documents on Zalo: the text goes out alone
+                log.info("zalo: dropping %s attachment for %s (unsupported)", attachment.kind, chat_id)
+            method, body = "sendMessage", {"chat_id": chat_id, "text": out.text}
+        try:
+            result = await self._call(method, body)
+        except ZaloError as exc:
+            return SendResult(exc.outcome, retry_after=exc.retry_after, detail=exc.detail)
+        message_id = result.get("message_id") if isinstance(result, dict) else None
+        return SendResult(Outcome.SENT, message_id=str(message_id) if message_id is not None else None)
+
+    async def answer_button(self, incoming: Incoming, text: str) -> None:
+        """Zalo has no buttons, so there is never a callback to answer."""
+
+    # --- receive ----------------------------------------------------------------------------------
+
+    async def poll(self, store: Store) -> None:
+        """Long polling. getUpdates hands out one update and has no offset to confirm, so an update
+        is gone once received: `store` is retried a few times before the update is given up (loudly).
+        Duplicates are the store's business (key = event and message id)."""
+        try:
+            await self._call("deleteWebhook", {})  # polling and a webhook exclude each other
+        except ZaloError as exc:
+            log.warning("zalo: deleteWebhook failed before polling: %s", exc)
+        failures = 0
+        while True:
+            try:
+                result = await self._call(
+                    "getUpdates", {"timeout": str(int(self.poll_timeout))}, timeout=self.poll_timeout + 10
+                )
+                failures = 0
+            except ZaloError as exc:
+                if exc.status == 408:  # nothing arrived within the timeout: the normal idle answer
+                    failures = 0
+                    continue
+                failures += 1
+                log.warning("zalo: getUpdates failed (%s); retrying", exc)
+                await asyncio.sleep(min(30.0, 0.5 * 2**failures))
+                continue
+            # documented as one update; a list is accepted too in case the platform starts batching
+            for raw in result if isinstance(result, list) else [result]:
+                await self._store(store, raw)
+
+    async def _store(self, store: Store, raw: object) -> None:
+        key = update_key(raw) if isinstance(raw, dict) else None
+        if key is None:
+            log.warning("zalo: skipping an update without event_name/message_id: %.200r", raw)
+            return
+        assert isinstance(raw, dict)
+        for attempt in range(5):
+            try:
+                await store(key, raw)
+                return
+            except Exception:  # no redelivery on Zalo: retry before losing the update
+                log.exception("zalo: could not store update %s (attempt %d)", key, attempt + 1)
+                await asyncio.sleep(0.5 * 2**attempt)
+        log.error("zalo: update %s lost after repeated store failures: %.500r", key, raw)
+
+    async def set_webhook(self, url: str, secret: str) -> None:
+        """Raises ZaloError when refused: a bot without a webhook receives nothing."""
+        await self._call("setWebhook", {"url": url, "secret_token": secret})
+
+    def parse(self, payload: dict[str, Any]) -> Incoming | None:
+        """The one normalised message in an update (bare or wrapped in {"ok", "result"}), or None for
+        events the bot has nothing to do with. A malformed message raises; the dispatcher logs it."""
+        update = _unwrap(payload)
+        event = update.get("event_name")
+        if event not in KNOWN_EVENTS:
+            log.info("zalo: skipping event %r", event)
+            return None
+        message = update.get("message")
+        if not isinstance(message, dict):
+            raise TypeError(f"zalo {event} without a message object")
+        chat = message["chat"]
+        sender = message["from"]
+        if sender.get("is_bot"):
+            return None
+        text = message.get("text") or ""
+        attachment: Attachment | None = None
+        if event == IMAGE:
+            url = message.get("photo_url") or message.get("photo")
+            if url:
+                attachment = Attachment("photo", str(url), PLATFORM)
+            text = message.get("caption") or text
+        elif event != TEXT:
+            text = ""  # a sticker id or placeholder is not something the person typed
+        return Incoming(
+            platform=PLATFORM,
+            chat_id=str(chat["id"]),
+            chat_kind=ChatKind.GROUP if str(chat.get("chat_type", "")).upper() == "GROUP" else ChatKind.PRIVATE,
+            user_id=str(sender["id"]),
+            user_name=str(sender.get("display_name") or sender.get("name") or ""),
+            text=text,
+            attachment=attachment,
+        )
+
+    # --- HTTP -------------------------------------------------------------------------------------
+
+    async def _call(self, method: str, body: dict[str, Any], *, timeout: float | None = None) -> Any:
+        """POST one method; returns `result` or raises ZaloError carrying the mapped Outcome."""
+        if self._session is None or self._session.closed:
+            raise RuntimeError("ZaloChannel is not started")
+        total = timeout if timeout is not None else self.send_timeout
+        client_timeout = aiohttp.ClientTimeout(total=total, sock_connect=min(CONNECT_TIMEOUT, total))
+        try:
+            async with self._session.post(f"{self._base}/{method}", json=body, timeout=client_timeout) as resp:
+                status = resp.status
+                retry_header = resp.headers.get("Retry-After")
+                raw = await resp.read()
+        except TimeoutError as exc:  # asyncio.TimeoutError is the same class on 3.11
+            raise self._fail(method, Outcome.FAILED, f"timed out after {total:g}s") from exc
+        except (aiohttp.ClientError, OSError) as exc:  # refused, reset, dropped mid-answer
+            raise self._fail(method, Outcome.FAILED, f"{type(exc).__name__}: {exc}") from exc
+        try:
+            answer = json.loads(raw) if raw else None
+        except ValueError:
+            answer = None
+        if isinstance(answer, dict) and answer.get("ok") is True and status < 400:
+            return answer.get("result")
+        error_code = answer.get("error_code") if isinstance(answer, dict) else None
+        description = (answer.get("description") if isinstance(answer, dict) else None) or raw[:200].decode(
+            "utf-8", "replace"
+        )
+        codes = {status} | ({error_code} if isinstance(error_code, int) else set())
+        detail = f"HTTP {status}, error_code {error_code}: {description}"
+        if 429 in codes:
+            retry_after = _retry_after(retry_header, answer)
+            raise self._fail(method, Outcome.THROTTLED, detail, status=429, retry_after=retry_after)
+        if 403 in codes:
+            raise self._fail(method, Outcome.STOPPED, detail, status=403)
+        if 408 in codes:  # idle long poll, or a send the server gave up on: transient either way
+            raise ZaloError(method, Outcome.FAILED, detail, status=408)  # not logged: idle polls are normal
+        if 401 in codes:  # token revoked while running: nothing gets through, keep the message to retry
+            log.error("zalo rejects the bot token (%s): %s", method, detail)
+            raise ZaloError(method, Outcome.FAILED, detail, status=401)
+        if any(c >= 500 for c in codes):
+            raise self._fail(method, Outcome.FAILED, detail, status=status)
+        if any(400 <= c < 500 for c in codes):
+            raise self._fail(method, Outcome.REJECTED, detail, status=status)
+        if answer is None:  # 2xx but not JSON: a proxy in the way, worth retrying
+            raise self._fail(method, Outcome.FAILED, f"HTTP {status}: unreadable answer {raw[:200]!r}", status=status)
+        # ok: false without a code: the platform refused this call for a reason it did not number
+        raise self._fail(method, Outcome.REJECTED, detail, status=status)
+
+    @staticmethod
+    def _fail(method: str, outcome: Outcome, detail: str, *, status: int = 0, retry_after: float = 0.0) -> ZaloError:
+        # logged here so that no error path can forget it; the caller still gets the Outcome
+        level = logging.INFO if outcome is Outcome.THROTTLED else logging.WARNING
+        log.log(level, "zalo %s -> %s: %s", method, outcome, detail)
+        return ZaloError(method, outcome, detail, status=status, retry_after=retry_after)
+
+
+def update_key(payload: dict[str, Any]) -> str | None:
+    """Zalo does not number updates: event name plus message id is the de-duplication key."""
+    if not isinstance(payload, dict):
+        return None
+    update = _unwrap(payload)
+    event = update.get("event_name")
+    message = update.get("message")
+    message_id = message.get("message_id") if isinstance(message, dict) else None
+    if not event or message_id in (None, ""):
+        return None
+    return f"{event}:{message_id}"
+
+
+def _unwrap(payload: dict[str, Any]) -> dict[str, Any]:
+    """Webhook bodies come wrapped as {"ok": true, "result": update} or bare."""
+    inner = payload.get("result")
+    if "event_name" not in payload and isinstance(inner, dict):
+        return inner
+    return payload
+
+
+def _retry_after(header: str | None, answer: object) -> float:
+    parameters = answer.get("parameters") if isinstance(answer, dict) else None
+    for value in (header, parameters.get("retry_after") if isinstance(parameters, dict) else None):
+        try:
+            seconds = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            continue  # absent, or an HTTP date we do not bother to parse
+        if seconds > 0:
+            return seconds
+    return 1.0
