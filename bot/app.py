@@ -6,13 +6,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 
 from bot.channels.local import LocalChannel
-from bot.channels.telegram import TelegramChannel, update_key
-from bot.config import Settings
+from bot.channels import telegram, zalo
+from bot.channels.telegram import TelegramChannel
+from bot.channels.zalo import ZaloChannel
+from bot.config import ChannelSettings, Settings
 from bot.delivery import DeliveryWorker
 from bot.dispatcher import Dispatcher, Route
 from bot.pacing import Pacer, Window
@@ -25,7 +29,21 @@ from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
-TELEGRAM_WEBHOOK_PATH = "/telegram/webhook"
+
+
+@dataclass(frozen=True)
+class Remote:
+    """What the app needs to know of a platform it reaches over the network."""
+
+    channel: type[TelegramChannel] | type[ZaloChannel]
+    update_key: Callable[[dict[str, Any]], str | None]
+    secret_header: str
+
+
+REMOTE = {
+    "telegram": Remote(TelegramChannel, telegram.update_key, "X-Telegram-Bot-Api-Secret-Token"),
+    "zalo": Remote(ZaloChannel, zalo.update_key, "X-Bot-Api-Secret-Token"),
+}
 
 
 class App:
@@ -35,7 +53,7 @@ class App:
         self.settings = settings
         self.local = local
         self.clock = clock
-        self.telegram: TelegramChannel | None = None
+        self.remotes: dict[str, TelegramChannel | ZaloChannel] = {}
         self.workers: dict[str, DeliveryWorker] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._workers: set[asyncio.Task[None]] = set()
@@ -50,21 +68,25 @@ class App:
         routes: dict[str, Route] = {}
         if self.local is not None:
             routes[self.local.platform] = Route(self.local, Pacer(1000, Window(1000, 1), Window(1000, 1)))
-        if settings.telegram.token:
-            limits = settings.telegram.limits
-            self.telegram = TelegramChannel(
-                settings.telegram.token, settings.telegram.api_url, connections=settings.delivery.max_in_flight + 8
+        for platform, remote in REMOTE.items():
+            channel_settings: ChannelSettings = getattr(settings, platform)
+            if not channel_settings.token:
+                continue
+            channel = remote.channel(
+                channel_settings.token, channel_settings.api_url, connections=settings.delivery.max_in_flight + 8
             )
-            await self.telegram.start()
-            routes[self.telegram.platform] = Route(
-                self.telegram,
+            await channel.start()
+            self.remotes[platform] = channel
+            limits = channel_settings.limits
+            routes[platform] = Route(
+                channel,
                 Pacer(
                     limits.per_bot_per_second,
                     group=Window(limits.per_group_per_minute, 60.0),
                     private=Window(max(1, round(limits.per_private_per_second)), 1.0),
                 ),
             )
-            log.info("Telegram: connected as @%s", self.telegram.username)
+            log.info("%s: connected", platform)
 
         for platform, route in routes.items():
             self.workers[platform] = DeliveryWorker(
@@ -97,21 +119,29 @@ class App:
         resumed = await self.dispatcher.resume()
         if resumed:
             log.info("%d updates received before the last stop are being handled now", resumed)
-        if self.telegram is not None:
-            await self._receive_telegram(self.telegram)
+        await self._receive()
 
-    async def _receive_telegram(self, telegram: TelegramChannel) -> None:
-        if self.settings.telegram.mode == "polling":
-            self._spawn(telegram.poll(lambda key, payload: self.dispatcher.receive(telegram.platform, key, payload)))
-            return
+    async def _receive(self) -> None:
+        """Long polling per channel, or one aiohttp server with a webhook route per channel."""
         secret = self.settings.webhook_secret or ""
-        app = make_app()
-        app.router.add_post(
-            TELEGRAM_WEBHOOK_PATH,
-            webhook_handler(telegram.platform, secret, "X-Telegram-Bot-Api-Secret-Token", update_key, self.dispatcher.receive),
-        )
-        await self.serve(app)
-        await telegram.set_webhook(self.settings.telegram.webhook_url, secret)
+        hooks: list[tuple[TelegramChannel | ZaloChannel, str]] = []
+        web_app: web.Application | None = None
+        for platform, channel in self.remotes.items():
+            channel_settings: ChannelSettings = getattr(self.settings, platform)
+            if channel_settings.mode == "polling":
+                self._spawn(channel.poll(lambda key, payload, p=platform: self.dispatcher.receive(p, key, payload)))
+                continue
+            web_app = web_app or make_app()
+            remote = REMOTE[platform]
+            web_app.router.add_post(
+                f"/{platform}/webhook",
+                webhook_handler(platform, secret, remote.secret_header, remote.update_key, self.dispatcher.receive),
+            )
+            hooks.append((channel, channel_settings.webhook_url))
+        if web_app is not None:
+            await self.serve(web_app)
+            for channel, url in hooks:
+                await channel.set_webhook(url, secret)
 
     async def serve(self, app: web.Application) -> None:
         self._web = web.AppRunner(app)
@@ -141,8 +171,8 @@ class App:
         self.recurring.stop()
         if self._web is not None:
             await self._web.cleanup()
-        if self.telegram is not None:
-            await self.telegram.stop()
+        for channel in self.remotes.values():
+            await channel.stop()
         await self.engine.dispose()
 
 

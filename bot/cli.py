@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         print(render("config_error", reason=str(exc)), file=sys.stderr)
         return 2
     if args.command == "run":
-        if not settings.telegram.token:
+        if not (settings.telegram.token or settings.zalo.token):
             print(render("no_token_demo", database=settings.database_url))
             return _demo(settings)
         return _run(settings)

@@ -32,7 +32,7 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class TelegramSettings:
+class ChannelSettings:
     token: str | None
     api_url: str
     mode: str
@@ -64,7 +64,8 @@ class DemoSettings:
 class Settings:
     database_url: str
     handler: HandlerSettings
-    telegram: TelegramSettings
+    telegram: ChannelSettings
+    zalo: ChannelSettings
     web_host: str
     web_port: int
     webhook_secret: str | None
@@ -102,27 +103,11 @@ def build(raw: dict, env: Mapping[str, str], path: Path = DEFAULT_CONFIG) -> Set
         end=_clock(quiet.get("end", "06:00"), "quiet_hours.end"),
     )
 
-    tg = raw.get("telegram", {})
-    token = env.get("LANGSO_TELEGRAM_TOKEN") or None
-    if token is not None and ":" not in token:
-        raise ConfigError("LANGSO_TELEGRAM_TOKEN: không đúng dạng <số>:<chuỗi> của BotFather")
-    api_url = (env.get("LANGSO_TELEGRAM_API_URL") or tg.get("api_url", "https://api.telegram.org")).rstrip("/")
-    if urlparse(api_url).scheme not in ("http", "https"):
-        raise ConfigError(f"LANGSO_TELEGRAM_API_URL: cần một địa chỉ http(s), nhận được {api_url!r}")
-    mode = tg.get("mode", "polling")
-    if mode not in ("polling", "webhook"):
-        raise ConfigError(f"telegram.mode: chỉ nhận 'polling' hoặc 'webhook', nhận được {mode!r}")
     webhook_secret = env.get("LANGSO_WEBHOOK_SECRET") or None
-    if mode == "webhook" and token:
-        if not tg.get("webhook_url"):
-            raise ConfigError("telegram.webhook_url: chế độ webhook cần địa chỉ công khai của bot")
-        if not webhook_secret:
-            raise ConfigError("LANGSO_WEBHOOK_SECRET: chế độ webhook cần một chuỗi bí mật")
-    limits = Limits(
-        per_bot_per_second=_positive(tg.get("per_bot_per_second", 30), "telegram.per_bot_per_second"),
-        per_group_per_minute=int(_positive(tg.get("per_group_per_minute", 20), "telegram.per_group_per_minute")),
-        per_private_per_second=_positive(tg.get("per_private_per_second", 1), "telegram.per_private_per_second"),
-    )
+    telegram = _channel("telegram", raw, env, webhook_secret, "https://api.telegram.org", (30, 20, 1))
+    if telegram.token is not None and ":" not in telegram.token:
+        raise ConfigError("LANGSO_TELEGRAM_TOKEN: không đúng dạng <số>:<chuỗi> của BotFather")
+    zalo = _channel("zalo", raw, env, webhook_secret, "https://bot-api.zaloplatforms.com", (10, 20, 1))
 
     web = raw.get("web", {})
     delivery = raw.get("delivery", {})
@@ -130,9 +115,8 @@ def build(raw: dict, env: Mapping[str, str], path: Path = DEFAULT_CONFIG) -> Set
     return Settings(
         database_url=database_url,
         handler=HandlerSettings(timezone=tz, quiet_hours=quiet_hours),
-        telegram=TelegramSettings(
-            token=token, api_url=api_url, mode=mode, webhook_url=tg.get("webhook_url", ""), limits=limits
-        ),
+        telegram=telegram,
+        zalo=zalo,
         web_host=web.get("host", "127.0.0.1"),
         web_port=int(web.get("port", 8080)),
         webhook_secret=webhook_secret,
@@ -148,6 +132,43 @@ def build(raw: dict, env: Mapping[str, str], path: Path = DEFAULT_CONFIG) -> Set
         ),
         source=path,
     )
+
+
+def _channel(
+    name: str,
+    raw: dict,
+    env: Mapping[str, str],
+    webhook_secret: str | None,
+    default_url: str,
+    default_limits: tuple[float, int, float],
+) -> ChannelSettings:
+    """One platform's settings: token and endpoint from LANGSO_<NAME>_TOKEN / _API_URL, the rest from
+    the [name] section of the config file."""
+    section = raw.get(name, {})
+    upper = name.upper()
+    token = env.get(f"LANGSO_{upper}_TOKEN") or None
+    api_url = (env.get(f"LANGSO_{upper}_API_URL") or section.get("api_url", default_url)).rstrip("/")
+    if urlparse(api_url).scheme not in ("http", "https"):
+        raise ConfigError(f"LANGSO_{upper}_API_URL: cần một địa chỉ http(s), nhận được {api_url!r}")
+    mode = section.get("mode", "polling")
+    if mode not in ("polling", "webhook"):
+        raise ConfigError(f"{name}.mode: chỉ nhận 'polling' hoặc 'webhook', nhận được {mode!r}")
+    if mode == "webhook" and token:
+        if not section.get("webhook_url"):
+            raise ConfigError(f"{name}.webhook_url: chế độ webhook cần địa chỉ công khai của bot")
+        if not webhook_secret:
+            raise ConfigError("LANGSO_WEBHOOK_SECRET: chế độ webhook cần một chuỗi bí mật")
+    per_bot, per_group, per_private = default_limits
+    limits = Limits(
+        per_bot_per_second=_positive(section.get("per_bot_per_second", per_bot), f"{name}.per_bot_per_second"),
+        per_group_per_minute=int(
+            _positive(section.get("per_group_per_minute", per_group), f"{name}.per_group_per_minute")
+        ),
+        per_private_per_second=_positive(
+            section.get("per_private_per_second", per_private), f"{name}.per_private_per_second"
+        ),
+    )
+    return ChannelSettings(token, api_url, mode, section.get("webhook_url", ""), limits)
 
 
 def _get(raw: dict, key: str, kind: type) -> object:

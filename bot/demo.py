@@ -73,7 +73,11 @@ def show(out: Outgoing) -> None:
 
 async def run_demo(settings: Settings) -> None:
     local = LocalChannel(on_message=show)
-    settings = dataclasses.replace(settings, telegram=dataclasses.replace(settings.telegram, token=None))
+    settings = dataclasses.replace(
+        settings,
+        telegram=dataclasses.replace(settings.telegram, token=None),
+        zalo=dataclasses.replace(settings.zalo, token=None),
+    )
     app = App(settings, local=local)
     await app.start()
     try:

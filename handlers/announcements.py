@@ -384,30 +384,31 @@ async def status(turn: Turn, args: str) -> None:
         .where(Delivery.announcement_id == shown.id)
         .group_by(Place.name, ChatGroup.platform, Delivery.status)
     )
-    by_place: dict[str, dict[str, int]] = {}
-    platforms: set[str] = set()
+    by_place: dict[tuple[str, str], dict[str, int]] = {}
+
+    def row(place: str | None, platform: str) -> dict[str, int]:
+        return by_place.setdefault((place or "?", platform), {"sent": 0, "failed": 0, "pending": 0, "acks": 0})
+
+    bucket = {DeliveryStatus.SENT: "sent", DeliveryStatus.FAILED: "failed", DeliveryStatus.STOPPED: "failed"}
     for place, platform, state, count in rows.all():
-        row = by_place.setdefault(place or "?", {"sent": 0, "failed": 0, "pending": 0, "acks": 0})
-        platforms.add(platform)
-        bucket = {DeliveryStatus.SENT: "sent", DeliveryStatus.FAILED: "failed", DeliveryStatus.STOPPED: "failed"}
-        row[bucket.get(state, "pending")] += count
+        row(place, platform)[bucket.get(state, "pending")] += count
     acks = await turn.session.exec(
-        select(Place.name, func.count())
+        select(Place.name, ChatGroup.platform, func.count())
         .select_from(Acknowledgement)
         .join(ChatGroup, col(Acknowledgement.group_id) == ChatGroup.id)
         .join(Place, col(ChatGroup.place_id) == Place.id, isouter=True)
         .where(Acknowledgement.announcement_id == shown.id)
-        .group_by(Place.name)
+        .group_by(Place.name, ChatGroup.platform)
     )
-    for place, count in acks.all():
-        by_place.setdefault(place or "?", {"sent": 0, "failed": 0, "pending": 0, "acks": 0})["acks"] = count
+    for place, platform, count in acks.all():
+        row(place, platform)["acks"] = count
     totals = {k: sum(r[k] for r in by_place.values()) for k in ("sent", "failed", "pending", "acks")}
     turn.say(
         "status",
         notice=notice,
         shown=shown,
         rule=when.Recurrence.decode(notice.recurrence) if notice.recurrence else None,
-        places=sorted(by_place.items()),
+        places=[(place, label(platform), counts) for (place, platform), counts in sorted(by_place.items())],
         totals=totals,
         created=turn.local(shown.created_at),
         cancelled=notice.status == AnnouncementStatus.CANCELLED,

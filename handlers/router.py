@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 
-from handlers import announcements, conversation, groups, onboarding
+from handlers import announcements, conversation, groups, identity, onboarding
 from handlers.handbook import chat as handbook
 from handlers.chat import ChatKind, Event
 from handlers.context import Turn
@@ -45,6 +45,7 @@ COMMANDS: dict[str, Command] = {
     "cauhoi": handbook.open_questions,
     "traloi": handbook.reply,
     "luuhuongdan": handbook.save_answer,
+    "lienket": identity.link,
 }
 
 

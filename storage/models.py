@@ -214,3 +214,13 @@ class HandbookEntry(SQLModel, table=True):
     question_id: int | None = Field(default=None, foreign_key="question.id")
     created_by: int = Field(foreign_key="person.id")
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class LinkCode(SQLModel, table=True):
+    """A one-time code (/lienket) that joins a person's accounts on two platforms."""
+
+    __tablename__ = "link_code"
+    code: str = Field(primary_key=True)
+    person_id: int = Field(foreign_key="person.id")
+    platform: str  # where it was given: it must be typed on another one
+    expires_at: datetime

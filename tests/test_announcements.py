@@ -39,7 +39,7 @@ async def test_village_head_broadcasts_to_three_villages(fake: FakeTelegram, dat
         await h.eventually(h.sent_count, 3)
         [status] = await h.send(HEAD, "/tinhtrang")
         assert "Tổng: 3 nhóm đã nhận, 0 lỗi, 0 đang chờ; 1 người" in status.text
-        assert "Thôn 1: đã nhận 1, lỗi 0, đang chờ 0 nhóm — 1 người đã đọc" in status.text
+        assert "Thôn 1 (Telegram): đã nhận 1, lỗi 0, đang chờ 0 nhóm — 1 người đã đọc" in status.text
     finally:
         await h.stop()
 

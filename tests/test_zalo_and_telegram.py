@@ -1,0 +1,131 @@
+"""One process serves Zalo and Telegram at once: a village head on Zalo reaches the village's Telegram
+and Zalo groups once each, the status shows both, and /lienket joins one person's two accounts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from sqlmodel import func, select
+
+from bot.app import App
+from handlers import admin
+from storage.models import ChatGroup, InboxUpdate, Place
+from tests.conftest import settings_for
+from tests.fake_telegram import FakeTelegram
+from tests.fake_zalo import FakeZalo
+
+TEXT = "message.text.received"
+ZALO_HEAD = "zl-head-1"
+TG_GROUP, ZALO_GROUP = -501, "zl-group-thon-1"
+TG_USER = 555
+
+
+@pytest.fixture
+async def both(fake: FakeTelegram, sqlite_url: str) -> AsyncIterator[tuple[App, FakeTelegram, FakeZalo]]:
+    async with FakeZalo() as zalo:
+        settings = settings_for(
+            sqlite_url, fake.url, env={"LANGSO_ZALO_TOKEN": zalo.token, "LANGSO_ZALO_API_URL": zalo.url}
+        )
+        app = App(settings)
+        await app.start()
+        async with app.sessions() as session:
+            await admin.add_place(session, "commune", "XA1", "Xã Hòa Bình", None)
+            village: Place = await admin.add_place(session, "village", "THON-1", "Thôn 1", "XA1")
+            await admin.grant_role(session, "zalo", ZALO_HEAD, "village_head", "THON-1")
+            session.add(ChatGroup(platform="telegram", chat_id=str(TG_GROUP), place_id=village.id))
+            session.add(ChatGroup(platform="zalo", chat_id=ZALO_GROUP, place_id=village.id))
+            await session.commit()
+        fake.add_group(TG_GROUP)
+        fake.add_private(TG_USER)
+        try:
+            yield app, fake, zalo
+        finally:
+            await app.stop()
+
+
+async def _zalo_says(zalo: FakeZalo, text: str, count: int = 1) -> list:
+    before = len(zalo.messages_to(ZALO_HEAD))
+    zalo.push(TEXT, ZALO_HEAD, ZALO_HEAD, text)
+    await zalo.wait_for(lambda: len(zalo.messages_to(ZALO_HEAD)) >= before + count)
+    return zalo.messages_to(ZALO_HEAD)[before:]
+
+
+async def test_a_notice_from_zalo_reaches_both_platforms_once(both: tuple[App, FakeTelegram, FakeZalo]) -> None:
+    _app, telegram, zalo = both
+    [preview] = await _zalo_says(zalo, "/thongbao Họp thôn tối thứ Bảy")
+    assert "2 nhóm" in preview.text and "1. Gửi ngay" in preview.text  # numbered: Zalo has no buttons
+    await _zalo_says(zalo, "1")
+    await telegram.wait_for(lambda: len(telegram.messages_to(TG_GROUP)) == 1)
+    await zalo.wait_for(lambda: len(zalo.messages_to(ZALO_GROUP)) == 1)
+    assert "Họp thôn tối thứ Bảy" in telegram.messages_to(TG_GROUP)[0].text
+    assert "Họp thôn tối thứ Bảy" in zalo.messages_to(ZALO_GROUP)[0].text
+    [status] = await _zalo_says(zalo, "/tinhtrang")
+    assert "Thôn 1 (Telegram)" in status.text and "Thôn 1 (Zalo)" in status.text
+    assert len(telegram.messages_to(TG_GROUP)) == 1 and len(zalo.messages_to(ZALO_GROUP)) == 1
+
+
+async def test_lienket_lets_roles_follow_the_person(both: tuple[App, FakeTelegram, FakeZalo]) -> None:
+    _app, telegram, zalo = both
+    [code_message] = await _zalo_says(zalo, "/lienket")
+    code = next(word for word in code_message.text.split() if word.isdigit() and len(word) == 6)
+
+    async def telegram_says(text: str) -> str:
+        before = len(telegram.messages_to(TG_USER))
+        telegram.message(TG_USER, TG_USER, text)
+        await telegram.wait_for(lambda: len(telegram.messages_to(TG_USER)) > before)
+        return telegram.messages_to(TG_USER)[-1].text
+
+    assert "chỉ trưởng thôn" in (await telegram_says("/thongbao thử")).lower()  # not linked yet
+    assert "không đúng" in await telegram_says("/lienket 000000")
+    assert "Đã liên kết" in await telegram_says(f"/lienket {code}")
+    assert "XEM TRƯỚC" in await telegram_says("/thongbao Thông báo gửi từ Telegram")
+    assert "không đúng" in await telegram_says(f"/lienket {code}")  # a code works once
+
+
+async def test_zalo_splits_a_long_notice_in_order(both: tuple[App, FakeTelegram, FakeZalo]) -> None:
+    _app, _telegram, zalo = both
+    first, second = "Phần một. " + "Nội dung thông báo. " * 60, "Phần hai. " + "Nội dung tiếp theo. " * 60
+    await _zalo_says(zalo, f"/thongbao {first}\n\n{second}")  # ~2,500 characters
+    await _zalo_says(zalo, "1")
+    await zalo.wait_for(lambda: len(zalo.messages_to(ZALO_GROUP)) == 2)
+    parts = [m.text for m in zalo.messages_to(ZALO_GROUP)]
+    assert all(len(p) <= 2000 for p in parts)
+    assert "Phần một." in parts[0] and parts[1].lstrip().startswith("Phần hai.")
+
+
+async def test_zalo_webhook_checks_the_secret_and_ignores_replays(
+    fake: FakeTelegram, sqlite_url: str, unused_tcp_port: int
+) -> None:
+    url = f"http://127.0.0.1:{unused_tcp_port}/zalo/webhook"
+    async with FakeZalo() as zalo:
+        settings = settings_for(
+            sqlite_url,
+            None,
+            env={"LANGSO_ZALO_TOKEN": zalo.token, "LANGSO_ZALO_API_URL": zalo.url, "LANGSO_WEBHOOK_SECRET": "zl-secret"},
+            zalo={"mode": "webhook", "webhook_url": url},
+            web={"port": unused_tcp_port},
+        )
+        app = App(settings)
+        await app.start()
+        try:
+            update = {"event_name": TEXT, "message": {"message_id": "m-1", "date": 0, "text": "/trogiup",
+                                                      "chat": {"id": "u-9", "chat_type": "PRIVATE"},
+                                                      "from": {"id": "u-9", "display_name": "Bà Lan"}}}
+            async with aiohttp.ClientSession() as client:
+                for headers in ({}, {"X-Bot-Api-Secret-Token": "wrong"}):
+                    async with client.post(url, json=update, headers=headers) as response:
+                        assert response.status == 403
+                async with app.sessions() as session:
+                    assert (await session.exec(select(func.count()).select_from(InboxUpdate))).one() == 0
+                for _ in range(2):  # Zalo delivers the same update twice: handled once
+                    async with client.post(url, json={"ok": True, "result": update},
+                                           headers={"X-Bot-Api-Secret-Token": "zl-secret"}) as response:
+                        assert response.status == 200
+            await zalo.wait_for(lambda: len(zalo.messages_to("u-9")) == 1)
+            await app.dispatcher.drain()
+            assert len(zalo.messages_to("u-9")) == 1 and "Làng số bot" in zalo.messages_to("u-9")[0].text
+            assert zalo.webhook and zalo.webhook.get("secret_token") == "zl-secret"
+        finally:
+            await app.stop()
