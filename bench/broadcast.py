@@ -24,6 +24,7 @@ from pathlib import Path
 
 import aiohttp
 from sqlalchemy import insert
+from sqlmodel import col, func, select
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
@@ -44,16 +45,17 @@ PROBE_USER = 777
 @dataclass
 class Run:
     limit: float
-    groups: int
+    groups: int  # per platform
     seconds: float
     max_in_flight: int
+    platforms: tuple[str, ...] = ("telegram",)
 
 
 class FakeServer:
-    def __init__(self, limit: float, groups: int) -> None:
+    def __init__(self, limit: float, groups: int, platform: str = "telegram") -> None:
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "bench" / "fake_server.py"), "--token", TOKEN, "--limit", str(limit),
-             "--groups", str(groups), "--first-group", str(FIRST_GROUP)],
+             "--groups", str(groups), "--first-group", str(FIRST_GROUP), "--platform", platform],
             stdout=subprocess.PIPE, text=True,
         )
         ready = self.process.stdout.readline().split()  # type: ignore[union-attr]
@@ -73,16 +75,18 @@ class FakeServer:
         self.process.wait()
 
 
-def settings(database: Path, api: str, run: Run):  # noqa: ANN201 - Settings
+def settings(database: Path, servers: dict[str, FakeServer], run: Run):  # noqa: ANN201 - Settings
     raw = tomllib.loads(DEFAULT_CONFIG.read_text(encoding="utf-8"))
     raw["quiet_hours"] = {"start": "00:00", "end": "00:00"}
-    raw["telegram"]["per_bot_per_second"] = run.limit or 1_000_000
     raw["delivery"]["max_in_flight"] = run.max_in_flight
-    env = {"LANGSO_DATABASE_URL": f"sqlite:///{database}", "LANGSO_TELEGRAM_TOKEN": TOKEN, "LANGSO_TELEGRAM_API_URL": api}
+    env = {"LANGSO_DATABASE_URL": f"sqlite:///{database}"}
+    for platform, server in servers.items():
+        raw[platform]["per_bot_per_second"] = run.limit or 1_000_000
+        env |= {f"LANGSO_{platform.upper()}_TOKEN": TOKEN, f"LANGSO_{platform.upper()}_API_URL": server.api}
     return build(raw, env)
 
 
-async def queue_broadcast(app: App, groups: int) -> None:
+async def queue_broadcast(app: App, run: Run) -> None:
     async with app.sessions() as session:
         await admin.add_place(session, "commune", "XA", "Xã", None)
         village = await admin.add_place(session, "village", "THON", "Thôn", "XA")
@@ -91,8 +95,8 @@ async def queue_broadcast(app: App, groups: int) -> None:
         await session.flush()
         await session.exec(
             insert(ChatGroup),
-            params=[{"platform": "telegram", "chat_id": str(FIRST_GROUP - n), "place_id": village.id, "active": True}
-                    for n in range(groups)],
+            params=[{"platform": p, "chat_id": str(FIRST_GROUP - n), "place_id": village.id, "active": True}
+                    for p in run.platforms for n in range(run.groups)],
         )
         notice = Announcement(author_id=author.id, text="Lịch cắt điện toàn xã ngày mai từ 7h đến 11h.",
                               status=AnnouncementStatus.QUEUED, author_name="Trưởng thôn", from_place="Thôn")
@@ -104,53 +108,63 @@ async def queue_broadcast(app: App, groups: int) -> None:
     app.wake_delivery()
 
 
-async def delivery_states(app: App) -> dict[str, int]:
-    from sqlmodel import func, select
-
+async def delivery_states(app: App) -> dict[tuple[str, str], int]:
     async with app.sessions() as session:
-        rows = await session.exec(select(Delivery.status, func.count()).group_by(Delivery.status))
-        return dict(rows.all())
+        rows = await session.exec(
+            select(ChatGroup.platform, Delivery.status, func.count())
+            .join(ChatGroup, col(Delivery.group_id) == ChatGroup.id)
+            .group_by(ChatGroup.platform, Delivery.status)
+        )
+        return {(platform, status): count for platform, status, count in rows.all()}
 
 
-async def measure(run: Run) -> dict[str, float]:
-    server = FakeServer(run.limit, run.groups)
-    peak = [0.0]
+async def measure(run: Run) -> dict[str, dict[str, float]]:
+    servers = {p: FakeServer(run.limit, run.groups, p) for p in run.platforms}
+    peak = 0.0
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            app = App(settings(Path(tmp) / "bench.db", server.api, run))
+            app = App(settings(Path(tmp) / "bench.db", servers, run))
             await app.start()
             try:
-                await queue_broadcast(app, run.groups)
+                await queue_broadcast(app, run)
                 started = time.monotonic()
                 probed = False
                 while time.monotonic() - started < run.seconds:
                     await asyncio.sleep(0.25)
-                    peak[0] = max(peak[0], rss_mb())
+                    peak = max(peak, rss_mb())
                     if not probed and time.monotonic() - started > min(5.0, run.seconds / 3):
-                        await server.probe()
+                        for server in servers.values():
+                            await server.probe()
                         probed = True
                     states = await delivery_states(app)
-                    if states.get(DeliveryStatus.SENT, 0) == run.groups:
+                    sent = sum(n for (_, status), n in states.items() if status == DeliveryStatus.SENT)
+                    if sent == run.groups * len(run.platforms):
                         break
-                stats = await server.stats()
+                stats = {p: await server.stats() for p, server in servers.items()}
                 states = await delivery_states(app)
             finally:
                 await app.stop()
     finally:
-        server.close()
-    per_chat = {int(k): v for k, v in stats["per_chat"].items() if int(k) != PROBE_USER}
+        for server in servers.values():
+            server.close()
+    return {p: figures(stats[p], {s: n for (q, s), n in states.items() if q == p}, max(peak, rss_mb()))
+            for p in run.platforms}
+
+
+def figures(stats: dict, states: dict[str, int], peak: float) -> dict[str, float]:
+    per_chat = {k: v for k, v in stats["per_chat"].items() if k != str(PROBE_USER)}
     delivered = len(per_chat)
     span = max(stats["last_at"] - stats["first_at"], 1e-9)
-    sent_rows = states.get(DeliveryStatus.SENT, 0)
     return {
         "delivered": delivered,
         "rate": sum(per_chat.values()) / span,
         "rejected_429": stats["rejected_429"],
-        "lost": sent_rows - delivered + states.get(DeliveryStatus.FAILED, 0) + states.get(DeliveryStatus.STOPPED, 0),
+        "lost": states.get(DeliveryStatus.SENT, 0) - delivered + states.get(DeliveryStatus.FAILED, 0)
+        + states.get(DeliveryStatus.STOPPED, 0),
         "duplicates": sum(v - 1 for v in per_chat.values()),
         "pending": states.get(DeliveryStatus.PENDING, 0) + states.get(DeliveryStatus.SENDING, 0),
         "reply_s": max(stats["probe_latencies"], default=float("nan")),
-        "peak_rss_mb": max(peak[0], rss_mb()),
+        "peak_rss_mb": peak,
     }
 
 
@@ -184,10 +198,10 @@ def rss_mb() -> float:
 
 
 def show(label: str, run: Run, result: dict[str, float]) -> None:
-    limit = f"L = {run.limit:g}/s" if run.limit else "no limit"
+    limit = (f"L = {run.limit:g}/s" if run.limit else "no limit") + f", {label}"
     ratio = f"  rate/L = {result['rate'] / run.limit:.3f}" if run.limit else ""
     print(
-        f"{label} [{limit}, {run.groups} groups, {run.seconds:g} s max]: delivered {result['delivered']:.0f}, "
+        f"outbox [{limit}, {run.groups} groups, {run.seconds:g} s max]: delivered {result['delivered']:.0f}, "
         f"rate {result['rate']:.1f}/s{ratio}, 429s {result['rejected_429']:.0f}, lost {result['lost']:.0f}, "
         f"duplicates {result['duplicates']:.0f}, still queued {result['pending']:.0f}, "
         f"reply to /trogiup mid-broadcast {result['reply_s'] * 1000:.0f} ms, peak RSS {result['peak_rss_mb']:.0f} MB",
@@ -201,13 +215,15 @@ async def main() -> None:
     parser.add_argument("--groups", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--in-flight", type=int, default=32)
+    parser.add_argument("--platform", choices=["telegram", "zalo", "both"], default="telegram")
     args = parser.parse_args()
+    platforms = ("telegram", "zalo") if args.platform == "both" else (args.platform,)
     limits = [args.limit] if args.limit is not None else [30, 1000, 0]
     for limit in limits:
-        run = Run(limit, args.groups, args.seconds if limit != 0 else 600, args.in_flight)
-        result = await measure(run)
-        show("outbox", run, result)
-        if not limit:
+        run = Run(limit, args.groups, args.seconds if limit != 0 else 600, args.in_flight, platforms)
+        for platform, result in (await measure(run)).items():
+            show(platform, run, result)
+        if not limit and "telegram" in platforms:
             bare = await bare_loop(args.groups, args.in_flight)
             print(f"bare send_message loop [{args.in_flight} concurrent, aiohttp backend]: {bare:.1f}/s; "
                   f"outbox/bare = {result['rate'] / bare:.3f}", flush=True)

@@ -16,6 +16,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.fake_telegram import FakeTelegram  # noqa: E402
+from tests.fake_zalo import FakeZalo  # noqa: E402
 
 
 async def main() -> None:
@@ -24,33 +25,42 @@ async def main() -> None:
     parser.add_argument("--limit", type=float, default=0, help="global sends per second; 0 = none")
     parser.add_argument("--first-group", type=int, default=-1_000_000)
     parser.add_argument("--groups", type=int, default=10_000)
+    parser.add_argument("--platform", choices=["telegram", "zalo"], default="telegram")
     args = parser.parse_args()
 
-    fake = FakeTelegram(args.token, global_limit=args.limit or None, private_limit_per_second=None)
-    await fake.start()
-    for n in range(args.groups):
-        fake.add_group(args.first_group - n)
-    probes: dict[int, float] = {}
+    fake: FakeTelegram | FakeZalo
+    if args.platform == "zalo":
+        fake = FakeZalo(args.token, global_limit=args.limit or None)
+        await fake.start()
+    else:
+        fake = FakeTelegram(args.token, global_limit=args.limit or None, private_limit_per_second=None)
+        await fake.start()
+        for n in range(args.groups):
+            fake.add_group(args.first_group - n)
+    probes: dict[str, float] = {}
     latencies: list[float] = []
 
     async def stats(_request: web.Request) -> web.Response:
-        per_chat: dict[int, int] = {}
+        per_chat: dict[str, int] = {}
         for sent in fake.sent:
-            per_chat[sent.chat_id] = per_chat.get(sent.chat_id, 0) + 1
-            started = probes.pop(sent.chat_id, None)
+            per_chat[str(sent.chat_id)] = per_chat.get(str(sent.chat_id), 0) + 1
+            started = probes.pop(str(sent.chat_id), None)
             if started is not None:
                 latencies.append(sent.at - started)
         return web.json_response(
-            {"per_chat": per_chat, "rejected_429": fake.rejected_429, "requests": fake.requests,
+            {"per_chat": per_chat, "rejected_429": fake.rejected_429,
              "first_at": min((s.at for s in fake.sent), default=0), "last_at": max((s.at for s in fake.sent), default=0),
              "probe_latencies": latencies}
         )
 
     async def probe(request: web.Request) -> web.Response:
-        user = int(request.query["user"])
-        fake.sent[:] = [s for s in fake.sent if s.chat_id != user]
+        user = request.query["user"]
+        fake.sent[:] = [s for s in fake.sent if str(s.chat_id) != user]
         probes[user] = time.monotonic()
-        fake.message(user, user, "/trogiup")
+        if isinstance(fake, FakeZalo):
+            fake.push("message.text.received", user, user, "/trogiup")
+        else:
+            fake.message(int(user), int(user), "/trogiup")
         return web.json_response({"ok": True})
 
     control = web.Application()

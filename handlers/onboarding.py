@@ -18,6 +18,7 @@ async def help(turn: Turn, _args: str = "") -> None:  # noqa: A001 - the command
         broadcaster=bool(held & {"commune_official", "village_head"}),
         official="commune_official" in held,
         staff=bool(held),
+        zalo=turn.incoming.platform == "zalo",
     )
 
 

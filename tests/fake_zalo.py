@@ -72,8 +72,14 @@ def _err(code: int, description: str, headers: dict[str, str] | None = None) -> 
 
 
 class FakeZalo:
-    def __init__(self, token: str = "1234567890:zalo-test-token", retry_after: int = 2) -> None:
+    def __init__(
+        self, token: str = "1234567890:zalo-test-token", retry_after: int = 2, global_limit: float | None = None
+    ) -> None:
         self.token = token
+        # Zalo publishes no limits; benchmarks set one to check that pacing stays under it
+        self.global_limit = global_limit
+        self.rejected_429 = 0  # sends refused because global_limit was exceeded
+        self._window: deque[float] = deque()
         self.retry_after = retry_after  # the Retry-After header sent with a "429" fault
         self.url = ""
         self.bot = {"id": "8800001", "account_name": "bot.LangSo", "account_type": "BASIC", "can_join_groups": True}
@@ -357,6 +363,16 @@ class FakeZalo:
         return reply
 
     def _accept(self, chat_id: str, method: str, params: dict, text: str | None, photo: str | None) -> _Reply:
+        if self.global_limit is not None:
+            now = time.monotonic()
+            while self._window and self._window[0] <= now - 1.0:
+                self._window.popleft()
+            if len(self._window) >= self.global_limit:
+                self.rejected_429 += 1
+                reply = _err(429, "Too Many Requests", {"Retry-After": "1"})
+                self._record_error(chat_id, method, reply)
+                return reply
+            self._window.append(now)
         mid = f"{next(self._message_ids):08d}{uuid.uuid4().hex[:8]}"
         self.sent.append(Sent(chat_id, method, text, photo, time.monotonic(), mid, dict(params)))
         return _ok({"message_id": mid, "date": int(time.time() * 1000)})
