@@ -35,6 +35,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.loopback import serve_loopback
+
 __all__ = ["FakeTelegram", "Sent", "FAULT_KINDS", "SEND_METHODS"]
 
 SEND_METHODS = frozenset({"sendmessage", "sendphoto", "senddocument", "copymessage"})
@@ -340,15 +342,7 @@ class FakeTelegram:
             raise RuntimeError("FakeTelegram already started")
         self._closing = asyncio.Event()
         self._wakeup = asyncio.Event()
-        app = web.Application(client_max_size=60 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        # Short shutdown_timeout: held requests watch _closing, so nothing needs the default 60 s.
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve_loopback(self._handle, client_max_size=60 * 1024 * 1024)
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         self._webhook_task = asyncio.create_task(self._webhook_loop(), name="fake-telegram-webhook")
 

@@ -32,6 +32,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.loopback import serve_loopback
+
 __all__ = ["FAULT_KINDS", "FakeZalo", "Sent"]
 
 FAULT_KINDS = frozenset({"429", "403", "500", "drop", "timeout"})
@@ -115,15 +117,7 @@ class FakeZalo:
             raise RuntimeError("FakeZalo already started")
         self._closing = asyncio.Event()
         self._wakeup = asyncio.Event()
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        # short shutdown_timeout: held requests watch _closing, so nothing needs the default 60 s
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve_loopback(self._handle)
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
 
     async def stop(self) -> None:
