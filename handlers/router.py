@@ -86,10 +86,11 @@ async def route(turn: Turn) -> None:
         return
 
     if msg.chat_kind is ChatKind.GROUP:
-        conv = await conversation.current(turn)
         if msg.text.strip().lower().startswith(announcements.RELAY_TAG):
             await announcements.relay_tagged(turn)
-        elif conv is not None and conv.flow == handbook.FLOW:
+            return
+        conv = await conversation.current(turn)
+        if conv is not None and conv.flow == handbook.FLOW:
             await handbook.resume(turn, conv.step, conv.data)
         return
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
-import inspect
 import itertools
 import json
 import math
@@ -35,7 +34,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tests.loopback import serve_loopback
+from tests.loopback import serve_loopback, wait_until
 
 __all__ = ["FakeTelegram", "Sent", "FAULT_KINDS", "SEND_METHODS"]
 
@@ -631,17 +630,7 @@ class FakeTelegram:
         return [s for s in self.sent if s.chat_id == chat_id]
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() >= deadline:
-                try:
-                    what = inspect.getsource(predicate).strip()
-                except (OSError, TypeError):
-                    what = repr(predicate)
-                raise AssertionError(
-                    f"condition not met within {timeout:g}s: {what}\n{self.summary()}"
-                )
-            await asyncio.sleep(0.01)
+        await wait_until(predicate, timeout, self.summary)
 
     def summary(self) -> str:
         """A short state dump for assertion messages."""

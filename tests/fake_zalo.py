@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import itertools
 import json
 import re
@@ -32,7 +31,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tests.loopback import serve_loopback
+from tests.loopback import serve_loopback, wait_until
 
 __all__ = ["FAULT_KINDS", "FakeZalo", "Sent"]
 
@@ -196,15 +195,7 @@ class FakeZalo:
         return len(self._updates)
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() >= deadline:
-                try:
-                    what = inspect.getsource(predicate).strip()
-                except (OSError, TypeError):
-                    what = repr(predicate)
-                raise AssertionError(f"condition not met within {timeout:g}s: {what}\n{self.summary()}")
-            await asyncio.sleep(0.01)
+        await wait_until(predicate, timeout, self.summary)
 
     def summary(self) -> str:
         last = "; ".join(f"{s.chat_id}:{s.method}:{(s.text or '')[:40]!r}" for s in self.sent[-5:])

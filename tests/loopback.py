@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -20,3 +23,16 @@ async def serve_loopback(
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     return runner, f"http://127.0.0.1:{port}"
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float, state: Callable[[], str]) -> None:
+    """Poll every 10 ms; on time-out, fail naming the condition and the fake's state."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() >= deadline:
+            try:
+                what = inspect.getsource(predicate).strip()
+            except (OSError, TypeError):
+                what = repr(predicate)
+            raise AssertionError(f"condition not met within {timeout:g}s: {what}\n{state()}")
+        await asyncio.sleep(0.01)

@@ -72,7 +72,7 @@ class HandbookIndex:
         vocabulary: set[str] = set()
         documents: list[str] = []
         phrases: list[str] = []
-        self._phrase_owner: list[int] = []
+        owners: list[int] = []
         self._words: list[frozenset[str]] = []
         for n, article in enumerate(self.articles):
             fields = {
@@ -90,11 +90,11 @@ class HandbookIndex:
             documents.append(" | ".join(t for k, texts in plain_fields.items() for t in texts * WEIGHTS[k]))
             for text in plain_fields["title"] + plain_fields["synonyms"] + plain_fields["questions"]:
                 phrases.append(text)
-                self._phrase_owner.append(n)
+                owners.append(n)
         self.repair = Repairer(vocabulary)
         self._documents = _Vectors(documents)
         self._phrases = _Vectors(phrases)
-        self._owner = np.asarray(self._phrase_owner)
+        self._owner = np.asarray(owners)
 
     def search(self, question: str, limit: int = 3) -> list[Hit]:
         query = self.repair.text(question)
