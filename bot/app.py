@@ -20,9 +20,11 @@ from bot.config import ChannelSettings, Settings
 from bot.delivery import DeliveryWorker
 from bot.dispatcher import Dispatcher, Route
 from bot.pacing import Pacer, Window
+from bot.reminders import SurveyReminders
 from bot.scheduler import RecurringNotices
 from bot.web import make_app, webhook_handler
 from handlers.handbook.search import Handbook
+from handlers.surveys.catalog import Catalog
 from storage.db import create_engine, is_sqlite, session_factory
 from storage.migrate import upgrade
 from storage.models import utcnow
@@ -102,13 +104,16 @@ class App:
         )
         async with self.sessions() as session:
             self.handbook = await Handbook.load(session)
+            self.surveys = Catalog()
+            await self.surveys.refresh(session)
         self.dispatcher = Dispatcher(
             self.sessions,
             routes,
             settings.handler,
             self.handbook,
+            self.surveys,
             on_outbox=self.wake_delivery,
-            on_schedule=lambda: self._spawn(self.recurring.sync()),
+            on_schedule=lambda: self._spawn(self._sync_schedules()),
             clock=self.clock,
         )
         for worker in self.workers.values():
@@ -116,6 +121,10 @@ class App:
             task.add_done_callback(_report_crash)
             self._workers.add(task)
         await self.recurring.start()
+        self.reminders = SurveyReminders(
+            self.recurring.scheduler, self.sessions, routes, self.surveys, settings.handler, self.clock
+        )
+        self._spawn(self.reminders.start())  # may send what a crash left pending: not in the start-up path
         resumed = await self.dispatcher.resume()
         if resumed:
             log.info("%d updates received before the last stop are being handled now", resumed)
@@ -149,6 +158,10 @@ class App:
         await web.TCPSite(self._web, self.settings.web_host, self.settings.web_port).start()
         log.info("webhook server on http://%s:%d", self.settings.web_host, self.settings.web_port)
 
+    async def _sync_schedules(self) -> None:
+        await self.recurring.sync()
+        await self.reminders.sync()
+
     def wake_delivery(self) -> None:
         for worker in self.workers.values():
             worker.wake()
@@ -168,6 +181,7 @@ class App:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.dispatcher.drain()
+        self.reminders.stop()
         self.recurring.stop()
         if self._web is not None:
             await self._web.cleanup()

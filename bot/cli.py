@@ -12,9 +12,14 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
+from pathlib import Path
+
 from bot.config import ConfigError, Settings, load
 from handlers import admin
 from handlers.handbook.search import Handbook
+from handlers.surveys.catalog import Catalog
+from handlers.surveys.export import FORMATS
+from handlers.surveys.forms import FormError
 from messages import render
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
@@ -50,6 +55,14 @@ def parser() -> argparse.ArgumentParser:
     ask = sub.add_parser("ask", help="ask the handbook as a resident would, and see the scores")
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true")
+    survey = sub.add_parser("survey", help="survey definitions").add_subparsers(dest="survey_command", required=True)
+    survey.add_parser("import", help="check and import a survey file (.toml or XLSForm .xlsx)").add_argument("path")
+    survey.add_parser("list", help="the surveys the bot can run")
+    export = sub.add_parser("export", help="a village's or commune's survey answers as XLSX or CSV")
+    export.add_argument("--survey", required=True, help="survey code (langso survey list)")
+    export.add_argument("--place", required=True, help="village or commune code")
+    export.add_argument("--format", choices=FORMATS, default="xlsx")
+    export.add_argument("--out", help="file to write (default: <survey>-<place>.<format>)")
     sub.add_parser("handbook", help="the handbook").add_subparsers(dest="handbook_command", required=True).add_parser(
         "list"
     )
@@ -81,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command in ("ask", "handbook"):
         return asyncio.run(_with_session(settings, lambda session: _handbook(args, session)))
+    if args.command in ("survey", "export"):
+        return asyncio.run(_with_session(settings, lambda session: _surveys(args, session, settings)))
     return asyncio.run(_with_session(settings, lambda session: _admin(args, session)))
 
 
@@ -116,7 +131,7 @@ async def _with_session(settings: Settings, action: Callable[[object], Awaitable
         async with session_factory(engine)() as session:
             try:
                 code = await action(session)
-            except admin.AdminError as exc:
+            except (admin.AdminError, FormError) as exc:
                 print(exc, file=sys.stderr)
                 return 1
             await session.commit()
@@ -139,6 +154,31 @@ async def _admin(args: argparse.Namespace, session) -> int:  # noqa: ANN001 - As
         for group, place in await admin.list_groups(session):
             state = "active" if group.active else "inactive"
             print(f"{group.platform}\t{group.chat_id}\t{state}\t{place.code if place else '-'}\t{group.title}")
+    return 0
+
+
+async def _surveys(args: argparse.Namespace, session, settings: Settings) -> int:  # noqa: ANN001
+    if args.command == "export":
+        content, households = await admin.export_answers(
+            session, Catalog(), args.survey, args.place, args.format, settings.handler.timezone
+        )
+        out = Path(args.out or f"{args.survey}-{args.place}.{args.format}".lower())
+        out.write_bytes(content)
+        print(render("export_written", path=str(out), households=households))
+    elif args.survey_command == "import":
+        path = Path(args.path)
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            print(render("survey_file_unreadable", path=str(path), reason=exc.strerror or str(exc)), file=sys.stderr)
+            return 1
+        survey = await admin.import_survey(session, path.name, content)
+        print(render("survey_imported", survey=survey, questions=len(survey.questions)))
+    else:
+        catalog = Catalog()
+        await catalog.refresh(session)
+        for survey in catalog.all():
+            print(f"{survey.code}\t{len(survey.questions)}\t{survey.source}\t{survey.title}")
     return 0
 
 

@@ -114,7 +114,7 @@ def build(raw: dict, env: Mapping[str, str], path: Path = DEFAULT_CONFIG) -> Set
     demo = raw.get("demo", {})
     return Settings(
         database_url=database_url,
-        handler=HandlerSettings(timezone=tz, quiet_hours=quiet_hours),
+        handler=HandlerSettings(timezone=tz, quiet_hours=quiet_hours, targets=_targets(raw.get("targets", {}))),
         telegram=telegram,
         zalo=zalo,
         web_host=web.get("host", "127.0.0.1"),
@@ -169,6 +169,18 @@ def _channel(
         ),
     )
     return ChannelSettings(token, api_url, mode, section.get("webhook_url", ""), limits)
+
+
+def _targets(section: object) -> dict[str, float]:
+    """[targets]: indicator code -> percent, overriding the survey file's targets."""
+    if not isinstance(section, dict):
+        raise ConfigError("targets: cần một bảng mã chỉ tiêu = phần trăm")
+    targets = {}
+    for code, value in section.items():
+        if not isinstance(value, (int, float)) or not 0 < value <= 100:
+            raise ConfigError(f"targets.{code}: cần phần trăm từ 1 đến 100, nhận được {value!r}")
+        targets[code] = float(value)
+    return targets
 
 
 def _get(raw: dict, key: str, kind: type) -> object:

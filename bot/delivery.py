@@ -17,6 +17,7 @@ from bot.config import DeliverySettings
 from bot.pacing import Pacer
 from bot.sending import parts
 from handlers.announcements import delivery_message
+from handlers.surveys.answering import LINK_PREFIX
 from handlers.chat import Channel, ChatKind, ChatRef, Outcome, Outgoing, SendResult
 from storage import outbox
 from storage.db import session_factory
@@ -179,7 +180,8 @@ class DeliveryWorker:
             async with self._sessions() as session:
                 notice = await session.get(Announcement, announcement_id)
             assert notice is not None, announcement_id
-            plan = parts(delivery_message(notice, ChatRef(self._channel.platform, "")), self._channel)
+            link = self._channel.deep_link(f"{LINK_PREFIX}{notice.campaign_id}") if notice.campaign_id else None
+            plan = parts(delivery_message(notice, ChatRef(self._channel.platform, ""), link), self._channel)
             self._plans[announcement_id] = plan
             if len(self._plans) > 256:
                 self._plans.popitem(last=False)
@@ -260,12 +262,15 @@ class DeliveryWorker:
         await self._recorder.record(row.delivery_id, attempts=attempts, lease_until=None, last_error=reason[:500], **values)
 
 
-async def send_direct(channel: Channel, pacer: Pacer, out: Outgoing, kind: ChatKind, tries: int = 3) -> bool:
-    """A reply to someone who is chatting with the bot: ahead of bulk delivery, a few quick retries."""
+async def send_direct(
+    channel: Channel, pacer: Pacer, out: Outgoing, kind: ChatKind, tries: int = 3, *, urgent: bool = True
+) -> bool:
+    """A message to one chat with a few quick retries: a reply to someone who is chatting with the bot
+    goes ahead of bulk delivery (urgent); a reminder waits its turn."""
     chat = out.chat
     for part in parts(out, channel):
         for attempt in range(tries):
-            async with pacer.send_slot(chat, is_group=kind is ChatKind.GROUP, urgent=True):
+            async with pacer.send_slot(chat, is_group=kind is ChatKind.GROUP, urgent=urgent):
                 result = await channel.send(replace(part, chat=chat))
             if result.outcome is Outcome.SENT:
                 break

@@ -20,6 +20,7 @@ from bot.pacing import Pacer
 from handlers.chat import Channel, ChatRef, Incoming
 from handlers.context import HandlerSettings, Turn
 from handlers.handbook.search import Handbook
+from handlers.surveys.catalog import Catalog
 from handlers.people import person_for
 from handlers.router import route
 from storage.models import InboxUpdate, utcnow
@@ -40,6 +41,7 @@ class Dispatcher:
         routes: dict[str, Route],
         settings: HandlerSettings,
         handbook: Handbook,
+        surveys: Catalog,
         *,
         on_outbox: Callable[[], None],
         on_schedule: Callable[[], None],
@@ -50,6 +52,7 @@ class Dispatcher:
         self._routes = routes
         self._settings = settings
         self._handbook = handbook
+        self._surveys = surveys
         self._on_outbox = on_outbox
         self._on_schedule = on_schedule
         self._clock = clock
@@ -130,7 +133,7 @@ class Dispatcher:
             turn = None
             if incoming is not None:
                 person = await person_for(session, incoming.platform, incoming.user_id, incoming.user_name)
-                turn = Turn(incoming, session, person, self._settings, self._clock(), self._handbook)
+                turn = Turn(incoming, session, person, self._settings, self._clock(), self._handbook, self._surveys)
                 try:
                     await route(turn)
                 except Exception as exc:
@@ -141,7 +144,9 @@ class Dispatcher:
                     row = await session.get(InboxUpdate, row_id)
                     assert row is not None
                     error = f"handler: {exc!r}"[:500]
-                    turn = Turn(incoming, session, turn.person, self._settings, self._clock(), self._handbook)
+                    turn = Turn(
+                        incoming, session, turn.person, self._settings, self._clock(), self._handbook, self._surveys
+                    )
                     turn.say("internal_error")
             row.processed_at, row.error = self._clock(), error
             await session.commit()

@@ -11,11 +11,11 @@ from handlers.textsplit import split_text
 
 
 def parts(out: Outgoing, channel: Channel) -> list[Outgoing]:
-    if out.attachment is not None:
+    if out.has_file:
         if len(out.text) <= channel.caption_limit:
             return [out]
         head = [replace(out, text="", buttons=())]
-        out = replace(out, attachment=None)
+        out = replace(out, attachment=None, upload=None)
     else:
         head = []
     texts = split_text(out.text, channel.text_limit) or [""]

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.people import person_for, place_by_code
+from handlers.people import person_for, place_by_code, villages_of
+from handlers.surveys.catalog import Catalog
+from handlers.surveys.definition import Survey
+from handlers.surveys.forms import load_survey
+from handlers.surveys.reports import export
 from messages import render
-from storage.models import ChatGroup, Place, PlaceKind, Role, RoleName
+from storage.models import ChatGroup, ExportRecord, Place, PlaceKind, Role, RoleName, SurveyForm, utcnow
 
 
 class AdminError(Exception):
@@ -66,3 +72,30 @@ async def list_groups(session: AsyncSession) -> list[tuple[ChatGroup, Place | No
         select(ChatGroup, Place).join(Place, isouter=True).order_by(ChatGroup.platform, ChatGroup.id)
     )
     return list(rows.all())
+
+
+async def import_survey(session: AsyncSession, filename: str, content: bytes) -> Survey:
+    """`langso survey import`: the file is checked whole (FormError names the sheet, row and column
+    of the first problem), then kept in the database, replacing an earlier import of the same code."""
+    survey = load_survey(filename, content)
+    form = await session.get(SurveyForm, survey.code) or SurveyForm(code=survey.code, filename=filename, content=b"")
+    form.filename, form.content, form.imported_at = filename, content, utcnow()
+    session.add(form)
+    return survey
+
+
+async def export_answers(
+    session: AsyncSession, catalog: Catalog, survey_code: str, place_code: str, fmt: str, tz: ZoneInfo
+) -> tuple[bytes, int]:
+    """`langso export`: a village's (or a whole commune's) answers, recorded like a /xuat."""
+    await catalog.refresh(session)
+    survey = catalog.get(survey_code)
+    if survey is None:
+        raise AdminError("admin_unknown_survey", code=survey_code, known=[s.code for s in catalog.all()])
+    place = await place_by_code(session, place_code)
+    if place is None:
+        raise AdminError("admin_unknown_place", code=place_code)
+    villages = await villages_of(session, place) if place.kind == PlaceKind.COMMUNE else [place]
+    content, households = await export(session, survey, villages, fmt, tz)
+    session.add(ExportRecord(via="cli", survey_code=survey.code, place_id=place.id, format=fmt, households=households))
+    return content, households

@@ -319,13 +319,19 @@ async def _relay(turn: Turn, text: str, attachment: Attachment | None) -> None:
 # --- what a group receives, and its acknowledgements -------------------------------------------------
 
 
-def delivery_message(notice: Announcement, chat: ChatRef) -> Outgoing:
-    """What a group receives; a file id only means something on the platform it came from."""
+def delivery_message(notice: Announcement, chat: ChatRef, link: str | None = None) -> Outgoing:
+    """What a group receives; a file id only means something on the platform it came from. A survey
+    invitation carries the platform's deep link into a private chat with the bot, where it has one."""
     attachment = None
     if notice.attachment_ref and notice.attachment_platform == chat.platform:
         attachment = Attachment(notice.attachment_kind or "photo", notice.attachment_ref, chat.platform)
     text = render(
-        "announcement", text=notice.text, author=notice.author_name, place=notice.from_place, urgent=notice.urgent
+        "announcement",
+        text=notice.text,
+        author=notice.author_name,
+        place=notice.from_place,
+        urgent=notice.urgent,
+        link=link,
     )
     ack = Button(label("acknowledge"), f"{ACK_PREFIX}{notice.id}")
     return Outgoing(chat, text, (ack,), attachment)

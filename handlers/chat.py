@@ -61,6 +61,7 @@ class Incoming:
     quoted: Quoted | None = None
     chat_title: str = ""
     new_chat_id: str | None = None  # Event.MIGRATED
+    sends_files: bool = True  # the adapter says whether the bot can send files (charts, exports) back
 
     @property
     def chat(self) -> ChatRef:
@@ -79,11 +80,25 @@ class Button:
 
 
 @dataclass(frozen=True)
+class Upload:
+    """A file the bot made (a chart, an export), sent as bytes rather than by a platform's file id."""
+
+    kind: str  # "photo" | "document"
+    filename: str
+    content: bytes
+
+
+@dataclass(frozen=True)
 class Outgoing:
     chat: ChatRef
     text: str
     buttons: tuple[Button, ...] = ()
     attachment: Attachment | None = None
+    upload: Upload | None = None
+
+    @property
+    def has_file(self) -> bool:
+        return self.attachment is not None or self.upload is not None
 
 
 class Outcome(StrEnum):
@@ -118,6 +133,11 @@ class Channel(Protocol):
         ...
 
     async def answer_button(self, incoming: Incoming, text: str) -> None: ...
+
+    def deep_link(self, payload: str) -> str | None:
+        """A link that opens a private chat with the bot and sends /start `payload`, where the platform
+        has such links."""
+        ...
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -10,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.chat import Button, Incoming, Outgoing, Reply
 from handlers.handbook.search import Handbook
+from handlers.surveys.catalog import Catalog
 from messages import render
 from storage.models import Person
 
@@ -45,6 +47,7 @@ class QuietHours:
 class HandlerSettings:
     timezone: ZoneInfo
     quiet_hours: QuietHours
+    targets: Mapping[str, float] = field(default_factory=dict)  # indicator code -> percent (config.toml)
 
 
 @dataclass
@@ -55,6 +58,7 @@ class Turn:
     settings: HandlerSettings
     now: datetime  # aware, UTC
     handbook: Handbook
+    surveys: Catalog
     reply: Reply = field(default_factory=Reply)
     outbox_changed: bool = False  # deliveries were queued: wake the delivery worker
     schedule_changed: bool = False  # a recurring announcement was added or cancelled

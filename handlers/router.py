@@ -7,12 +7,14 @@ from collections.abc import Awaitable, Callable
 
 from handlers import announcements, conversation, groups, identity, onboarding
 from handlers.handbook import chat as handbook
+from handlers.surveys import answering, campaigns, mine, reports
 from handlers.chat import ChatKind, Event
 from handlers.context import Turn
 from storage.models import Announcement, AnnouncementStatus
 
 _COMMAND = re.compile(r"/(\w+)(@\S+)?\s*(.*)", re.DOTALL)
 Command = Callable[[Turn, str], Awaitable[None]]
+Resume = Callable[[Turn, str, dict], Awaitable[None]]
 
 
 async def cancel(turn: Turn, _args: str) -> None:
@@ -27,11 +29,21 @@ async def cancel(turn: Turn, _args: str) -> None:
             await announcements.cancel_draft(turn, draft)
             return
     await conversation.finish(turn)
-    turn.say("announce_cancelled")
+    if conv.flow == answering.FLOW:
+        turn.say("survey_paused")  # the answers so far are kept: /khaosat goes on from there
+    else:
+        turn.say("announce_cancelled")
+
+
+async def start(turn: Turn, args: str) -> None:
+    if args.startswith(answering.LINK_PREFIX):
+        await answering.from_link(turn, args.removeprefix(answering.LINK_PREFIX))
+    else:
+        await onboarding.start(turn, args)
 
 
 COMMANDS: dict[str, Command] = {
-    "start": onboarding.start,
+    "start": start,
     "trogiup": onboarding.help,
     "help": onboarding.help,
     "thongbao": announcements.start,
@@ -46,6 +58,21 @@ COMMANDS: dict[str, Command] = {
     "traloi": handbook.reply,
     "luuhuongdan": handbook.save_answer,
     "lienket": identity.link,
+    "khaosat": campaigns.start,
+    "tiendo": campaigns.show_progress,
+    "baocao": reports.report,
+    "xuat": reports.export_command,
+    "cuatoi": mine.show,
+    "xoadulieu": mine.ask_delete,
+}
+
+# a private chat in the middle of one of these goes back to it with the next message
+FLOWS: dict[str, Resume] = {
+    announcements.FLOW: announcements.resume,
+    handbook.FLOW: handbook.resume,
+    answering.FLOW: answering.resume,
+    campaigns.FLOW: campaigns.resume,
+    mine.FLOW: mine.resume,
 }
 
 
@@ -95,10 +122,8 @@ async def route(turn: Turn) -> None:
         return
 
     conv = await conversation.current(turn)
-    if conv is not None and conv.flow == announcements.FLOW:
-        await announcements.resume(turn, conv.step, conv.data)
-    elif conv is not None and conv.flow == handbook.FLOW:
-        await handbook.resume(turn, conv.step, conv.data)
+    if conv is not None and conv.flow in FLOWS:
+        await FLOWS[conv.flow](turn, conv.step, conv.data)
     elif msg.text.strip():
         await handbook.ask(turn, msg.text)  # free text in a private chat is a question
     else:

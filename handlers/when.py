@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 import dateparser
 
+from handlers.handbook.normalize import plain
+
 _UNACCENTED = {  # whole words typed without diacritics -> the form dateparser's Vietnamese data knows
     "thu hai": "thứ hai", "thu ba": "thứ ba", "thu tu": "thứ tư", "thu nam": "thứ năm",
     "thu sau": "thứ sáu", "thu bay": "thứ bảy", "chu nhat": "chủ nhật", "thu": "thứ",
@@ -55,6 +57,14 @@ class NotUnderstood(ValueError):
 
 class InThePast(ValueError):
     pass
+
+
+_NOW = {"ngay", "bay gio", "ngay bay gio", "luon", "ngay luon", "gui ngay", "nhac ngay"}
+
+
+def is_now(text: str) -> bool:
+    """"ngay", "bây giờ": no time to parse, the moment is now."""
+    return plain(text) in _NOW
 
 
 def parse(text: str, now_utc: datetime, tz: ZoneInfo) -> datetime | Recurrence:

@@ -3,11 +3,11 @@ messages."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -39,6 +39,8 @@ class Household(SQLModel, table=True):
     place_id: int = Field(foreign_key="place.id", index=True)
     head_name: str
     hamlet: str = ""
+    # given to the first member who registers it; family members type it to join the same household
+    join_code: str = Field(unique=True, index=True)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -106,6 +108,7 @@ class Announcement(SQLModel, table=True):
     send_at: datetime | None = None
     recurrence: str | None = None  # cron fields "day_of_week hour minute" for RECURRING
     parent_id: int | None = Field(default=None, foreign_key="announcement.id")
+    campaign_id: int | None = Field(default=None, foreign_key="campaign.id")  # a survey invitation
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -224,3 +227,95 @@ class LinkCode(SQLModel, table=True):
     person_id: int = Field(foreign_key="person.id")
     platform: str  # where it was given: it must be typed on another one
     expires_at: datetime
+
+
+class SurveyForm(SQLModel, table=True):
+    """A survey file imported with `langso survey import`: kept whole and read like the shipped ones,
+    so every bot process sharing the database sees it."""
+
+    __tablename__ = "survey_form"
+    code: str = Field(primary_key=True)
+    filename: str
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    imported_at: datetime = Field(default_factory=utcnow)
+
+
+class Campaign(SQLModel, table=True):
+    """One survey opened for one village."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    survey_code: str = Field(index=True)
+    place_id: int = Field(foreign_key="place.id", index=True)
+    opened_by: int = Field(foreign_key="person.id")
+    expected_households: int | None = None
+    opened_at: datetime = Field(default_factory=utcnow)
+    closed_at: datetime | None = None
+
+
+class ResponseStatus(StrEnum):
+    IN_PROGRESS = "in_progress"
+    SUBMITTED = "submitted"
+
+
+class SurveyResponse(SQLModel, table=True):
+    """A household's answers to one campaign: one set per household, shared by its members."""
+
+    __tablename__ = "survey_response"
+    __table_args__ = (UniqueConstraint("campaign_id", "household_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    household_id: int = Field(foreign_key="household.id", index=True)
+    # question name -> value; a question skipped with "bỏ qua" is present with null
+    answers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = ResponseStatus.IN_PROGRESS
+    updated_by: int | None = Field(default=None, foreign_key="person.id")
+    started_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    submitted_at: datetime | None = None
+
+
+class ReminderPlan(SQLModel, table=True):
+    """"Remind the households that have not finished, at this time": one apscheduler job each."""
+
+    __tablename__ = "reminder_plan"
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    created_by: int = Field(foreign_key="person.id")
+    run_at: datetime
+    done_at: datetime | None = None
+    reminded: int = 0
+
+
+class ReminderStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Reminder(SQLModel, table=True):
+    """One reminder to one household: the unique key is the "at most one a day" rule."""
+
+    __tablename__ = "survey_reminder"
+    __table_args__ = (UniqueConstraint("household_id", "day"),)
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    household_id: int = Field(foreign_key="household.id", index=True)
+    day: date  # local date
+    platform: str
+    chat_id: str
+    status: str = Field(default=ReminderStatus.PENDING, index=True)
+    sent_at: datetime | None = None
+
+
+class ExportRecord(SQLModel, table=True):
+    """Who took a copy of a village's answers, when, and of what."""
+
+    __tablename__ = "export_record"
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int | None = Field(default=None, foreign_key="person.id")
+    via: str  # "telegram", "zalo", "local" or "cli"
+    survey_code: str
+    place_id: int = Field(foreign_key="place.id")
+    format: str
+    households: int
+    at: datetime = Field(default_factory=utcnow)

@@ -85,6 +85,7 @@ class _Upload:
     filename: str | None
     size: int
     content_type: str | None
+    content: bytes = b""  # kept so a test can open what the bot made (an export, a chart)
 
 
 @dataclass
@@ -719,7 +720,7 @@ class FakeTelegram:
                     continue
                 if part.filename is not None:
                     data = await part.read()
-                    params[part.name] = _Upload(part.filename, len(data), part.headers.get("Content-Type"))
+                    params[part.name] = _Upload(part.filename, len(data), part.headers.get("Content-Type"), bytes(data))
                 else:
                     params[part.name] = self._decode(part.name, await part.text())
         else:

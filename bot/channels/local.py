@@ -36,6 +36,9 @@ class LocalChannel:
         if self._on_message is not None and text:
             self._on_message(Outgoing(incoming.chat, f"({text})"))
 
+    def deep_link(self, payload: str) -> str | None:
+        return None
+
     def parse(self, payload: dict[str, Any]) -> Incoming:
         return from_payload(payload)
 

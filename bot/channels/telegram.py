@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
 from telegram.constants import ChatMemberStatus, MessageLimit
 from telegram.error import (
     BadRequest,
@@ -70,13 +70,15 @@ class TelegramChannel:
             else None
         )
         chat_id = int(out.chat.chat_id)
+        file: str | InputFile | None = out.attachment.ref if out.attachment else None
+        kind = out.attachment.kind if out.attachment else ""
+        if out.upload is not None:
+            file, kind = InputFile(out.upload.content, filename=out.upload.filename), out.upload.kind
         try:
-            if out.attachment is not None and out.attachment.kind == "photo":
-                sent = await self.bot.send_photo(chat_id, out.attachment.ref, caption=out.text or None, reply_markup=markup)
-            elif out.attachment is not None:
-                sent = await self.bot.send_document(
-                    chat_id, out.attachment.ref, caption=out.text or None, reply_markup=markup
-                )
+            if file is not None and kind == "photo":
+                sent = await self.bot.send_photo(chat_id, file, caption=out.text or None, reply_markup=markup)
+            elif file is not None:
+                sent = await self.bot.send_document(chat_id, file, caption=out.text or None, reply_markup=markup)
             else:
                 sent = await self.bot.send_message(chat_id, out.text, reply_markup=markup)
         except RetryAfter as exc:
@@ -94,6 +96,9 @@ class TelegramChannel:
         except (NetworkError, TelegramError) as exc:  # time-outs, 5xx, dropped connections
             return SendResult(Outcome.FAILED, detail=str(exc) or type(exc).__name__)
         return SendResult(Outcome.SENT, message_id=str(sent.message_id))
+
+    def deep_link(self, payload: str) -> str | None:
+        return f"https://t.me/{self.username}?start={payload}" if self.username else None
 
     async def answer_button(self, incoming: Incoming, text: str) -> None:
         if incoming.callback_id:

@@ -95,6 +95,8 @@ class ZaloChannel:
         choices. The caller splits long texts; a text over the limit comes back REJECTED."""
         chat_id = out.chat.chat_id
         attachment = out.attachment
+        if out.upload is not None and not out.text:  # handlers are told (Incoming.sends_files): a bug
+            return SendResult(Outcome.REJECTED, detail="the Zalo Bot API takes no file uploads")
         if attachment is not None and attachment.kind == "photo":
             if not attachment.ref.startswith(("http://", "https://")):
                 # e.g. a Telegram file id forwarded here: Zalo only takes photo URLs
@@ -113,6 +115,9 @@ class ZaloChannel:
             return SendResult(exc.outcome, retry_after=exc.retry_after, detail=exc.detail)
         message_id = result.get("message_id") if isinstance(result, dict) else None
         return SendResult(Outcome.SENT, message_id=str(message_id) if message_id is not None else None)
+
+    def deep_link(self, payload: str) -> str | None:
+        return None  # no links into a bot chat: invitations say "nhắn /khaosat MÃ cho bot" instead
 
     async def answer_button(self, incoming: Incoming, text: str) -> None:
         """Zalo has no buttons, so there is never a callback to answer."""
@@ -197,6 +202,7 @@ class ZaloChannel:
             user_name=str(sender.get("display_name") or sender.get("name") or ""),
             text=text,
             attachment=attachment,
+            sends_files=False,
         )
 
     # --- HTTP -------------------------------------------------------------------------------------

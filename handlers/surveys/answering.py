@@ -1,0 +1,416 @@
+"""A resident answers a survey in a private chat: consent, which household, then one question at a
+time, a summary to confirm or correct. Everything is in the database after each message, so an answer
+is never lost and a conversation picks up at the next unanswered question, a day or a restart later."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlmodel import col, select
+
+from handlers import conversation
+from handlers.chat import Button, ChatKind, Event
+from handlers.choices import Menu, menu
+from handlers.context import Turn
+from handlers.people import place_by_code
+from handlers.surveys import engine
+from handlers.surveys.definition import Kind, Question, Survey
+from messages import label
+from storage.models import Campaign, Household, Place, ResponseStatus, SurveyResponse
+
+FLOW = "survey"
+LINK_PREFIX = "ks"  # /start ks<campaign id>: the invitation's deep link
+PICK_PREFIX = "+"  # a select_multiple button: adds or removes one choice until "done"
+DONE = "+done"
+MAX_LISTED = 10
+
+
+# --- which campaign -----------------------------------------------------------------------------------
+
+
+async def open_campaigns(turn: Turn, place_code: str = "") -> list[tuple[Campaign, Place]]:
+    """The campaigns a resident may mean: the village named, else their household's, else all open."""
+    query = select(Campaign, Place).join(Place).where(col(Campaign.closed_at).is_(None))
+    place = await place_by_code(turn.session, place_code) if place_code else None
+    if place is not None:
+        query = query.where(col(Place.id).in_([place.id, *await _villages(turn, place)]))
+    elif turn.person.household_id is not None:
+        household = await turn.session.get(Household, turn.person.household_id)
+        mine = await turn.session.exec(query.where(Campaign.place_id == household.place_id)) if household else None
+        found = list(mine.all()) if mine else []
+        if found:
+            return found
+    rows = await turn.session.exec(query.order_by(col(Campaign.opened_at).desc()))
+    return list(rows.all())
+
+
+async def _villages(turn: Turn, place: Place) -> list[int]:
+    rows = await turn.session.exec(select(Place.id).where(Place.parent_id == place.id))
+    return [i for i in rows.all() if i is not None]
+
+
+def _campaign_menu(turn: Turn, found: list[tuple[Campaign, Place]]) -> Menu:
+    return menu(
+        **{
+            f"c{c.id}": f"{s.title if (s := turn.surveys.get(c.survey_code)) else c.survey_code} — {p.name}"
+            for c, p in found[:MAX_LISTED]
+        }
+    )
+
+
+async def choose(turn: Turn, place_code: str = "") -> None:
+    """/khaosat for a resident (or "trả lời cho hộ của tôi" from the staff menu)."""
+    if turn.incoming.chat_kind is ChatKind.GROUP:
+        turn.say("survey_private_only")
+        return
+    await turn.surveys.refresh(turn.session)
+    found = await open_campaigns(turn, place_code)
+    if not found:
+        turn.say("survey_none_open", code=place_code)
+        return
+    if len(found) == 1:
+        await begin(turn, found[0][0])
+        return
+    choices = _campaign_menu(turn, found)
+    await conversation.move(turn, FLOW, "campaign", place_code=place_code)
+    turn.say("survey_pick_campaign", buttons=choices.buttons, choices=choices.lines, more=len(found) > MAX_LISTED)
+
+
+async def from_link(turn: Turn, payload: str) -> None:
+    """/start ks<campaign id>: a resident followed the invitation's deep link."""
+    campaign = await turn.session.get(Campaign, int(payload)) if payload.isdigit() else None
+    if campaign is None or campaign.closed_at is not None:
+        turn.say("survey_link_closed")
+        return
+    await turn.surveys.refresh(turn.session)
+    await begin(turn, campaign)
+
+
+async def begin(turn: Turn, campaign: Campaign) -> None:
+    survey = turn.surveys.get(campaign.survey_code)
+    if survey is None:
+        turn.say("survey_gone")
+        return
+    household = await _household_in(turn, campaign)
+    if household is not None:
+        await _continue(turn, campaign, survey, household)
+        return
+    choices = menu("agree", "disagree")
+    await conversation.move(turn, FLOW, "consent", campaign_id=campaign.id)
+    turn.say("survey_consent", buttons=choices.buttons, title=survey.title, purpose=survey.purpose,
+             choices=choices.lines)
+
+
+async def _household_in(turn: Turn, campaign: Campaign) -> Household | None:
+    """The person's household, when it is in the campaign's village (they consented when joining it)."""
+    if turn.person.household_id is None:
+        return None
+    household = await turn.session.get(Household, turn.person.household_id)
+    return household if household is not None and household.place_id == campaign.place_id else None
+
+
+# --- the conversation -----------------------------------------------------------------------------------
+
+
+async def resume(turn: Turn, step: str, data: dict) -> None:
+    answer = turn.incoming.answer
+    if step == "campaign":
+        found = await open_campaigns(turn, data.get("place_code", ""))
+        picked = _campaign_menu(turn, found).pick(answer)
+        campaign = next((c for c, _ in found if f"c{c.id}" == picked), None)
+        if campaign is None:
+            _campaign_menu(turn, found).ask_again(turn)
+            return
+        await begin(turn, campaign)
+        return
+    campaign = await turn.session.get(Campaign, data.get("campaign_id"))
+    survey = turn.surveys.get(campaign.survey_code) if campaign else None
+    if campaign is None or survey is None or campaign.closed_at is not None:
+        await conversation.finish(turn)
+        turn.say("survey_gone")
+        return
+    if step == "consent":
+        await _on_consent(turn, campaign, survey, answer)
+    elif step == "household":
+        await _on_household_kind(turn, campaign, survey, answer)
+    elif step == "head_name":
+        await _on_head_name(turn, answer)
+    elif step == "hamlet":
+        await _on_hamlet(turn, campaign, survey, answer, data)
+    elif step == "join_code":
+        await _on_join_code(turn, campaign, survey, answer)
+    else:
+        household = await _household_in(turn, campaign)
+        if household is None:  # the household was deleted (/xoadulieu by a member) meanwhile
+            await conversation.finish(turn)
+            turn.say("survey_gone")
+            return
+        response = await _response(turn, campaign, household)
+        if step == "question":
+            await _on_answer(turn, survey, response, data)
+        elif step == "summary":
+            await _on_summary(turn, survey, response, answer)
+        elif step == "correct":
+            await _on_correct(turn, survey, response, answer)
+
+
+async def _on_consent(turn: Turn, campaign: Campaign, survey: Survey, answer: str) -> None:
+    choices = menu("agree", "disagree")
+    picked = choices.pick(answer)
+    if picked is None:
+        choices.ask_again(turn)
+    elif picked == "disagree":
+        await conversation.finish(turn)
+        turn.say("survey_declined")
+    else:
+        await _ask_household(turn)
+
+
+async def _ask_household(turn: Turn) -> None:
+    choices = menu("new_household", "join_household")
+    await conversation.move(turn, FLOW, "household")
+    turn.say("survey_ask_household", buttons=choices.buttons, choices=choices.lines)
+
+
+async def _on_household_kind(turn: Turn, campaign: Campaign, survey: Survey, answer: str) -> None:
+    choices = menu("new_household", "join_household")
+    picked = choices.pick(answer)
+    if picked == "new_household":
+        await conversation.move(turn, FLOW, "head_name")
+        turn.say("survey_ask_head_name")
+    elif picked == "join_household":
+        await conversation.move(turn, FLOW, "join_code")
+        turn.say("survey_ask_join_code")
+    else:
+        choices.ask_again(turn)
+
+
+async def _on_head_name(turn: Turn, answer: str) -> None:
+    if engine.is_back(answer):
+        await _ask_household(turn)
+        return
+    name = " ".join(answer.split())
+    if not 2 <= len(name) <= 100 or turn.incoming.event is Event.BUTTON:
+        turn.say("survey_ask_head_name", again=True)
+        return
+    await conversation.move(turn, FLOW, "hamlet", head_name=name)
+    turn.say("survey_ask_hamlet")
+
+
+async def _on_hamlet(turn: Turn, campaign: Campaign, survey: Survey, answer: str, data: dict) -> None:
+    if engine.is_back(answer):
+        await conversation.move(turn, FLOW, "head_name")
+        turn.say("survey_ask_head_name")
+        return
+    hamlet = "" if engine.is_skip(answer) else " ".join(answer.split())[:100]
+    household = Household(place_id=campaign.place_id, head_name=data["head_name"], hamlet=hamlet,
+                          join_code=await _new_join_code(turn))
+    turn.session.add(household)
+    await turn.session.flush()
+    turn.person.household_id = household.id
+    turn.session.add(turn.person)
+    turn.say("survey_household_created", head=household.head_name, code=household.join_code)
+    await _continue(turn, campaign, survey, household)
+
+
+async def _new_join_code(turn: Turn) -> str:
+    while True:  # 6 digits: easy to read out over the phone; collisions are retried
+        code = f"{secrets.randbelow(900_000) + 100_000}"
+        taken = await turn.session.exec(select(Household.id).where(Household.join_code == code))
+        if taken.first() is None:
+            return code
+
+
+async def _on_join_code(turn: Turn, campaign: Campaign, survey: Survey, answer: str) -> None:
+    if engine.is_back(answer):
+        await _ask_household(turn)
+        return
+    code = "".join(answer.split())
+    rows = await turn.session.exec(
+        select(Household).where(Household.join_code == code, Household.place_id == campaign.place_id)
+    )
+    household = rows.first()
+    if household is None:
+        turn.say("survey_bad_join_code")
+        return
+    turn.person.household_id = household.id
+    turn.session.add(turn.person)
+    turn.say("survey_household_joined", head=household.head_name, hamlet=household.hamlet)
+    await _continue(turn, campaign, survey, household, greet=False)
+
+
+async def _response(turn: Turn, campaign: Campaign, household: Household) -> SurveyResponse:
+    """The household's answer set, locked for this turn: two members answering at once must not
+    overwrite each other's answers (PostgreSQL row lock; SQLite has one writer anyway)."""
+    rows = await turn.session.exec(
+        select(SurveyResponse)
+        .where(SurveyResponse.campaign_id == campaign.id, SurveyResponse.household_id == household.id)
+        .with_for_update()
+    )
+    response = rows.first()
+    if response is None:
+        response = SurveyResponse(campaign_id=campaign.id, household_id=household.id, updated_by=turn.person.id,
+                                  started_at=turn.now, updated_at=turn.now)
+        turn.session.add(response)
+        await turn.session.flush()
+    return response
+
+
+async def _continue(
+    turn: Turn, campaign: Campaign, survey: Survey, household: Household, *, greet: bool = True
+) -> None:
+    response = await _response(turn, campaign, household)
+    await conversation.move(turn, FLOW, "question", campaign_id=campaign.id)
+    if greet and response.answers:
+        turn.say("survey_welcome_back", count=len(engine.answered(survey, response.answers, _today(turn))))
+    await _ask_next(turn, survey, response)
+
+
+def _today(turn: Turn) -> str:
+    return turn.local(turn.now).date().isoformat()
+
+
+async def _ask_next(turn: Turn, survey: Survey, response: SurveyResponse) -> None:
+    question = engine.next_question(survey, response.answers, _today(turn))
+    if question is None:
+        await _summary(turn, survey, response)
+    else:
+        await _ask(turn, survey, response, question)
+
+
+async def _ask(
+    turn: Turn, survey: Survey, response: SurveyResponse, question: Question, *, editing: bool = False
+) -> None:
+    today = _today(turn)
+    number, total = engine.number_of(survey, question)
+    choices = [f"{n}. {c.label}" for n, c in enumerate(question.choices, 1)]
+    if question.kind is Kind.SELECT_MULTIPLE:
+        buttons = tuple(Button(f"{n}. {c.label}", f"{PICK_PREFIX}{n}") for n, c in enumerate(question.choices, 1))
+        buttons += (Button(label("done_choosing"), DONE),)
+    else:
+        buttons = tuple(Button(line, str(n)) for n, line in enumerate(choices, 1))
+    previous = engine.display(question, response.answers[question.name]) if question.name in response.answers else None
+    await conversation.move(turn, FLOW, "question", question=question.name, editing=editing, picked=[])
+    turn.say(
+        "survey_question",
+        buttons=buttons,
+        notes=[n.label for n in engine.notes_before(survey, question, response.answers, today)],
+        number=number,
+        total=total,
+        label=question.label,
+        hint=question.hint,
+        kind=question.kind.value,
+        choices=choices,
+        required=question.required,
+        previous=previous,
+        first=number == 1,
+    )
+
+
+async def _on_answer(turn: Turn, survey: Survey, response: SurveyResponse, data: dict) -> None:
+    question = survey.by_name.get(data.get("question", ""))
+    if question is None:  # the survey file changed under a running conversation
+        await _ask_next(turn, survey, response)
+        return
+    answer = turn.incoming.answer
+    if engine.is_back(answer):
+        await _back(turn, survey, response, question)
+        return
+    if turn.incoming.event is Event.BUTTON and answer.startswith(PICK_PREFIX):
+        if answer != DONE:
+            await _toggle(turn, question, answer.removeprefix(PICK_PREFIX), data)
+            return
+        answer = ", ".join(str(n) for n in data.get("picked", [])) or "bỏ qua"
+    today = _today(turn)
+    value = engine.parse_answer(question, answer, response.answers, today)
+    if isinstance(value, engine.Invalid):
+        turn.say("survey_invalid", reason=value.reason, message=value.message, count=len(question.choices))
+        await _ask(turn, survey, response, question, editing=bool(data.get("editing")))
+        return
+    response.answers = engine.prune(survey, {**response.answers, question.name: value}, today)
+    response.updated_at, response.updated_by = turn.now, turn.person.id
+    turn.session.add(response)
+    if data.get("editing") and engine.next_question(survey, response.answers, today) is None:
+        await _summary(turn, survey, response)
+    else:
+        await _ask_next(turn, survey, response)
+
+
+async def _toggle(turn: Turn, question: Question, number: str, data: dict) -> None:
+    picked = list(data.get("picked", []))
+    if number.isdigit() and 1 <= int(number) <= len(question.choices):
+        n = int(number)
+        picked = [p for p in picked if p != n] if n in picked else sorted([*picked, n])
+        await conversation.move(turn, FLOW, "question", picked=picked)
+    turn.toast("survey_picked", picked=[question.choices[n - 1].label for n in picked])
+
+
+async def _back(turn: Turn, survey: Survey, response: SurveyResponse, question: Question) -> None:
+    """"quay lại": the answered question just before this one, with its answer shown."""
+    today = _today(turn)
+    earlier = [q for _, q in engine.answered(survey, response.answers, today)]
+    position = survey.questions.index(question)
+    before = [q for q in earlier if survey.questions.index(q) < position]
+    if not before:
+        turn.say("survey_at_first")
+        await _ask(turn, survey, response, question)
+        return
+    await _ask(turn, survey, response, before[-1])
+
+
+def _summary_menu() -> Menu:
+    return menu("submit", "correct")
+
+
+async def _summary(turn: Turn, survey: Survey, response: SurveyResponse) -> None:
+    choices = _summary_menu()
+    await conversation.move(turn, FLOW, "summary")
+    turn.say(
+        "survey_summary",
+        buttons=choices.buttons,
+        title=survey.title,
+        lines=summary_lines(survey, response, _today(turn)),
+        submitted=response.status == ResponseStatus.SUBMITTED,
+        choices=choices.lines,
+    )
+
+
+def summary_lines(survey: Survey, response: SurveyResponse, today: str) -> list[tuple[int, str, str]]:
+    return [
+        (number, q.label, engine.display(q, response.answers[q.name]) or label("skipped"))
+        for number, q in engine.answered(survey, response.answers, today)
+    ]
+
+
+async def _on_summary(turn: Turn, survey: Survey, response: SurveyResponse, answer: str) -> None:
+    if engine.is_back(answer):
+        answered = engine.answered(survey, response.answers, _today(turn))
+        if answered:
+            await _ask(turn, survey, response, answered[-1][1], editing=True)
+            return
+    picked = _summary_menu().pick(answer)
+    if picked == "submit":
+        response.status = ResponseStatus.SUBMITTED
+        response.submitted_at = response.updated_at = turn.now
+        turn.session.add(response)
+        await conversation.finish(turn)
+        household = await turn.session.get(Household, response.household_id)
+        turn.say("survey_thanks", code=household.join_code if household else "")
+    elif picked == "correct":
+        await conversation.move(turn, FLOW, "correct")
+        turn.say("survey_ask_which", total=len(engine.askable(survey)))
+    else:
+        _summary_menu().ask_again(turn)
+
+
+async def _on_correct(turn: Turn, survey: Survey, response: SurveyResponse, answer: str) -> None:
+    if engine.is_back(answer):
+        await _summary(turn, survey, response)
+        return
+    questions = engine.askable(survey)
+    text = answer.strip().removeprefix("câu").removeprefix("Câu").strip(" .")
+    question = questions[int(text) - 1] if text.isdigit() and 1 <= int(text) <= len(questions) else None
+    if question is None or not engine.is_relevant(question, response.answers, _today(turn)):
+        turn.say("survey_ask_which", total=len(questions), again=True)
+        return
+    await _ask(turn, survey, response, question, editing=True)

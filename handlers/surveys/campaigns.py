@@ -1,0 +1,357 @@
+"""Village heads open a survey for their village (/khaosat), follow its progress (/tiendo) and have the
+bot remind the households that have not finished, once, at a set time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers import conversation, when
+from handlers.audience import active_groups, queue, release_time
+from handlers.chat import ChatKind
+from handlers.choices import Menu, menu
+from handlers.context import HandlerSettings, Turn
+from handlers.people import BROADCASTERS, STAFF, managed_places, place_by_code, roles_of, villages_of
+from handlers.handbook import chat as handbook
+from handlers.surveys import answering, engine
+from messages import render
+from storage.models import (
+    Announcement,
+    AnnouncementStatus,
+    Campaign,
+    Household,
+    Identity,
+    Person,
+    Place,
+    PlaceKind,
+    Reminder,
+    ReminderPlan,
+    ResponseStatus,
+    SurveyResponse,
+)
+
+FLOW = "campaign"
+
+
+async def start(turn: Turn, args: str) -> None:
+    """/khaosat: staff choose between opening a survey and answering for their own household."""
+    if turn.incoming.chat_kind is ChatKind.GROUP:
+        turn.say("survey_private_only")
+        return
+    if args or not await _villages_managed(turn):
+        await answering.choose(turn, args)
+        return
+    choices = menu("open_survey", "answer_survey")
+    await conversation.move(turn, FLOW, "menu")
+    turn.say("survey_staff_menu", buttons=choices.buttons, choices=choices.lines)
+
+
+async def _villages_managed(turn: Turn) -> list[Place]:
+    return [p for p in await managed_places(turn.session, turn.person) if p.kind == PlaceKind.VILLAGE]
+
+
+async def resume(turn: Turn, step: str, data: dict) -> None:
+    answer = turn.incoming.answer
+    if step == "menu":
+        picked = menu("open_survey", "answer_survey").pick(answer)
+        if picked == "answer_survey":
+            await conversation.finish(turn)
+            await answering.choose(turn)
+        elif picked == "open_survey":
+            await _ask_survey(turn)
+        else:
+            menu("open_survey", "answer_survey").ask_again(turn)
+    elif step == "survey":
+        await _on_survey(turn, answer)
+    elif step == "village":
+        await _on_village(turn, answer, data)
+    elif step == "expected":
+        await _on_expected(turn, answer, data)
+    elif step == "remind_campaign":
+        await _on_remind_campaign(turn, answer)
+    elif step == "remind_time":
+        await _on_remind_time(turn, answer, data)
+
+
+# --- opening a campaign ---------------------------------------------------------------------------------
+
+
+async def _survey_menu(turn: Turn) -> Menu:
+    await turn.surveys.refresh(turn.session)
+    return menu(**{f"s:{s.code}": s.title for s in turn.surveys.all()})
+
+
+async def _ask_survey(turn: Turn) -> None:
+    choices = await _survey_menu(turn)
+    await conversation.move(turn, FLOW, "survey")
+    turn.say("survey_pick", buttons=choices.buttons, choices=choices.lines)
+
+
+async def _on_survey(turn: Turn, answer: str) -> None:
+    choices = await _survey_menu(turn)
+    picked = choices.pick(answer)
+    if picked is None:
+        choices.ask_again(turn)
+        return
+    code = picked.removeprefix("s:")
+    villages = await _villages_managed(turn)
+    if len(villages) == 1:
+        await _on_village_chosen(turn, code, villages[0])
+        return
+    places = menu(**{f"p:{v.id}": v.name for v in villages})
+    await conversation.move(turn, FLOW, "village", survey=code)
+    turn.say("survey_pick_village", buttons=places.buttons, choices=places.lines)
+
+
+async def _on_village(turn: Turn, answer: str, data: dict) -> None:
+    villages = await _villages_managed(turn)
+    places = menu(**{f"p:{v.id}": v.name for v in villages})
+    picked = places.pick(answer)
+    village = next((v for v in villages if f"p:{v.id}" == picked), None)
+    if village is None:
+        places.ask_again(turn)
+        return
+    await _on_village_chosen(turn, data["survey"], village)
+
+
+async def _on_village_chosen(turn: Turn, code: str, village: Place) -> None:
+    rows = await turn.session.exec(
+        select(Campaign).where(
+            Campaign.survey_code == code, Campaign.place_id == village.id, col(Campaign.closed_at).is_(None)
+        )
+    )
+    running = rows.first()
+    if running is not None:
+        await conversation.finish(turn)
+        turn.say("survey_already_open", village=village.name, since=turn.local(running.opened_at))
+        return
+    await conversation.move(turn, FLOW, "expected", survey=code, village_id=village.id)
+    turn.say("survey_ask_expected", village=village.name)
+
+
+async def _on_expected(turn: Turn, answer: str, data: dict) -> None:
+    expected: int | None = None
+    if not engine.is_skip(answer):
+        text = answer.strip()
+        if not text.isdigit() or not 1 <= int(text) <= 100_000:
+            turn.say("survey_ask_expected", village="", again=True)
+            return
+        expected = int(text)
+    village = await turn.session.get(Place, data["village_id"])
+    survey = turn.surveys.get(data["survey"])
+    if village is None or survey is None:
+        await conversation.finish(turn)
+        turn.say("survey_gone")
+        return
+    campaign = Campaign(survey_code=survey.code, place_id=village.id, opened_by=turn.person.id,
+                        expected_households=expected, opened_at=turn.now)
+    turn.session.add(campaign)
+    await turn.session.flush()
+    invitation = Announcement(
+        author_id=turn.person.id,
+        author_name=turn.person.display_name,
+        from_place=village.name,
+        text=render("survey_invitation_body", title=survey.title, purpose=survey.purpose, code=village.code),
+        status=AnnouncementStatus.QUEUED,
+        target_place_id=village.id,
+        campaign_id=campaign.id,
+        send_at=turn.now,
+    )
+    turn.session.add(invitation)
+    await turn.session.flush()
+    groups = await active_groups(turn.session, [village])
+    await queue(turn.session, invitation, groups, release_time(invitation, turn.now, turn.settings))
+    turn.outbox_changed = bool(groups)
+    await conversation.finish(turn)
+    turn.say("survey_opened", title=survey.title, village=village.name, code=village.code, groups=len(groups),
+             notice=invitation.id)
+
+
+# --- progress and reminders ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Progress:
+    campaign: Campaign
+    village: Place
+    submitted: int
+    in_progress: int
+    registered: int  # households known in the village
+
+
+async def staff_villages(session: AsyncSession, person: Person, code: str = "") -> list[Place] | None:
+    """Villages this person may follow (staff role on the village or its commune); narrowed to the
+    place `code` names. None when `code` names a place they have no role on."""
+    villages: dict[int, Place] = {}
+    for role, place in await roles_of(session, person):
+        if role.role not in STAFF:
+            continue
+        for village in await villages_of(session, place) if place.kind == PlaceKind.COMMUNE else [place]:
+            villages[village.id] = village
+    if code:
+        place = await place_by_code(session, code)
+        if place is None:
+            return None
+        wanted = {place.id} | {v.id for v in await villages_of(session, place)}
+        if not wanted & villages.keys():
+            return None
+        villages = {i: v for i, v in villages.items() if i in wanted}
+    return sorted(villages.values(), key=lambda v: v.name)
+
+
+async def progress(session: AsyncSession, villages: list[Place]) -> list[Progress]:
+    ids = [v.id for v in villages]
+    by_id = {v.id: v for v in villages}
+    campaigns = await session.exec(
+        select(Campaign).where(col(Campaign.place_id).in_(ids), col(Campaign.closed_at).is_(None)).order_by(Campaign.id)
+    )
+    found = []
+    for campaign in campaigns.all():
+        counts = await session.exec(
+            select(SurveyResponse.status, func.count())
+            .where(SurveyResponse.campaign_id == campaign.id)
+            .group_by(SurveyResponse.status)
+        )
+        by_status = dict(counts.all())
+        registered = await session.exec(select(func.count()).where(Household.place_id == campaign.place_id))
+        found.append(
+            Progress(
+                campaign,
+                by_id[campaign.place_id],
+                by_status.get(ResponseStatus.SUBMITTED, 0),
+                by_status.get(ResponseStatus.IN_PROGRESS, 0),
+                registered.one(),
+            )
+        )
+    return found
+
+
+async def show_progress(turn: Turn, args: str) -> None:
+    """/tiendo [MÃ]"""
+    villages = await staff_villages(turn.session, turn.person, args.strip())
+    if villages is None or not villages:
+        turn.say("survey_staff_only")
+        return
+    found = await progress(turn.session, villages)
+    if not found:
+        turn.say("survey_no_campaign")
+        return
+    choices = _remind_menu(found)
+    await conversation.move(turn, FLOW, "remind_campaign")
+    turn.say(
+        "survey_progress",
+        buttons=choices.buttons,
+        rows=[(_title(turn, p.campaign), p.village.name, p.submitted, p.in_progress, p.registered,
+               p.campaign.expected_households) for p in found],
+        choices=choices.lines,
+    )
+
+
+def _title(turn: Turn, campaign: Campaign) -> str:
+    survey = turn.surveys.get(campaign.survey_code)
+    return survey.title if survey else campaign.survey_code
+
+
+def _remind_menu(found: list[Progress]) -> Menu:
+    return menu(**{f"c:{p.campaign.id}": render("survey_remind_item", village=p.village.name) for p in found})
+
+
+async def _on_remind_campaign(turn: Turn, answer: str) -> None:
+    villages = await staff_villages(turn.session, turn.person) or []
+    found = await progress(turn.session, villages)
+    picked = _remind_menu(found).pick(answer)
+    if picked is None:
+        # the person moved on: whatever they wrote is handled as if no menu were open
+        await conversation.finish(turn)
+        await handbook.ask(turn, answer) if answer else turn.say("not_understood")
+        return
+    await conversation.move(turn, FLOW, "remind_time", campaign_id=int(picked.removeprefix("c:")))
+    turn.say("survey_ask_remind_time")
+
+
+async def _on_remind_time(turn: Turn, answer: str, data: dict) -> None:
+    campaign = await turn.session.get(Campaign, data.get("campaign_id"))
+    if campaign is None or campaign.closed_at is not None:
+        await conversation.finish(turn)
+        turn.say("survey_gone")
+        return
+    if engine.is_back(answer):
+        await conversation.finish(turn)
+        await show_progress(turn, "")
+        return
+    try:
+        moment = turn.now if when.is_now(answer) else when.parse(answer, turn.now, turn.settings.timezone)
+    except when.InThePast:
+        turn.say("time_in_past")
+        return
+    except when.NotUnderstood:
+        turn.say("time_not_understood")
+        return
+    if isinstance(moment, when.Recurrence):  # "once, at a set time": a repeating reminder is not offered
+        turn.say("survey_remind_once")
+        return
+    turn.session.add(ReminderPlan(campaign_id=campaign.id, created_by=turn.person.id, run_at=moment))
+    turn.schedule_changed = True
+    await conversation.finish(turn)
+    village = await turn.session.get(Place, campaign.place_id)
+    turn.say("survey_remind_planned", at=turn.local(moment), now=moment <= turn.now,
+             village=village.name if village else "")
+
+
+async def plan_reminders(session: AsyncSession, plan: ReminderPlan, now: datetime, settings: HandlerSettings) -> int:
+    """Reminder rows for the households of the plan's village that have not submitted, except those
+    already reminded today (any campaign): the (household, day) key makes that a rule of the database."""
+    campaign = await session.get(Campaign, plan.campaign_id)
+    plan.done_at = now
+    session.add(plan)
+    if campaign is None or campaign.closed_at is not None:
+        return 0
+    day = now.astimezone(settings.timezone).date()
+    submitted = select(SurveyResponse.household_id).where(
+        SurveyResponse.campaign_id == campaign.id, SurveyResponse.status == ResponseStatus.SUBMITTED
+    )
+    reminded = select(Reminder.household_id).where(Reminder.day == day)
+    households = await session.exec(
+        select(Household.id).where(
+            Household.place_id == campaign.place_id,
+            col(Household.id).not_in(submitted),
+            col(Household.id).not_in(reminded),
+        )
+    )
+    count = 0
+    for household_id in households.all():
+        target = await _reachable_member(session, campaign, household_id)
+        if target is None:
+            continue
+        session.add(Reminder(campaign_id=campaign.id, household_id=household_id, day=day,
+                             platform=target[0], chat_id=target[1]))
+        count += 1
+    plan.reminded = count
+    return count
+
+
+async def _reachable_member(session: AsyncSession, campaign: Campaign, household_id: int) -> tuple[str, str] | None:
+    """The member who last answered for the household, else any member: their private chat."""
+    response = await session.exec(
+        select(SurveyResponse.updated_by).where(
+            SurveyResponse.campaign_id == campaign.id, SurveyResponse.household_id == household_id
+        )
+    )
+    last = response.first()
+    rows = await session.exec(
+        select(Identity.platform, Identity.user_id, Identity.person_id)
+        .join(Person, col(Person.id) == Identity.person_id)
+        .where(Person.household_id == household_id)
+        .order_by(col(Identity.id))
+    )
+    members = list(rows.all())
+    preferred = [m for m in members if m[2] == last] or members
+    return (preferred[0][0], preferred[0][1]) if preferred else None
+
+
+def reminder_text(title: str, village: str, place_code: str) -> str:
+    return render("survey_reminder", title=title, village=village, code=place_code)

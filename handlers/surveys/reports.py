@@ -1,0 +1,135 @@
+"""/baocao: the smart-village scorecard, as text and as a chart; /xuat: the answers as a file for the
+people responsible for that place, every copy recorded. `langso export` shares `export`."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers.chat import Outgoing, Upload
+from handlers.context import Turn
+from handlers.people import place_by_code
+from handlers.surveys.campaigns import staff_villages
+from handlers.surveys.chart import bar_chart
+from handlers.surveys.definition import Survey
+from handlers.surveys.export import FORMATS, Table, table, to_bytes
+from handlers.surveys.scorecard import Score, scorecard
+from messages import label
+from storage.models import Campaign, ExportRecord, Household, Place, ResponseStatus, SurveyResponse
+
+
+async def latest_campaigns(session: AsyncSession, villages: list[Place]) -> tuple[str, dict[int, Campaign]] | None:
+    """The survey most recently opened in these villages, and each village's latest campaign of it."""
+    rows = await session.exec(
+        select(Campaign).where(col(Campaign.place_id).in_([v.id for v in villages])).order_by(col(Campaign.id).desc())
+    )
+    campaigns = list(rows.all())
+    if not campaigns:
+        return None
+    code = campaigns[0].survey_code
+    latest: dict[int, Campaign] = {}
+    for campaign in campaigns:
+        if campaign.survey_code == code:
+            latest.setdefault(campaign.place_id, campaign)
+    return code, latest
+
+
+async def submitted_answers(session: AsyncSession, campaign: Campaign) -> list[dict[str, object]]:
+    rows = await session.exec(
+        select(SurveyResponse.answers).where(
+            SurveyResponse.campaign_id == campaign.id, SurveyResponse.status == ResponseStatus.SUBMITTED
+        )
+    )
+    return list(rows.all())
+
+
+@dataclass(frozen=True)
+class VillageScores:
+    village: Place
+    households: int
+    scores: list[Score]
+
+
+async def report(turn: Turn, args: str) -> None:
+    """/baocao [MÃ]: a village head sees their village; a commune official every village side by side."""
+    villages = await staff_villages(turn.session, turn.person, args.strip())
+    if not villages:
+        turn.say("survey_staff_only")
+        return
+    found = await latest_campaigns(turn.session, villages)
+    survey = turn.surveys.get(found[0]) if found else None
+    if found is None or survey is None:
+        turn.say("survey_no_campaign")
+        return
+    today = turn.local(turn.now).date().isoformat()
+    results = []
+    for village in villages:
+        campaign = found[1].get(village.id)
+        if campaign is None:
+            continue
+        answers = await submitted_answers(turn.session, campaign)
+        results.append(VillageScores(village, len(answers), scorecard(survey, answers, turn.settings.targets, today)))
+    turn.say("survey_report", title=survey.title, villages=results, chart=turn.incoming.sends_files)
+    if not turn.incoming.sends_files:
+        return
+    chart = await asyncio.to_thread(
+        bar_chart, survey.title, [(r.village.name, r.scores) for r in results], label("target")
+    )
+    turn.reply.messages.append(Outgoing(turn.incoming.chat, "", upload=Upload("photo", "baocao.png", chart)))
+
+
+async def export(
+    session: AsyncSession, survey: Survey, villages: list[Place], fmt: str, tz: ZoneInfo
+) -> tuple[bytes, int]:
+    """The file, and how many households are in it."""
+    rows = await session.exec(
+        select(Place, Household, SurveyResponse)
+        .join(Household, col(Household.id) == SurveyResponse.household_id)
+        .join(Campaign, col(Campaign.id) == SurveyResponse.campaign_id)
+        .join(Place, col(Place.id) == Campaign.place_id)
+        .where(Campaign.survey_code == survey.code, col(Campaign.place_id).in_([v.id for v in villages]))
+        .order_by(Place.name, Household.head_name)
+    )
+    found = list(rows.all())
+    data = table(survey, [(h, r) for _, h, r in found], tz)
+    data = Table([label("col_village"), *data.header], [[p.name, *row] for (p, _, _), row in zip(found, data.rows)])
+    return to_bytes(data, fmt, survey.title), len(found)
+
+
+async def export_command(turn: Turn, args: str) -> None:
+    """/xuat [MÃ] [csv]"""
+    words = args.split()
+    fmt = next((w.lower() for w in words if w.lower() in FORMATS), "xlsx")
+    code = next((w for w in words if w.lower() not in FORMATS), "")
+    villages = await staff_villages(turn.session, turn.person, code)
+    if not villages:
+        turn.say("survey_staff_only")
+        return
+    if not turn.incoming.sends_files:
+        turn.say("survey_export_no_files", code=code or villages[0].code, fmt=fmt)
+        return
+    found = await latest_campaigns(turn.session, villages)
+    survey = turn.surveys.get(found[0]) if found else None
+    if survey is None:
+        turn.say("survey_no_campaign")
+        return
+    content, households = await export(turn.session, survey, villages, fmt, turn.settings.timezone)
+    place = await _named_place(turn.session, code, villages)
+    turn.session.add(ExportRecord(person_id=turn.person.id, via=turn.incoming.platform, survey_code=survey.code,
+                                  place_id=place.id, format=fmt, households=households, at=turn.now))
+    stamp = turn.local(turn.now).strftime("%Y%m%d")
+    name = f"{survey.code}-{place.code}-{stamp}.{fmt}".lower()
+    turn.say("survey_export_ready", households=households, fmt=fmt)
+    turn.reply.messages.append(Outgoing(turn.incoming.chat, "", upload=Upload("document", name, content)))
+
+
+async def _named_place(session: AsyncSession, code: str, villages: list[Place]) -> Place:
+    """What the export is of, for the record: the place asked for, else the one village, else its commune."""
+    place = await place_by_code(session, code) if code else None
+    if place is None and len(villages) > 1 and villages[0].parent_id is not None:
+        place = await session.get(Place, villages[0].parent_id)
+    return place or villages[0]

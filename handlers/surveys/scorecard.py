@@ -1,0 +1,49 @@
+"""Smart-village indicators over the households that submitted their answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from handlers.surveys.definition import Indicator, Survey
+
+
+@dataclass(frozen=True)
+class Score:
+    indicator: Indicator
+    numerator: float
+    denominator: float
+    target: float  # percent: the survey's, or config.toml's [targets] when it sets one
+
+    @property
+    def percent(self) -> float | None:
+        return None if not self.denominator else 100.0 * self.numerator / self.denominator
+
+    @property
+    def met(self) -> bool | None:
+        value = self.percent
+        return None if value is None else value >= self.target
+
+
+def _number(value: object) -> float:
+    """A household's contribution: numbers as they are, a true comparison 1, unanswered 0."""
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, int | float):
+        return float(value)
+    return 0.0
+
+
+def scorecard(
+    survey: Survey, answer_sets: Iterable[Mapping[str, object]], targets: Mapping[str, float], today: str
+) -> list[Score]:
+    sets = list(answer_sets)
+    return [
+        Score(
+            indicator,
+            sum(_number(indicator.numerator.evaluate(a, today=today)) for a in sets),
+            sum(_number(indicator.denominator.evaluate(a, today=today)) for a in sets),
+            targets.get(indicator.code, indicator.target),
+        )
+        for indicator in survey.indicators
+    ]
