@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import openpyxl
 import pytest
 
 from handlers.surveys.definition import Choice, Indicator, Kind, Question, Survey
 from handlers.surveys.expr import ExprError, compile_expr
 from handlers.surveys.forms import FormError, load_survey
 from messages import render
+from tests.xlsforms import xlsform
 
 ANSWERS: dict[str, object] = {
     "members": 4,
@@ -175,37 +175,12 @@ def test_toml_unknown_top_level_key_and_bad_syntax_fail() -> None:
     assert caught.value.reason == "bad_toml"
 
 
-def _xlsform(
-    tmp_path: Path,
-    survey: list[list[object]],
-    choices: list[list[object]] | None = None,
-    settings: list[list[object]] | None = None,
-    indicators: list[list[object]] | None = None,
-) -> bytes:
-    """A workbook as KoBoToolbox or Excel would save it; an empty list in `survey` is a blank row."""
-    book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.title = "survey"
-    for number, row in enumerate(survey, start=1):
-        for column, value in enumerate(row, start=1):
-            sheet.cell(number, column, value)  # blank rows get no cells at all, as in a saved file
-    sheets = {"choices": choices, "settings": settings or [["form_id", "form_title"], ["ho_gd", "Hộ gia đình"]]}
-    for name, rows in (sheets | {"indicators": indicators}).items():
-        if rows is not None:
-            extra = book.create_sheet(name)
-            for row in rows:
-                extra.append(row)
-    path = tmp_path / "ho.xlsx"
-    book.save(path)
-    return path.read_bytes()
-
-
 HEADER = ["type", "name", "label::English (en)", "label::Vietnamese (vi)", "required", "relevant"]
 YES_NO = [["list_name", "name", "label::Vietnamese (vi)"], ["yn", "yes", "Có"], ["yn", "no", "Không"]]
 
 
 def test_xlsform_loads_into_expected_survey(tmp_path: Path) -> None:
-    content = _xlsform(
+    content = xlsform(
         tmp_path,
         [
             [*HEADER, "constraint", "constraint_message::Vietnamese (vi)", "hint", "appearance"],
@@ -263,7 +238,7 @@ def test_xlsform_loads_into_expected_survey(tmp_path: Path) -> None:
 
 
 def test_xlsform_purpose_from_settings(tmp_path: Path) -> None:
-    content = _xlsform(
+    content = xlsform(
         tmp_path,
         [HEADER, ["integer", "members", None, "Mấy người?"]],
         settings=[["form_id", "form_title", "purpose"], ["ho", "Hộ", "Thôn hỏi để biết số người."]],
@@ -272,7 +247,7 @@ def test_xlsform_purpose_from_settings(tmp_path: Path) -> None:
 
 
 def test_xlsform_geopoint_names_sheet_row_and_column(tmp_path: Path) -> None:
-    content = _xlsform(
+    content = xlsform(
         tmp_path,
         [
             HEADER,
@@ -294,7 +269,7 @@ def test_xlsform_geopoint_names_sheet_row_and_column(tmp_path: Path) -> None:
 
 
 def test_xlsform_unsupported_column_is_named(tmp_path: Path) -> None:
-    content = _xlsform(
+    content = xlsform(
         tmp_path,
         [
             [*HEADER, "choice_filter"],
@@ -311,7 +286,7 @@ def test_xlsform_unsupported_column_is_named(tmp_path: Path) -> None:
 
 
 def test_xlsform_relevant_on_later_question_fails(tmp_path: Path) -> None:
-    content = _xlsform(
+    content = xlsform(
         tmp_path,
         [
             HEADER,
@@ -327,7 +302,7 @@ def test_xlsform_relevant_on_later_question_fails(tmp_path: Path) -> None:
 
 
 def test_xlsform_bad_expression_names_its_cell(tmp_path: Path) -> None:
-    content = _xlsform(
+    content = xlsform(
         tmp_path,
         [[*HEADER, "constraint"], ["text", "id", None, "Mã?", None, None, "pulldata('x', 'y', 'z', .)"]],
     )
@@ -339,7 +314,7 @@ def test_xlsform_bad_expression_names_its_cell(tmp_path: Path) -> None:
 
 def test_xlsform_rejected_by_pyxform(tmp_path: Path) -> None:
     """An unclosed group passes our row checks; pyxform's own conversion catches it."""
-    content = _xlsform(tmp_path, [HEADER, ["begin group", "g"], ["integer", "members", None, "Mấy người?"]])
+    content = xlsform(tmp_path, [HEADER, ["begin group", "g"], ["integer", "members", None, "Mấy người?"]])
     with pytest.raises(FormError) as caught:
         load_survey("ho.xlsx", content)
     assert caught.value.reason == "pyxform" and "group" in caught.value.value

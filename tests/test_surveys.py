@@ -14,7 +14,9 @@ from sqlmodel import func, select
 from handlers.surveys.catalog import shipped
 from handlers.surveys.scorecard import scorecard
 from storage.models import Campaign, ExportRecord, Household, Reminder, ResponseStatus, SurveyResponse
+from tests.cli_helpers import langso
 from tests.harness import HEAD, OFFICIAL, RESIDENT, TECH, VILLAGE_GROUPS, Harness
+from tests.xlsforms import xlsform
 
 NEIGHBOUR = 201  # another resident of THON-1
 SPOUSE = 202  # joins RESIDENT's household
@@ -338,3 +340,89 @@ async def test_commune_official_sees_every_village_side_by_side(harness: Harness
     report, chart = await harness.send(OFFICIAL, "/baocao", expect=2)
     assert all(f"🏘 Thôn {n}" in report.text for n in (1, 2))
     assert "chưa có số liệu" in report.text and chart.photo == "<upload>"
+
+
+MARKET = [
+    ["type", "name", "label", "label::Vietnamese (vi)", "required", "relevant", "constraint", "constraint_message"],
+    ["start", "start"],
+    ["select_one yn", "sells", "Sells?", "Nhà mình có bán hàng qua mạng không?", "yes"],
+    ["select_multiple where", "where", "Where?", "Bán ở đâu?", "yes", "${sells} = 'yes'"],
+    ["integer", "orders", "Orders", "Mỗi tháng được mấy đơn?", "no", "selected(${where}, 'zalo') and not(${sells} = 'no')",
+     ". >= 0 and . <= 1000", "Số đơn từ 0 đến 1000."],
+    ["date", "since", "Since", "Bắt đầu bán từ ngày nào?", "no", "${sells} = 'yes'"],
+    ["note", "bye", "Thanks", "Cảm ơn nhà mình!"],
+]
+MARKET_CHOICES = [
+    ["list_name", "name", "label", "label::Vietnamese (vi)"],
+    ["yn", "yes", "Yes", "Có"], ["yn", "no", "No", "Không"],
+    ["where", "zalo", "Zalo", "Zalo"], ["where", "shopee", "Shopee", "Sàn Shopee"],
+]
+
+
+async def test_an_imported_xlsform_with_skip_logic_runs_in_the_chat(harness: Harness, tmp_path, sqlite_url: str) -> None:
+    path = tmp_path / "ban-hang.xlsx"
+    path.write_bytes(xlsform(tmp_path, MARKET, MARKET_CHOICES, [["form_id", "form_title"], ["ban_hang", "Bán hàng qua mạng"]]))
+    env = {"LANGSO_DATABASE_URL": sqlite_url}
+    imported = langso("survey", "import", str(path), env=env)
+    assert imported.returncode == 0, imported.stderr
+    assert "ban-hang" in imported.stdout and "Bán hàng qua mạng" in imported.stdout
+    listed = langso("survey", "list", env=env)
+    assert "ban-hang" in listed.stdout and "ho-gia-dinh" in listed.stdout
+
+    await harness.send(HEAD, "/khaosat")
+    [surveys] = await harness.send(HEAD, "1")  # the running bot sees the import without a restart
+    number = next(line.split(".")[0] for line in surveys.text.splitlines() if "Bán hàng qua mạng" in line)
+    await harness.send(HEAD, number)
+    await harness.send(HEAD, "1")  # Thôn 1
+    await harness.send(HEAD, "bỏ qua")
+    async with harness.app.sessions() as session:
+        campaign = (await session.exec(select(Campaign).where(Campaign.survey_code == "ban-hang"))).one()
+    await register(harness, NEIGHBOUR, campaign)
+    [where] = await harness.send(NEIGHBOUR, "1")  # sells: yes -> "where" is asked
+    assert "Bán ở đâu?" in where.text and "2. Sàn Shopee" in where.text
+    [since] = await harness.send(NEIGHBOUR, "2")  # Shopee only: the orders question is skipped
+    assert "Bắt đầu bán từ ngày nào?" in since.text
+    explained, _again = await harness.send(NEIGHBOUR, "31/02/2024", expect=2)
+    assert "ngày/tháng/năm" in explained.text
+    [summary] = await harness.send(NEIGHBOUR, "15/3/2024")
+    assert "Bắt đầu bán từ ngày nào? → 15/03/2024" in summary.text and "đơn" not in summary.text
+    await harness.send(NEIGHBOUR, "quay lại")  # back to the date, then back again to "where"
+    [where] = await harness.send(NEIGHBOUR, "quay lại")
+    assert "Bán ở đâu?" in where.text
+    [orders] = await harness.send(NEIGHBOUR, "1, 2")  # now Zalo too: the orders question appears
+    assert "Mỗi tháng được mấy đơn?" in orders.text
+    explained, _again = await harness.send(NEIGHBOUR, "5000", expect=2)
+    assert "Số đơn từ 0 đến 1000." in explained.text
+    await harness.send(NEIGHBOUR, "30")
+    await harness.send(NEIGHBOUR, "1")
+    [response] = await responses(harness)
+    assert response.answers == {"sells": "yes", "where": ["zalo", "shopee"], "since": "2024-03-15", "orders": 30}
+    assert response.status == ResponseStatus.SUBMITTED
+
+
+def test_an_xlsform_with_an_unsupported_type_is_refused_naming_its_row(tmp_path, sqlite_url: str) -> None:
+    path = tmp_path / "ban-hang.xlsx"
+    path.write_bytes(xlsform(tmp_path, [*MARKET[:3], ["geopoint", "shop", "Shop", "Cửa hàng ở đâu?"]], MARKET_CHOICES))
+    refused = langso("survey", "import", str(path), env={"LANGSO_DATABASE_URL": sqlite_url})
+    assert refused.returncode == 1
+    assert 'trang "survey", dòng 4, cột "type"' in refused.stderr and "geopoint" in refused.stderr
+    listed = langso("survey", "list", env={"LANGSO_DATABASE_URL": sqlite_url})
+    assert "ban-hang" not in listed.stdout
+
+
+async def test_cli_export_writes_the_file_and_records_it(harness: Harness, tmp_path, sqlite_url: str) -> None:
+    campaign = await open_survey(harness)
+    await register(harness, NEIGHBOUR, campaign, head="Hà Thị Mai")
+    await answer_all(harness, NEIGHBOUR, ANSWERS)
+    await harness.send(NEIGHBOUR, "1")
+    out = tmp_path / "thon1.csv"
+    done = langso("export", "--survey", "ho-gia-dinh", "--place", "THON-1", "--format", "csv", "--out", str(out),
+                  env={"LANGSO_DATABASE_URL": sqlite_url})
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+    assert len(rows) == 2 and "Hà Thị Mai" in rows[1]
+    unknown = langso("export", "--survey", "khong-co", "--place", "THON-1", env={"LANGSO_DATABASE_URL": sqlite_url})
+    assert unknown.returncode == 1 and "ho-gia-dinh" in unknown.stderr
+    async with harness.app.sessions() as session:
+        [record] = (await session.exec(select(ExportRecord))).all()
+    assert (record.via, record.format, record.households, record.person_id) == ("cli", "csv", 1, None)
