@@ -129,3 +129,40 @@ async def test_zalo_webhook_checks_the_secret_and_ignores_replays(
             assert zalo.webhook and zalo.webhook.get("secret_token") == "zl-secret"
         finally:
             await app.stop()
+
+
+async def test_a_zalo_resident_answers_the_survey_by_numbers(both: tuple[App, FakeTelegram, FakeZalo]) -> None:
+    app, telegram, zalo = both
+    await _zalo_says(zalo, "/khaosat")
+    await _zalo_says(zalo, "1")  # open a survey
+    await _zalo_says(zalo, "1")  # the household survey
+    await _zalo_says(zalo, "bỏ qua")  # how many households: not known
+    await zalo.wait_for(lambda: len(zalo.messages_to(ZALO_GROUP)) == 1)
+    invitation = zalo.messages_to(ZALO_GROUP)[0].text
+    assert "/khaosat THON-1" in invitation and "t.me" not in invitation  # no deep links on Zalo
+    await telegram.wait_for(lambda: len(telegram.messages_to(TG_GROUP)) == 1)
+    assert "https://t.me/" in telegram.messages_to(TG_GROUP)[0].text
+
+    resident = "zl-resident-9"
+
+    async def says(text: str, count: int = 1) -> list:
+        before = len(zalo.messages_to(resident))
+        zalo.push(TEXT, resident, resident, text)
+        await zalo.wait_for(lambda: len(zalo.messages_to(resident)) >= before + count)
+        return zalo.messages_to(resident)[before:]
+
+    [consent] = await says("/khaosat THON-1")
+    assert "1. Đồng ý" in consent.text
+    await says("1")
+    await says("1")
+    await says("Hoàng Văn Sáng")
+    _created, first = await says("bỏ qua", 2)
+    assert "Câu 1/" in first.text and "Gõ một số" in first.text
+    for answer in ("3", "2", "2", "2", "3", "2", "1", "1", "1", "2", "2", "3", "2, 4", "0912 345 678"):
+        [last] = await says(answer)
+    assert "1. Gửi câu trả lời" in last.text and "0912345678" in last.text
+    await says("1")
+    [report] = await _zalo_says(zalo, "/baocao")
+    assert "1 hộ đã gửi" in report.text and "Biểu đồ" not in report.text  # Zalo takes no uploaded image
+    [export] = await _zalo_says(zalo, "/xuat")
+    assert "Telegram" in export.text and "langso export" in export.text
