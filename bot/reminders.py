@@ -97,8 +97,7 @@ class SurveyReminders:
             route = self._routes.get(reminder.platform)
             outcome = ReminderStatus.FAILED
             if reminder.day == today and route is not None:
-                survey = self._surveys.get(campaign.survey_code)
-                text = reminder_text(survey.title if survey else campaign.survey_code, place.name, place.code)
+                text = reminder_text(self._surveys.title(campaign.survey_code), place.name, place.code)
                 out = Outgoing(ChatRef(reminder.platform, reminder.chat_id), text)
                 if await send_direct(route.channel, route.pacer, out, ChatKind.PRIVATE, urgent=False):
                     outcome = ReminderStatus.SENT

@@ -426,3 +426,21 @@ async def test_cli_export_writes_the_file_and_records_it(harness: Harness, tmp_p
     async with harness.app.sessions() as session:
         [record] = (await session.exec(select(ExportRecord))).all()
     assert (record.via, record.format, record.households, record.person_id) == ("cli", "csv", 1, None)
+
+
+async def test_closing_a_survey_stops_answers_and_reopening_keeps_them(harness: Harness) -> None:
+    campaign = await open_survey(harness)
+    await register(harness, NEIGHBOUR, campaign)
+    await answer_all(harness, NEIGHBOUR, ANSWERS[:2])
+    [progress] = await harness.send(HEAD, "/tiendo")
+    assert "2. Đóng khảo sát ở Thôn 1" in progress.text
+    [closed] = await harness.send(HEAD, "2")
+    assert "Đã đóng" in closed.text
+    [gone] = await harness.send(NEIGHBOUR, "3")  # the next answer finds the survey closed
+    assert "không còn mở" in gone.text
+    [link] = await harness.send(NEIGHBOUR, f"/start ks{campaign.id}")
+    assert "đã đóng" in link.text
+    reopened = await open_survey(harness)
+    assert reopened.id == campaign.id
+    welcome, question = await harness.send(NEIGHBOUR, "/khaosat", expect=2)
+    assert "2 câu" in welcome.text and "Câu 3/" in question.text

@@ -50,12 +50,7 @@ async def _villages(turn: Turn, place: Place) -> list[int]:
 
 
 def _campaign_menu(turn: Turn, found: list[tuple[Campaign, Place]]) -> Menu:
-    return menu(
-        **{
-            f"c{c.id}": f"{s.title if (s := turn.surveys.get(c.survey_code)) else c.survey_code} — {p.name}"
-            for c, p in found[:MAX_LISTED]
-        }
-    )
+    return menu(**{f"c{c.id}": f"{turn.surveys.title(c.survey_code)} — {p.name}" for c, p in found[:MAX_LISTED]})
 
 
 async def choose(turn: Turn, place_code: str = "") -> None:

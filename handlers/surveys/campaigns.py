@@ -71,8 +71,8 @@ async def resume(turn: Turn, step: str, data: dict) -> None:
         await _on_village(turn, answer, data)
     elif step == "expected":
         await _on_expected(turn, answer, data)
-    elif step == "remind_campaign":
-        await _on_remind_campaign(turn, answer)
+    elif step == "progress":
+        await _on_progress_choice(turn, answer)
     elif step == "remind_time":
         await _on_remind_time(turn, answer, data)
 
@@ -120,14 +120,12 @@ async def _on_village(turn: Turn, answer: str, data: dict) -> None:
 
 async def _on_village_chosen(turn: Turn, code: str, village: Place) -> None:
     rows = await turn.session.exec(
-        select(Campaign).where(
-            Campaign.survey_code == code, Campaign.place_id == village.id, col(Campaign.closed_at).is_(None)
-        )
+        select(Campaign).where(Campaign.survey_code == code, Campaign.place_id == village.id)
     )
-    running = rows.first()
-    if running is not None:
+    earlier = rows.first()  # one campaign per survey and village: opening a closed one reopens it
+    if earlier is not None and earlier.closed_at is None:
         await conversation.finish(turn)
-        turn.say("survey_already_open", village=village.name, since=turn.local(running.opened_at))
+        turn.say("survey_already_open", village=village.name, since=turn.local(earlier.opened_at))
         return
     await conversation.move(turn, FLOW, "expected", survey=code, village_id=village.id)
     turn.say("survey_ask_expected", village=village.name)
@@ -147,8 +145,11 @@ async def _on_expected(turn: Turn, answer: str, data: dict) -> None:
         await conversation.finish(turn)
         turn.say("survey_gone")
         return
-    campaign = Campaign(survey_code=survey.code, place_id=village.id, opened_by=turn.person.id,
-                        expected_households=expected, opened_at=turn.now)
+    rows = await turn.session.exec(
+        select(Campaign).where(Campaign.survey_code == survey.code, Campaign.place_id == village.id)
+    )
+    campaign = rows.first() or Campaign(survey_code=survey.code, place_id=village.id, opened_by=turn.person.id)
+    campaign.expected_households, campaign.opened_at, campaign.closed_at = expected, turn.now, None
     turn.session.add(campaign)
     await turn.session.flush()
     invitation = Announcement(
@@ -240,37 +241,46 @@ async def show_progress(turn: Turn, args: str) -> None:
     if not found:
         turn.say("survey_no_campaign")
         return
-    choices = _remind_menu(found)
-    await conversation.move(turn, FLOW, "remind_campaign")
+    choices = _progress_menu(found)
+    await conversation.move(turn, FLOW, "progress")
     turn.say(
         "survey_progress",
         buttons=choices.buttons,
-        rows=[(_title(turn, p.campaign), p.village.name, p.submitted, p.in_progress, p.registered,
+        rows=[(turn.surveys.title(p.campaign.survey_code), p.village.name, p.submitted, p.in_progress, p.registered,
                p.campaign.expected_households) for p in found],
         choices=choices.lines,
     )
 
 
-def _title(turn: Turn, campaign: Campaign) -> str:
-    survey = turn.surveys.get(campaign.survey_code)
-    return survey.title if survey else campaign.survey_code
+def _progress_menu(found: list[Progress]) -> Menu:
+    """For each campaign: remind its unfinished households, or close it (opening it again reopens it)."""
+    items = {}
+    for p in found:
+        items[f"remind:{p.campaign.id}"] = render("survey_remind_item", village=p.village.name)
+        items[f"close:{p.campaign.id}"] = render("survey_close_item", village=p.village.name)
+    return menu(**items)
 
 
-def _remind_menu(found: list[Progress]) -> Menu:
-    return menu(**{f"c:{p.campaign.id}": render("survey_remind_item", village=p.village.name) for p in found})
-
-
-async def _on_remind_campaign(turn: Turn, answer: str) -> None:
+async def _on_progress_choice(turn: Turn, answer: str) -> None:
     villages = await staff_villages(turn.session, turn.person) or []
     found = await progress(turn.session, villages)
-    picked = _remind_menu(found).pick(answer)
+    picked = _progress_menu(found).pick(answer)
     if picked is None:
         # the person moved on: whatever they wrote is handled as if no menu were open
         await conversation.finish(turn)
         await handbook.ask(turn, answer) if answer else turn.say("not_understood")
         return
-    await conversation.move(turn, FLOW, "remind_time", campaign_id=int(picked.removeprefix("c:")))
-    turn.say("survey_ask_remind_time")
+    action, campaign_id = picked.split(":")
+    if action == "remind":
+        await conversation.move(turn, FLOW, "remind_time", campaign_id=int(campaign_id))
+        turn.say("survey_ask_remind_time")
+        return
+    campaign = next(p for p in found if p.campaign.id == int(campaign_id))
+    campaign.campaign.closed_at = turn.now
+    turn.session.add(campaign.campaign)
+    await conversation.finish(turn)
+    turn.say("survey_closed", title=turn.surveys.title(campaign.campaign.survey_code), village=campaign.village.name,
+             submitted=campaign.submitted)
 
 
 async def _on_remind_time(turn: Turn, answer: str, data: dict) -> None:

@@ -47,5 +47,9 @@ class Catalog:
     def get(self, code: str) -> Survey | None:
         return self._surveys.get(code)
 
+    def title(self, code: str) -> str:
+        survey = self._surveys.get(code)
+        return survey.title if survey else code
+
     def all(self) -> list[Survey]:
         return sorted(self._surveys.values(), key=lambda s: s.title)

@@ -1,0 +1,726 @@
+"""Survey benchmark: N residents (default 10,000) answer the household survey at the same time through
+the fake Telegram Bot API, against the real bot running in a child process; the bot is SIGKILLed
+mid-run and restarted, and the database is then checked for lost answers.
+
+    python bench/surveys.py --residents 500                 # quick debugging run
+    python bench/surveys.py                                 # 10,000 residents, kill at 30 % of answers
+    python bench/surveys.py --kill-at 0                     # no kill
+    python bench/surveys.py --database-url postgresql://postgres@127.0.0.1:5432/test   # a fresh PG database
+
+Three processes, so each is measured on its own: this one (orchestrator: seeds the database, kills and
+restarts the bot, reads the database), the fake server (`--fake-server`: the Bot API plus the residents,
+each sending its next message only once the bot's prompt for it arrived, like a person), and the bot
+(`--run-bot`: bot.app.App, settings from the environment as in production). A resident reads the bot's
+text to decide what to send (consent, new household, name, hamlet, "Câu N/…" -> the answer to question
+N, summary -> submit), so a re-asked question or a resumed conversation is answered correctly.
+
+Prints: answers stored per second, messages handled per second, p50/p99 time from a resident's answer
+(the update made available) to the bot's next prompt reaching the fake server, the bot's peak RSS
+(VmHWM of the child), and the kill test: answers lost (confirmed by the getUpdates offset but missing
+from survey_response), residents completed. The bot's global send limit is raised to 10,000/s (the fake
+server has no global or per-chat limit); the bot still paces 1 message/s per private chat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import uuid
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TOKEN = "123456:BENCH"
+FIRST_USER = 1_000_000  # resident n writes from user id (= private chat id) FIRST_USER + n
+ANSWERS_PER_RESIDENT = 14
+HEAD_NAME = "Lò Văn Pọm"
+HAMLET = "Xóm Trên"
+# The shipped household survey answered the same way each time (as tests/test_surveys.py answers it).
+ANSWERS = [
+    "5",  # members
+    "4",  # adults
+    "3",  # adults with a smartphone
+    "3",  # smartphones
+    "1",  # internet: fibre
+    "1",  # in the village Zalo group: yes
+    "2",  # adults with a payment account
+    "3",  # adults with level-2 VNeID
+    "4",  # people with an electronic health record
+    "1",  # online public services: yes
+    "2",  # sells online: no, so question 12 ("where") is never asked
+    "1",  # digital address: yes
+    "1, 3",  # help wanted
+    "bỏ qua",  # phone
+]
+# The bot numbers questions among all askable ones ("Câu 13/15" follows "Câu 11/15" here).
+ANSWER_FOR = dict(zip([*range(1, 12), 13, 14, 15], ANSWERS, strict=True))
+QUESTION = re.compile(r"^Câu (\d+)/\d+")
+BOT_LIMIT_PER_SECOND = 10_000
+
+
+# ==================================================================================================
+# The fake server and its residents (runs in its own process: `--fake-server`)
+# ==================================================================================================
+
+
+def classify(text: str) -> tuple[str, str | None]:
+    """(what the bot's message is, what a resident types back; None: nothing, wait for more)."""
+    if "Cảm ơn bạn" in text:
+        return "done", None
+    if "Gửi câu trả lời" in text:  # the summary: submit
+        return "summary", "1"
+    if found := QUESTION.match(text):
+        number = int(found.group(1))
+        return f"q{number}", ANSWER_FOR.get(number)
+    if "có đồng ý trả lời" in text:
+        return "consent", "1"
+    if "Hộ của bạn thế nào" in text:
+        return "household", "1"  # a new household
+    if "Chủ hộ tên là gì" in text:
+        return "head", HEAD_NAME
+    if "Nhà ở xóm" in text:
+        return "hamlet", HAMLET
+    if "Mã hộ của bạn là" in text or "Chào mừng bạn quay lại" in text:
+        return "info", None  # the next message (a question) follows in the same turn
+    return "unexpected", None
+
+
+@dataclass(slots=True)
+class Resident:
+    user: int
+    awaiting: bool = False  # sent a message, the bot's prompt for the next one has not come yet
+    pushed_at: float = 0.0  # wall time the last message was made available to getUpdates
+    update_id: int = 0
+    question: int | None = None  # the question the last message answered
+    done: bool = False
+
+
+@dataclass
+class Crowd:
+    """The residents' side: counts what the bot is sent and what it answers."""
+
+    residents: dict[int, Resident] = field(default_factory=dict)
+    started_at: float = 0.0
+    stopped: bool = False
+    pushed: int = 0
+    answers: list[tuple[int, int, int]] = field(default_factory=list)  # (update_id, user, question)
+    latencies: list[tuple[float, float, bool]] = field(default_factory=list)  # (pushed at, seconds, was an answer)
+    completed: int = 0
+    last_done_at: float = 0.0
+    bot_sends: int = 0
+    last_send_at: float = 0.0
+    unexpected: int = 0
+    unexpected_samples: list[str] = field(default_factory=list)
+    stray_prompts: int = 0  # a prompt that came while the resident was not waiting (a duplicate)
+    nudged: int = 0
+
+
+def fake_server_main() -> None:
+    import tests.fake_telegram as fake_module
+    from aiohttp import web
+
+    fake_module._MAX_STORED_MESSAGES_PER_CHAT = 4  # 10,000 chats x 40 messages would be the biggest thing here
+
+    crowd = Crowd()
+
+    class Fake(fake_module.FakeTelegram):
+        max_offset = 0
+        get_updates_calls = 0
+
+        def _confirm(self, offset: int) -> None:
+            # ids only grow: an update is confirmed (the bot has stored it) once an offset passed it
+            self.max_offset = max(self.max_offset, offset)
+            super()._confirm(offset)
+
+        async def _get_updates(self, params: dict) -> Any:
+            self.get_updates_calls += 1
+            return await super()._get_updates(params)
+
+        async def _send_message(self, params: dict) -> Any:
+            reply = await super()._send_message(params)
+            if reply.ok:
+                on_bot_message(int(params["chat_id"]), str(params.get("text") or ""))
+            return reply
+
+    fake = Fake(TOKEN, global_limit=None, private_limit_per_second=None)
+    fake.sent = deque(maxlen=100)  # type: ignore[assignment]  # only for debugging; a list would grow by 200,000
+
+    def push(resident: Resident, text: str, question: int | None = None) -> None:
+        resident.update_id = fake.message(resident.user, resident.user, text)
+        resident.pushed_at = time.time()
+        resident.awaiting, resident.question = True, question
+        crowd.pushed += 1
+        if question is not None:
+            crowd.answers.append((resident.update_id, resident.user, question))
+
+    def on_bot_message(chat_id: int, text: str) -> None:
+        now = time.time()
+        crowd.bot_sends += 1
+        crowd.last_send_at = now
+        resident = crowd.residents.get(chat_id)
+        if resident is None:
+            return
+        kind, answer = classify(text)
+        if kind == "info":
+            return
+        if kind == "unexpected" or (kind.startswith("q") and answer is None):
+            crowd.unexpected += 1
+            if len(crowd.unexpected_samples) < 5:
+                crowd.unexpected_samples.append(f"{chat_id}: {text[:200]}")
+            return  # the orchestrator nudges residents who wait on a quiet bot
+        if not resident.awaiting:
+            crowd.stray_prompts += 1
+            return
+        crowd.latencies.append((resident.pushed_at, now - resident.pushed_at, resident.question is not None))
+        resident.awaiting = False
+        if kind == "done":
+            if not resident.done:
+                resident.done = True
+                crowd.completed += 1
+                crowd.last_done_at = now
+            return
+        if crowd.stopped:
+            return
+        push(resident, answer or "", int(kind[1:]) if kind.startswith("q") else None)
+
+    async def start(request: web.Request) -> web.Response:
+        body = await request.json()
+        count, campaign, ramp = int(body["residents"]), int(body["campaign"]), float(body.get("ramp", 0))
+        crowd.started_at = time.time()
+        for n in range(count):
+            resident = crowd.residents[FIRST_USER + n] = Resident(FIRST_USER + n)
+            push(resident, f"/start ks{campaign}")
+            if ramp and n % 100 == 99:
+                await asyncio.sleep(ramp * 100 / count)
+        return web.json_response({"ok": True})
+
+    async def stop(_request: web.Request) -> web.Response:
+        crowd.stopped = True
+        return web.json_response({"ok": True})
+
+    async def stats(_request: web.Request) -> web.Response:
+        confirmed = {(user, q) for update_id, user, q in crowd.answers if update_id < fake.max_offset}
+        return web.json_response({
+            "residents": len(crowd.residents), "completed": crowd.completed, "pushed": crowd.pushed,
+            "answers_pushed": len(crowd.answers), "answers_confirmed": len(confirmed),
+            "awaiting": sum(r.awaiting for r in crowd.residents.values()),
+            "bot_sends": crowd.bot_sends, "last_send_at": crowd.last_send_at, "last_done_at": crowd.last_done_at,
+            "started_at": crowd.started_at, "pending_updates": fake.pending_updates, "max_offset": fake.max_offset,
+            "get_updates_calls": fake.get_updates_calls, "unexpected": crowd.unexpected,
+            "unexpected_samples": crowd.unexpected_samples, "stray_prompts": crowd.stray_prompts,
+            "nudged": crowd.nudged, "send_errors": len(fake.errors), "rejected_429": fake.rejected_429,
+        })
+
+    async def waiting(_request: web.Request) -> web.Response:
+        return web.json_response([[r.user, r.update_id] for r in crowd.residents.values() if r.awaiting])
+
+    async def nudge(request: web.Request) -> web.Response:
+        # what a person does when the bot went quiet: ask for the survey again, which resumes it
+        for user in await request.json():
+            resident = crowd.residents[int(user)]
+            if resident.awaiting and not resident.done:
+                push(resident, "/khaosat")
+                crowd.nudged += 1
+        return web.json_response({"ok": True})
+
+    async def latencies(_request: web.Request) -> web.Response:
+        return web.json_response(crowd.latencies)
+
+    async def answers(_request: web.Request) -> web.Response:
+        return web.json_response([[user, q] for update_id, user, q in crowd.answers if update_id < fake.max_offset])
+
+    async def serve() -> None:
+        await fake.start()
+        control = web.Application(client_max_size=64 * 1024 * 1024)
+        control.router.add_post("/start", start)
+        control.router.add_post("/stop", stop)
+        control.router.add_get("/stats", stats)
+        control.router.add_get("/waiting", waiting)
+        control.router.add_post("/nudge", nudge)
+        control.router.add_get("/latencies", latencies)
+        control.router.add_get("/answers", answers)
+        runner = web.AppRunner(control, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        print(f"READY {fake.url} http://127.0.0.1:{port}", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
+
+
+# ==================================================================================================
+# The bot (runs in its own process: `--run-bot`, killed and restarted by the orchestrator)
+# ==================================================================================================
+
+
+def bot_settings(environ: dict[str, str]):  # noqa: ANN201 - bot.config.Settings
+    from bot.config import DEFAULT_CONFIG, build
+
+    raw = tomllib.loads(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    raw["quiet_hours"] = {"start": "00:00", "end": "00:00"}
+    raw["telegram"]["per_bot_per_second"] = BOT_LIMIT_PER_SECOND  # the fake server has no global limit
+    return build(raw, environ)
+
+
+def run_bot_main() -> None:
+    import logging
+
+    from bot.app import App
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def serve() -> None:
+        app = App(bot_settings(dict(os.environ)))
+        await app.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await app.stop()
+
+    asyncio.run(serve())
+
+
+# ==================================================================================================
+# The orchestrator
+# ==================================================================================================
+
+
+class FakeServer:
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--fake-server"], stdout=subprocess.PIPE, text=True
+        )
+        ready = self.process.stdout.readline().split()  # type: ignore[union-attr]
+        assert ready and ready[0] == "READY", ready
+        self.api, self.control = ready[1], ready[2]
+
+    async def get(self, path: str) -> Any:
+        import aiohttp
+
+        async with aiohttp.ClientSession() as client, client.get(f"{self.control}{path}") as response:
+            return await response.json()
+
+    async def post(self, path: str, body: Any = None) -> Any:
+        import aiohttp
+
+        async with aiohttp.ClientSession() as client, client.post(f"{self.control}{path}", json=body) as response:
+            return await response.json()
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait()
+
+
+class BotProcess:
+    """The bot in a child process; its peak RSS is sampled from /proc (VmHWM) while it lives."""
+
+    def __init__(self, environ: dict[str, str], log: Path) -> None:
+        with log.open("a") as out:
+            out.write(f"\n===== bot started {datetime.now(UTC).isoformat()} =====\n")
+            out.flush()
+            self.process = subprocess.Popen(
+                [sys.executable, str(Path(__file__).resolve()), "--run-bot"],
+                env=environ, stdout=out, stderr=subprocess.STDOUT,
+            )
+        self.peak_mb = 0.0
+
+    def sample(self) -> None:
+        try:
+            status = Path(f"/proc/{self.process.pid}/status").read_text()
+        except OSError:
+            return
+        if found := re.search(r"VmHWM:\s+(\d+) kB", status):
+            self.peak_mb = max(self.peak_mb, int(found.group(1)) / 1024)
+
+    def kill(self) -> None:
+        self.sample()
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        self.sample()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class Database:
+    """The orchestrator's own (synchronous) view of the bot's database."""
+
+    def __init__(self, url: str) -> None:
+        from sqlalchemy import create_engine
+
+        from storage.db import sync_url
+
+        self.engine = create_engine(sync_url(url))
+
+    def unprocessed(self) -> int:
+        from sqlmodel import Session, col, func, select
+
+        from storage.models import InboxUpdate
+
+        with Session(self.engine) as session:
+            return session.exec(
+                select(func.count()).select_from(InboxUpdate).where(col(InboxUpdate.processed_at).is_(None))
+            ).one()
+
+    def handled_before(self, keys: list[int], moment: datetime) -> set[int]:
+        """Which of these updates were handled (turn committed) by `moment`."""
+        from sqlmodel import Session, col, select
+
+        from storage.models import InboxUpdate
+
+        handled: set[int] = set()
+        with Session(self.engine) as session:
+            for start in range(0, len(keys), 500):
+                rows = session.exec(
+                    select(InboxUpdate.key, InboxUpdate.processed_at).where(
+                        InboxUpdate.platform == "telegram", col(InboxUpdate.key).in_([str(k) for k in keys[start:start + 500]])
+                    )
+                ).all()
+                handled |= {int(k) for k, at in rows if at is not None and _aware(at) <= moment}
+        return handled
+
+    def handled_between(self, start: float, end: float) -> int:
+        from sqlmodel import Session, col, func, select
+
+        from storage.models import InboxUpdate
+
+        with Session(self.engine) as session:
+            return session.exec(
+                select(func.count()).select_from(InboxUpdate).where(
+                    col(InboxUpdate.processed_at).is_not(None),
+                    col(InboxUpdate.processed_at) >= datetime.fromtimestamp(start, UTC),
+                    col(InboxUpdate.processed_at) <= datetime.fromtimestamp(end, UTC),
+                )
+            ).one()
+
+    def final(self) -> dict[str, Any]:
+        """Stored answers per resident (by Telegram user id), submissions and inbox errors."""
+        from sqlmodel import Session, func, select
+
+        from storage.models import Household, Identity, InboxUpdate, Person, ResponseStatus, SurveyResponse
+
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(Identity.user_id, SurveyResponse.answers, SurveyResponse.status)
+                .join(Person, Person.id == Identity.person_id)
+                .join(Household, Household.id == Person.household_id)
+                .join(SurveyResponse, SurveyResponse.household_id == Household.id)
+                .where(Identity.platform == "telegram")
+            ).all()
+            errors = session.exec(select(InboxUpdate.error).where(InboxUpdate.error != "")).all()
+            stored = sum(len(a) for a in session.exec(select(SurveyResponse.answers)).all())
+            households = session.exec(select(func.count()).select_from(Household)).one()
+        return {
+            "by_user": {int(user): dict(answers) for user, answers, _ in rows},
+            "submitted": sum(status == ResponseStatus.SUBMITTED for _, _, status in rows),
+            "stored": stored,
+            "households": households,
+            "inbox_errors": Counter(e[:120] for e in errors),
+        }
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def seed(url: str, residents: int) -> int:
+    """A commune, a village and an open household-survey campaign (the head's part of the chat skipped)."""
+    from handlers import admin
+    from storage.db import create_engine, session_factory
+    from storage.migrate import upgrade
+    from storage.models import Campaign, Person
+
+    await asyncio.to_thread(upgrade, url)
+    engine = create_engine(url)
+    try:
+        async with session_factory(engine)() as session:
+            await admin.add_place(session, "commune", "XA", "Xã Hòa Bình", None)
+            village = await admin.add_place(session, "village", "THON", "Thôn Đông", "XA")
+            head = Person(display_name="Trưởng thôn")
+            session.add(head)
+            await session.flush()
+            campaign = Campaign(survey_code="ho-gia-dinh", place_id=village.id, opened_by=head.id,
+                                expected_households=residents)
+            session.add(campaign)
+            await session.commit()
+            assert campaign.id is not None
+            return campaign.id
+    finally:
+        await engine.dispose()
+
+
+def question_names() -> dict[int, str]:
+    """Question number ("Câu N") -> the key its answer has in survey_response.answers."""
+    from handlers.surveys import engine
+    from handlers.surveys.catalog import shipped
+
+    survey = shipped()["ho-gia-dinh"]
+    return {n: q.name for n, q in enumerate(engine.askable(survey), 1)}
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+@dataclass
+class Kill:
+    at: float = 0.0  # wall time of the SIGKILL
+    ready: float = 0.0  # wall time the restarted bot polled again
+    confirmed_then: int = 0
+    lost_replies: int = 0  # turns the killed process committed whose reply it never sent
+    peak_before_mb: float = 0.0
+
+
+async def wait_polling(server: FakeServer, bot: BotProcess, timeout: float = 120.0) -> None:
+    """Until the bot (re)started and called getUpdates."""
+    before = (await server.get("/stats"))["get_updates_calls"]
+    deadline = time.monotonic() + timeout
+    while (await server.get("/stats"))["get_updates_calls"] <= before:
+        if bot.process.poll() is not None:
+            raise SystemExit(f"the bot exited with {bot.process.returncode} at start-up; see its log")
+        if time.monotonic() > deadline:
+            raise SystemExit("the bot did not start polling; see its log")
+        await asyncio.sleep(0.1)
+
+
+async def run(args: argparse.Namespace, url: str, log: Path) -> None:
+    campaign = await seed(url, args.residents)
+    server = FakeServer()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("LANGSO_")}
+    environ |= {"LANGSO_DATABASE_URL": url, "LANGSO_TELEGRAM_TOKEN": TOKEN, "LANGSO_TELEGRAM_API_URL": server.api}
+    database = Database(url)
+    bot = BotProcess(environ, log)
+    kill = Kill()
+    total_answers = args.residents * ANSWERS_PER_RESIDENT
+    stall_nudges = 0
+    try:
+        await wait_polling(server, bot)
+        await server.post("/start", {"residents": args.residents, "campaign": campaign, "ramp": args.ramp})
+        started = time.time()
+        timed_out = False
+        last_progress = (0, time.monotonic())
+        last_report = time.monotonic()
+        while True:
+            await asyncio.sleep(0.5)
+            bot.sample()
+            stats = await server.get("/stats")
+            if stats["completed"] >= args.residents:
+                break
+            if time.time() - started > args.max_seconds:
+                timed_out = True
+                break
+            if bot.process.poll() is not None:
+                raise SystemExit(f"the bot exited with {bot.process.returncode}; see {log}")
+            if time.monotonic() - last_report > 10:
+                last_report = time.monotonic()
+                print(f"  [{time.time() - started:6.0f} s] completed {stats['completed']}/{args.residents}, "
+                      f"answers confirmed {stats['answers_confirmed']}/{total_answers}, messages {stats['pushed']}, "
+                      f"waiting for the bot {stats['awaiting']}, not yet fetched {stats['pending_updates']}, "
+                      f"bot RSS peak {bot.peak_mb:.0f} MB", file=sys.stderr, flush=True)
+            if args.kill_at and not kill.at and stats["answers_confirmed"] >= args.kill_at * total_answers:
+                kill.peak_before_mb = bot.peak_mb
+                bot.kill()
+                kill.at, kill.confirmed_then = time.time(), stats["answers_confirmed"]
+                # A resident still waiting whose last message the dead process had already handled will
+                # never get that reply (replies are sent after the commit, not kept in an outbox): like a
+                # person, it asks again (/khaosat resumes at the next unanswered question).
+                waiting = await server.get("/waiting")
+                handled = await asyncio.to_thread(
+                    database.handled_before, [u for _, u in waiting], datetime.fromtimestamp(kill.at, UTC)
+                )
+                lost = [user for user, update_id in waiting if update_id in handled]
+                kill.lost_replies = len(lost)
+                print(f"  [{kill.at - started:6.0f} s] SIGKILL at {stats['answers_confirmed']} answers confirmed; "
+                      f"{len(lost)} replies lost with the process; restarting", file=sys.stderr, flush=True)
+                bot = BotProcess(environ, log)
+                await wait_polling(server, bot)
+                kill.ready = time.time()
+                if lost:
+                    await server.post("/nudge", lost)
+                last_progress = (stats["bot_sends"], time.monotonic())
+                continue
+            # Fallback for anything else that leaves a resident waiting: the bot has been quiet for 30 s
+            # with nothing left to fetch or to handle.
+            if stats["bot_sends"] != last_progress[0]:
+                last_progress = (stats["bot_sends"], time.monotonic())
+            elif (time.monotonic() - last_progress[1] > 30 and stats["pending_updates"] == 0 and stats["awaiting"]
+                  and await asyncio.to_thread(database.unprocessed) == 0):
+                stuck = [user for user, _ in await server.get("/waiting")]
+                stall_nudges += len(stuck)
+                print(f"  the bot is idle while {len(stuck)} residents wait for it: nudging them", file=sys.stderr)
+                await server.post("/nudge", stuck)
+                last_progress = (stats["bot_sends"], time.monotonic())
+        if timed_out:
+            await server.post("/stop")
+            ended = time.time()
+            await drain(server, database)
+        stats = await server.get("/stats")
+        if not timed_out:
+            ended = stats["last_done_at"]
+        handled = await asyncio.to_thread(database.handled_between, started, ended)
+        confirmed_answers = await server.get("/answers")
+        latencies = await server.get("/latencies")
+        bot.stop()
+        final = await asyncio.to_thread(database.final)
+    finally:
+        if bot.process.poll() is None:
+            bot.stop()
+        server.close()
+        database.close()
+    report(args, stats, final, confirmed_answers, latencies, started, ended, handled, kill, bot, timed_out,
+           stall_nudges, log)
+
+
+async def drain(server: FakeServer, database: Database, timeout: float = 300.0) -> None:
+    """After the time limit: let the bot store and handle what the residents already sent."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stats = await server.get("/stats")
+        if (stats["pending_updates"] == 0 and time.time() - stats["last_send_at"] > 3
+                and await asyncio.to_thread(database.unprocessed) == 0):
+            return
+        await asyncio.sleep(1)
+    print("  the bot did not finish the last messages within the drain time", file=sys.stderr)
+
+
+def report(
+    args: argparse.Namespace, stats: dict, final: dict, confirmed: list, latencies: list, started: float,
+    ended: float, handled: int, kill: Kill, bot: BotProcess, timed_out: bool, stall_nudges: int, log: Path,
+) -> None:
+    names = question_names()
+    wall = max(ended - started, 1e-9)
+    by_user: dict[int, dict] = final["by_user"]
+    missing = [(u, q) for u, q in confirmed if names[q] not in by_user.get(u, {})]
+    answer_latencies = [seconds for _, seconds, answer in latencies if answer]
+    clear_of_kill = [
+        seconds for pushed, seconds, answer in latencies
+        if answer and not (kill.at and pushed < kill.ready and pushed + seconds > kill.at)
+    ]
+    peak = max(bot.peak_mb, kill.peak_before_mb)
+    print(f"\nsurveys [{args.residents} residents x ~20 messages ({ANSWERS_PER_RESIDENT} answers), "
+          f"{'SQLite' if args.database_url is None else 'PostgreSQL'}; bot per_bot_per_second raised to "
+          f"{BOT_LIMIT_PER_SECOND} (fake server: no global or per-chat limit), per_private_per_second 1]")
+    if timed_out:
+        print(f"  STOPPED at the {args.max_seconds:g} s limit: figures are for what completed by then "
+              f"({stats['completed']} of {args.residents} residents)")
+    print(f"  answering phase: {wall:.1f} s")
+    print(f"  answers stored: {final['stored']} -> {final['stored'] / wall:.1f} answers/s")
+    print(f"  messages handled: {handled} -> {handled / wall:.1f} messages/s "
+          f"({stats['pushed']} sent by residents, {stats['bot_sends']} bot messages)")
+    print(f"  answer -> next question: p50 {percentile(answer_latencies, 50) * 1000:.0f} ms, "
+          f"p99 {percentile(answer_latencies, 99) * 1000:.0f} ms over {len(answer_latencies)} answers"
+          + (f"; not across the kill: p50 {percentile(clear_of_kill, 50) * 1000:.0f} ms, "
+             f"p99 {percentile(clear_of_kill, 99) * 1000:.0f} ms" if kill.at else ""))
+    print(f"  bot peak RSS: {peak:.0f} MB (goal <= 200 MB)"
+          + (f"; {kill.peak_before_mb:.0f} MB before the kill, {bot.peak_mb:.0f} MB after the restart" if kill.at else ""))
+    if kill.at:
+        print(f"  kill test: SIGKILL at {kill.at - started:.0f} s ({kill.confirmed_then} answers confirmed), "
+              f"polling again {kill.ready - kill.at:.1f} s later; {kill.lost_replies} replies lost with the process "
+              f"(turn committed, reply never sent; those residents typed /khaosat again)")
+    print(f"  answers lost: {len(confirmed) - final['stored']} "
+          f"(= {len(confirmed)} confirmed by the getUpdates offset - {final['stored']} in survey_response); "
+          f"confirmed answers missing from their household's row: {len(missing)}")
+    print(f"  residents completed: {stats['completed']} of {args.residents} (thanked by the bot); "
+          f"responses submitted in the database: {final['submitted']}; households: {final['households']}")
+    if stats["unexpected"] or stats["stray_prompts"] or stall_nudges or stats["send_errors"]:
+        print(f"  oddities: {stats['unexpected']} unexpected bot messages, {stats['stray_prompts']} duplicate prompts, "
+              f"{stall_nudges} residents nudged after the bot went idle, {stats['send_errors']} failed sends")
+        for sample in stats["unexpected_samples"]:
+            print(f"    unexpected: {sample!r}")
+    if final["inbox_errors"]:
+        print(f"  inbox rows with an error: {sum(final['inbox_errors'].values())}: "
+              f"{dict(final['inbox_errors'].most_common(3))}")
+    print(f"  bot log: {log} ({log_summary(log)})", flush=True)
+
+
+def log_summary(log: Path) -> str:
+    levels: Counter[str] = Counter()
+    for line in log.read_text(errors="replace").splitlines():
+        if found := re.match(r"\S+ \S+ (WARNING|ERROR|CRITICAL) ", line):
+            levels[found.group(1)] += 1
+    return ", ".join(f"{n} {level}" for level, n in sorted(levels.items())) or "no warnings or errors"
+
+
+def fresh_postgres(url: str) -> tuple[str, str]:
+    """A new database next to the one named (the run starts empty); returns (its URL, its name)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    name = f"langso_bench_{uuid.uuid4().hex[:10]}"
+    conninfo = (f"host={parsed.host or '127.0.0.1'} port={parsed.port or 5432} user={parsed.username or 'postgres'} "
+                f"dbname={parsed.database or 'postgres'}" + (f" password={parsed.password}" if parsed.password else ""))
+    with psycopg.connect(conninfo, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return parsed.set(database=name).render_as_string(hide_password=False), conninfo
+
+
+def drop_postgres(conninfo: str, url: str) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    with psycopg.connect(conninfo, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--residents", type=int, default=10_000)
+    parser.add_argument("--kill-at", type=float, default=0.3,
+                        help="SIGKILL the bot once this fraction of all answers is confirmed (0: no kill)")
+    parser.add_argument("--database-url", help="PostgreSQL server URL: a fresh database is made next to it "
+                                               "(default: a temporary SQLite file)")
+    parser.add_argument("--max-seconds", type=float, default=600, help="stop the residents after this long")
+    parser.add_argument("--ramp", type=float, default=0, help="start the residents over this many seconds")
+    parser.add_argument("--log", type=Path, help="the bot's log (default: a new file in /tmp)")
+    parser.add_argument("--fake-server", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--run-bot", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.fake_server:
+        fake_server_main()
+        return
+    if args.run_bot:
+        run_bot_main()
+        return
+    log = args.log or Path(tempfile.mkstemp(prefix="langso-surveys-bot-", suffix=".log")[1])
+    with tempfile.TemporaryDirectory(prefix="langso-surveys-") as tmp:
+        if args.database_url:
+            url, conninfo = fresh_postgres(args.database_url)
+            try:
+                asyncio.run(run(args, url, log))
+            finally:
+                drop_postgres(conninfo, url)
+        else:
+            asyncio.run(run(args, f"sqlite:///{Path(tmp) / 'bench.db'}", log))
+
+
+if __name__ == "__main__":
+    main()
