@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 
@@ -67,3 +69,11 @@ def _begin_immediate(connection) -> None:  # noqa: ANN001 - a SQLAlchemy Connect
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+async def insert_if_absent(session: AsyncSession, model: type[SQLModel], **values: object) -> None:
+    """INSERT … ON CONFLICT DO NOTHING: two transactions creating the same row at once both succeed,
+    and one row exists (PostgreSQL makes the second wait for the first rather than fail)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    await session.exec(insert(model).values(**values).on_conflict_do_nothing())  # type: ignore[call-overload]

@@ -4,6 +4,7 @@ scorecard, the export, the reminders and the deletion."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
@@ -11,10 +12,22 @@ import re
 from openpyxl import load_workbook
 from sqlmodel import func, select
 
-from handlers.surveys.catalog import shipped
+from datetime import time
+from zoneinfo import ZoneInfo
+
+from handlers import admin
+from handlers.chat import ChatKind, Incoming
+from handlers.context import HandlerSettings, QuietHours, Turn
+from handlers.handbook.search import Handbook
+from handlers.surveys.answering import locked_response
+from handlers.surveys.catalog import Catalog, shipped
 from handlers.surveys.scorecard import scorecard
+from storage.db import create_engine, session_factory
+from storage.migrate import upgrade
+from storage.models import Person, utcnow
 from storage.models import Campaign, ExportRecord, Household, Reminder, ResponseStatus, SurveyResponse
 from tests.cli_helpers import langso
+from tests.conftest import settings_for
 from tests.harness import HEAD, OFFICIAL, RESIDENT, TECH, VILLAGE_GROUPS, Harness
 from tests.xlsforms import xlsform
 
@@ -444,3 +457,42 @@ async def test_closing_a_survey_stops_answers_and_reopening_keeps_them(harness: 
     assert reopened.id == campaign.id
     welcome, question = await harness.send(NEIGHBOUR, "/khaosat", expect=2)
     assert "2 câu" in welcome.text and "Câu 3/" in question.text
+
+
+async def test_a_households_answer_set_is_locked_while_one_member_answers(postgres_url: str) -> None:
+    """Two members' turns on one answer set at once: the second waits for the first to commit and
+    then sees its answer, so neither overwrites the other (PostgreSQL: several bot processes)."""
+    await asyncio.to_thread(upgrade, postgres_url)
+    engine = create_engine(postgres_url)
+    try:
+        sessions = session_factory(engine)
+        async with sessions() as session:
+            await admin.add_place(session, "commune", "XA1", "Xã 1", None)
+            village = await admin.add_place(session, "village", "THON-1", "Thôn 1", "XA1")
+            person = Person()
+            session.add(person)
+            await session.flush()
+            household = Household(place_id=village.id, head_name="A", join_code="123456")
+            campaign = Campaign(survey_code="ho-gia-dinh", place_id=village.id, opened_by=person.id)
+            session.add_all([household, campaign])
+            await session.flush()
+            session.add(SurveyResponse(campaign_id=campaign.id, household_id=household.id))
+            await session.commit()
+
+        def turn_in(session) -> Turn:  # noqa: ANN001
+            incoming = Incoming("telegram", "1", ChatKind.PRIVATE, "1")
+            settings = HandlerSettings(ZoneInfo("Asia/Ho_Chi_Minh"), QuietHours(time(0), time(0)))
+            return Turn(incoming, session, person, settings, utcnow(), Handbook([]), Catalog())
+
+        async with sessions() as first, sessions() as second:
+            mine = await locked_response(turn_in(first), campaign, household)
+            other = asyncio.create_task(locked_response(turn_in(second), campaign, household))
+            await asyncio.sleep(0.5)
+            assert not other.done()  # the second member's turn waits for the row
+            mine.answers = {"members": 5}
+            first.add(mine)
+            await first.commit()
+            theirs = await asyncio.wait_for(other, 5)
+            assert theirs.answers == {"members": 5}  # and starts from the first member's answer
+    finally:
+        await engine.dispose()

@@ -16,6 +16,7 @@ from handlers.people import place_by_code
 from handlers.surveys import engine
 from handlers.surveys.definition import Kind, Question, Survey
 from messages import label
+from storage.db import insert_if_absent
 from storage.models import Campaign, Household, Place, ResponseStatus, SurveyResponse
 
 FLOW = "survey"
@@ -140,7 +141,7 @@ async def resume(turn: Turn, step: str, data: dict) -> None:
             await conversation.finish(turn)
             turn.say("survey_gone")
             return
-        response = await _response(turn, campaign, household)
+        response = await locked_response(turn, campaign, household)
         if step == "question":
             await _on_answer(turn, survey, response, data)
         elif step == "summary":
@@ -234,27 +235,27 @@ async def _on_join_code(turn: Turn, campaign: Campaign, survey: Survey, answer: 
     await _continue(turn, campaign, survey, household, greet=False)
 
 
-async def _response(turn: Turn, campaign: Campaign, household: Household) -> SurveyResponse:
-    """The household's answer set, locked for this turn: two members answering at once must not
-    overwrite each other's answers (PostgreSQL row lock; SQLite has one writer anyway)."""
+async def locked_response(turn: Turn, campaign: Campaign, household: Household) -> SurveyResponse:
+    """The household's answer set, created if need be and locked for this turn: two members answering
+    at once must not overwrite each other's answers, nor both create the set (PostgreSQL row lock;
+    SQLite has one writer anyway)."""
+    await insert_if_absent(
+        turn.session, SurveyResponse, campaign_id=campaign.id, household_id=household.id, answers={},
+        status=ResponseStatus.IN_PROGRESS, updated_by=turn.person.id, started_at=turn.now, updated_at=turn.now,
+    )
     rows = await turn.session.exec(
         select(SurveyResponse)
         .where(SurveyResponse.campaign_id == campaign.id, SurveyResponse.household_id == household.id)
         .with_for_update()
+        .execution_options(populate_existing=True)
     )
-    response = rows.first()
-    if response is None:
-        response = SurveyResponse(campaign_id=campaign.id, household_id=household.id, updated_by=turn.person.id,
-                                  started_at=turn.now, updated_at=turn.now)
-        turn.session.add(response)
-        await turn.session.flush()
-    return response
+    return rows.one()
 
 
 async def _continue(
     turn: Turn, campaign: Campaign, survey: Survey, household: Household, *, greet: bool = True
 ) -> None:
-    response = await _response(turn, campaign, household)
+    response = await locked_response(turn, campaign, household)
     await conversation.move(turn, FLOW, "question", campaign_id=campaign.id)
     if greet and response.answers:
         turn.say("survey_welcome_back", count=len(engine.answered(survey, response.answers, _today(turn))))

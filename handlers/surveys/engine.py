@@ -24,7 +24,7 @@ _INTEGER = re.compile(r"[^\d-]*(-?\d+)\s*[^\d.,/]*")
 _DECIMAL = re.compile(r"[^\d-]*(-?\d+(?:[.,]\d+)?)\s*[^\d.,/]*")
 _DATE_FORMATS = ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y-%m-%d")
 _PHONE = re.compile(r"0(?:[35789]\d{8}|2\d{9})")
-_SEPARATORS = re.compile(r"[\s,;.+và]+")
+_SEPARATORS = re.compile(r"(?:[\s,;.+]|\bvà\b)+")  # "1, 3", "1 3", "1 và 3"
 MAX_TEXT = 500
 
 
