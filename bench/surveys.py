@@ -116,7 +116,9 @@ class Crowd:
     started_at: float = 0.0
     stopped: bool = False
     pushed: int = 0
-    answers: list[tuple[int, int, int]] = field(default_factory=list)  # (update_id, user, question)
+    answers: list[tuple[int, int, int]] = field(default_factory=list)  # (update_id, user, question), by id
+    confirmed: set[tuple[int, int]] = field(default_factory=set)  # (user, question) confirmed by an offset
+    confirmed_upto: int = 0  # answers[:confirmed_upto] are all confirmed
     latencies: list[tuple[float, float, bool]] = field(default_factory=list)  # (pushed at, seconds, was an answer)
     completed: int = 0
     last_done_at: float = 0.0
@@ -211,11 +213,17 @@ def fake_server_main() -> None:
         crowd.stopped = True
         return web.json_response({"ok": True})
 
+    def confirm() -> None:
+        answers = crowd.answers
+        while crowd.confirmed_upto < len(answers) and answers[crowd.confirmed_upto][0] < fake.max_offset:
+            crowd.confirmed.add(answers[crowd.confirmed_upto][1:])
+            crowd.confirmed_upto += 1
+
     async def stats(_request: web.Request) -> web.Response:
-        confirmed = {(user, q) for update_id, user, q in crowd.answers if update_id < fake.max_offset}
+        confirm()
         return web.json_response({
             "residents": len(crowd.residents), "completed": crowd.completed, "pushed": crowd.pushed,
-            "answers_pushed": len(crowd.answers), "answers_confirmed": len(confirmed),
+            "answers_pushed": len(crowd.answers), "answers_confirmed": len(crowd.confirmed),
             "awaiting": sum(r.awaiting for r in crowd.residents.values()),
             "bot_sends": crowd.bot_sends, "last_send_at": crowd.last_send_at, "last_done_at": crowd.last_done_at,
             "started_at": crowd.started_at, "pending_updates": fake.pending_updates, "max_offset": fake.max_offset,
@@ -240,7 +248,8 @@ def fake_server_main() -> None:
         return web.json_response(crowd.latencies)
 
     async def answers(_request: web.Request) -> web.Response:
-        return web.json_response([[user, q] for update_id, user, q in crowd.answers if update_id < fake.max_offset])
+        confirm()
+        return web.json_response({"confirmed": sorted(crowd.confirmed), "update_ids": [a[0] for a in crowd.answers]})
 
     async def serve() -> None:
         await fake.start()
@@ -294,7 +303,17 @@ def run_bot_main() -> None:
         await stop.wait()
         await app.stop()
 
+    profile = os.environ.get("LANGSO_BENCH_PROFILE")
+    if not profile:
+        asyncio.run(serve())
+        return
+    import cProfile  # where the bot's CPU goes (--profile): a graceful stop writes the file
+
+    profiler = cProfile.Profile()
+    profiler.enable()
     asyncio.run(serve())
+    profiler.disable()
+    profiler.dump_stats(f"{profile}.{os.getpid()}")
 
 
 # ==================================================================================================
@@ -516,6 +535,8 @@ async def run(args: argparse.Namespace, url: str, log: Path) -> None:
     server = FakeServer()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("LANGSO_")}
     environ |= {"LANGSO_DATABASE_URL": url, "LANGSO_TELEGRAM_TOKEN": TOKEN, "LANGSO_TELEGRAM_API_URL": server.api}
+    if args.profile:
+        environ["LANGSO_BENCH_PROFILE"] = args.profile
     database = Database(url)
     bot = BotProcess(environ, log)
     kill = Kill()
@@ -545,7 +566,9 @@ async def run(args: argparse.Namespace, url: str, log: Path) -> None:
                       f"answers confirmed {stats['answers_confirmed']}/{total_answers}, messages {stats['pushed']}, "
                       f"waiting for the bot {stats['awaiting']}, not yet fetched {stats['pending_updates']}, "
                       f"bot RSS peak {bot.peak_mb:.0f} MB", file=sys.stderr, flush=True)
-            if args.kill_at and not kill.at and stats["answers_confirmed"] >= args.kill_at * total_answers:
+            # at the fraction of all answers, or of the time limit when the run will not finish in time
+            if args.kill_at and not kill.at and (stats["answers_confirmed"] >= args.kill_at * total_answers
+                                                 or time.time() - started >= args.kill_at * args.max_seconds):
                 kill.peak_before_mb = bot.peak_mb
                 bot.kill()
                 kill.at, kill.confirmed_then = time.time(), stats["answers_confirmed"]
@@ -586,7 +609,11 @@ async def run(args: argparse.Namespace, url: str, log: Path) -> None:
         if not timed_out:
             ended = stats["last_done_at"]
         handled = await asyncio.to_thread(database.handled_between, started, ended)
-        confirmed_answers = await server.get("/answers")
+        answers = await server.get("/answers")
+        confirmed_answers = answers["confirmed"]
+        # an answer is stored in the turn that marks its update handled: count those handled by the end
+        stored_in_time = len(await asyncio.to_thread(
+            database.handled_before, answers["update_ids"], datetime.fromtimestamp(ended, UTC)))
         latencies = await server.get("/latencies")
         bot.stop()
         final = await asyncio.to_thread(database.final)
@@ -595,8 +622,8 @@ async def run(args: argparse.Namespace, url: str, log: Path) -> None:
             bot.stop()
         server.close()
         database.close()
-    report(args, stats, final, confirmed_answers, latencies, started, ended, handled, kill, bot, timed_out,
-           stall_nudges, log)
+    report(args, stats, final, confirmed_answers, stored_in_time, latencies, started, ended, handled, kill, bot,
+           timed_out, stall_nudges, log)
 
 
 async def drain(server: FakeServer, database: Database, timeout: float = 300.0) -> None:
@@ -612,7 +639,8 @@ async def drain(server: FakeServer, database: Database, timeout: float = 300.0) 
 
 
 def report(
-    args: argparse.Namespace, stats: dict, final: dict, confirmed: list, latencies: list, started: float,
+    args: argparse.Namespace, stats: dict, final: dict, confirmed: list, stored_in_time: int, latencies: list,
+    started: float,
     ended: float, handled: int, kill: Kill, bot: BotProcess, timed_out: bool, stall_nudges: int, log: Path,
 ) -> None:
     names = question_names()
@@ -632,7 +660,7 @@ def report(
         print(f"  STOPPED at the {args.max_seconds:g} s limit: figures are for what completed by then "
               f"({stats['completed']} of {args.residents} residents)")
     print(f"  answering phase: {wall:.1f} s")
-    print(f"  answers stored: {final['stored']} -> {final['stored'] / wall:.1f} answers/s")
+    print(f"  answers stored: {stored_in_time} in the answering phase -> {stored_in_time / wall:.1f} answers/s")
     print(f"  messages handled: {handled} -> {handled / wall:.1f} messages/s "
           f"({stats['pushed']} sent by residents, {stats['bot_sends']} bot messages)")
     print(f"  answer -> next question: p50 {percentile(answer_latencies, 50) * 1000:.0f} ms, "
@@ -701,6 +729,7 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=600, help="stop the residents after this long")
     parser.add_argument("--ramp", type=float, default=0, help="start the residents over this many seconds")
     parser.add_argument("--log", type=Path, help="the bot's log (default: a new file in /tmp)")
+    parser.add_argument("--profile", help="cProfile the bot into PROFILE.<pid> (slows it down)")
     parser.add_argument("--fake-server", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--run-bot", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlmodel import select
 
@@ -68,7 +69,11 @@ async def seed(app: App) -> None:
 def show(out: Outgoing) -> None:
     where = f"nhóm {out.chat.chat_id}" if out.chat.chat_id.startswith("nhom-") else f"riêng → {out.chat.chat_id}"
     buttons = "  ".join(f"[{b.label}]" for b in out.buttons if b.data.startswith("ack:"))
-    print(f"\n┌─ {where}\n│ " + out.text.replace("\n", "\n│ ") + (f"\n│ {buttons}" if buttons else "") + "\n└─")
+    text = out.text
+    if out.upload is not None:  # a chart or an export: saved next to the demo database to be opened
+        Path(out.upload.filename).write_bytes(out.upload.content)
+        text = "\n".join(filter(None, [text, render("demo_file_saved", name=out.upload.filename)]))
+    print(f"\n┌─ {where}\n│ " + text.replace("\n", "\n│ ") + (f"\n│ {buttons}" if buttons else "") + "\n└─")
 
 
 async def run_demo(settings: Settings) -> None:

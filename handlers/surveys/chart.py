@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Sequence
 
 from matplotlib.figure import Figure
@@ -12,9 +13,10 @@ from handlers.surveys.scorecard import Score
 
 def bar_chart(title: str, villages: Sequence[tuple[str, Sequence[Score]]], target_label: str) -> bytes:
     """A PNG. Built on a bare Figure (no pyplot): no global state, so it may run in a worker thread."""
-    indicators = [s.indicator.title for s in villages[0][1]] if villages else []
+    # long Vietnamese titles wrapped, so the bars keep most of the width
+    indicators = [textwrap.fill(s.indicator.title, 30) for s in villages[0][1]] if villages else []
     rows = len(indicators)
-    figure = Figure(figsize=(9, 1.2 + 0.55 * rows * max(1, len(villages))), dpi=100)
+    figure = Figure(figsize=(9, 1.5 + 0.6 * rows * max(1, len(villages) * 0.7)), dpi=100)
     axes = figure.add_subplot()
     height = 0.8 / max(1, len(villages))
     for v, (name, scores) in enumerate(villages):
@@ -33,7 +35,7 @@ def bar_chart(title: str, villages: Sequence[tuple[str, Sequence[Score]]], targe
     axes.set_xlim(0, 110)
     axes.set_xlabel("%")
     axes.set_title(title)
-    axes.legend(loc="lower right", fontsize="small")
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=4, fontsize="small", frameon=False)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
