@@ -181,8 +181,8 @@ class App:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.dispatcher.drain()
-        self.reminders.stop()
-        self.recurring.stop()
+        self.recurring.stop()  # the scheduler first: no reminder run starts after this
+        await self.reminders.stop()
         if self._web is not None:
             await self._web.cleanup()
         for channel in self.remotes.values():

@@ -5,6 +5,7 @@ a crash left unsent go out at the next start, while it is still the same day."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -44,15 +45,20 @@ class SurveyReminders:
         self._surveys = surveys
         self._settings = settings
         self._clock = clock
+        self._runs: set[asyncio.Task[object]] = set()  # apscheduler's tasks, which the app does not own
 
     async def start(self) -> None:
         _running[0] = self
         await self.sync()
         await self.send_pending()
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
+        """No new runs, and none left using the database after the app has closed it."""
         if _running[0] is self:
             _running[0] = None
+        for task in self._runs:
+            task.cancel()
+        await asyncio.gather(*self._runs, return_exceptions=True)
 
     async def sync(self) -> None:
         """A job for every plan not yet run; a plan whose time passed while the bot was down runs now."""
@@ -70,6 +76,15 @@ class SurveyReminders:
             )
 
     async def run(self, plan_id: int) -> int:
+        task = asyncio.current_task()
+        assert task is not None
+        self._runs.add(task)
+        try:
+            return await self._run(plan_id)
+        finally:
+            self._runs.discard(task)
+
+    async def _run(self, plan_id: int) -> int:
         async with self._sessions() as session:
             plan = await session.get(ReminderPlan, plan_id)
             if plan is None or plan.done_at is not None:

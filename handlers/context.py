@@ -13,7 +13,7 @@ from handlers.chat import Button, Incoming, Outgoing, Reply
 from handlers.handbook.search import Handbook
 from handlers.surveys.catalog import Catalog
 from messages import render
-from storage.models import Person
+from storage.models import Conversation, Person
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,8 @@ class Turn:
     handbook: Handbook
     surveys: Catalog
     reply: Reply = field(default_factory=Reply)
+    conversation: Conversation | None = None  # handlers/conversation.py reads it once per turn
+    conversation_loaded: bool = False
     outbox_changed: bool = False  # deliveries were queued: wake the delivery worker
     schedule_changed: bool = False  # a recurring announcement was added or cancelled
 

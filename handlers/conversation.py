@@ -1,4 +1,7 @@
-"""Conversation state kept in the database, so a restart resumes every exchange where it stopped."""
+"""Conversation state kept in the database, so a restart resumes every exchange where it stopped.
+
+The row is read once per turn and kept on the Turn: a turn asks for it several times (the router,
+then the flow moving on), and each read would be a query."""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from storage.models import Conversation
 
 
 async def current(turn: Turn) -> Conversation | None:
+    if turn.conversation_loaded:
+        return turn.conversation
     msg = turn.incoming
     rows = await turn.session.exec(
         select(Conversation).where(
@@ -19,7 +24,8 @@ async def current(turn: Turn) -> Conversation | None:
             Conversation.user_id == msg.user_id,
         )
     )
-    return rows.first()
+    turn.conversation, turn.conversation_loaded = rows.first(), True
+    return turn.conversation
 
 
 async def move(turn: Turn, flow: str, step: str, **data: Any) -> Conversation:
@@ -35,6 +41,7 @@ async def move(turn: Turn, flow: str, step: str, **data: Any) -> Conversation:
     conv.data = {**conv.data, **data}  # a new dict: JSON columns only notice reassignment
     conv.updated_at = turn.now
     turn.session.add(conv)
+    turn.conversation = conv
     return conv
 
 
@@ -42,3 +49,5 @@ async def finish(turn: Turn) -> None:
     conv = await current(turn)
     if conv is not None:
         await turn.session.delete(conv)
+        await turn.session.flush()  # a flow started later in this turn inserts the same key
+    turn.conversation = None

@@ -239,17 +239,20 @@ async def locked_response(turn: Turn, campaign: Campaign, household: Household) 
     """The household's answer set, created if need be and locked for this turn: two members answering
     at once must not overwrite each other's answers, nor both create the set (PostgreSQL row lock;
     SQLite has one writer anyway)."""
-    await insert_if_absent(
-        turn.session, SurveyResponse, campaign_id=campaign.id, household_id=household.id, answers={},
-        status=ResponseStatus.IN_PROGRESS, updated_by=turn.person.id, started_at=turn.now, updated_at=turn.now,
-    )
-    rows = await turn.session.exec(
+    query = (
         select(SurveyResponse)
         .where(SurveyResponse.campaign_id == campaign.id, SurveyResponse.household_id == household.id)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    return rows.one()
+    response = (await turn.session.exec(query)).first()
+    if response is None:  # the household's first answer: one statement more, once
+        await insert_if_absent(
+            turn.session, SurveyResponse, campaign_id=campaign.id, household_id=household.id, answers={},
+            status=ResponseStatus.IN_PROGRESS, updated_by=turn.person.id, started_at=turn.now, updated_at=turn.now,
+        )
+        response = (await turn.session.exec(query)).one()
+    return response
 
 
 async def _continue(
