@@ -105,8 +105,8 @@ def parse(text: str, now_utc: datetime, tz: ZoneInfo) -> datetime | Recurrence:
 
 def _normalise(text: str) -> str:
     text = unicodedata.normalize("NFC", text).lower().strip()
-    for plain in sorted(_UNACCENTED, key=len, reverse=True):
-        text = re.sub(rf"\b{plain}\b", _UNACCENTED[plain], text)
+    for bare in sorted(_UNACCENTED, key=len, reverse=True):
+        text = re.sub(rf"\b{bare}\b", _UNACCENTED[bare], text)
     return " ".join(text.split())
 
 

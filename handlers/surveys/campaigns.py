@@ -4,7 +4,7 @@ bot remind the households that have not finished, once, at a set time."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -15,7 +15,7 @@ from handlers.audience import active_groups, queue, release_time
 from handlers.chat import ChatKind
 from handlers.choices import Menu, menu
 from handlers.context import HandlerSettings, Turn
-from handlers.people import BROADCASTERS, STAFF, managed_places, place_by_code, roles_of, villages_of
+from handlers.people import STAFF, managed_places, place_by_code, roles_of, villages_of
 from handlers.handbook import chat as handbook
 from handlers.surveys import answering, engine
 from messages import render
