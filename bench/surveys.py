@@ -115,7 +115,7 @@ class Crowd:
     residents: dict[int, Resident] = field(default_factory=dict)
     started_at: float = 0.0
     stopped: bool = False
-    pushed: int = 0
+    pushed_ids: list[int] = field(default_factory=list)  # every update a resident sent, in order
     answers: list[tuple[int, int, int]] = field(default_factory=list)  # (update_id, user, question), by id
     confirmed: set[tuple[int, int]] = field(default_factory=set)  # (user, question) confirmed by an offset
     confirmed_upto: int = 0  # answers[:confirmed_upto] are all confirmed
@@ -164,7 +164,7 @@ def fake_server_main() -> None:
         resident.update_id = fake.message(resident.user, resident.user, text)
         resident.pushed_at = time.time()
         resident.awaiting, resident.question = True, question
-        crowd.pushed += 1
+        crowd.pushed_ids.append(resident.update_id)
         if question is not None:
             crowd.answers.append((resident.update_id, resident.user, question))
 
@@ -222,7 +222,7 @@ def fake_server_main() -> None:
     async def stats(_request: web.Request) -> web.Response:
         confirm()
         return web.json_response({
-            "residents": len(crowd.residents), "completed": crowd.completed, "pushed": crowd.pushed,
+            "residents": len(crowd.residents), "completed": crowd.completed, "pushed": len(crowd.pushed_ids),
             "answers_pushed": len(crowd.answers), "answers_confirmed": len(crowd.confirmed),
             "awaiting": sum(r.awaiting for r in crowd.residents.values()),
             "bot_sends": crowd.bot_sends, "last_send_at": crowd.last_send_at, "last_done_at": crowd.last_done_at,
@@ -247,9 +247,12 @@ def fake_server_main() -> None:
     async def latencies(_request: web.Request) -> web.Response:
         return web.json_response(crowd.latencies)
 
-    async def answers(_request: web.Request) -> web.Response:
+    async def ledger(_request: web.Request) -> web.Response:
         confirm()
-        return web.json_response({"confirmed": sorted(crowd.confirmed), "update_ids": [a[0] for a in crowd.answers]})
+        return web.json_response({
+            "confirmed_answers": sorted(crowd.confirmed), "answer_ids": [a[0] for a in crowd.answers],
+            "confirmed_ids": [i for i in crowd.pushed_ids if i < fake.max_offset],
+        })
 
     async def serve() -> None:
         await fake.start()
@@ -260,7 +263,7 @@ def fake_server_main() -> None:
         control.router.add_get("/waiting", waiting)
         control.router.add_post("/nudge", nudge)
         control.router.add_get("/latencies", latencies)
-        control.router.add_get("/answers", answers)
+        control.router.add_get("/ledger", ledger)
         runner = web.AppRunner(control, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -420,19 +423,17 @@ class Database:
                 handled |= {int(k) for k, at in rows if at is not None and _aware(at) <= moment}
         return handled
 
-    def handled_between(self, start: float, end: float) -> int:
-        from sqlmodel import Session, col, func, select
+    def inbox(self) -> dict[int, float | None]:
+        """Every Telegram update the bot kept -> when it was handled (wall time; None: not yet)."""
+        from sqlmodel import Session, select
 
         from storage.models import InboxUpdate
 
         with Session(self.engine) as session:
-            return session.exec(
-                select(func.count()).select_from(InboxUpdate).where(
-                    col(InboxUpdate.processed_at).is_not(None),
-                    col(InboxUpdate.processed_at) >= datetime.fromtimestamp(start, UTC),
-                    col(InboxUpdate.processed_at) <= datetime.fromtimestamp(end, UTC),
-                )
-            ).one()
+            rows = session.exec(
+                select(InboxUpdate.key, InboxUpdate.processed_at).where(InboxUpdate.platform == "telegram")
+            ).all()
+        return {int(key): _aware(at).timestamp() if at is not None else None for key, at in rows}
 
     def final(self) -> dict[str, Any]:
         """Stored answers per resident (by Telegram user id), submissions and inbox errors."""
@@ -563,7 +564,8 @@ async def run(args: argparse.Namespace, url: str, log: Path) -> None:
             if time.monotonic() - last_report > 10:
                 last_report = time.monotonic()
                 print(f"  [{time.time() - started:6.0f} s] completed {stats['completed']}/{args.residents}, "
-                      f"answers confirmed {stats['answers_confirmed']}/{total_answers}, messages {stats['pushed']}, "
+                      f"answers confirmed {stats['answers_confirmed']}/{total_answers}, messages {stats['pushed']} "
+                      f"(bot replies {stats['bot_sends'] / (time.time() - started):.0f}/s on average), "
                       f"waiting for the bot {stats['awaiting']}, not yet fetched {stats['pending_updates']}, "
                       f"bot RSS peak {bot.peak_mb:.0f} MB", file=sys.stderr, flush=True)
             # at the fraction of all answers, or of the time limit when the run will not finish in time
@@ -608,22 +610,26 @@ async def run(args: argparse.Namespace, url: str, log: Path) -> None:
         stats = await server.get("/stats")
         if not timed_out:
             ended = stats["last_done_at"]
-        handled = await asyncio.to_thread(database.handled_between, started, ended)
-        answers = await server.get("/answers")
-        confirmed_answers = answers["confirmed"]
-        # an answer is stored in the turn that marks its update handled: count those handled by the end
-        stored_in_time = len(await asyncio.to_thread(
-            database.handled_before, answers["update_ids"], datetime.fromtimestamp(ended, UTC)))
+        ledger = await server.get("/ledger")
         latencies = await server.get("/latencies")
         bot.stop()
         final = await asyncio.to_thread(database.final)
+        inbox = await asyncio.to_thread(database.inbox)
     finally:
         if bot.process.poll() is None:
             bot.stop()
         server.close()
         database.close()
-    report(args, stats, final, confirmed_answers, stored_in_time, latencies, started, ended, handled, kill, bot,
-           timed_out, stall_nudges, log)
+    never = float("inf")
+    phase = Phase(
+        started, ended, timed_out,
+        handled=sum(1 for at in inbox.values() if at is not None and started <= at <= ended),
+        # an answer is stored in the turn that marks its update handled: count those handled by the end
+        stored=sum(1 for i in ledger["answer_ids"] if (inbox.get(i) or never) <= ended),
+        messages_lost=sum(1 for i in ledger["confirmed_ids"] if inbox.get(i) is None),
+        confirmed_messages=len(ledger["confirmed_ids"]),
+    )
+    report(args, stats, final, ledger["confirmed_answers"], latencies, phase, kill, bot, stall_nudges, log)
 
 
 async def drain(server: FakeServer, database: Database, timeout: float = 300.0) -> None:
@@ -638,16 +644,29 @@ async def drain(server: FakeServer, database: Database, timeout: float = 300.0) 
     print("  the bot did not finish the last messages within the drain time", file=sys.stderr)
 
 
+@dataclass
+class Phase:
+    """The answering phase, from the first resident's /start to the last thank-you (or the time limit)."""
+
+    started: float
+    ended: float
+    timed_out: bool
+    handled: int  # messages handled in the phase
+    stored: int  # answers stored in the phase
+    messages_lost: int  # updates confirmed by the getUpdates offset but never handled (after the drain)
+    confirmed_messages: int
+
+
 def report(
-    args: argparse.Namespace, stats: dict, final: dict, confirmed: list, stored_in_time: int, latencies: list,
-    started: float,
-    ended: float, handled: int, kill: Kill, bot: BotProcess, timed_out: bool, stall_nudges: int, log: Path,
+    args: argparse.Namespace, stats: dict, final: dict, confirmed: list, latencies: list, phase: Phase, kill: Kill,
+    bot: BotProcess, stall_nudges: int, log: Path,
 ) -> None:
     names = question_names()
-    wall = max(ended - started, 1e-9)
+    started, wall = phase.started, max(phase.ended - phase.started, 1e-9)
     by_user: dict[int, dict] = final["by_user"]
     missing = [(u, q) for u, q in confirmed if names[q] not in by_user.get(u, {})]
     answer_latencies = [seconds for _, seconds, answer in latencies if answer]
+    all_latencies = [seconds for _, seconds, _ in latencies]
     clear_of_kill = [
         seconds for pushed, seconds, answer in latencies
         if answer and not (kill.at and pushed < kill.ready and pushed + seconds > kill.at)
@@ -656,17 +675,19 @@ def report(
     print(f"\nsurveys [{args.residents} residents x ~20 messages ({ANSWERS_PER_RESIDENT} answers), "
           f"{'SQLite' if args.database_url is None else 'PostgreSQL'}; bot per_bot_per_second raised to "
           f"{BOT_LIMIT_PER_SECOND} (fake server: no global or per-chat limit), per_private_per_second 1]")
-    if timed_out:
+    if phase.timed_out:
         print(f"  STOPPED at the {args.max_seconds:g} s limit: figures are for what completed by then "
               f"({stats['completed']} of {args.residents} residents)")
     print(f"  answering phase: {wall:.1f} s")
-    print(f"  answers stored: {stored_in_time} in the answering phase -> {stored_in_time / wall:.1f} answers/s")
-    print(f"  messages handled: {handled} -> {handled / wall:.1f} messages/s "
-          f"({stats['pushed']} sent by residents, {stats['bot_sends']} bot messages)")
+    print(f"  answers stored: {phase.stored} in the answering phase -> {phase.stored / wall:.1f} answers/s")
+    print(f"  messages handled: {phase.handled} -> {phase.handled / wall:.1f} messages/s "
+          f"({stats['pushed']} sent by residents in all, {stats['bot_sends']} bot messages)")
     print(f"  answer -> next question: p50 {percentile(answer_latencies, 50) * 1000:.0f} ms, "
           f"p99 {percentile(answer_latencies, 99) * 1000:.0f} ms over {len(answer_latencies)} answers"
           + (f"; not across the kill: p50 {percentile(clear_of_kill, 50) * 1000:.0f} ms, "
              f"p99 {percentile(clear_of_kill, 99) * 1000:.0f} ms" if kill.at else ""))
+    print(f"  any message -> the bot's next prompt: p50 {percentile(all_latencies, 50) * 1000:.0f} ms, "
+          f"p99 {percentile(all_latencies, 99) * 1000:.0f} ms over {len(all_latencies)} messages")
     print(f"  bot peak RSS: {peak:.0f} MB (goal <= 200 MB)"
           + (f"; {kill.peak_before_mb:.0f} MB before the kill, {bot.peak_mb:.0f} MB after the restart" if kill.at else ""))
     if kill.at:
@@ -675,7 +696,8 @@ def report(
               f"(turn committed, reply never sent; those residents typed /khaosat again)")
     print(f"  answers lost: {len(confirmed) - final['stored']} "
           f"(= {len(confirmed)} confirmed by the getUpdates offset - {final['stored']} in survey_response); "
-          f"confirmed answers missing from their household's row: {len(missing)}")
+          f"confirmed answers missing from their household's row: {len(missing)}; messages confirmed but never "
+          f"handled: {phase.messages_lost} of {phase.confirmed_messages}")
     print(f"  residents completed: {stats['completed']} of {args.residents} (thanked by the bot); "
           f"responses submitted in the database: {final['submitted']}; households: {final['households']}")
     if stats["unexpected"] or stats["stray_prompts"] or stall_nudges or stats["send_errors"]:
