@@ -526,3 +526,18 @@ async def test_targets_in_config_toml_override_the_survey_files(fake, sqlite_url
 def test_a_bad_target_in_config_toml_is_named() -> None:
     with pytest.raises(ConfigError, match="targets.smartphone_adults"):
         settings_for("sqlite:///x.db", targets={"smartphone_adults": 180})
+
+
+async def test_commands_with_households_data_stay_out_of_groups(harness: Harness) -> None:
+    campaign = await open_survey(harness)
+    await register(harness, NEIGHBOUR, campaign, head="Hà Thị Mai")
+    await answer_all(harness, NEIGHBOUR, ANSWERS)
+    await harness.send(NEIGHBOUR, "1")
+    group = VILLAGE_GROUPS["THON-1"]
+    before = len(harness.fake.messages_to(group))
+    for user, command in ((TECH, "/xuat"), (NEIGHBOUR, "/cuatoi"), (NEIGHBOUR, "/xoadulieu")):
+        [refused] = await harness.send(user, command, chat=group)
+        assert "tin nhắn riêng" in refused.text
+    sent = harness.fake.messages_to(group)[before:]
+    assert not [m for m in sent if m.document] and not [m for m in sent if "Hà Thị Mai" in (m.text or "")]
+    assert len(await responses(harness)) == 1

@@ -6,6 +6,7 @@ from sqlalchemy import delete, update
 from sqlmodel import col, select
 
 from handlers import conversation
+from handlers.chat import ChatKind
 from handlers.choices import menu
 from handlers.context import Turn
 from handlers.surveys.answering import summary_lines
@@ -21,6 +22,9 @@ async def _household(turn: Turn) -> Household | None:
 
 
 async def show(turn: Turn, _args: str) -> None:
+    if turn.incoming.chat_kind is ChatKind.GROUP:
+        turn.say("survey_private_data")
+        return
     household = await _household(turn)
     if household is None:
         turn.say("survey_mine_none")
@@ -44,6 +48,9 @@ async def show(turn: Turn, _args: str) -> None:
 
 
 async def ask_delete(turn: Turn, _args: str) -> None:
+    if turn.incoming.chat_kind is ChatKind.GROUP:
+        turn.say("survey_private_data")
+        return
     household = await _household(turn)
     if household is None:
         turn.say("survey_mine_none")

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.chat import Outgoing, Upload
+from handlers.chat import ChatKind, Outgoing, Upload
 from handlers.context import Turn
 from handlers.people import place_by_code
 from handlers.surveys.campaigns import staff_villages
@@ -102,6 +102,9 @@ async def export(
 
 async def export_command(turn: Turn, args: str) -> None:
     """/xuat [MÃ] [csv]"""
+    if turn.incoming.chat_kind is ChatKind.GROUP:  # the file holds households' answers: never in a group
+        turn.say("survey_private_data")
+        return
     words = args.split()
     fmt = next((w.lower() for w in words if w.lower() in FORMATS), "xlsx")
     code = next((w for w in words if w.lower() not in FORMATS), "")
