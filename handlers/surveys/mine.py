@@ -21,13 +21,20 @@ async def _household(turn: Turn) -> Household | None:
     return await turn.session.get(Household, turn.person.household_id)
 
 
-async def show(turn: Turn, _args: str) -> None:
+async def _household_here(turn: Turn) -> Household | None:
+    """The person's household, asked for in a private chat; otherwise says why there is none."""
     if turn.incoming.chat_kind is ChatKind.GROUP:
         turn.say("survey_private_data")
-        return
+        return None
     household = await _household(turn)
     if household is None:
         turn.say("survey_mine_none")
+    return household
+
+
+async def show(turn: Turn, _args: str) -> None:
+    household = await _household_here(turn)
+    if household is None:
         return
     rows = await turn.session.exec(
         select(SurveyResponse, Campaign, Place)
@@ -48,12 +55,8 @@ async def show(turn: Turn, _args: str) -> None:
 
 
 async def ask_delete(turn: Turn, _args: str) -> None:
-    if turn.incoming.chat_kind is ChatKind.GROUP:
-        turn.say("survey_private_data")
-        return
-    household = await _household(turn)
+    household = await _household_here(turn)
     if household is None:
-        turn.say("survey_mine_none")
         return
     choices = menu("delete_confirm", "keep")
     await conversation.move(turn, FLOW, "delete", household_id=household.id)
