@@ -124,7 +124,8 @@ class App:
         self.reminders = SurveyReminders(
             self.recurring.scheduler, self.sessions, routes, self.surveys, settings.handler, self.clock
         )
-        self._spawn(self.reminders.start())  # may send what a crash left pending: not in the start-up path
+        await self.reminders.start()
+        self._spawn(self.reminders.send_pending())  # what a crash left unsent: not in the start-up path
         resumed = await self.dispatcher.resume()
         if resumed:
             log.info("%d updates received before the last stop are being handled now", resumed)

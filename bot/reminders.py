@@ -50,7 +50,6 @@ class SurveyReminders:
     async def start(self) -> None:
         _running[0] = self
         await self.sync()
-        await self.send_pending()
 
     async def stop(self) -> None:
         """No new runs, and none left using the database after the app has closed it."""

@@ -13,10 +13,11 @@ import pytest
 from openpyxl import load_workbook
 from sqlmodel import func, select
 
-from datetime import time
+from datetime import UTC, time
 from zoneinfo import ZoneInfo
 
 from bot.config import ConfigError
+from bot.reminders import JOB_PREFIX as REMINDER_JOB
 from handlers import admin
 from handlers.chat import ChatKind, Incoming
 from handlers.context import HandlerSettings, QuietHours, Turn
@@ -27,7 +28,7 @@ from handlers.surveys.scorecard import scorecard
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 from storage.models import Person, utcnow
-from storage.models import Campaign, ExportRecord, Household, Reminder, ResponseStatus, SurveyResponse
+from storage.models import Campaign, ExportRecord, ReminderPlan, Household, Reminder, ResponseStatus, SurveyResponse
 from tests.cli_helpers import langso
 from tests.conftest import settings_for
 from tests.harness import HEAD, OFFICIAL, RESIDENT, TECH, VILLAGE_GROUPS, Harness
@@ -541,3 +542,25 @@ async def test_commands_with_households_data_stay_out_of_groups(harness: Harness
     sent = harness.fake.messages_to(group)[before:]
     assert not [m for m in sent if m.document] and not [m for m in sent if "Hà Thị Mai" in (m.text or "")]
     assert len(await responses(harness)) == 1
+
+
+async def test_a_reminder_at_a_set_time_survives_a_restart_and_runs_once(harness: Harness) -> None:
+    campaign = await open_survey(harness)
+    await register(harness, NEIGHBOUR, campaign)
+    await answer_all(harness, NEIGHBOUR, ANSWERS[:3])
+    await harness.send(HEAD, "/tiendo")
+    await harness.send(HEAD, "1")
+    [planned] = await harness.send(HEAD, "8h sáng mai")
+    assert "sẽ nhắc" in planned.text and "08:00" in planned.text
+    await harness.restart()
+    async with harness.app.sessions() as session:
+        [plan] = (await session.exec(select(ReminderPlan))).all()
+    job = harness.app.recurring.scheduler.get_job(f"{REMINDER_JOB}{plan.id}")
+    assert job is not None and job.next_run_time.astimezone(UTC) == plan.run_at
+    assert not [m for m in harness.fake.messages_to(NEIGHBOUR) if "Nhắc nhẹ" in (m.text or "")]
+    assert await harness.app.reminders.run(plan.id) == 1  # what the job does at 8:00
+    assert await harness.app.reminders.run(plan.id) == 0  # a plan runs once
+    reminders = [m for m in harness.fake.messages_to(NEIGHBOUR) if "Nhắc nhẹ" in (m.text or "")]
+    assert len(reminders) == 1
+    await harness.restart()
+    assert harness.app.recurring.scheduler.get_job(f"{REMINDER_JOB}{plan.id}") is None
