@@ -6,13 +6,13 @@ import io
 import textwrap
 from collections.abc import Sequence
 
-from matplotlib.figure import Figure
-
 from handlers.surveys.scorecard import Score
 
 
 def bar_chart(title: str, villages: Sequence[tuple[str, Sequence[Score]]], target_label: str) -> bytes:
     """A PNG. Built on a bare Figure (no pyplot): no global state, so it may run in a worker thread."""
+    from matplotlib.figure import Figure  # ~45 MB: loaded with the first report, not at start-up
+
     # long Vietnamese titles wrapped, so the bars keep most of the width
     indicators = [textwrap.fill(s.indicator.title, 30) for s in villages[0][1]] if villages else []
     rows = len(indicators)

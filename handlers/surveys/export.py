@@ -8,8 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from openpyxl import Workbook
-
 from handlers.surveys.engine import askable, display
 from handlers.surveys.definition import Survey
 from messages import label
@@ -47,6 +45,8 @@ def to_bytes(data: Table, fmt: str, sheet: str) -> bytes:
         writer.writerow(data.header)
         writer.writerows(data.rows)
         return text.getvalue().encode("utf-8-sig")  # the BOM makes Excel read Vietnamese correctly
+    from openpyxl import Workbook  # ~20 MB: loaded with the first XLSX export, not at start-up
+
     book = Workbook()
     page = book.active
     page.title = sheet[:31]

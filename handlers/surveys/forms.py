@@ -13,7 +13,6 @@ from pathlib import PurePath
 from handlers.surveys.definition import Survey
 from handlers.surveys.form_rows import FormError
 from handlers.surveys.toml_form import load_toml
-from handlers.surveys.xlsform import load_xlsform
 
 __all__ = ["FormError", "load_survey"]
 
@@ -23,6 +22,9 @@ def load_survey(filename: str, content: bytes) -> Survey:
     if suffix == ".toml":
         return load_toml(filename, content)
     if suffix == ".xlsx":
+        # pyxform and openpyxl cost ~45 MB: a bot running only TOML surveys never loads them
+        from handlers.surveys.xlsform import load_xlsform
+
         return load_xlsform(filename, content)
     raise FormError(source=filename, reason="unknown_format", value=suffix)
 
