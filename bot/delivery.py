@@ -264,9 +264,10 @@ class DeliveryWorker:
 
 async def send_direct(
     channel: Channel, pacer: Pacer, out: Outgoing, kind: ChatKind, tries: int = 3, *, urgent: bool = True
-) -> bool:
+) -> Outcome:
     """A message to one chat with a few quick retries: a reply to someone who is chatting with the bot
-    goes ahead of bulk delivery (urgent); a reminder waits its turn."""
+    goes ahead of bulk delivery (urgent); a reminder waits its turn. SENT, or why it was not: FAILED and
+    THROTTLED may succeed later, STOPPED and REJECTED will not."""
     chat = out.chat
     for part in parts(out, channel):
         for attempt in range(tries):
@@ -282,8 +283,8 @@ async def send_direct(
                 await asyncio.sleep(0.5 * (attempt + 1))
             else:
                 log.warning("reply to %s not sent: %s %s", chat, result.outcome, result.detail)
-                return False
+                return result.outcome
         else:
             log.warning("reply to %s not sent after %d tries", chat, tries)
-            return False
-    return True
+            return result.outcome
+    return Outcome.SENT

@@ -4,12 +4,14 @@ time per chat (in order), many chats at once. Replies go out after the turn's ch
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
@@ -17,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.delivery import send_direct
 from bot.pacing import Pacer
-from handlers.chat import Channel, ChatRef, Incoming
+from handlers.chat import Attachment, Button, Channel, ChatKind, ChatRef, Incoming, Outcome, Outgoing
 from handlers.context import HandlerSettings, Turn
 from handlers.handbook.search import Handbook
 from handlers.surveys.catalog import Catalog
@@ -60,6 +62,8 @@ class Dispatcher:
         self._chat_locks: dict[ChatRef, asyncio.Lock] = {}
         self._queued: dict[ChatRef, int] = {}  # turns started per chat: its lock is dropped at zero
         self._tasks: set[asyncio.Task[None]] = set()
+        self._replied: list[int] = []  # inbox rows whose replies went out, to be marked so
+        self._marking: asyncio.Task[None] | None = None
 
     async def receive(self, platform: str, key: str, payload: dict[str, Any]) -> bool:
         """Keep an update; False if it was already kept (a replayed webhook, a re-polled batch)."""
@@ -74,7 +78,19 @@ class Dispatcher:
         return True
 
     async def resume(self) -> int:
-        """At start-up: handle what was kept but not handled when the last process stopped."""
+        """At start-up: send the replies the last process did not get out, then handle what was kept
+        but not handled when it stopped."""
+        async with self._sessions() as session:
+            rows = await session.exec(
+                select(InboxUpdate.id, InboxUpdate.replies)
+                .where(InboxUpdate.reply_pending == True)  # noqa: E712 - SQL
+                .order_by(col(InboxUpdate.id))
+            )
+            unanswered = list(rows.all())
+        for row_id, kept in unanswered:
+            await self._reply(row_id, [_restore(record) for record in kept or []])
+        if unanswered:
+            log.info("%d turns' replies sent again after the last stop", len(unanswered))
         async with self._sessions() as session:
             rows = await session.exec(
                 select(InboxUpdate).where(col(InboxUpdate.processed_at).is_(None)).order_by(col(InboxUpdate.id))
@@ -88,6 +104,8 @@ class Dispatcher:
         """Wait until everything received so far has been handled (tests, shutdown)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self._marking is not None:
+            await asyncio.gather(self._marking, return_exceptions=True)
 
     def _start(self, row: InboxUpdate) -> None:
         route = self._routes.get(row.platform)
@@ -113,7 +131,7 @@ class Dispatcher:
                 async with self._slots:  # bounds open database sessions, not replies in flight
                     turn = await self._turn(row_id, incoming, error)
                 if turn is not None:
-                    await self._answer(turn)
+                    await self._answer(row_id, turn)
         except Exception:
             log.exception("handling update %d failed; it is kept and retried at the next start", row_id)
         finally:
@@ -149,10 +167,12 @@ class Dispatcher:
                     )
                     turn.say("internal_error")
             row.processed_at, row.error = self._clock(), error
+            kept = [k for out in turn.reply.messages if (k := _keep(out, incoming.chat_kind))] if turn else []
+            row.replies, row.reply_pending = kept or None, bool(kept)
             await session.commit()
         return turn
 
-    async def _answer(self, turn: Turn) -> None:
+    async def _answer(self, row_id: int, turn: Turn) -> None:
         if turn.outbox_changed:
             self._on_outbox()
         if turn.schedule_changed:
@@ -160,5 +180,61 @@ class Dispatcher:
         route = self._routes[turn.incoming.platform]
         if turn.incoming.callback_id:
             await route.channel.answer_button(turn.incoming, turn.reply.toast or "")
-        for out in turn.reply.messages:
-            await send_direct(route.channel, route.pacer, out, turn.incoming.chat_kind)
+        if turn.reply.messages:
+            await self._reply(row_id, [(out, turn.incoming.chat_kind) for out in turn.reply.messages])
+
+    async def _reply(self, row_id: int, replies: list[tuple[Outgoing, ChatKind]]) -> None:
+        """Send a turn's replies in order; those that failed for now stay kept for the next start."""
+        unsent = []
+        for out, kind in replies:
+            route = self._routes.get(out.chat.platform)
+            outcome = await send_direct(route.channel, route.pacer, out, kind) if route else Outcome.FAILED
+            if outcome in (Outcome.FAILED, Outcome.THROTTLED) and (kept := _keep(out, kind)):
+                unsent.append(kept)
+        if unsent:
+            async with self._sessions() as session:
+                row = await session.get(InboxUpdate, row_id)
+                if row is not None:
+                    row.replies = unsent
+                    await session.commit()
+            return
+        self._replied.append(row_id)
+        if self._marking is None or self._marking.done():
+            self._marking = asyncio.create_task(self._mark_replied())
+
+    async def _mark_replied(self) -> None:
+        """Clear the kept replies of turns whose replies went out, many turns per statement."""
+        await asyncio.sleep(0.05)
+        while self._replied:
+            done, self._replied = self._replied, []
+            async with self._sessions() as session:
+                await session.exec(
+                    update(InboxUpdate).where(col(InboxUpdate.id).in_(done)).values(replies=None, reply_pending=False)
+                )
+                await session.commit()
+
+
+def _keep(out: Outgoing, kind: ChatKind) -> dict[str, Any] | None:
+    """A reply as stored with its turn. A generated file (a chart, an export) is not kept: bytes in the
+    inbox would cost more than asking for the report again."""
+    if not out.text and out.attachment is None:
+        return None
+    return {
+        "platform": out.chat.platform,
+        "chat_id": out.chat.chat_id,
+        "kind": kind.value,
+        "text": out.text,
+        "buttons": [[b.label, b.data] for b in out.buttons],
+        "attachment": dataclasses.asdict(out.attachment) if out.attachment else None,
+    }
+
+
+def _restore(record: dict[str, Any]) -> tuple[Outgoing, ChatKind]:
+    attachment = Attachment(**record["attachment"]) if record.get("attachment") else None
+    out = Outgoing(
+        ChatRef(record["platform"], record["chat_id"]),
+        record["text"],
+        tuple(Button(label, data) for label, data in record["buttons"]),
+        attachment,
+    )
+    return out, ChatKind(record["kind"])

@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.delivery import send_direct
 from bot.dispatcher import Route
-from handlers.chat import ChatKind, ChatRef, Outgoing
+from handlers.chat import ChatKind, ChatRef, Outcome, Outgoing
 from handlers.context import HandlerSettings
 from handlers.surveys.campaigns import plan_reminders, reminder_text
 from handlers.surveys.catalog import Catalog
@@ -113,7 +113,7 @@ class SurveyReminders:
             if reminder.day == today and route is not None:
                 text = reminder_text(self._surveys.title(campaign.survey_code), place.name, place.code)
                 out = Outgoing(ChatRef(reminder.platform, reminder.chat_id), text)
-                if await send_direct(route.channel, route.pacer, out, ChatKind.PRIVATE, urgent=False):
+                if await send_direct(route.channel, route.pacer, out, ChatKind.PRIVATE, urgent=False) is Outcome.SENT:
                     outcome = ReminderStatus.SENT
                     sent += 1
             async with self._sessions() as session:

@@ -179,6 +179,10 @@ class InboxUpdate(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow)
     processed_at: datetime | None = None
     error: str = ""
+    # the turn's replies, committed with it and cleared once they went out: a crash between the commit
+    # and the send leaves them here, and the next start sends them
+    replies: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    reply_pending: bool = Field(default=False, index=True)
 
 
 class QuestionStatus(StrEnum):

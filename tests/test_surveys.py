@@ -564,3 +564,23 @@ async def test_a_reminder_at_a_set_time_survives_a_restart_and_runs_once(harness
     assert len(reminders) == 1
     await harness.restart()
     assert harness.app.recurring.scheduler.get_job(f"{REMINDER_JOB}{plan.id}") is None
+
+
+async def test_a_reply_that_could_not_be_sent_goes_out_after_a_restart(harness: Harness) -> None:
+    """The turn's replies are kept with it until they went out: the answer is stored, the next question
+    could not be sent (Telegram failing), and the restarted bot sends it."""
+    campaign = await open_survey(harness)
+    await register(harness, NEIGHBOUR, campaign)
+    before = len(harness.fake.messages_to(NEIGHBOUR))
+    harness.fake.fail_next(NEIGHBOUR, "500", times=3)  # every quick retry of the reply fails
+    harness.fake.message(NEIGHBOUR, NEIGHBOUR, "5")
+    await harness.settle()
+    [response] = await responses(harness)
+    assert response.answers == {"members": 5}
+    assert len(harness.fake.messages_to(NEIGHBOUR)) == before  # the person saw nothing yet
+    await harness.restart()
+    await harness.fake.wait_for(lambda: len(harness.fake.messages_to(NEIGHBOUR)) == before + 1)
+    assert "Câu 2/" in harness.fake.messages_to(NEIGHBOUR)[-1].text
+    await harness.restart()  # sent once: not again
+    await harness.settle()
+    assert len(harness.fake.messages_to(NEIGHBOUR)) == before + 1
