@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from dataclasses import replace
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,7 @@ from handlers.handbook.search import Handbook
 from handlers.surveys.catalog import Catalog
 from handlers.people import person_for
 from handlers.router import route
+from messages import render
 from storage.models import InboxUpdate, utcnow
 
 log = logging.getLogger(__name__)
@@ -88,7 +90,10 @@ class Dispatcher:
             )
             unanswered = list(rows.all())
         for row_id, kept in unanswered:
-            await self._reply(row_id, [_restore(record) for record in kept or []])
+            # the person may have seen it just before the stop: the repeat says it is one
+            restored = [_restore(record) for record in kept or []]
+            await self._reply(row_id, [(replace(out, text=render("reply_resent", text=out.text)), kind)
+                                       for out, kind in restored])
         if unanswered:
             log.info("%d turns' replies sent again after the last stop", len(unanswered))
         async with self._sessions() as session:
@@ -203,8 +208,8 @@ class Dispatcher:
             self._marking = asyncio.create_task(self._mark_replied())
 
     async def _mark_replied(self) -> None:
-        """Clear the kept replies of turns whose replies went out, many turns per statement."""
-        await asyncio.sleep(0.05)
+        """Clear the kept replies of turns whose replies went out, many turns per statement. No waiting
+        to gather more: until the mark is on disk, a crash would make the next start repeat them."""
         while self._replied:
             done, self._replied = self._replied, []
             async with self._sessions() as session:

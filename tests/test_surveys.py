@@ -580,7 +580,8 @@ async def test_a_reply_that_could_not_be_sent_goes_out_after_a_restart(harness: 
     assert len(harness.fake.messages_to(NEIGHBOUR)) == before  # the person saw nothing yet
     await harness.restart()
     await harness.fake.wait_for(lambda: len(harness.fake.messages_to(NEIGHBOUR)) == before + 1)
-    assert "Câu 2/" in harness.fake.messages_to(NEIGHBOUR)[-1].text
+    resent = harness.fake.messages_to(NEIGHBOUR)[-1].text
+    assert "Câu 2/" in resent and "gửi lại tin này" in resent
     await harness.restart()  # sent once: not again
     await harness.settle()
     assert len(harness.fake.messages_to(NEIGHBOUR)) == before + 1
