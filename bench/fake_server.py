@@ -15,6 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.control import serve_control  # noqa: E402
 from tests.fake_telegram import FakeTelegram  # noqa: E402
 from tests.fake_zalo import FakeZalo  # noqa: E402
 
@@ -63,16 +64,7 @@ async def main() -> None:
             fake.message(int(user), int(user), "/trogiup")
         return web.json_response({"ok": True})
 
-    control = web.Application()
-    control.router.add_get("/stats", stats)
-    control.router.add_post("/probe", probe)
-    runner = web.AppRunner(control, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    print(f"READY {fake.url} http://127.0.0.1:{port}", flush=True)
-    await asyncio.Event().wait()
+    await serve_control(fake.url, [web.get("/stats", stats), web.post("/probe", probe)])
 
 
 if __name__ == "__main__":

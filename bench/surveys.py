@@ -43,32 +43,19 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.control import serve_control  # noqa: E402 - after the path is set
+from tests.survey_answers import ANSWERS  # noqa: E402
+
 TOKEN = "123456:BENCH"
 FIRST_USER = 1_000_000  # resident n writes from user id (= private chat id) FIRST_USER + n
 ANSWERS_PER_RESIDENT = 14
 HEAD_NAME = "Lò Văn Pọm"
 HAMLET = "Xóm Trên"
-# The shipped household survey answered the same way each time (as tests/test_surveys.py answers it).
-ANSWERS = [
-    "5",  # members
-    "4",  # adults
-    "3",  # adults with a smartphone
-    "3",  # smartphones
-    "1",  # internet: fibre
-    "1",  # in the village Zalo group: yes
-    "2",  # adults with a payment account
-    "3",  # adults with level-2 VNeID
-    "4",  # people with an electronic health record
-    "1",  # online public services: yes
-    "2",  # sells online: no, so question 12 ("where") is never asked
-    "1",  # digital address: yes
-    "1, 3",  # help wanted
-    "bỏ qua",  # phone
-]
 # The bot numbers questions among all askable ones ("Câu 13/15" follows "Câu 11/15" here).
 ANSWER_FOR = dict(zip([*range(1, 12), 13, 14, 15], ANSWERS, strict=True))
 QUESTION = re.compile(r"^Câu (\d+)/\d+")
 BOT_LIMIT_PER_SECOND = 10_000
+RESENT = "gửi lại tin này"  # messages/templates/reply_resent.j2: a reply sent again after a restart
 
 
 # ==================================================================================================
@@ -128,6 +115,7 @@ class Crowd:
     unexpected_samples: list[str] = field(default_factory=list)
     stray_prompts: int = 0  # a prompt that came while the resident was not waiting (a duplicate)
     nudged: int = 0
+    resent_seen: int = 0  # repeated prompts (after a restart) of questions already answered
 
 
 def fake_server_main() -> None:
@@ -177,6 +165,9 @@ def fake_server_main() -> None:
             return
         kind, answer = classify(text)
         if kind == "info":
+            return
+        if RESENT in text and kind == f"q{resident.question}":
+            crowd.resent_seen += 1  # a repeat of a question already answered: a person reads the note
             return
         if kind == "unexpected" or (kind.startswith("q") and answer is None):
             crowd.unexpected += 1
@@ -229,7 +220,7 @@ def fake_server_main() -> None:
             "started_at": crowd.started_at, "pending_updates": fake.pending_updates, "max_offset": fake.max_offset,
             "get_updates_calls": fake.get_updates_calls, "unexpected": crowd.unexpected,
             "unexpected_samples": crowd.unexpected_samples, "stray_prompts": crowd.stray_prompts,
-            "nudged": crowd.nudged, "send_errors": len(fake.errors), "rejected_429": fake.rejected_429,
+            "nudged": crowd.nudged, "resent_seen": crowd.resent_seen, "send_errors": len(fake.errors), "rejected_429": fake.rejected_429,
         })
 
     async def waiting(_request: web.Request) -> web.Response:
@@ -256,21 +247,11 @@ def fake_server_main() -> None:
 
     async def serve() -> None:
         await fake.start()
-        control = web.Application(client_max_size=64 * 1024 * 1024)
-        control.router.add_post("/start", start)
-        control.router.add_post("/stop", stop)
-        control.router.add_get("/stats", stats)
-        control.router.add_get("/waiting", waiting)
-        control.router.add_post("/nudge", nudge)
-        control.router.add_get("/latencies", latencies)
-        control.router.add_get("/ledger", ledger)
-        runner = web.AppRunner(control, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        print(f"READY {fake.url} http://127.0.0.1:{port}", flush=True)
-        await asyncio.Event().wait()
+        await serve_control(fake.url, [
+            web.post("/start", start), web.post("/stop", stop), web.get("/stats", stats),
+            web.get("/waiting", waiting), web.post("/nudge", nudge), web.get("/latencies", latencies),
+            web.get("/ledger", ledger),
+        ])
 
     asyncio.run(serve())
 
@@ -292,29 +273,19 @@ def bot_settings(environ: dict[str, str]):  # noqa: ANN201 - bot.config.Settings
 def run_bot_main() -> None:
     import logging
 
-    from bot.app import App
+    from bot.cli import serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-    async def serve() -> None:
-        app = App(bot_settings(dict(os.environ)))
-        await app.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await app.stop()
-
+    settings = bot_settings(dict(os.environ))
     profile = os.environ.get("LANGSO_BENCH_PROFILE")
     if not profile:
-        asyncio.run(serve())
+        asyncio.run(serve(settings))
         return
     import cProfile  # where the bot's CPU goes (--profile): a graceful stop writes the file
 
     profiler = cProfile.Profile()
     profiler.enable()
-    asyncio.run(serve())
+    asyncio.run(serve(settings))
     profiler.disable()
     profiler.dump_stats(f"{profile}.{os.getpid()}")
 
@@ -574,9 +545,9 @@ async def run(args: argparse.Namespace, url: str, log: Path) -> None:
                 kill.peak_before_mb = bot.peak_mb
                 bot.kill()
                 kill.at, kill.confirmed_then = time.time(), stats["answers_confirmed"]
-                # A resident still waiting whose last message the dead process had already handled will
-                # never get that reply (replies are sent after the commit, not kept in an outbox): like a
-                # person, it asks again (/khaosat resumes at the next unanswered question).
+                # A resident still waiting whose last message the dead process had already handled gets
+                # that reply from the restarted bot (replies are kept with their turn until sent); if it
+                # never comes, the stall check below nudges the resident as a person would ask again.
                 waiting = await server.get("/waiting")
                 handled = await asyncio.to_thread(
                     database.handled_before, [u for _, u in waiting], datetime.fromtimestamp(kill.at, UTC)
@@ -584,12 +555,10 @@ async def run(args: argparse.Namespace, url: str, log: Path) -> None:
                 lost = [user for user, update_id in waiting if update_id in handled]
                 kill.lost_replies = len(lost)
                 print(f"  [{kill.at - started:6.0f} s] SIGKILL at {stats['answers_confirmed']} answers confirmed; "
-                      f"{len(lost)} replies lost with the process; restarting", file=sys.stderr, flush=True)
+                      f"{len(lost)} replies handled but not yet sent; restarting", file=sys.stderr, flush=True)
                 bot = BotProcess(environ, log)
                 await wait_polling(server, bot)
                 kill.ready = time.time()
-                if lost:
-                    await server.post("/nudge", lost)
                 last_progress = (stats["bot_sends"], time.monotonic())
                 continue
             # Fallback for anything else that leaves a resident waiting: the bot has been quiet for 30 s
@@ -692,8 +661,9 @@ def report(
           + (f"; {kill.peak_before_mb:.0f} MB before the kill, {bot.peak_mb:.0f} MB after the restart" if kill.at else ""))
     if kill.at:
         print(f"  kill test: SIGKILL at {kill.at - started:.0f} s ({kill.confirmed_then} answers confirmed), "
-              f"polling again {kill.ready - kill.at:.1f} s later; {kill.lost_replies} replies lost with the process "
-              f"(turn committed, reply never sent; those residents typed /khaosat again)")
+              f"polling again {kill.ready - kill.at:.1f} s later; {kill.lost_replies} replies handled but not sent "
+              f"at the kill (sent again by the restarted bot); {stats['resent_seen']} repeated prompts of questions "
+              f"already answered, ignored as a person would")
     print(f"  answers lost: {len(confirmed) - final['stored']} "
           f"(= {len(confirmed)} confirmed by the getUpdates offset - {final['stored']} in survey_response); "
           f"confirmed answers missing from their household's row: {len(missing)}; messages confirmed but never "

@@ -31,29 +31,13 @@ from storage.models import Person, utcnow
 from storage.models import Campaign, ExportRecord, ReminderPlan, Household, Reminder, ResponseStatus, SurveyResponse
 from tests.cli_helpers import langso
 from tests.conftest import settings_for
+from tests.survey_answers import ANSWERS
 from tests.harness import HEAD, OFFICIAL, RESIDENT, TECH, VILLAGE_GROUPS, Harness
 from tests.xlsforms import xlsform
 
 NEIGHBOUR = 201  # another resident of THON-1
 SPOUSE = 202  # joins RESIDENT's household
 
-# The shipped household survey, answered the same way each time, question by question.
-ANSWERS = [
-    "5",  # members
-    "4",  # adults
-    "3",  # adults with a smartphone
-    "3",  # smartphones
-    "1",  # internet: fibre
-    "1",  # in the village Zalo group: yes
-    "2",  # adults with a payment account
-    "3",  # adults with level-2 VNeID
-    "4",  # people with an electronic health record
-    "1",  # online public services: yes
-    "2",  # sells online: no (so the "where" question is skipped)
-    "1",  # digital address: yes
-    "1, 3",  # help wanted
-    "bỏ qua",  # phone
-]
 
 
 async def open_survey(h: Harness, village: str = "THON-1") -> Campaign:
