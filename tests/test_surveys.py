@@ -569,3 +569,19 @@ async def test_a_reply_that_could_not_be_sent_goes_out_after_a_restart(harness: 
     await harness.restart()  # sent once: not again
     await harness.settle()
     assert len(harness.fake.messages_to(NEIGHBOUR)) == before + 1
+
+
+async def test_household_codes_cannot_be_guessed_in_one_go(harness: Harness) -> None:
+    campaign = await open_survey(harness)
+    await register(harness, RESIDENT, campaign)
+    harness.fake.add_private(SPOUSE)
+    for text in ("/khaosat THON-1", "1", "2"):
+        await harness.send(SPOUSE, text)
+    for guess in ("111111", "222222", "333333", "444444"):
+        [wrong] = await harness.send(SPOUSE, guess)
+        assert "không tìm thấy" in wrong.text.lower()
+    [locked] = await harness.send(SPOUSE, "555555")
+    assert "sai mã hộ nhiều lần" in locked.text
+    async with harness.app.sessions() as session:
+        spouse = (await session.exec(select(Person).where(Person.household_id.is_not(None)))).all()
+    assert len(spouse) == 1  # only the resident who registered belongs to the household

@@ -24,6 +24,7 @@ LINK_PREFIX = "ks"  # /start ks<campaign id>: the invitation's deep link
 PICK_PREFIX = "+"  # a select_multiple button: adds or removes one choice until "done"
 DONE = "+done"
 MAX_LISTED = 10
+MAX_CODE_TRIES = 5
 
 
 # --- which campaign -----------------------------------------------------------------------------------
@@ -134,12 +135,12 @@ async def resume(turn: Turn, step: str, data: dict) -> None:
     elif step == "hamlet":
         await _on_hamlet(turn, campaign, survey, answer, data)
     elif step == "join_code":
-        await _on_join_code(turn, campaign, survey, answer)
+        await _on_join_code(turn, campaign, survey, answer, data)
     else:
         household = await _household_in(turn, campaign)
         if household is None:  # the household was deleted (/xoadulieu by a member) meanwhile
             await conversation.finish(turn)
-            turn.say("survey_gone")
+            turn.say("survey_household_gone")
             return
         response = await locked_response(turn, campaign, household)
         if step == "question":
@@ -217,7 +218,7 @@ async def _new_join_code(turn: Turn) -> str:
             return code
 
 
-async def _on_join_code(turn: Turn, campaign: Campaign, survey: Survey, answer: str) -> None:
+async def _on_join_code(turn: Turn, campaign: Campaign, survey: Survey, answer: str, data: dict) -> None:
     if engine.is_back(answer):
         await _ask_household(turn)
         return
@@ -227,6 +228,12 @@ async def _on_join_code(turn: Turn, campaign: Campaign, survey: Survey, answer: 
     )
     household = rows.first()
     if household is None:
+        tries = int(data.get("wrong_codes", 0)) + 1
+        if tries >= MAX_CODE_TRIES:  # a code is a key to a household's answers: no guessing
+            await conversation.finish(turn)
+            turn.say("survey_join_code_locked")
+            return
+        await conversation.move(turn, FLOW, "join_code", wrong_codes=tries)
         turn.say("survey_bad_join_code")
         return
     turn.person.household_id = household.id
