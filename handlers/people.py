@@ -49,12 +49,14 @@ async def has_role_on(session: AsyncSession, person: Person, place: Place, roles
     return False
 
 
-async def managed_places(session: AsyncSession, person: Person) -> list[Place]:
-    """Places whose groups this person may broadcast to: their communes, and every village in them or
-    where they are village head; communes first."""
+async def managed_places(
+    session: AsyncSession, person: Person, roles: Iterable[str] = BROADCASTERS
+) -> list[Place]:
+    """Places this person holds one of `roles` on (by default: whose groups they may broadcast to):
+    their communes and every village in them, and their villages; communes first."""
     places: dict[int, Place] = {}
     for role, place in await roles_of(session, person):
-        if role.role not in BROADCASTERS:
+        if role.role not in roles:
             continue
         places[place.id] = place
         if place.kind == PlaceKind.COMMUNE:

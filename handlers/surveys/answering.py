@@ -10,9 +10,10 @@ from sqlmodel import col, select
 
 from handlers import conversation
 from handlers.chat import Button, ChatKind, Event
+from handlers.choices import Choice as MenuItem
 from handlers.choices import Menu, menu
 from handlers.context import Turn
-from handlers.people import place_by_code
+from handlers.people import place_by_code, villages_of
 from handlers.surveys import engine
 from handlers.surveys.definition import Kind, Question, Survey
 from messages import label
@@ -35,7 +36,8 @@ async def open_campaigns(turn: Turn, place_code: str = "") -> list[tuple[Campaig
     query = select(Campaign, Place).join(Place).where(col(Campaign.closed_at).is_(None))
     place = await place_by_code(turn.session, place_code) if place_code else None
     if place is not None:
-        query = query.where(col(Place.id).in_([place.id, *await _villages(turn, place)]))
+        villages = await villages_of(turn.session, place)
+        query = query.where(col(Place.id).in_([place.id, *(v.id for v in villages)]))
     elif turn.person.household_id is not None:
         household = await turn.session.get(Household, turn.person.household_id)
         mine = await turn.session.exec(query.where(Campaign.place_id == household.place_id)) if household else None
@@ -44,11 +46,6 @@ async def open_campaigns(turn: Turn, place_code: str = "") -> list[tuple[Campaig
             return found
     rows = await turn.session.exec(query.order_by(col(Campaign.opened_at).desc()))
     return list(rows.all())
-
-
-async def _villages(turn: Turn, place: Place) -> list[int]:
-    rows = await turn.session.exec(select(Place.id).where(Place.parent_id == place.id))
-    return [i for i in rows.all() if i is not None]
 
 
 def _campaign_menu(turn: Turn, found: list[tuple[Campaign, Place]]) -> Menu:
@@ -289,12 +286,11 @@ async def _ask(
 ) -> None:
     today = _today(turn)
     number, total = engine.number_of(survey, question)
-    choices = [f"{n}. {c.label}" for n, c in enumerate(question.choices, 1)]
-    if question.kind is Kind.SELECT_MULTIPLE:
-        buttons = tuple(Button(f"{n}. {c.label}", f"{PICK_PREFIX}{n}") for n, c in enumerate(question.choices, 1))
+    numbered = Menu(tuple(MenuItem(c.value, c.label) for c in question.choices))
+    buttons = numbered.buttons
+    if question.kind is Kind.SELECT_MULTIPLE:  # a button adds or removes its choice until "done"
+        buttons = tuple(Button(b.label, f"{PICK_PREFIX}{b.data}") for b in buttons)
         buttons += (Button(label("done_choosing"), DONE),)
-    else:
-        buttons = tuple(Button(line, str(n)) for n, line in enumerate(choices, 1))
     previous = engine.display(question, response.answers[question.name]) if question.name in response.answers else None
     await conversation.move(turn, FLOW, "question", question=question.name, editing=editing, picked=[])
     turn.say(
@@ -306,7 +302,7 @@ async def _ask(
         label=question.label,
         hint=question.hint,
         kind=question.kind.value,
-        choices=choices,
+        choices=numbered.lines,
         required=question.required,
         previous=previous,
         first=number == 1,

@@ -15,7 +15,7 @@ from handlers.audience import active_groups, queue, release_time
 from handlers.chat import ChatKind
 from handlers.choices import Menu, menu
 from handlers.context import HandlerSettings, Turn
-from handlers.people import STAFF, managed_places, place_by_code, roles_of, villages_of
+from handlers.people import STAFF, managed_places, place_by_code, villages_of
 from handlers.handbook import chat as handbook
 from handlers.surveys import answering, engine
 from messages import render
@@ -118,11 +118,14 @@ async def _on_village(turn: Turn, answer: str, data: dict) -> None:
     await _on_village_chosen(turn, data["survey"], village)
 
 
+async def _campaign_of(turn: Turn, code: str, village: Place) -> Campaign | None:
+    """One campaign per survey and village: opening a closed one again reopens it."""
+    rows = await turn.session.exec(select(Campaign).where(Campaign.survey_code == code, Campaign.place_id == village.id))
+    return rows.first()
+
+
 async def _on_village_chosen(turn: Turn, code: str, village: Place) -> None:
-    rows = await turn.session.exec(
-        select(Campaign).where(Campaign.survey_code == code, Campaign.place_id == village.id)
-    )
-    earlier = rows.first()  # one campaign per survey and village: opening a closed one reopens it
+    earlier = await _campaign_of(turn, code, village)
     if earlier is not None and earlier.closed_at is None:
         await conversation.finish(turn)
         turn.say("survey_already_open", village=village.name, since=turn.local(earlier.opened_at))
@@ -145,10 +148,7 @@ async def _on_expected(turn: Turn, answer: str, data: dict) -> None:
         await conversation.finish(turn)
         turn.say("survey_gone")
         return
-    rows = await turn.session.exec(
-        select(Campaign).where(Campaign.survey_code == survey.code, Campaign.place_id == village.id)
-    )
-    campaign = rows.first() or Campaign(survey_code=survey.code, place_id=village.id, opened_by=turn.person.id)
+    campaign = await _campaign_of(turn, survey.code, village) or Campaign(survey_code=survey.code, place_id=village.id, opened_by=turn.person.id)
     campaign.expected_households, campaign.opened_at, campaign.closed_at = expected, turn.now, None
     turn.session.add(campaign)
     await turn.session.flush()
@@ -187,12 +187,7 @@ class Progress:
 async def staff_villages(session: AsyncSession, person: Person, code: str = "") -> list[Place] | None:
     """Villages this person may follow (staff role on the village or its commune); narrowed to the
     place `code` names. None when `code` names a place they have no role on."""
-    villages: dict[int, Place] = {}
-    for role, place in await roles_of(session, person):
-        if role.role not in STAFF:
-            continue
-        for village in await villages_of(session, place) if place.kind == PlaceKind.COMMUNE else [place]:
-            villages[village.id] = village
+    villages = {p.id: p for p in await managed_places(session, person, STAFF) if p.kind == PlaceKind.VILLAGE}
     if code:
         place = await place_by_code(session, code)
         if place is None:
