@@ -224,10 +224,11 @@ class HandbookEntry(SQLModel, table=True):
 
 
 class LinkCode(SQLModel, table=True):
-    """A one-time code (/lienket) that joins a person's accounts on two platforms."""
+    """A one-time code (/lienket) that joins a person's accounts on two platforms. Only its SHA-256 is
+    kept: whoever reads the database cannot use a code in flight."""
 
     __tablename__ = "link_code"
-    code: str = Field(primary_key=True)
+    code: str = Field(primary_key=True)  # sha256 hex of the code
     person_id: int = Field(foreign_key="person.id")
     platform: str  # where it was given: it must be typed on another one
     expires_at: datetime
@@ -323,3 +324,27 @@ class ExportRecord(SQLModel, table=True):
     format: str
     households: int
     at: datetime = Field(default_factory=utcnow)
+
+
+class AttemptCounter(SQLModel, table=True):
+    """Wrong guesses of a secret (a link code, a household code, an invitation) by one person or chat:
+    past the limit in a window, that key is locked out until `locked_until`."""
+
+    __tablename__ = "attempt_counter"
+    key: str = Field(primary_key=True)  # "<what>:<scope>:<id>", e.g. "link:person:12"
+    failures: int = 0
+    window_started: datetime = Field(default_factory=utcnow)
+    locked_until: datetime | None = None
+
+
+class AuditEvent(SQLModel, table=True):
+    """One sensitive action (accounts joined or separated, a notice cancelled, an export, a deletion,
+    a role given): who, when, on what place, and what is needed to understand or undo it."""
+
+    __tablename__ = "audit_event"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    actor_id: int | None = Field(default=None, foreign_key="person.id", index=True)  # None: the CLI
+    action: str = Field(index=True)
+    place_id: int | None = Field(default=None, foreign_key="place.id")
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
