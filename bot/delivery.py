@@ -11,7 +11,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import DeliverySettings
 from bot.pacing import Pacer
@@ -21,11 +24,13 @@ from handlers.surveys.answering import LINK_PREFIX
 from handlers.chat import Channel, ChatKind, ChatRef, Outcome, Outgoing, SendResult
 from storage import outbox
 from storage.db import session_factory
-from storage.models import Announcement, ChatGroup, DeliveryStatus, utcnow
+from messages import label, render
+from storage.models import Announcement, ChatGroup, Delivery, DeliveryStatus, Identity, Place, utcnow
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(minutes=10)
+REFUSED = "refused: "  # last_error of a delivery the platform refused: how its author's one notice is kept once
 
 
 def backoff(attempts: int) -> timedelta:
@@ -247,11 +252,43 @@ class DeliveryWorker:
                 await outbox.stop_group(session, row.group_id, result.detail[:500])
                 await session.commit()
         elif result.outcome is Outcome.REJECTED:
-            await self._recorder.record(
-                row.delivery_id, status=DeliveryStatus.FAILED, lease_until=None, last_error=result.detail[:500]
-            )
+            await self._refused(row, result)
         else:
             await self._retry_later(row, result.detail)
+
+    async def _refused(self, row: outbox.Claimed, result: SendResult) -> None:
+        """The platform refuses the notice itself, so no retry will help: the delivery fails, and the
+        notice's author hears of it in a private chat, once per notice however many groups refuse it."""
+        async with self._sessions() as session:
+            first = await _mark_refused(session, row, result.detail)
+            message = await self._refusal_message(session, row, result) if first else None
+            await session.commit()
+        if message is not None:
+            await send_direct(self._channel, self._pacer, message, ChatKind.PRIVATE, urgent=False)
+
+    async def _refusal_message(self, session: AsyncSession, row: outbox.Claimed, result: SendResult) -> Outgoing | None:
+        notice = await session.get(Announcement, row.announcement_id)
+        group = await session.get(ChatGroup, row.group_id)
+        assert notice is not None and group is not None
+        author = await session.exec(
+            select(Identity.user_id)
+            .where(Identity.person_id == notice.author_id, Identity.platform == self._channel.platform)
+            .order_by(col(Identity.id))
+        )
+        user_id = author.first()
+        if user_id is None:  # the author writes on another platform, which this worker cannot reach
+            log.info("notice %d refused in group %d; its author has no chat on %s", notice.id, group.id, self._channel.platform)
+            return None
+        place = await session.get(Place, group.place_id) if group.place_id else None
+        text = render(
+            "notice_refused",
+            number=notice.parent_id or notice.id,  # a recurring notice's occurrences go by its number
+            place=place.name if place else "",
+            group=group.title,
+            platform=label(self._channel.platform),
+            too_long="too long" in result.detail.lower(),  # both platforms' wording for a text over the limit
+        )
+        return Outgoing(ChatRef(self._channel.platform, user_id), text)
 
     async def _retry_later(self, row: outbox.Claimed, reason: str) -> None:
         attempts = row.attempts + 1
@@ -260,6 +297,28 @@ class DeliveryWorker:
         else:
             values = {"status": DeliveryStatus.PENDING, "not_before": self._clock() + backoff(attempts)}
         await self._recorder.record(row.delivery_id, attempts=attempts, lease_until=None, last_error=reason[:500], **values)
+
+
+async def _mark_refused(session: AsyncSession, row: outbox.Claimed, detail: str) -> bool:
+    """Fail a refused delivery; True if it is the first of its notice to be refused. The notice row is
+    locked first, so two processes refusing two groups of one notice at once agree on which was first
+    (SQLite: the transaction holds the only write lock anyway)."""
+    await session.exec(select(Announcement.id).where(Announcement.id == row.announcement_id).with_for_update())
+    earlier = await session.exec(
+        select(func.count())
+        .select_from(Delivery)
+        .where(
+            Delivery.announcement_id == row.announcement_id,
+            Delivery.status == DeliveryStatus.FAILED,
+            col(Delivery.last_error).startswith(REFUSED),
+        )
+    )
+    await session.exec(
+        update(Delivery)
+        .where(col(Delivery.id) == row.delivery_id)
+        .values(status=DeliveryStatus.FAILED, lease_until=None, last_error=f"{REFUSED}{detail}"[:500])
+    )
+    return earlier.one() == 0
 
 
 async def send_direct(

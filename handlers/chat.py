@@ -6,9 +6,26 @@ every platform error is mapped onto one of a handful of Outcomes the delivery en
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
+
+# control characters (C0, DEL, C1) except tab and newline, and lone surrogates: a NUL crashes
+# PostgreSQL, a lone surrogate cannot be encoded for any database, and neither is anything a person meant
+_UNWANTED = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """Text as handlers compare and store it: NFC (an NFD "quay lại" must equal the NFC one), without
+    control characters other than newline and tab."""
+    return _UNWANTED.sub("", unicodedata.normalize("NFC", text))
+
+
+def utf16_units(text: str) -> int:
+    """Telegram's measure of a text: UTF-16 code units (an emoji outside the BMP counts 2)."""
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
 
 
 class ChatKind(StrEnum):
@@ -45,9 +62,15 @@ class Quoted:
     text: str
     attachment: Attachment | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", clean_text(self.text))
+
 
 @dataclass(frozen=True)
 class Incoming:
+    """One update as handlers see it. Every text in it is cleaned here, once, whichever adapter built
+    it: handlers compare and store what they get without normalising again."""
+
     platform: str
     chat_id: str
     chat_kind: ChatKind
@@ -62,6 +85,12 @@ class Incoming:
     chat_title: str = ""
     new_chat_id: str | None = None  # Event.MIGRATED
     sends_files: bool = True  # the adapter says whether the bot can send files (charts, exports) back
+
+    def __post_init__(self) -> None:
+        for name in ("text", "user_name", "chat_title"):
+            object.__setattr__(self, name, clean_text(getattr(self, name)))
+        if self.button_data is not None:
+            object.__setattr__(self, "button_data", clean_text(self.button_data))
 
     @property
     def chat(self) -> ChatRef:
@@ -120,7 +149,10 @@ class SendResult:
 
 
 class Channel(Protocol):
-    """One platform. `send` makes exactly one platform call for a text that fits `text_limit`."""
+    """One platform. `send` makes exactly one platform call for a text that fits `text_limit`.
+
+    Limits are in the platform's own measure: a channel whose platform does not count code points
+    declares `text_length(text) -> int` (Telegram counts UTF-16 code units: `utf16_units`)."""
 
     platform: str
     text_limit: int

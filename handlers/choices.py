@@ -3,11 +3,11 @@ where the platform has buttons; the answer is the number either way."""
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 
 from handlers.chat import Button
 from handlers.context import Turn
+from handlers.numbers import whole_number
 from messages import label
 
 
@@ -35,9 +35,10 @@ class Menu:
 
     def pick(self, answer: str) -> str | None:
         """The key of the chosen item, from its number (also "số 2", "2.") or its exact label."""
-        text = unicodedata.normalize("NFC", answer).strip().lower().removeprefix("số").strip(" .)")
-        if text.isdigit() and 1 <= int(text) <= len(self.choices):
-            return self.choices[int(text) - 1].key
+        text = answer.strip().lower().removeprefix("số").strip(" .)")  # Incoming made it NFC
+        number = whole_number(text)
+        if number is not None and 1 <= number <= len(self.choices):
+            return self.choices[number - 1].key
         for choice in self.choices:
             if choice.label.lower() == text:
                 return choice.key

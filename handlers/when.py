@@ -28,8 +28,9 @@ _WEEKDAYS = {  # Vietnamese weekday -> cron day_of_week
     "thứ 7": "sat", "chủ nhật": "sun", "cn": "sun",
 }
 _AFTERNOON = ("chiều", "tối", "đêm")
-_CLOCK = re.compile(r"\b(\d{1,2})\s*(?:h|giờ|:)(?:\s*(\d{2})(?:\s*phút)?)?")
-_IN = re.compile(r"^(?:sau\s+)?(\d+)\s*(giây|phút|giờ|ngày)(?:\s+nữa)?$")
+# ASCII digits only ("５", "٣" are no time), and few of them: "99999999 ngày nữa" is no time either
+_CLOCK = re.compile(r"\b([0-9]{1,2})\s*(?:h|giờ|:)(?:\s*([0-9]{2})(?:\s*phút)?)?")
+_IN = re.compile(r"^(?:sau\s+)?([0-9]{1,4})\s*(giây|phút|giờ|ngày)(?:\s+nữa)?$")
 _FILLER = re.compile(r"\b(?:lúc|vào)\b")
 _TODAY = re.compile(r"\b(?:sáng|trưa|chiều|tối|đêm) nay\b")
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from sqlmodel import col, or_, select
 
@@ -14,6 +15,7 @@ from handlers.context import Turn
 from handlers.groups import this_group
 from handlers.handbook.articles import Article
 from handlers.handbook.search import Kind, entry_article
+from handlers.numbers import whole_number
 from handlers.people import STAFF, has_role_on, roles_of
 from messages import label, render
 from storage.models import (
@@ -39,7 +41,15 @@ async def ask_command(turn: Turn, args: str) -> None:
     await ask(turn, args)
 
 
+def is_question(text: str) -> bool:
+    """Only emoji, punctuation or invisible characters ask nothing the tech team could answer."""
+    return any(unicodedata.category(ch)[0] in "LN" for ch in text)
+
+
 async def ask(turn: Turn, text: str) -> None:
+    if not is_question(text):
+        turn.say("not_understood")
+        return
     decision = turn.handbook.decide(text)
     question = Question(
         platform=turn.incoming.platform,
@@ -221,7 +231,8 @@ async def save_answer(turn: Turn, args: str) -> None:
 
 
 async def _staff_question(turn: Turn, number: str) -> Question | None:
-    question = await turn.session.get(Question, int(number)) if number.isdigit() else None
+    question_id = whole_number(number)
+    question = await turn.session.get(Question, question_id) if question_id is not None else None
     if question is None:
         turn.say("handbook_reply_usage")
         return None

@@ -17,6 +17,7 @@ from handlers.choices import Menu, menu
 from handlers.context import HandlerSettings, Turn
 from handlers.people import STAFF, managed_places, place_by_code, villages_of
 from handlers.handbook import chat as handbook
+from handlers.numbers import whole_number
 from handlers.surveys import answering, engine
 from messages import render
 from storage.models import (
@@ -137,11 +138,10 @@ async def _on_village_chosen(turn: Turn, code: str, village: Place) -> None:
 async def _on_expected(turn: Turn, answer: str, data: dict) -> None:
     expected: int | None = None
     if not engine.is_skip(answer):
-        text = answer.strip()
-        if not text.isdigit() or not 1 <= int(text) <= 100_000:
+        expected = whole_number(answer)
+        if expected is None or not 1 <= expected <= 100_000:
             turn.say("survey_ask_expected", village="", again=True)
             return
-        expected = int(text)
     village = await turn.session.get(Place, data["village_id"])
     survey = turn.surveys.get(data["survey"])
     if village is None or survey is None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from handlers.handbook.normalize import plain
+from handlers.numbers import whole_number
 from handlers.surveys.definition import Kind, Question, Survey
 
 Answers = Mapping[str, object]
@@ -20,10 +21,12 @@ _NUMBER_WORDS = {
     "khong": 0, "mot": 1, "hai": 2, "ba": 3, "bon": 4, "tu": 4, "nam": 5,
     "sau": 6, "bay": 7, "tam": 8, "chin": 9, "muoi": 10,
 }  # fmt: skip
-_INTEGER = re.compile(r"[^\d-]*(-?\d+)\s*[^\d.,/]*")
-_DECIMAL = re.compile(r"[^\d-]*(-?\d+(?:[.,]\d+)?)\s*[^\d.,/]*")
+# ASCII digits only, and few of them: "５", "٣" or 5,000 digits are no answer (int() of them fails or
+# makes a number no form means); "5 người" is 5
+_INTEGER = re.compile(r"[^\d-]*(-?[0-9]{1,9})\s*[^\d.,/]*")
+_DECIMAL = re.compile(r"[^\d-]*(-?[0-9]{1,9}(?:[.,][0-9]{1,6})?)\s*[^\d.,/]*")
 _DATE_FORMATS = ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y-%m-%d")
-_PHONE = re.compile(r"0(?:[35789]\d{8}|2\d{9})")
+_PHONE = re.compile(r"0(?:[35789][0-9]{8}|2[0-9]{9})")
 _SEPARATORS = re.compile(r"(?:[\s,;.+]|\bvà\b)+")  # "1, 3", "1 3", "1 và 3"
 MAX_TEXT = 500
 
@@ -142,6 +145,8 @@ def _integer(text: str, reason: str = "integer") -> int | Invalid:
 
 def _date(text: str) -> str | Invalid:
     cleaned = re.sub(r"\s+", "", text)
+    if not cleaned.isascii():  # strptime would read other scripts' digits too
+        return Invalid("date")
     for fmt in _DATE_FORMATS:
         try:
             return datetime.strptime(cleaned, fmt).date().isoformat()
@@ -165,13 +170,12 @@ def pick_choices(question: Question, text: str) -> list[str] | None:
     for choice in question.choices:
         if plain(choice.label) == whole or choice.value == text:
             return [choice.value]
-    parts = [p for p in _SEPARATORS.split(text) if p]
-    if not parts or not all(p.isdigit() for p in parts):
+    numbers = [whole_number(p) for p in _SEPARATORS.split(text) if p]
+    if not numbers:
         return None
     picked: list[str] = []
-    for part in parts:
-        number = int(part)
-        if not 1 <= number <= len(question.choices):
+    for number in numbers:
+        if number is None or not 1 <= number <= len(question.choices):
             return None
         value = question.choices[number - 1].value
         if value not in picked:
