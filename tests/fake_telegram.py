@@ -39,7 +39,7 @@ from tests.loopback import serve_loopback, wait_until
 __all__ = ["FakeTelegram", "Sent", "FAULT_KINDS", "SEND_METHODS"]
 
 SEND_METHODS = frozenset({"sendmessage", "sendphoto", "senddocument", "copymessage"})
-FAULT_KINDS = frozenset({"429", "500", "502", "drop", "timeout", "403"})
+FAULT_KINDS = frozenset({"429", "500", "502", "drop", "timeout", "403", "400", "too_long"})
 
 # Form values are JSON-decoded when they parse, except these, which the Bot API treats as
 # plain strings ("123" as text must stay "123"; a file_id must not become a number).
@@ -797,6 +797,10 @@ class FakeTelegram:
             chat = self._chats.get(chat_id)
             kind_name = chat.type if chat is not None and chat.type != "private" else "group"
             return _err(403, f"Forbidden: bot was kicked from the {kind_name} chat")
+        if kind == "400":  # the group restricts what members (and bots) may post
+            return _err(400, "Bad Request: not enough rights to send text messages to the chat")
+        if kind == "too_long":
+            return _err(400, "Bad Request: message is too long")
         if kind == "timeout":
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), _TIMEOUT_FAULT_HOLD)
