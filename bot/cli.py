@@ -117,9 +117,6 @@ async def serve(settings: Settings) -> None:
     await stop.wait()
     await app.stop()
 
-    asyncio.run(serve())
-    return 0
-
 
 def _demo(settings: Settings) -> int:
     from bot.demo import run_demo
