@@ -133,8 +133,7 @@ class App:
 
     async def _receive(self) -> None:
         """Long polling per channel, or one aiohttp server with a webhook route per channel."""
-        secret = self.settings.webhook_secret or ""
-        hooks: list[tuple[TelegramChannel | ZaloChannel, str]] = []
+        hooks: list[tuple[TelegramChannel | ZaloChannel, str, str]] = []  # channel, public URL, secret
         web_app: web.Application | None = None
         for platform, channel in self.remotes.items():
             channel_settings: ChannelSettings = getattr(self.settings, platform)
@@ -143,14 +142,15 @@ class App:
                 continue
             web_app = web_app or make_app()
             remote = REMOTE[platform]
+            secret = channel_settings.webhook_secret or ""  # config refuses webhook mode without one
             web_app.router.add_post(
                 f"/{platform}/webhook",
                 webhook_handler(platform, secret, remote.secret_header, remote.update_key, self.dispatcher.receive),
             )
-            hooks.append((channel, channel_settings.webhook_url))
+            hooks.append((channel, channel_settings.webhook_url, secret))
         if web_app is not None:
             await self.serve(web_app)
-            for channel, url in hooks:
+            for channel, url, secret in hooks:
                 await channel.set_webhook(url, secret)
 
     async def serve(self, app: web.Application) -> None:

@@ -38,6 +38,7 @@ class ChannelSettings:
     mode: str
     webhook_url: str
     limits: Limits
+    webhook_secret: str | None = None  # LANGSO_<NAME>_WEBHOOK_SECRET, else LANGSO_WEBHOOK_SECRET
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,6 @@ class Settings:
     zalo: ChannelSettings
     web_host: str
     web_port: int
-    webhook_secret: str | None
     delivery: DeliverySettings
     demo: DemoSettings
     source: Path = field(default=DEFAULT_CONFIG)
@@ -103,11 +103,10 @@ def build(raw: dict, env: Mapping[str, str], path: Path = DEFAULT_CONFIG) -> Set
         end=_clock(quiet.get("end", "06:00"), "quiet_hours.end"),
     )
 
-    webhook_secret = env.get("LANGSO_WEBHOOK_SECRET") or None
-    telegram = _channel("telegram", raw, env, webhook_secret, "https://api.telegram.org", (30, 20, 1))
+    telegram = _channel("telegram", raw, env, "https://api.telegram.org", (30, 20, 1))
     if telegram.token is not None and ":" not in telegram.token:
         raise ConfigError("LANGSO_TELEGRAM_TOKEN: không đúng dạng <số>:<chuỗi> của BotFather")
-    zalo = _channel("zalo", raw, env, webhook_secret, "https://bot-api.zaloplatforms.com", (10, 20, 1))
+    zalo = _channel("zalo", raw, env, "https://bot-api.zaloplatforms.com", (10, 20, 1))
 
     web = raw.get("web", {})
     delivery = raw.get("delivery", {})
@@ -119,7 +118,6 @@ def build(raw: dict, env: Mapping[str, str], path: Path = DEFAULT_CONFIG) -> Set
         zalo=zalo,
         web_host=web.get("host", "127.0.0.1"),
         web_port=int(web.get("port", 8080)),
-        webhook_secret=webhook_secret,
         delivery=DeliverySettings(
             max_in_flight=int(_positive(delivery.get("max_in_flight", 32), "delivery.max_in_flight")),
             max_attempts=int(_positive(delivery.get("max_attempts", 8), "delivery.max_attempts")),
@@ -138,15 +136,16 @@ def _channel(
     name: str,
     raw: dict,
     env: Mapping[str, str],
-    webhook_secret: str | None,
     default_url: str,
     default_limits: tuple[float, int, float],
 ) -> ChannelSettings:
-    """One platform's settings: token and endpoint from LANGSO_<NAME>_TOKEN / _API_URL, the rest from
-    the [name] section of the config file."""
+    """One platform's settings: token, endpoint and webhook secret from LANGSO_<NAME>_TOKEN / _API_URL /
+    _WEBHOOK_SECRET (LANGSO_WEBHOOK_SECRET serves every platform without its own), the rest from the
+    [name] section of the config file."""
     section = raw.get(name, {})
     upper = name.upper()
     token = env.get(f"LANGSO_{upper}_TOKEN") or None
+    webhook_secret = env.get(f"LANGSO_{upper}_WEBHOOK_SECRET") or env.get("LANGSO_WEBHOOK_SECRET") or None
     api_url = (env.get(f"LANGSO_{upper}_API_URL") or section.get("api_url", default_url)).rstrip("/")
     if urlparse(api_url).scheme not in ("http", "https"):
         raise ConfigError(f"LANGSO_{upper}_API_URL: cần một địa chỉ http(s), nhận được {api_url!r}")
@@ -157,7 +156,9 @@ def _channel(
         if not section.get("webhook_url"):
             raise ConfigError(f"{name}.webhook_url: chế độ webhook cần địa chỉ công khai của bot")
         if not webhook_secret:
-            raise ConfigError("LANGSO_WEBHOOK_SECRET: chế độ webhook cần một chuỗi bí mật")
+            raise ConfigError(
+                f"LANGSO_{upper}_WEBHOOK_SECRET (hoặc LANGSO_WEBHOOK_SECRET): chế độ webhook cần một chuỗi bí mật"
+            )
     per_bot, per_group, per_private = default_limits
     limits = Limits(
         per_bot_per_second=_positive(section.get("per_bot_per_second", per_bot), f"{name}.per_bot_per_second"),
@@ -168,7 +169,7 @@ def _channel(
             section.get("per_private_per_second", per_private), f"{name}.per_private_per_second"
         ),
     )
-    return ChannelSettings(token, api_url, mode, section.get("webhook_url", ""), limits)
+    return ChannelSettings(token, api_url, mode, section.get("webhook_url", ""), limits, webhook_secret)
 
 
 def _targets(section: object) -> dict[str, float]:
