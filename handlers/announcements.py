@@ -9,13 +9,15 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers import conversation, when
+from handlers import audit, conversation, when
 from handlers.audience import active_groups, places_reached, queue, release_time
 from handlers.chat import Attachment, Button, ChatKind, ChatRef, Outgoing
 from handlers.choices import Menu, menu
 from handlers.context import HandlerSettings, Turn
 from handlers.groups import this_group
-from handlers.people import STAFF, has_role_on, managed_places, villages_of
+from handlers.numbers import whole_number
+from handlers.people import villages_of
+from handlers.permissions import Spot, broadcast_places, may_cancel, may_relay_in, may_see_status, notice_ref
 from messages import label, render
 from storage.models import (
     Acknowledgement,
@@ -27,7 +29,6 @@ from storage.models import (
     Person,
     Place,
     PlaceKind,
-    RoleName,
 )
 
 FLOW = "announce"
@@ -43,7 +44,7 @@ async def start(turn: Turn, args: str) -> None:
     if turn.incoming.chat_kind is ChatKind.GROUP:
         turn.say("announce_private_only")
         return
-    if not await managed_places(turn.session, turn.person):
+    if not await broadcast_places(turn.session, await turn.actor()):
         turn.say("announce_not_allowed")
         return
     draft = Announcement(author_id=turn.person.id)
@@ -144,7 +145,7 @@ async def cancel_draft(turn: Turn, draft: Announcement) -> None:
 
 
 async def _target_menu(turn: Turn) -> Menu:
-    places = await managed_places(turn.session, turn.person)
+    places = await broadcast_places(turn.session, await turn.actor())
     return menu("all_places", **{f"place:{p.id}": p.name for p in places})
 
 
@@ -289,7 +290,7 @@ async def _relay(turn: Turn, text: str, attachment: Attachment | None) -> None:
     if commune is None or commune.kind != PlaceKind.COMMUNE:
         turn.say("relay_not_commune_group")
         return
-    if not await has_role_on(turn.session, turn.person, commune, [RoleName.COMMUNE_OFFICIAL]):
+    if not may_relay_in(await turn.actor(), Spot.of(commune)):
         turn.say("relay_not_allowed")
         return
     if not text and attachment is None:
@@ -338,13 +339,20 @@ def delivery_message(notice: Announcement, chat: ChatRef, link: str | None = Non
 
 
 async def acknowledge(turn: Turn) -> None:
-    data = turn.incoming.answer
-    try:
-        notice_id = int(data.removeprefix(ACK_PREFIX))
-    except ValueError:
+    """"✅ Đã đọc" under a notice. Counted only from a chat the notice was delivered to; anything else
+    (a forged or stale button, an id from another chat) is ignored without a word in the group."""
+    notice_id = whole_number(turn.incoming.answer.removeprefix(ACK_PREFIX))
+    group = await this_group(turn, create=False)
+    if notice_id is None or group is None:
         return
-    if await turn.session.get(Announcement, notice_id) is None:
-        turn.toast("ack_unknown")
+    delivered = await turn.session.exec(
+        select(Delivery.id).where(
+            Delivery.announcement_id == notice_id,
+            Delivery.group_id == group.id,
+            Delivery.status == DeliveryStatus.SENT,
+        )
+    )
+    if delivered.first() is None:
         return
     user = turn.incoming.user_id
     seen = await turn.session.exec(
@@ -357,14 +365,9 @@ async def acknowledge(turn: Turn) -> None:
     if seen.first() is not None:
         turn.toast("ack_again")
         return
-    group = await this_group(turn, create=False)
     turn.session.add(
         Acknowledgement(
-            announcement_id=notice_id,
-            group_id=group.id if group else None,
-            platform=turn.incoming.platform,
-            user_id=user,
-            at=turn.now,
+            announcement_id=notice_id, group_id=group.id, platform=turn.incoming.platform, user_id=user, at=turn.now
         )
     )
     turn.toast("ack_thanks")
@@ -426,6 +429,9 @@ async def cancel_sent(turn: Turn, args: str) -> None:
     notice = await _own_notice(turn, args, require_number=True)
     if notice is None:
         return
+    if not may_cancel(await turn.actor(), await notice_ref(turn.session, notice)):
+        turn.say("cancel_not_allowed", number=notice.id)
+        return
     pending = await turn.session.exec(
         select(Delivery).where(
             Delivery.announcement_id == notice.id, col(Delivery.status).in_([DeliveryStatus.PENDING])
@@ -439,6 +445,8 @@ async def cancel_sent(turn: Turn, args: str) -> None:
     was_recurring = notice.status == AnnouncementStatus.RECURRING
     notice.status = AnnouncementStatus.CANCELLED
     turn.schedule_changed = was_recurring
+    await audit.record(turn.session, "notice_cancelled", actor_id=turn.person.id, at=turn.now,
+                       place_id=notice.target_place_id, announcement=notice.id, stopped=stopped)
     turn.say("announce_cancelled_sent", number=notice.id, stopped=stopped, recurring=was_recurring)
 
 
@@ -446,10 +454,11 @@ async def _own_notice(turn: Turn, args: str, require_number: bool = False) -> An
     """The notice named by number (or the person's latest), if they may see it."""
     args = args.strip().lstrip("#")
     if args:
-        if not args.isdigit():
+        number = whole_number(args)
+        if number is None:
             turn.say("status_usage")
             return None
-        notice = await turn.session.get(Announcement, int(args))
+        notice = await turn.session.get(Announcement, number)
     elif require_number:
         turn.say("status_usage")
         return None
@@ -463,17 +472,7 @@ async def _own_notice(turn: Turn, args: str, require_number: bool = False) -> An
         if notice is None:
             turn.say("status_none")
             return None
-    if notice is None or notice.status == AnnouncementStatus.DRAFT or not await _may_see(turn, notice):
+    if notice is None or notice.status == AnnouncementStatus.DRAFT or not may_see_status(await turn.actor(), await notice_ref(turn.session, notice)):
         turn.say("status_not_found", number=args)
         return None
     return notice
-
-
-async def _may_see(turn: Turn, notice: Announcement) -> bool:
-    if notice.author_id == turn.person.id:
-        return True
-    if notice.target_place_id is None:
-        return False
-    place = await turn.session.get(Place, notice.target_place_id)
-    return place is not None and await has_role_on(turn.session, turn.person, place, STAFF)
-

@@ -10,16 +10,20 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.context import HandlerSettings
-from handlers.people import managed_places, villages_of
+from handlers.people import villages_of
+from handlers.permissions import Spot, actor_for, broadcast_places, may_broadcast_to
 from storage.models import Announcement, ChatGroup, Delivery, Person, Place, PlaceKind
 
 
 async def places_reached(session: AsyncSession, author: Person, target_place_id: int | None) -> list[Place]:
-    """The target place and, for a commune, its villages; no target means all the author manages."""
+    """The target place and, for a commune, its villages; no target means all the author manages.
+    Asked again at every sending (a recurring notice, a relay): an author who lost the role reaches
+    no one."""
+    actor = await actor_for(session, author)
     if target_place_id is None:
-        return await managed_places(session, author)
+        return await broadcast_places(session, actor)
     place = await session.get(Place, target_place_id)
-    if place is None:
+    if place is None or not may_broadcast_to(actor, Spot.of(place)):
         return []
     if place.kind == PlaceKind.COMMUNE:
         return [place, *await villages_of(session, place)]

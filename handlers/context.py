@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.chat import Button, Incoming, Outgoing, Reply
 from handlers.handbook.search import Handbook
+from handlers.permissions import Actor, actor_for
 from handlers.surveys.catalog import Catalog
 from messages import render
 from storage.models import Conversation, Person
@@ -64,6 +65,13 @@ class Turn:
     conversation_loaded: bool = False
     outbox_changed: bool = False  # deliveries were queued: wake the delivery worker
     schedule_changed: bool = False  # a recurring announcement was added or cancelled
+    _actor: Actor | None = None
+
+    async def actor(self) -> Actor:
+        """The person's roles, loaded once per turn for the permission core."""
+        if self._actor is None:
+            self._actor = await actor_for(self.session, self.person)
+        return self._actor
 
     def say(self, template: str, /, buttons: tuple[Button, ...] = (), **values: object) -> None:
         """Reply in the chat the message came from."""

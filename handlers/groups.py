@@ -7,7 +7,8 @@ from sqlmodel import select
 
 from handlers.chat import ChatKind
 from handlers.context import Turn
-from handlers.people import STAFF, has_role_on, place_by_code
+from handlers.people import place_by_code
+from handlers.permissions import Spot, may_link_group, may_unlink_group
 from storage.models import ChatGroup, Place
 from storage.outbox import move_chat, stop_group
 
@@ -39,10 +40,17 @@ async def link(turn: Turn, args: str) -> None:
     if place is None:
         turn.say("link_unknown_place", code=code)
         return
-    if not await has_role_on(turn.session, turn.person, place, STAFF):
+    known = await this_group(turn, create=False)
+    current = await turn.session.get(Place, known.place_id) if known and known.place_id else None
+    actor = await turn.actor()
+    if not may_link_group(actor, Spot.of(place), None):
         turn.say("link_not_allowed", place=place.name)
         return
-    group = await this_group(turn)
+    if current is not None and not may_link_group(actor, Spot.of(place), Spot.of(current)):
+        turn.say("link_taken", place=place.name, current=current.name)
+        return
+    group = known or await this_group(turn)
+    assert group is not None
     group.place_id, group.active, group.linked_at = place.id, True, turn.now
     parent = await turn.session.get(Place, place.parent_id) if place.parent_id else None
     turn.say("link_done", place=place.name, parent=parent.name if parent else None, kind=place.kind)
@@ -57,7 +65,7 @@ async def unlink(turn: Turn, _args: str) -> None:
     if place is None:
         turn.say("unlink_not_linked")
         return
-    if not await has_role_on(turn.session, turn.person, place, STAFF):
+    if not may_unlink_group(await turn.actor(), Spot.of(place)):
         turn.say("link_not_allowed", place=place.name)
         return
     group.place_id = None

@@ -9,7 +9,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Identity, Person, Place, PlaceKind, Role, RoleName
 
-BROADCASTERS = (RoleName.COMMUNE_OFFICIAL, RoleName.VILLAGE_HEAD)
 STAFF = (RoleName.COMMUNE_OFFICIAL, RoleName.VILLAGE_HEAD, RoleName.TECH_TEAM)
 
 
@@ -47,22 +46,6 @@ async def has_role_on(session: AsyncSession, person: Person, place: Place, roles
         if role.role in wanted and held.id in (place.id, place.parent_id):
             return True
     return False
-
-
-async def managed_places(
-    session: AsyncSession, person: Person, roles: Iterable[str] = BROADCASTERS
-) -> list[Place]:
-    """Places this person holds one of `roles` on (by default: whose groups they may broadcast to):
-    their communes and every village in them, and their villages; communes first."""
-    places: dict[int, Place] = {}
-    for role, place in await roles_of(session, person):
-        if role.role not in roles:
-            continue
-        places[place.id] = place
-        if place.kind == PlaceKind.COMMUNE:
-            for village in await villages_of(session, place):
-                places[village.id] = village
-    return sorted(places.values(), key=lambda p: (p.kind != PlaceKind.COMMUNE, p.name))
 
 
 async def place_by_code(session: AsyncSession, code: str) -> Place | None:

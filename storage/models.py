@@ -183,6 +183,8 @@ class InboxUpdate(SQLModel, table=True):
     # and the send leaves them here, and the next start sends them
     replies: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     reply_pending: bool = Field(default=False, index=True)
+    # whose update it was, stamped when its turn runs: /xoadulieu blanks a household's members' updates
+    person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
 
 
 class QuestionStatus(StrEnum):
@@ -320,7 +322,9 @@ class ExportRecord(SQLModel, table=True):
     person_id: int | None = Field(default=None, foreign_key="person.id")
     via: str  # "telegram", "zalo", "local" or "cli"
     survey_code: str
-    place_id: int = Field(foreign_key="place.id")
+    place_id: int = Field(foreign_key="place.id")  # the village or commune the export was of
+    # the places whose households are in the file (ids, ascending): what actually left the bot
+    place_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     format: str
     households: int
     at: datetime = Field(default_factory=utcnow)
@@ -348,3 +352,17 @@ class AuditEvent(SQLModel, table=True):
     action: str = Field(index=True)
     place_id: int | None = Field(default=None, foreign_key="place.id")
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class AccountJoin(SQLModel, table=True):
+    """Two people joined into one by /lienket: what moved, so the join can be undone (/lienket tach)."""
+
+    __tablename__ = "account_join"
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)  # the one who gave the code: kept
+    joined_person_id: int = Field(foreign_key="person.id")  # the one who typed it: merged into person_id
+    identity_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    role_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    household_taken: bool = False  # the kept person had no household and took the joined one's
+    at: datetime = Field(default_factory=utcnow)
+    undone_at: datetime | None = None

@@ -15,6 +15,7 @@ from storage.models import ChatGroup, InboxUpdate, Place
 from tests.conftest import settings_for
 from tests.fake_telegram import FakeTelegram
 from tests.fake_zalo import FakeZalo
+from tests.trust import link_code
 
 TEXT = "message.text.received"
 ZALO_HEAD = "zl-head-1"
@@ -69,7 +70,7 @@ async def test_a_notice_from_zalo_reaches_both_platforms_once(both: tuple[App, F
 async def test_lienket_lets_roles_follow_the_person(both: tuple[App, FakeTelegram, FakeZalo]) -> None:
     _app, telegram, zalo = both
     [code_message] = await _zalo_says(zalo, "/lienket")
-    code = next(word for word in code_message.text.split() if word.isdigit() and len(word) == 6)
+    code = link_code(code_message.text)
 
     async def telegram_says(text: str) -> str:
         before = len(telegram.messages_to(TG_USER))
@@ -78,10 +79,10 @@ async def test_lienket_lets_roles_follow_the_person(both: tuple[App, FakeTelegra
         return telegram.messages_to(TG_USER)[-1].text
 
     assert "chỉ trưởng thôn" in (await telegram_says("/thongbao thử")).lower()  # not linked yet
-    assert "không đúng" in await telegram_says("/lienket 000000")
+    assert "không dùng được" in await telegram_says("/lienket 0000 0000 0000")
     assert "Đã liên kết" in await telegram_says(f"/lienket {code}")
     assert "XEM TRƯỚC" in await telegram_says("/thongbao Thông báo gửi từ Telegram")
-    assert "không đúng" in await telegram_says(f"/lienket {code}")  # a code works once
+    assert "không dùng được" in await telegram_says(f"/lienket {code}")  # a code works once
 
 
 async def test_zalo_splits_a_long_notice_in_order(both: tuple[App, FakeTelegram, FakeZalo]) -> None:

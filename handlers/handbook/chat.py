@@ -16,17 +16,14 @@ from handlers.groups import this_group
 from handlers.handbook.articles import Article
 from handlers.handbook.search import Kind, entry_article
 from handlers.numbers import whole_number
-from handlers.people import STAFF, has_role_on, roles_of
+from handlers.permissions import Spot, may_answer_question, question_answerers, question_places
 from messages import label, render
 from storage.models import (
     HandbookEntry,
     Household,
-    Identity,
     Place,
     Question,
     QuestionStatus,
-    Role,
-    RoleName,
 )
 
 FLOW = "handbook"
@@ -157,19 +154,12 @@ async def _place_of(turn: Turn) -> int | None:
 
 async def _tech_team_chats(turn: Turn, question: Question) -> list[ChatRef]:
     """Private chats of the tech team of the question's village (and of its commune), on the
-    asker's platform."""
-    places = [question.place_id]
+    asker's platform; a question from nowhere known goes to every tech team on that platform."""
+    places = None
     if question.place_id is not None:
         place = await turn.session.get(Place, question.place_id)
-        places.append(place.parent_id if place else None)
-    query = (
-        select(Identity.user_id)
-        .join(Role, col(Role.person_id) == Identity.person_id)
-        .where(Role.role == RoleName.TECH_TEAM, Identity.platform == question.platform)
-    )
-    if question.place_id is not None:
-        query = query.where(col(Role.place_id).in_([p for p in places if p is not None]))
-    users = sorted(set((await turn.session.exec(query)).all()))
+        places = [question.place_id] + ([place.parent_id] if place and place.parent_id else [])
+    users = await question_answerers(turn.session, places, question.platform)
     return [ChatRef(question.platform, user) for user in users if user != turn.incoming.user_id]
 
 
@@ -178,16 +168,15 @@ async def _tech_team_chats(turn: Turn, question: Question) -> list[ChatRef]:
 
 async def open_questions(turn: Turn, _args: str) -> None:
     """/cauhoi: questions waiting for the tech team of the places this person serves."""
-    places = [place.id for role, place in await roles_of(turn.session, turn.person) if role.role in STAFF]
+    places = await question_places(turn.session, await turn.actor())
     if not places:
         turn.say("handbook_staff_only")
         return
-    villages = (await turn.session.exec(select(Place.id).where(col(Place.parent_id).in_(places)))).all()
     rows = await turn.session.exec(
         select(Question)
         .where(
             Question.status == QuestionStatus.OPEN,
-            or_(col(Question.place_id).is_(None), col(Question.place_id).in_([*places, *villages])),
+            or_(col(Question.place_id).is_(None), col(Question.place_id).in_(places)),
         )
         .order_by(col(Question.id))
         .limit(20)
@@ -237,11 +226,7 @@ async def _staff_question(turn: Turn, number: str) -> Question | None:
         turn.say("handbook_reply_usage")
         return None
     place = await turn.session.get(Place, question.place_id) if question.place_id else None
-    allowed = (
-        await has_role_on(turn.session, turn.person, place, STAFF)
-        if place
-        else any(role.role in STAFF for role, _ in await roles_of(turn.session, turn.person))
-    )
+    allowed = may_answer_question(await turn.actor(), Spot.of(place) if place else None)
     if not allowed:
         turn.say("handbook_staff_only")
         return None

@@ -15,7 +15,8 @@ from handlers.audience import active_groups, queue, release_time
 from handlers.chat import ChatKind
 from handlers.choices import Menu, menu
 from handlers.context import HandlerSettings, Turn
-from handlers.people import STAFF, managed_places, place_by_code, villages_of
+from handlers.people import place_by_code, villages_of
+from handlers.permissions import Actor, Spot, may_open_survey, villages_where
 from handlers.handbook import chat as handbook
 from handlers.numbers import whole_number
 from handlers.surveys import answering, engine
@@ -28,7 +29,6 @@ from storage.models import (
     Identity,
     Person,
     Place,
-    PlaceKind,
     Reminder,
     ReminderPlan,
     ResponseStatus,
@@ -52,7 +52,8 @@ async def start(turn: Turn, args: str) -> None:
 
 
 async def _villages_managed(turn: Turn) -> list[Place]:
-    return [p for p in await managed_places(turn.session, turn.person) if p.kind == PlaceKind.VILLAGE]
+    """The villages this person may open a survey in."""
+    return await villages_where(turn.session, await turn.actor(), "open")
 
 
 async def resume(turn: Turn, step: str, data: dict) -> None:
@@ -148,6 +149,10 @@ async def _on_expected(turn: Turn, answer: str, data: dict) -> None:
         await conversation.finish(turn)
         turn.say("survey_gone")
         return
+    if not may_open_survey(await turn.actor(), Spot.of(village)):  # the role was taken away meanwhile
+        await conversation.finish(turn)
+        turn.say("survey_staff_only")
+        return
     campaign = await _campaign_of(turn, survey.code, village) or Campaign(survey_code=survey.code, place_id=village.id, opened_by=turn.person.id)
     campaign.expected_households, campaign.opened_at, campaign.closed_at = expected, turn.now, None
     turn.session.add(campaign)
@@ -184,10 +189,10 @@ class Progress:
     registered: int  # households known in the village
 
 
-async def staff_villages(session: AsyncSession, person: Person, code: str = "") -> list[Place] | None:
-    """Villages this person may follow (staff role on the village or its commune); narrowed to the
-    place `code` names. None when `code` names a place they have no role on."""
-    villages = {p.id: p for p in await managed_places(session, person, STAFF) if p.kind == PlaceKind.VILLAGE}
+async def staff_villages(session: AsyncSession, actor: Actor, rule: str, code: str = "") -> list[Place] | None:
+    """Villages a survey rule ("follow", "export") lets this person see, narrowed to the place `code`
+    names. None when `code` names a place they may not see."""
+    villages = {p.id: p for p in await villages_where(session, actor, rule)}
     if code:
         place = await place_by_code(session, code)
         if place is None:
@@ -196,7 +201,7 @@ async def staff_villages(session: AsyncSession, person: Person, code: str = "") 
         if not wanted & villages.keys():
             return None
         villages = {i: v for i, v in villages.items() if i in wanted}
-    return sorted(villages.values(), key=lambda v: v.name)
+    return sorted(villages.values(), key=lambda v: (v.name, v.id))
 
 
 async def progress(session: AsyncSession, villages: list[Place]) -> list[Progress]:
@@ -228,15 +233,15 @@ async def progress(session: AsyncSession, villages: list[Place]) -> list[Progres
 
 async def show_progress(turn: Turn, args: str) -> None:
     """/tiendo [MÃ]"""
-    villages = await staff_villages(turn.session, turn.person, args.strip())
-    if villages is None or not villages:
+    villages = await staff_villages(turn.session, await turn.actor(), "follow", args.strip())
+    if not villages:
         turn.say("survey_staff_only")
         return
     found = await progress(turn.session, villages)
     if not found:
         turn.say("survey_no_campaign")
         return
-    choices = _progress_menu(found)
+    choices = _progress_menu(found, await turn.actor())
     await conversation.move(turn, FLOW, "progress")
     turn.say(
         "survey_progress",
@@ -247,19 +252,22 @@ async def show_progress(turn: Turn, args: str) -> None:
     )
 
 
-def _progress_menu(found: list[Progress]) -> Menu:
-    """For each campaign: remind its unfinished households, or close it (opening it again reopens it)."""
+def _progress_menu(found: list[Progress], actor: Actor) -> Menu:
+    """For each campaign: remind its unfinished households, or close it (opening it again reopens it),
+    where this person may."""
     items = {}
     for p in found:
         items[f"remind:{p.campaign.id}"] = render("survey_remind_item", village=p.village.name)
-        items[f"close:{p.campaign.id}"] = render("survey_close_item", village=p.village.name)
+        if may_open_survey(actor, Spot.of(p.village)):
+            items[f"close:{p.campaign.id}"] = render("survey_close_item", village=p.village.name)
     return menu(**items)
 
 
 async def _on_progress_choice(turn: Turn, answer: str) -> None:
-    villages = await staff_villages(turn.session, turn.person) or []
+    actor = await turn.actor()
+    villages = await staff_villages(turn.session, actor, "follow") or []
     found = await progress(turn.session, villages)
-    picked = _progress_menu(found).pick(answer)
+    picked = _progress_menu(found, actor).pick(answer)
     if picked is None:
         # the person moved on: whatever they wrote is handled as if no menu were open
         await conversation.finish(turn)

@@ -1,0 +1,217 @@
+"""The permission core: every rule of who may do what, on which place, in one module.
+
+A person's roles are loaded once per turn into an `Actor`; each rule is a plain function of the actor
+and the place (or object) at stake, so a test can walk the whole matrix without a chat. No other module
+compares role names. The rules, as a table, are in docs/ARCHITECTURE.md ("Permissions").
+
+Places form a tree commune -> village. A role on a commune covers its villages; a role on a village
+covers only that village.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import Announcement, Identity, Person, Place, PlaceKind, Role, RoleName
+
+OFFICIAL = frozenset({RoleName.COMMUNE_OFFICIAL})
+HEAD = frozenset({RoleName.VILLAGE_HEAD})
+BROADCASTERS = frozenset({RoleName.COMMUNE_OFFICIAL, RoleName.VILLAGE_HEAD})
+STAFF = frozenset({RoleName.COMMUNE_OFFICIAL, RoleName.VILLAGE_HEAD, RoleName.TECH_TEAM})
+
+
+@dataclass(frozen=True)
+class Spot:
+    """Where something is, as far as permissions care: the place and the commune it belongs to."""
+
+    place_id: int
+    commune_id: int
+    is_commune: bool
+
+    @classmethod
+    def of(cls, place: Place) -> Spot:
+        commune = place.kind == PlaceKind.COMMUNE
+        assert place.id is not None
+        return cls(place.id, place.id if commune else (place.parent_id or place.id), commune)
+
+
+@dataclass(frozen=True)
+class Grant:
+    role: str
+    spot: Spot
+
+
+@dataclass(frozen=True)
+class Actor:
+    person_id: int
+    grants: tuple[Grant, ...] = ()
+
+    def holds(self, roles: frozenset[str], spot: Spot) -> bool:
+        """One of `roles` on the place itself, or on the commune above it."""
+        return any(
+            g.role in roles and (g.spot.place_id == spot.place_id or (g.spot.is_commune and g.spot.place_id == spot.commune_id))
+            for g in self.grants
+        )
+
+    def holds_any(self, roles: frozenset[str]) -> bool:
+        return any(g.role in roles for g in self.grants)
+
+
+async def actor_for(session: AsyncSession, person: Person) -> Actor:
+    rows = await session.exec(
+        select(Role.role, Place).join(Place, col(Place.id) == Role.place_id).where(Role.person_id == person.id).order_by(col(Role.id))
+    )
+    assert person.id is not None
+    return Actor(person.id, tuple(Grant(role, Spot.of(place)) for role, place in rows.all()))
+
+
+@dataclass(frozen=True)
+class NoticeRef:
+    """What the rules need of an announcement: who wrote it and which communes it reaches."""
+
+    author_id: int
+    commune_ids: frozenset[int]
+    spots: tuple[Spot, ...]  # the places it targets (empty: the author's own places)
+
+
+# --- the rules ---------------------------------------------------------------------------------------
+
+
+def may_broadcast_to(actor: Actor, place: Spot) -> bool:
+    """Send a notice to the place's groups (and, for a commune, its villages')."""
+    return actor.holds(BROADCASTERS, place)
+
+
+def may_relay_in(actor: Actor, commune: Spot) -> bool:
+    """`#thongbao` / `/chuyentiep` in a commune's group: relayed to every village group of the commune."""
+    return commune.is_commune and actor.holds(OFFICIAL, commune)
+
+
+def may_see_status(actor: Actor, notice: NoticeRef) -> bool:
+    """/tinhtrang: the author, or staff of a place the notice targets."""
+    return notice.author_id == actor.person_id or any(actor.holds(STAFF, spot) for spot in notice.spots)
+
+
+def may_cancel(actor: Actor, notice: NoticeRef) -> bool:
+    """/huythongbao: the author, or a commune official of a commune the notice reaches."""
+    return notice.author_id == actor.person_id or any(
+        actor.holds(OFFICIAL, Spot(commune, commune, True)) for commune in notice.commune_ids
+    )
+
+
+def may_link_group(actor: Actor, place: Spot, current: Spot | None) -> bool:
+    """/ganthon: staff of the new place; a group already linked elsewhere moves only by someone with a
+    role on its current place (or the commune above both)."""
+    return actor.holds(STAFF, place) and (current is None or actor.holds(STAFF, current))
+
+
+def may_unlink_group(actor: Actor, current: Spot) -> bool:
+    return actor.holds(STAFF, current)
+
+
+def may_open_survey(actor: Actor, village: Spot) -> bool:
+    """Open, close or reopen a survey for a village."""
+    return not village.is_commune and actor.holds(BROADCASTERS, village)
+
+
+def may_follow_survey(actor: Actor, village: Spot) -> bool:
+    """/tiendo, /baocao and reminders to the households that have not finished."""
+    return actor.holds(STAFF, village)
+
+
+def may_export(actor: Actor, village: Spot) -> bool:
+    """/xuat: a file of households' answers."""
+    return actor.holds(STAFF, village)
+
+
+def may_reset_household_code(actor: Actor, village: Spot) -> bool:
+    """Give a household a new join code (sent to its members, never shown to staff)."""
+    return actor.holds(BROADCASTERS, village)
+
+
+def may_answer_question(actor: Actor, place: Spot | None) -> bool:
+    """/cauhoi, /traloi, /luuhuongdan: staff of the question's place; a question from nowhere known
+    (no household, not asked in a linked group) is for any staff."""
+    return actor.holds(STAFF, place) if place is not None else actor.holds_any(STAFF)
+
+
+def may_invite(actor: Actor, role: str, place: Spot) -> bool:
+    """Hand a role on a place to someone: a commune official any role on their commune and its villages
+    (officials on the commune, heads on a village); a village head only tech-team members of their
+    village."""
+    if role == RoleName.COMMUNE_OFFICIAL:
+        return place.is_commune and actor.holds(OFFICIAL, place)
+    if role == RoleName.VILLAGE_HEAD:
+        return not place.is_commune and actor.holds(OFFICIAL, place)
+    if role == RoleName.TECH_TEAM:
+        return actor.holds(OFFICIAL, place) or (not place.is_commune and actor.holds(HEAD, place))
+    return False
+
+
+async def notice_ref(session: AsyncSession, notice: Announcement) -> NoticeRef:
+    """The places a notice targets: its target place, else every place its author may broadcast to."""
+    if notice.target_place_id is not None:
+        target = await session.get(Place, notice.target_place_id)
+        places = [target] if target is not None else []
+    else:
+        author = await session.get(Person, notice.author_id)
+        places = await broadcast_places(session, await actor_for(session, author)) if author else []
+    spots = tuple(Spot.of(p) for p in places)
+    return NoticeRef(notice.author_id, frozenset(s.commune_id for s in spots), spots)
+
+
+# --- what the rules allow, as lists (menus, reports) --------------------------------------------------
+
+
+async def places_where(session: AsyncSession, actor: Actor, roles: frozenset[str]) -> list[Place]:
+    """Places one of `roles` covers: their communes with every village in them, and their villages;
+    communes first, then by name."""
+    place_ids = sorted({g.spot.place_id for g in actor.grants if g.role in roles})
+    commune_ids = sorted({g.spot.place_id for g in actor.grants if g.role in roles and g.spot.is_commune})
+    if not place_ids:
+        return []
+    rows = await session.exec(
+        select(Place).where(col(Place.id).in_(place_ids) | col(Place.parent_id).in_(commune_ids))
+    )
+    return sorted(rows.all(), key=lambda p: (p.kind != PlaceKind.COMMUNE, p.name, p.id))
+
+
+async def broadcast_places(session: AsyncSession, actor: Actor) -> list[Place]:
+    """The places this person may send notices to (the target menu)."""
+    return await places_where(session, actor, BROADCASTERS)
+
+
+async def villages_where(session: AsyncSession, actor: Actor, rule: str) -> list[Place]:
+    """The villages a survey rule ("open", "follow", "export") allows, by name."""
+    roles = BROADCASTERS if rule == "open" else STAFF
+    return [p for p in await places_where(session, actor, roles) if p.kind == PlaceKind.VILLAGE]
+
+
+async def question_places(session: AsyncSession, actor: Actor) -> list[int]:
+    """The places whose open questions this person answers."""
+    return [p.id for p in await places_where(session, actor, STAFF) if p.id is not None]
+
+
+async def question_answerers(session: AsyncSession, place_ids: Iterable[int] | None, platform: str) -> list[str]:
+    """The platform user ids of the tech team of these places (None: of every place), sorted."""
+    query = (
+        select(Identity.user_id)
+        .join(Role, col(Role.person_id) == Identity.person_id)
+        .where(Role.role == RoleName.TECH_TEAM, Identity.platform == platform)
+    )
+    if place_ids is not None:
+        query = query.where(col(Role.place_id).in_(list(place_ids)))
+    return sorted(set((await session.exec(query)).all()))
+
+
+def summary(actor: Actor) -> dict[str, bool]:
+    """What /trogiup offers this person."""
+    return {
+        "broadcaster": actor.holds_any(BROADCASTERS),
+        "official": actor.holds_any(OFFICIAL),
+        "staff": actor.holds_any(STAFF),
+    }
