@@ -139,17 +139,23 @@ def may_answer_question(actor: Actor, place: Spot | None) -> bool:
     return actor.holds(STAFF, place) if place is not None else actor.holds_any(STAFF)
 
 
-def may_invite(actor: Actor, role: str, place: Spot) -> bool:
-    """Hand a role on a place to someone: a commune official any role on their commune and its villages
-    (officials on the commune, heads on a village); a village head only tech-team members of their
-    village."""
+def role_fits(role: str, place: Spot) -> bool:
+    """Commune officials serve a commune, village heads a village; the tech team either."""
     if role == RoleName.COMMUNE_OFFICIAL:
-        return place.is_commune and actor.holds(OFFICIAL, place)
+        return place.is_commune
     if role == RoleName.VILLAGE_HEAD:
-        return not place.is_commune and actor.holds(OFFICIAL, place)
-    if role == RoleName.TECH_TEAM:
-        return actor.holds(OFFICIAL, place) or (not place.is_commune and actor.holds(HEAD, place))
-    return False
+        return not place.is_commune
+    return role == RoleName.TECH_TEAM
+
+
+def may_invite(actor: Actor, role: str, place: Spot) -> bool:
+    """Hand a role on a place to someone: a commune official any role that fits their commune or its
+    villages; a village head only tech-team members of their own village."""
+    if not role_fits(role, place):
+        return False
+    if actor.holds(OFFICIAL, place):
+        return True
+    return role == RoleName.TECH_TEAM and not place.is_commune and actor.holds(HEAD, place)
 
 
 async def notice_ref(session: AsyncSession, notice: Announcement) -> NoticeRef:
