@@ -21,6 +21,7 @@ from bot.delivery import DeliveryWorker
 from bot.dispatcher import Dispatcher, Route
 from bot.pacing import Pacer, Window
 from bot.reminders import SurveyReminders
+from bot.retention import InboxRetention
 from bot.scheduler import RecurringNotices
 from bot.web import make_app, webhook_handler
 from handlers.handbook.search import Handbook
@@ -126,6 +127,7 @@ class App:
         )
         await self.reminders.start()
         self._spawn(self.reminders.send_pending())  # what a crash left unsent: not in the start-up path
+        self._spawn(InboxRetention(self.sessions, settings.privacy, self.clock).run())
         resumed = await self.dispatcher.resume()
         if resumed:
             log.info("%d updates received before the last stop are being handled now", resumed)

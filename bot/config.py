@@ -49,6 +49,11 @@ class DeliverySettings:
 
 
 @dataclass(frozen=True)
+class PrivacySettings:
+    inbox_retention_days: int = 30  # handled updates (what people wrote) are deleted after this long
+
+
+@dataclass(frozen=True)
 class DemoVillage:
     code: str
     name: str
@@ -71,6 +76,7 @@ class Settings:
     web_port: int
     delivery: DeliverySettings
     demo: DemoSettings
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
     source: Path = field(default=DEFAULT_CONFIG)
 
 
@@ -127,6 +133,10 @@ def build(raw: dict, env: Mapping[str, str], path: Path = DEFAULT_CONFIG) -> Set
             commune_code=demo.get("commune_code", "XA-DEMO"),
             commune_name=demo.get("commune_name", "Xã Demo"),
             villages=tuple(DemoVillage(v["code"], v["name"]) for v in demo.get("villages", [])),
+        ),
+        privacy=PrivacySettings(
+            inbox_retention_days=_days(raw.get("privacy", {}).get("inbox_retention_days", 30),
+                                       "privacy.inbox_retention_days"),
         ),
         source=path,
     )
@@ -206,6 +216,12 @@ def _clock(value: str, key: str) -> time:
         return time.fromisoformat(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{key}: cần giờ dạng HH:MM, nhận được {value!r}") from None
+
+
+def _days(value: object, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{key}: cần một số ngày nguyên, ít nhất 1, nhận được {value!r}")
+    return value
 
 
 def _positive(value: object, key: str) -> float:

@@ -156,6 +156,7 @@ class Dispatcher:
             turn = None
             if incoming is not None:
                 person = await person_for(session, incoming.platform, incoming.user_id, incoming.user_name)
+                row.person_id = person.id  # whose update: /xoadulieu blanks the household members' updates
                 turn = Turn(incoming, session, person, self._settings, self._clock(), self._handbook, self._surveys)
                 try:
                     await route(turn)

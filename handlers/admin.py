@@ -11,9 +11,9 @@ from handlers.people import person_for, place_by_code, villages_of
 from handlers.surveys.catalog import Catalog
 from handlers.surveys.definition import Survey
 from handlers.surveys.forms import load_survey
-from handlers.surveys.reports import export
+from handlers.surveys.reports import export, record_export
 from messages import render
-from storage.models import ChatGroup, ExportRecord, Place, PlaceKind, Role, RoleName, SurveyForm, utcnow
+from storage.models import ChatGroup, Place, PlaceKind, Role, RoleName, SurveyForm, utcnow
 
 
 class AdminError(Exception):
@@ -96,6 +96,6 @@ async def export_answers(
     if place is None:
         raise AdminError("admin_unknown_place", code=place_code)
     villages = await villages_of(session, place) if place.kind == PlaceKind.COMMUNE else [place]
-    content, households = await export(session, survey, villages, fmt, tz)
-    session.add(ExportRecord(via="cli", survey_code=survey.code, place_id=place.id, format=fmt, households=households))
-    return content, households
+    exported = await export(session, survey, villages, fmt, tz)
+    await record_export(session, exported, survey=survey, scope=place, fmt=fmt, via="cli", person_id=None, at=utcnow())
+    return exported.content, exported.households

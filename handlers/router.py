@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from handlers import announcements, conversation, groups, identity, onboarding
 from handlers.handbook import chat as handbook
-from handlers.surveys import answering, campaigns, mine, reports
+from handlers.surveys import answering, campaigns, households, mine, reports
 from handlers.chat import ChatKind, Event
 from handlers.context import Turn
 from storage.models import Announcement, AnnouncementStatus
@@ -64,6 +64,7 @@ COMMANDS: dict[str, Command] = {
     "xuat": reports.export_command,
     "cuatoi": mine.show,
     "xoadulieu": mine.ask_delete,
+    "doimaho": households.start,
 }
 
 # a private chat in the middle of one of these goes back to it with the next message
@@ -73,6 +74,7 @@ FLOWS: dict[str, Resume] = {
     answering.FLOW: answering.resume,
     campaigns.FLOW: campaigns.resume,
     mine.FLOW: mine.resume,
+    households.FLOW: households.resume,
 }
 
 

@@ -4,8 +4,6 @@ is never lost and a conversation picks up at the next unanswered question, a day
 
 from __future__ import annotations
 
-import secrets
-
 from sqlmodel import col, select
 
 from handlers import conversation
@@ -13,8 +11,10 @@ from handlers.chat import Button, ChatKind, Event
 from handlers.choices import Choice as MenuItem
 from handlers.choices import Menu, menu
 from handlers.context import Turn
+from handlers.numbers import whole_number
 from handlers.people import place_by_code, villages_of
 from handlers.surveys import engine
+from handlers.surveys.households import household_by_code, new_join_code, shown
 from handlers.surveys.definition import Kind, Question, Survey
 from messages import label
 from storage.db import insert_if_absent
@@ -25,7 +25,6 @@ LINK_PREFIX = "ks"  # /start ks<campaign id>: the invitation's deep link
 PICK_PREFIX = "+"  # a select_multiple button: adds or removes one choice until "done"
 DONE = "+done"
 MAX_LISTED = 10
-MAX_CODE_TRIES = 5
 
 
 # --- which campaign -----------------------------------------------------------------------------------
@@ -72,7 +71,8 @@ async def choose(turn: Turn, place_code: str = "") -> None:
 
 async def from_link(turn: Turn, payload: str) -> None:
     """/start ks<campaign id>: a resident followed the invitation's deep link."""
-    campaign = await turn.session.get(Campaign, int(payload)) if payload.isdigit() else None
+    number = whole_number(payload)
+    campaign = await turn.session.get(Campaign, number) if number is not None else None
     if campaign is None or campaign.closed_at is not None:
         turn.say("survey_link_closed")
         return
@@ -132,7 +132,7 @@ async def resume(turn: Turn, step: str, data: dict) -> None:
     elif step == "hamlet":
         await _on_hamlet(turn, campaign, survey, answer, data)
     elif step == "join_code":
-        await _on_join_code(turn, campaign, survey, answer, data)
+        await _on_join_code(turn, campaign, survey, answer)
     else:
         household = await _household_in(turn, campaign)
         if household is None:  # the household was deleted (/xoadulieu by a member) meanwhile
@@ -198,39 +198,21 @@ async def _on_hamlet(turn: Turn, campaign: Campaign, survey: Survey, answer: str
         return
     hamlet = "" if engine.is_skip(answer) else " ".join(answer.split())[:100]
     household = Household(place_id=campaign.place_id, head_name=data["head_name"], hamlet=hamlet,
-                          join_code=await _new_join_code(turn))
+                          join_code=await new_join_code(turn.session))
     turn.session.add(household)
     await turn.session.flush()
     turn.person.household_id = household.id
     turn.session.add(turn.person)
-    turn.say("survey_household_created", head=household.head_name, code=household.join_code)
+    turn.say("survey_household_created", head=household.head_name, code=shown(household.join_code))
     await _continue(turn, campaign, survey, household)
 
 
-async def _new_join_code(turn: Turn) -> str:
-    while True:  # 6 digits: easy to read out over the phone; collisions are retried
-        code = f"{secrets.randbelow(900_000) + 100_000}"
-        taken = await turn.session.exec(select(Household.id).where(Household.join_code == code))
-        if taken.first() is None:
-            return code
-
-
-async def _on_join_code(turn: Turn, campaign: Campaign, survey: Survey, answer: str, data: dict) -> None:
+async def _on_join_code(turn: Turn, campaign: Campaign, survey: Survey, answer: str) -> None:
     if engine.is_back(answer):
         await _ask_household(turn)
         return
-    code = "".join(answer.split())
-    rows = await turn.session.exec(
-        select(Household).where(Household.join_code == code, Household.place_id == campaign.place_id)
-    )
-    household = rows.first()
-    if household is None:
-        tries = int(data.get("wrong_codes", 0)) + 1
-        if tries >= MAX_CODE_TRIES:  # a code is a key to a household's answers: no guessing
-            await conversation.finish(turn)
-            turn.say("survey_join_code_locked")
-            return
-        await conversation.move(turn, FLOW, "join_code", wrong_codes=tries)
+    household = await household_by_code(turn, answer, campaign.place_id)
+    if household is None:  # a wrong code, or too many of them lately: one answer for both
         turn.say("survey_bad_join_code")
         return
     turn.person.household_id = household.id
@@ -340,8 +322,8 @@ async def _on_answer(turn: Turn, survey: Survey, response: SurveyResponse, data:
 
 async def _toggle(turn: Turn, question: Question, number: str, data: dict) -> None:
     picked = list(data.get("picked", []))
-    if number.isdigit() and 1 <= int(number) <= len(question.choices):
-        n = int(number)
+    n = whole_number(number)
+    if n is not None and 1 <= n <= len(question.choices):
         picked = [p for p in picked if p != n] if n in picked else sorted([*picked, n])
         await conversation.move(turn, FLOW, "question", picked=picked)
     turn.toast("survey_picked", picked=[question.choices[n - 1].label for n in picked])
@@ -397,7 +379,7 @@ async def _on_summary(turn: Turn, survey: Survey, response: SurveyResponse, answ
         turn.session.add(response)
         await conversation.finish(turn)
         household = await turn.session.get(Household, response.household_id)
-        turn.say("survey_thanks", code=household.join_code if household else "")
+        turn.say("survey_thanks", code=shown(household.join_code) if household else "")
     elif picked == "correct":
         await conversation.move(turn, FLOW, "correct")
         turn.say("survey_ask_which", total=len(engine.askable(survey)))
@@ -411,7 +393,8 @@ async def _on_correct(turn: Turn, survey: Survey, response: SurveyResponse, answ
         return
     questions = engine.askable(survey)
     text = answer.strip().removeprefix("câu").removeprefix("Câu").strip(" .")
-    question = questions[int(text) - 1] if text.isdigit() and 1 <= int(text) <= len(questions) else None
+    number = whole_number(text)
+    question = questions[number - 1] if number is not None and 1 <= number <= len(questions) else None
     if question is None or not engine.is_relevant(question, response.answers, _today(turn)):
         turn.say("survey_ask_which", total=len(questions), again=True)
         return

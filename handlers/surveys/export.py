@@ -30,7 +30,8 @@ def table(survey: Survey, answers: Sequence[tuple[Household, SurveyResponse]], t
     for household, response in answers:
         status = label(f"status_{response.status}")
         updated = response.updated_at.astimezone(tz).strftime("%d/%m/%Y %H:%M")
-        row: list[object] = [household.join_code, household.head_name, household.hamlet, status, updated]
+        # the household's number, never its join code: the code lets whoever holds it join and read the household
+        row: list[object] = [household.id, household.head_name, household.hamlet, status, updated]
         for q in questions:
             value = response.answers.get(q.name)
             row.append(value if isinstance(value, int | float) else display(q, value) or "")

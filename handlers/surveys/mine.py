@@ -1,18 +1,47 @@
-"""/cuatoi: a resident sees their household's answers; /xoadulieu deletes them, for real."""
+"""/cuatoi: a resident sees their household's answers; /xoadulieu erases them, for real: every row that
+holds or points back to what the household told the bot, and, if asked, the person's handbook questions."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, update
-from sqlmodel import col, select
+from dataclasses import asdict, dataclass
 
-from handlers import conversation
+from sqlalchemy import and_, delete, or_, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers import audit, conversation
 from handlers.chat import ChatKind
-from handlers.choices import menu
+from handlers.choices import Menu, menu
 from handlers.context import Turn
+from handlers.surveys import answering
+from handlers.surveys.households import shown
 from handlers.surveys.answering import summary_lines
-from storage.models import Campaign, Household, Person, Place, Reminder, SurveyResponse
+from storage.models import (
+    Campaign,
+    Conversation,
+    HandbookEntry,
+    Household,
+    Identity,
+    InboxUpdate,
+    Person,
+    Place,
+    Question,
+    Reminder,
+    SurveyResponse,
+)
 
 FLOW = "mydata"
+ERASED = {"erased": True}  # what is left of an erased update: the row stays so a replay is still ignored
+
+
+@dataclass(frozen=True)
+class Erased:
+    """How many rows of each kind went: the confirmation and the audit event say exactly this."""
+
+    answers: int
+    reminders: int
+    messages: int
+    questions: int
 
 
 async def _household(turn: Turn) -> Household | None:
@@ -50,21 +79,25 @@ async def show(turn: Turn, _args: str) -> None:
         survey = turn.surveys.get(campaign.survey_code)
         if survey is not None:
             answers.append((survey.title, place.name, response.status, summary_lines(survey, response, today)))
-    turn.say("survey_mine", head=household.head_name, hamlet=household.hamlet, code=household.join_code,
+    turn.say("survey_mine", head=household.head_name, hamlet=household.hamlet, code=shown(household.join_code),
              members=len(members.all()), answers=answers)
+
+
+def _delete_menu() -> Menu:
+    return menu("delete_confirm", "keep", "delete_with_questions")
 
 
 async def ask_delete(turn: Turn, _args: str) -> None:
     household = await _household_here(turn)
     if household is None:
         return
-    choices = menu("delete_confirm", "keep")
+    choices = _delete_menu()
     await conversation.move(turn, FLOW, "delete", household_id=household.id)
     turn.say("survey_delete_confirm", buttons=choices.buttons, head=household.head_name, choices=choices.lines)
 
 
 async def resume(turn: Turn, step: str, data: dict) -> None:
-    choices = menu("delete_confirm", "keep")
+    choices = _delete_menu()
     picked = choices.pick(turn.incoming.answer)
     if picked is None:
         choices.ask_again(turn)
@@ -74,11 +107,41 @@ async def resume(turn: Turn, step: str, data: dict) -> None:
     if picked == "keep" or household is None or household.id != data.get("household_id"):
         turn.say("survey_delete_kept")
         return
-    # the rows go, not a flag on them: answers, reminders, the household; members are simply unlinked
-    session = turn.session
+    place_id = household.place_id
+    gone = await erase(turn.session, household, turn.person, questions=picked == "delete_with_questions")
+    await audit.record(turn.session, "household_erased", actor_id=turn.person.id, at=turn.now, place_id=place_id,
+                       **asdict(gone))
+    turn.say("survey_deleted", **asdict(gone))
+
+
+async def erase(session: AsyncSession, household: Household, person: Person, *, questions: bool) -> Erased:
+    """Delete the household's answers, reminders, survey conversations and the household itself, and
+    blank every update its members sent (and the replies kept with them); with `questions`, the
+    person's handbook questions go too. Members stay people of the bot, in no household."""
+    members = list((await session.exec(select(Person.id).where(Person.household_id == household.id))).all())
+    accounts = (await session.exec(select(Identity.platform, Identity.user_id).where(col(Identity.person_id).in_(members)))).all()
     answers = await session.exec(delete(SurveyResponse).where(col(SurveyResponse.household_id) == household.id))
-    await session.exec(delete(Reminder).where(col(Reminder.household_id) == household.id))
+    reminders = await session.exec(delete(Reminder).where(col(Reminder.household_id) == household.id))
+    if accounts:  # where they are in the survey holds what they typed last (a head's name, an answer)
+        await session.exec(delete(Conversation).where(
+            col(Conversation.flow) == answering.FLOW,
+            or_(*(and_(col(Conversation.platform) == p, col(Conversation.user_id) == u) for p, u in accounts)),
+        ))
+    # the updates lose their person too: a later erasure does not count them again
+    messages = await session.exec(
+        update(InboxUpdate).where(col(InboxUpdate.person_id).in_(members))
+        .values(payload=ERASED, replies=None, reply_pending=False, person_id=None)
+    )
+    asked = await _erase_questions(session, person) if questions else 0
     await session.exec(update(Person).where(col(Person.household_id) == household.id).values(household_id=None))
     await session.delete(household)
-    turn.person.household_id = None
-    turn.say("survey_deleted", surveys=answers.rowcount)
+    person.household_id = None
+    return Erased(answers.rowcount, reminders.rowcount, messages.rowcount, asked)
+
+
+async def _erase_questions(session: AsyncSession, person: Person) -> int:
+    """The person's handbook questions, with the tech team's answers to them. A handbook entry made
+    from one stays in the handbook (the team wrote it), no longer pointing back to the question."""
+    mine = select(Question.id).where(Question.person_id == person.id)
+    await session.exec(update(HandbookEntry).where(col(HandbookEntry.question_id).in_(mine)).values(question_id=None))
+    return (await session.exec(delete(Question).where(col(Question.person_id) == person.id))).rowcount

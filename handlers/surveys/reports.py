@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from handlers import audit
 from handlers.chat import ChatKind, Outgoing, Upload
 from handlers.context import Turn
 from handlers.people import place_by_code
@@ -82,22 +84,38 @@ async def report(turn: Turn, args: str) -> None:
     turn.reply.messages.append(Outgoing(turn.incoming.chat, "", upload=Upload("photo", "baocao.png", chart)))
 
 
-async def export(
-    session: AsyncSession, survey: Survey, villages: list[Place], fmt: str, tz: ZoneInfo
-) -> tuple[bytes, int]:
-    """The file, and how many households are in it."""
+@dataclass(frozen=True)
+class Exported:
+    content: bytes
+    households: int
+    place_ids: list[int]  # the villages whose households are in the file, ascending
+
+
+async def export(session: AsyncSession, survey: Survey, villages: list[Place], fmt: str, tz: ZoneInfo) -> Exported:
     rows = await session.exec(
         select(Place, Household, SurveyResponse)
         .join(Household, col(Household.id) == SurveyResponse.household_id)
         .join(Campaign, col(Campaign.id) == SurveyResponse.campaign_id)
         .join(Place, col(Place.id) == Campaign.place_id)
         .where(Campaign.survey_code == survey.code, col(Campaign.place_id).in_([v.id for v in villages]))
-        .order_by(Place.name, Household.head_name)
+        .order_by(Place.name, Household.head_name, col(Household.id))
     )
     found = list(rows.all())
     data = table(survey, [(h, r) for _, h, r in found], tz)
     data = Table([label("col_village"), *data.header], [[p.name, *row] for (p, _, _), row in zip(found, data.rows)])
-    return to_bytes(data, fmt, survey.title), len(found)
+    return Exported(to_bytes(data, fmt, survey.title), len(found), sorted({p.id for p, _, _ in found}))
+
+
+async def record_export(
+    session: AsyncSession, exported: Exported, *, survey: Survey, scope: Place, fmt: str, via: str,
+    person_id: int | None, at: datetime,
+) -> None:
+    """Every copy of households' answers is written down: by whom, how, and which places' households
+    left the bot in it (not merely the place asked for)."""
+    session.add(ExportRecord(person_id=person_id, via=via, survey_code=survey.code, place_id=scope.id,
+                             place_ids=exported.place_ids, format=fmt, households=exported.households, at=at))
+    await audit.record(session, "export", actor_id=person_id, at=at, place_id=scope.id, survey=survey.code,
+                       via=via, format=fmt, households=exported.households, places=exported.place_ids)
 
 
 async def export_command(turn: Turn, args: str) -> None:
@@ -120,14 +138,14 @@ async def export_command(turn: Turn, args: str) -> None:
     if survey is None:
         turn.say("survey_no_campaign")
         return
-    content, households = await export(turn.session, survey, villages, fmt, turn.settings.timezone)
+    exported = await export(turn.session, survey, villages, fmt, turn.settings.timezone)
     place = await _named_place(turn.session, code, villages)
-    turn.session.add(ExportRecord(person_id=turn.person.id, via=turn.incoming.platform, survey_code=survey.code,
-                                  place_id=place.id, format=fmt, households=households, at=turn.now))
+    await record_export(turn.session, exported, survey=survey, scope=place, fmt=fmt, via=turn.incoming.platform,
+                        person_id=turn.person.id, at=turn.now)
     stamp = turn.local(turn.now).strftime("%Y%m%d")
     name = f"{survey.code}-{place.code}-{stamp}.{fmt}".lower()
-    turn.say("survey_export_ready", households=households, fmt=fmt)
-    turn.reply.messages.append(Outgoing(turn.incoming.chat, "", upload=Upload("document", name, content)))
+    turn.say("survey_export_ready", households=exported.households, fmt=fmt)
+    turn.reply.messages.append(Outgoing(turn.incoming.chat, "", upload=Upload("document", name, exported.content)))
 
 
 async def _named_place(session: AsyncSession, code: str, villages: list[Place]) -> Place:

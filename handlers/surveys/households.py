@@ -1,0 +1,214 @@
+"""Household join codes. Whoever types a household's code joins it, reads its answers and may delete
+them, so a code is a credential: long, guessed only a few times an hour, never exported, never shown to
+staff. A member who lost it asks another member (/cuatoi), or staff reset it (/doimaho): the new code
+goes to the household's members only, and staff learn how many got it."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers import audit, conversation
+from handlers.attempts import Limit, charge, locked_until, scopes
+from handlers.chat import ChatKind, ChatRef, Outgoing
+from handlers.choices import Menu, menu
+from handlers.context import Turn
+from handlers.people import has_role_on, roles_of, villages_of
+from messages import render
+from storage.models import Household, Identity, Person, Place, PlaceKind, RoleName
+
+FLOW = "household_code"
+CODE_DIGITS = 9  # digits read out over the phone; ~10⁹ codes against 5 guesses an hour per person and chat
+MAX_TYPED = 12  # longer is not a code (codes made before CODE_DIGITS are 6 digits)
+GUESSES = Limit("household", failures=5, window=timedelta(hours=1), lockout=timedelta(hours=1))
+RESETTERS = (RoleName.VILLAGE_HEAD, RoleName.COMMUNE_OFFICIAL)
+_SEPARATORS = str.maketrans("", "", " .-")
+
+
+# --- codes -----------------------------------------------------------------------------------------------
+
+
+async def new_join_code(session: AsyncSession) -> str:
+    while True:  # collisions are retried
+        code = f"{secrets.randbelow(9 * 10 ** (CODE_DIGITS - 1)) + 10 ** (CODE_DIGITS - 1)}"
+        taken = await session.exec(select(Household.id).where(Household.join_code == code))
+        if taken.first() is None:
+            return code
+
+
+def shown(code: str) -> str:
+    """"123 456 789": easier to read out and to copy by hand."""
+    return " ".join(code[i : i + 3] for i in range(0, len(code), 3))
+
+
+def typed_code(text: str) -> str | None:
+    """The code in what someone typed (spaces, dots, dashes dropped), or None if it cannot be one."""
+    code = text.translate(_SEPARATORS)
+    return code if 0 < len(code) <= MAX_TYPED and code.isascii() and code.isdigit() else None
+
+
+async def household_by_code(turn: Turn, text: str, place_id: int) -> Household | None:
+    """The village's household with the code typed, unless this person or chat guessed too often lately.
+    A locked-out guesser gets None even for the right code, so the answer teaches them nothing."""
+    msg = turn.incoming
+    keys = scopes(GUESSES, turn.person.id, msg.platform, msg.chat_id)
+    if await locked_until(turn.session, keys, turn.now) is not None:
+        return None
+    code = typed_code(text)
+    if code is None:  # not a code at all: nothing was guessed
+        return None
+    rows = await turn.session.exec(select(Household).where(Household.join_code == code, Household.place_id == place_id))
+    household = rows.first()
+    if household is None:
+        await charge(turn.session, GUESSES, keys, turn.now)
+    return household
+
+
+# --- /doimaho: staff reset a household's code --------------------------------------------------------------
+
+
+async def may_reset_household_code(session: AsyncSession, person: Person, village: Place) -> bool:
+    """A village head of the household's village, or a commune official of its commune."""
+    return await has_role_on(session, person, village, RESETTERS)
+
+
+async def _villages(turn: Turn) -> list[Place]:
+    """The villages whose households' codes this person may reset, by name."""
+    found: dict[int, Place] = {}
+    for _role, place in await roles_of(turn.session, turn.person):
+        for village in [place] if place.kind == PlaceKind.VILLAGE else await villages_of(turn.session, place):
+            if village.id not in found and await may_reset_household_code(turn.session, turn.person, village):
+                found[village.id] = village
+    return sorted(found.values(), key=lambda v: (v.name, v.id))
+
+
+def _village_menu(villages: list[Place]) -> Menu:
+    return menu(**{f"v{v.id}": v.name for v in villages})
+
+
+async def start(turn: Turn, _args: str) -> None:
+    """/doimaho"""
+    if turn.incoming.chat_kind is ChatKind.GROUP:
+        turn.say("survey_private_data")
+        return
+    villages = await _villages(turn)
+    if not villages:
+        turn.say("household_code_not_allowed")
+    elif len(villages) == 1:
+        await _ask_household(turn, villages[0])
+    else:
+        choices = _village_menu(villages)
+        await conversation.move(turn, FLOW, "village", villages=[v.id for v in villages])
+        turn.say("survey_pick_village", buttons=choices.buttons, choices=choices.lines)
+
+
+async def _ask_household(turn: Turn, village: Place) -> None:
+    rows = await turn.session.exec(
+        select(Household).where(Household.place_id == village.id).order_by(Household.head_name, col(Household.id))
+    )
+    households = list(rows.all())
+    if not households:
+        await conversation.finish(turn)
+        turn.say("household_code_none", village=village.name)
+        return
+    # the numbers shown are kept as ids: a household added meanwhile does not shift them
+    await conversation.move(turn, FLOW, "household", village_id=village.id, households=[h.id for h in households])
+    choices = _household_menu(households)
+    turn.say("household_code_pick", buttons=choices.buttons if len(households) <= 10 else (),
+             village=village.name, choices=choices.lines)
+
+
+def _household_menu(households: list[Household | None]) -> Menu:
+    """Head and hamlet by number; a household deleted since the list was shown keeps its number."""
+    return menu(**{
+        f"h{n}": f"{h.head_name}{' — ' + h.hamlet if h.hamlet else ''}" if h else "…"
+        for n, h in enumerate(households)
+    })
+
+
+async def resume(turn: Turn, step: str, data: dict) -> None:
+    if step == "village":
+        villages = [v for v in [await turn.session.get(Place, i) for i in data.get("villages", [])] if v]
+        picked = _village_menu(villages).pick(turn.incoming.answer)
+        village = next((v for v in villages if f"v{v.id}" == picked), None)
+        if village is None:
+            _village_menu(villages).ask_again(turn)
+        else:
+            await _ask_household(turn, village)
+    elif step == "household":
+        await _on_household(turn, data)
+    elif step == "confirm":
+        await _on_confirm(turn, data)
+
+
+async def _on_household(turn: Turn, data: dict) -> None:
+    ids = list(data.get("households", []))
+    households = [await turn.session.get(Household, i) for i in ids]
+    choices = _household_menu(households)
+    picked = choices.pick(turn.incoming.answer)
+    if picked is None:
+        choices.ask_again(turn)
+        return
+    household = households[int(picked.removeprefix("h"))]
+    if household is None:
+        await conversation.finish(turn)
+        turn.say("household_code_gone")
+        return
+    village = await turn.session.get(Place, household.place_id)
+    confirm = menu("confirm", "cancel")
+    await conversation.move(turn, FLOW, "confirm", household_id=household.id)
+    turn.say("household_code_confirm", buttons=confirm.buttons, head=household.head_name, hamlet=household.hamlet,
+             village=village.name if village else "", members=_people(await _accounts(turn.session, household)),
+             choices=confirm.lines)
+
+
+async def _on_confirm(turn: Turn, data: dict) -> None:
+    confirm = menu("confirm", "cancel")
+    picked = confirm.pick(turn.incoming.answer)
+    if picked is None:
+        confirm.ask_again(turn)
+        return
+    await conversation.finish(turn)
+    household = await turn.session.get(Household, data.get("household_id"))
+    village = await turn.session.get(Place, household.place_id) if household else None
+    if picked == "cancel":
+        turn.say("household_code_kept")
+    elif household is None or village is None:
+        turn.say("household_code_gone")
+    elif not await may_reset_household_code(turn.session, turn.person, village):  # the role went meanwhile
+        turn.say("household_code_not_allowed")
+    else:
+        members = await reset_code(turn, household, village)
+        turn.say("household_code_reset", members=members)
+
+
+async def _accounts(session: AsyncSession, household: Household) -> list[tuple[int, str, str]]:
+    """(person, platform, user id) of every account of every member, oldest account first."""
+    rows = await session.exec(
+        select(Identity.person_id, Identity.platform, Identity.user_id)
+        .join(Person, col(Person.id) == Identity.person_id)
+        .where(Person.household_id == household.id)
+        .order_by(col(Identity.id))
+    )
+    return list(rows.all())
+
+
+def _people(accounts: list[tuple[int, str, str]]) -> int:
+    return len({person for person, _, _ in accounts})
+
+
+async def reset_code(turn: Turn, household: Household, village: Place) -> int:
+    """A new code for the household, sent to each member's private chats; returns how many members."""
+    household.join_code = await new_join_code(turn.session)
+    turn.session.add(household)
+    text = render("household_code_new", head=household.head_name, village=village.name, code=shown(household.join_code))
+    accounts = await _accounts(turn.session, household)
+    for _person, platform, user_id in accounts:
+        turn.reply.messages.append(Outgoing(ChatRef(platform, user_id), text))
+    members = _people(accounts)
+    await audit.record(turn.session, "household_code_reset", actor_id=turn.person.id, at=turn.now,
+                       place_id=village.id, household_id=household.id, members=members)
+    return members
