@@ -3,9 +3,12 @@ relayed back, a saved answer found by the next search, and feedback stored."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlmodel import select
 
-from handlers.handbook.articles import load
+from handlers.handbook.articles import Article, load
+from handlers.handbook.normalize import Repairer
 from handlers.handbook.search import Handbook, Kind
 from storage.models import Question, QuestionStatus
 from tests.cli_helpers import langso
@@ -19,6 +22,21 @@ def test_the_search_reads_questions_as_people_type_them() -> None:
         assert decision.hits[0].article.id == "vneid-cai-dat", typed
     assert handbook.decide("quen mk vneid").hits[0].article.id == "vneid-quen-mat-khau"
     assert handbook.decide("giá phân bón hôm nay bao nhiêu").kind is Kind.HANDOFF
+
+
+def test_a_typo_between_two_handbook_words_goes_to_the_one_more_articles_use_then_the_first_alphabetically() -> None:
+    # "hoai" is one edit from each; the choice must not depend on which process is asked
+    assert Repairer({"hoi": 1, "hoa": 4, "hai": 4}).word("hoai") == "hai"
+    assert Repairer({"hai": 1, "hoi": 5, "hoa": 4}).word("hoai") == "hoi"
+
+
+def test_articles_that_score_the_same_are_ranked_by_id_whatever_their_order() -> None:
+    first = Article(id="a-cai-vneid", title="Cài ứng dụng VNeID", body="Tải VNeID từ cửa hàng ứng dụng.")
+    second = replace(first, id="b-cai-vneid")
+    for articles in ([first, second], [second, first]):
+        hits = Handbook(articles).decide("cach cai vneid").hits
+        assert [h.article.id for h in hits] == ["a-cai-vneid", "b-cai-vneid"]
+        assert hits[0].score == hits[1].score
 
 
 async def _questions(h: Harness) -> list[Question]:

@@ -69,7 +69,7 @@ class Hit:
 class HandbookIndex:
     def __init__(self, articles: Sequence[Article]) -> None:
         self.articles = list(articles)
-        vocabulary: set[str] = set()
+        frequency: Counter[str] = Counter()  # how many articles use each word
         documents: list[str] = []
         phrases: list[str] = []
         owners: list[int] = []
@@ -84,17 +84,18 @@ class HandbookIndex:
                 "body": [article.body],
             }
             plain_fields = {k: [plain(t) for t in v] for k, v in fields.items()}
-            words = {w for texts in plain_fields.values() for t in texts for w in t.split()}
-            vocabulary |= words
+            words = list(dict.fromkeys(w for texts in plain_fields.values() for t in texts for w in t.split()))
+            frequency.update(words)
             self._words.append(frozenset(words))
             documents.append(" | ".join(t for k, texts in plain_fields.items() for t in texts * WEIGHTS[k]))
             for text in plain_fields["title"] + plain_fields["synonyms"] + plain_fields["questions"]:
                 phrases.append(text)
                 owners.append(n)
-        self.repair = Repairer(vocabulary)
+        self.repair = Repairer(frequency)
         self._documents = _Vectors(documents)
         self._phrases = _Vectors(phrases)
         self._owner = np.asarray(owners)
+        self._id_rank = np.argsort(np.argsort([a.id for a in self.articles], kind="stable"))
 
     def search(self, question: str, limit: int = 3) -> list[Hit]:
         query = self.repair.text(question)
@@ -104,7 +105,7 @@ class HandbookIndex:
         best_phrase = np.zeros(len(self.articles))
         np.maximum.at(best_phrase, self._owner, self._phrases.scores(query))
         scores = 0.5 * whole + 0.5 * best_phrase
-        top = np.argsort(-scores)[:limit]
+        top = np.lexsort((self._id_rank, -scores))[:limit]  # higher score first; equal scores by id
         topic = [w for w in query.split() if w not in stopwords()]
         return [
             Hit(self.articles[i], float(scores[i]), _coverage(topic, self._words[i]))

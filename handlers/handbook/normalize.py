@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import tomllib
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
@@ -60,25 +60,30 @@ def expand(words: list[str]) -> list[str]:
 
 
 class Repairer:
-    """Undoes typing accidents, but only into words the handbook actually uses."""
+    """Undoes typing accidents, but only into words the handbook actually uses.
 
-    def __init__(self, vocabulary: Iterable[str]) -> None:
-        self.vocabulary = frozenset(vocabulary)
+    The same word is repaired the same way in every process (nothing here walks a set): spelling
+    variants are tried in the fixed order of `_variants`; failing those, among the handbook words
+    one edit away the choice is the word more articles use, then the alphabetically first."""
+
+    def __init__(self, document_frequency: Mapping[str, int]) -> None:
+        self._frequency = dict(document_frequency)
         self._by_length: dict[int, list[str]] = {}
-        for word in self.vocabulary:
+        for word in self._frequency:
             self._by_length.setdefault(len(word), []).append(word)
 
     def word(self, word: str) -> str:
-        if word in self.vocabulary or word.isdigit() or len(word) <= 2:
+        if word in self._frequency or word.isdigit() or len(word) <= 2:
             return word
         for candidate in self._variants(word):
-            if candidate in self.vocabulary:
+            if candidate in self._frequency:
                 return candidate
         if len(word) >= 4:
             pool = [w for n in (len(word) - 1, len(word), len(word) + 1) for w in self._by_length.get(n, ())]
-            found = process.extractOne(word, pool, scorer=Levenshtein.distance, score_cutoff=1)
-            if found is not None:
-                return found[0]
+            close = process.extract(word, pool, scorer=Levenshtein.distance, score_cutoff=1, limit=None)
+            if close:
+                # smaller distance, then the word more articles use, then alphabetical
+                return min(close, key=lambda found: (found[1], -self._frequency[found[0]], found[0]))[0]
         return word
 
     @staticmethod
