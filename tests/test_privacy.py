@@ -190,7 +190,7 @@ async def test_a_household_code_cannot_be_guessed_and_the_lock_hides_the_right_c
         answers.add(wrong.text)
     [refused] = await bot.send(STRANGER, code)  # the right code, during the lock
     answers.add(refused.text)
-    assert len(answers) == 1 and "không nhận được mã hộ" in refused.text
+    assert len(answers) == 1 and "không tìm thấy hộ nào" in refused.text
     await start_joining(bot, STRANGER)  # /khaosat again: a new conversation, the same lock
     [refused] = await bot.send(STRANGER, code)
     assert refused.text in answers
@@ -236,7 +236,7 @@ async def test_staff_reset_sends_the_new_code_to_the_members_and_not_to_the_staf
 
     await start_joining(harness, STRANGER)  # the old code is dead, the new one works
     [refused] = await harness.send(STRANGER, old)
-    assert "không nhận được mã hộ" in refused.text
+    assert "không tìm thấy hộ nào" in refused.text
     joined, _question = await harness.send(STRANGER, new, expect=2)
     assert NAME in joined.text
     [event] = await audit_events(harness, "household_code_reset")
