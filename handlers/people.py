@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Identity, Person, Place, PlaceKind, Role, RoleName
@@ -30,12 +30,12 @@ async def person_for(session: AsyncSession, platform: str, user_id: str, name: s
 
 
 async def roles_of(session: AsyncSession, person: Person) -> list[tuple[Role, Place]]:
-    rows = await session.exec(select(Role, Place).join(Place).where(Role.person_id == person.id))
+    rows = await session.exec(select(Role, Place).join(Place).where(Role.person_id == person.id).order_by(col(Role.id)))
     return list(rows.all())
 
 
 async def villages_of(session: AsyncSession, commune: Place) -> list[Place]:
-    rows = await session.exec(select(Place).where(Place.parent_id == commune.id).order_by(Place.name))
+    rows = await session.exec(select(Place).where(Place.parent_id == commune.id).order_by(Place.name, col(Place.id)))
     return list(rows.all())
 
 
