@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from pathlib import Path
 
+from bot import logs
 from bot.config import ConfigError, Settings, load
 from handlers import admin
 from handlers.handbook.search import Handbook
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(render("config_error", reason=str(exc)), file=sys.stderr)
         return 2
+    logs.install(logs.secrets_of(settings))
     if args.command == "run":
         if not (settings.telegram.token or settings.zalo.token):
             print(render("no_token_demo", database=settings.database_url))

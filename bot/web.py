@@ -11,6 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.logs import size_of
+
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
@@ -37,7 +39,7 @@ def webhook_handler(
         key = key_of(payload)
         if key is None:
             # malformed: answering an error would only make the platform send it again and again
-            log.warning("%s webhook: skipping an update with no id: %.200r", platform, payload)
+            log.warning("%s webhook: skipping an update with no id (%d bytes)", platform, size_of(payload))
             return web.Response(status=200)
         await receive(platform, key, payload)
         return web.Response(status=200)

@@ -36,17 +36,23 @@ def _canonical(url: str) -> str:
 
 
 def create_engine(url: str) -> AsyncEngine:
+    """hide_parameters: a failing statement's values (what people wrote) stay out of errors and logs."""
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         # One connection, handed out in turn: SQLite has a single writer anyway, and waiting for the
         # pool is an await, where waiting on SQLite's lock would be a thread sleeping in its busy handler.
-        engine = create_async_engine(async_url(url), connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60)
+        engine = create_async_engine(
+            async_url(url), connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60,
+            hide_parameters=True,
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
-    return create_async_engine(async_url(url), pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(
+        async_url(url), pool_size=10, max_overflow=10, pool_pre_ping=True, hide_parameters=True
+    )
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API objects

@@ -13,6 +13,8 @@ import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+from bot.logs import describe
+
 _DEFAULT = BaseRequest.DEFAULT_NONE
 
 
@@ -64,10 +66,12 @@ class AiohttpRequest(BaseRequest):
                 method, url, data=_body(request_data), timeout=timeout
             ) as response:
                 return response.status, await response.read()
+        # the URL holds the bot token and aiohttp quotes it in some messages: the errors say what
+        # failed without it, and do not chain the original
         except TimeoutError as exc:
-            raise TimedOut(f"aiohttp: {exc!r}") from exc
+            raise TimedOut(f"aiohttp {describe(exc)}") from None
         except aiohttp.ClientError as exc:
-            raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+            raise NetworkError(f"aiohttp {describe(exc)}") from None
 
 
 def _body(request_data: RequestData | None) -> aiohttp.FormData | dict[str, str] | None:

@@ -25,6 +25,7 @@ from telegram.error import (
 from telegram.warnings import PTBUserWarning
 
 from bot.channels.aiohttp_request import AiohttpRequest
+from bot.logs import size_of
 from handlers.chat import Attachment, ChatKind, Event, Incoming, Outcome, Outgoing, Quoted, SendResult
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,10 @@ class TelegramChannel:
         self.username = ""
 
     async def start(self) -> None:
-        await self.bot.initialize()  # getMe: a wrong token or URL fails here, at start-up
+        try:
+            await self.bot.initialize()  # getMe: a wrong token or URL fails here, at start-up
+        except InvalidToken:  # python-telegram-bot's message quotes the token
+            raise InvalidToken("Telegram rejected the bot token (getMe)") from None
         self.username = self.bot.username or ""
 
     async def stop(self) -> None:
@@ -136,7 +140,7 @@ class TelegramChannel:
             for raw in batch if isinstance(batch, list) else []:
                 key = update_key(raw) if isinstance(raw, dict) else None
                 if key is None:
-                    log.warning("skipping an update without update_id: %.200r", raw)
+                    log.warning("skipping an update without update_id (%d bytes)", size_of(raw))
                     continue
                 try:
                     await store(key, raw)

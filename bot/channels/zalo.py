@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.logs import describe
 from handlers.chat import Attachment, ChatKind, Incoming, Outcome, Outgoing, SendResult
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class ZaloChannel:
         if attachment is not None and attachment.kind == "photo":
             if not attachment.ref.startswith(("http://", "https://")):
                 # e.g. a Telegram file id forwarded here: Zalo only takes photo URLs
-                log.warning("zalo: cannot send photo %r to %s: not a URL", attachment.ref[:80], chat_id)
+                log.warning("zalo: cannot send a photo to %s: not a URL", chat_id)
                 return SendResult(Outcome.REJECTED, detail="photo is not a URL")
             method, body = "sendPhoto", {"chat_id": chat_id, "photo": attachment.ref}
             if out.text:
@@ -218,10 +219,12 @@ class ZaloChannel:
                 status = resp.status
                 retry_header = resp.headers.get("Retry-After")
                 raw = await resp.read()
-        except TimeoutError as exc:  # asyncio.TimeoutError is the same class on 3.11
-            raise self._fail(method, Outcome.FAILED, f"timed out after {total:g}s") from exc
+        # the URL holds the bot token and aiohttp quotes it in some messages: the errors say what
+        # failed without it, and do not chain the original
+        except TimeoutError:  # asyncio.TimeoutError is the same class on 3.11
+            raise self._fail(method, Outcome.FAILED, f"timed out after {total:g}s") from None
         except (aiohttp.ClientError, OSError) as exc:  # refused, reset, dropped mid-answer
-            raise self._fail(method, Outcome.FAILED, f"{type(exc).__name__}: {exc}") from exc
+            raise self._fail(method, Outcome.FAILED, describe(exc)) from None
         try:
             answer = json.loads(raw) if raw else None
         except ValueError:

@@ -1,0 +1,111 @@
+"""What reaches the logs: never a secret, at any level; no personal data at INFO and above.
+
+The code itself logs ids, sizes, method names and exception types (`describe`, `size_of`). As a second
+line, `install` puts one log-record factory in front of every handler at start-up: each record's
+message and traceback are rendered once, every configured secret in them becomes "***", and at INFO and
+above what database errors quote of stored values (SQL parameters, PostgreSQL's DETAIL lines) is cut.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import traceback
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from urllib.parse import quote
+
+import aiohttp
+from sqlalchemy.engine import make_url
+
+from bot.config import Settings
+
+REDACTED = "***"
+# What a database error quotes of the row it refused: the statement's values, or PostgreSQL's DETAIL
+# ("Key (text)=(…) already exists", "Failing row contains (…)"). Both can be what a resident wrote.
+_QUOTED_VALUES = (
+    (re.compile(r"^\[parameters: .*\]$", re.MULTILINE), f"[parameters: {REDACTED}]"),
+    (re.compile(r"^DETAIL: .*$", re.MULTILINE), f"DETAIL: {REDACTED}"),
+)
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    """Every secret the settings hold, longest first so that a token is replaced before its parts."""
+    found: list[str | None] = [make_url(settings.database_url).password]
+    for channel in (settings.telegram, settings.zalo):
+        found += [channel.token, channel.webhook_secret]
+        if channel.token and ":" in channel.token:  # "<bot id>:<secret>": the part after the colon alone
+            found.append(channel.token.split(":", 1)[1])
+    variants = {form for value in found if value for form in (value, quote(value, safe=""))}
+    return sorted(variants, key=lambda value: (-len(value), value))
+
+
+def install(secrets: Iterable[str]) -> Callable[[], None]:
+    """Clean every log record created from now on, and uncaught tracebacks; returns the undo."""
+    pattern = _pattern(secrets)
+    previous_factory, previous_hook = logging.getLogRecordFactory(), sys.excepthook
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = previous_factory(*args, **kwargs)
+        _clean(record, pattern)
+        return record
+
+    def excepthook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        sys.stderr.write(_scrub("".join(traceback.format_exception(kind, value, tb)), pattern, personal=True))
+
+    def undo() -> None:
+        logging.setLogRecordFactory(previous_factory)
+        sys.excepthook = previous_hook
+
+    logging.setLogRecordFactory(factory)
+    sys.excepthook = excepthook
+    return undo
+
+
+def describe(exc: BaseException) -> str:
+    """An HTTP client failure as its type and what it says that cannot hold a URL: aiohttp puts the
+    request URL, which carries the bot token, into several of its exceptions' messages."""
+    name = type(exc).__name__
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"{name} {exc.status} {exc.message}".rstrip()
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{name}: {exc.strerror}"
+    return name
+
+
+def size_of(payload: object) -> int:
+    """Bytes of a decoded JSON payload, to log instead of its content."""
+    return len(json.dumps(payload, ensure_ascii=False).encode())
+
+
+def _pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
+    ordered = sorted({s for s in secrets if s}, key=lambda value: (-len(value), value))
+    return re.compile("|".join(map(re.escape, ordered))) if ordered else None
+
+
+def _clean(record: logging.LogRecord, pattern: re.Pattern[str] | None) -> None:
+    personal = record.levelno >= logging.INFO
+    try:
+        message = record.getMessage()
+    except Exception:  # a wrong format string: logging would report it later; keep what was given
+        message = f"{record.msg!r} % {record.args!r}"
+    record.msg, record.args = _scrub(message, pattern, personal), None
+    if record.exc_info:
+        # rendered here, cleaned, and the exception objects dropped: no handler can render them again
+        record.exc_text = record.exc_text or logging.Formatter().formatException(record.exc_info)
+        record.exc_info = None
+    if record.exc_text:
+        record.exc_text = _scrub(record.exc_text, pattern, personal)
+    if record.stack_info:
+        record.stack_info = _scrub(record.stack_info, pattern, personal)
+
+
+def _scrub(text: str, pattern: re.Pattern[str] | None, personal: bool) -> str:
+    if pattern is not None:
+        text = pattern.sub(REDACTED, text)
+    if personal:
+        for quoted, replacement in _QUOTED_VALUES:
+            text = quoted.sub(replacement, text)
+    return text
