@@ -25,6 +25,7 @@ CODE_DIGITS = 9  # digits read out over the phone; ~10⁹ codes against 5 guesse
 MAX_TYPED = 12  # longer is not a code (codes made before CODE_DIGITS are 6 digits)
 GUESSES = Limit("household", failures=5, window=timedelta(hours=1), lockout=timedelta(hours=1))
 RESETTERS = (RoleName.VILLAGE_HEAD, RoleName.COMMUNE_OFFICIAL)
+MAX_BUTTONS = 10  # a longer list is answered by typing its number
 _SEPARATORS = str.maketrans("", "", " .-")
 
 
@@ -117,7 +118,7 @@ async def _ask_household(turn: Turn, village: Place) -> None:
     # the numbers shown are kept as ids: a household added meanwhile does not shift them
     await conversation.move(turn, FLOW, "household", village_id=village.id, households=[h.id for h in households])
     choices = _household_menu(households)
-    turn.say("household_code_pick", buttons=choices.buttons if len(households) <= 10 else (),
+    turn.say("household_code_pick", buttons=choices.buttons if len(households) <= MAX_BUTTONS else (),
              village=village.name, choices=choices.lines)
 
 
@@ -146,7 +147,8 @@ async def resume(turn: Turn, step: str, data: dict) -> None:
 
 async def _on_household(turn: Turn, data: dict) -> None:
     ids = list(data.get("households", []))
-    households = [await turn.session.get(Household, i) for i in ids]
+    found = {h.id: h for h in (await turn.session.exec(select(Household).where(col(Household.id).in_(ids)))).all()}
+    households = [found.get(i) for i in ids]
     choices = _household_menu(households)
     picked = choices.pick(turn.incoming.answer)
     if picked is None:
