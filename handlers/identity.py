@@ -20,7 +20,7 @@ from handlers import attempts, audit
 from handlers.chat import ChatKind, ChatRef, Outgoing
 from handlers.context import Turn
 from messages import label, render
-from storage.models import AccountJoin, Identity, LinkCode, Person, Role
+from storage.models import AccountJoin, Identity, InboxUpdate, LinkCode, Person, Role
 
 CODE_LIFETIME = timedelta(minutes=10)
 CODE_DIGITS = 12
@@ -96,6 +96,8 @@ async def _merge(turn: Turn, source: Person, target_id: int) -> AccountJoin:
     assert target is not None and source.id is not None
     identities = list((await session.exec(select(Identity.id).where(Identity.person_id == source.id))).all())
     await session.exec(update(Identity).where(col(Identity.person_id) == source.id).values(person_id=target_id))
+    # what they sent before is theirs too: /xoadulieu finds it by person
+    await session.exec(update(InboxUpdate).where(col(InboxUpdate.person_id) == source.id).values(person_id=target_id))
     held = {(r.place_id, r.role) for r in (await session.exec(select(Role).where(Role.person_id == target_id))).all()}
     moved = []
     for role in (await session.exec(select(Role).where(Role.person_id == source.id).order_by(col(Role.id)))).all():

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Identity, Person, Place, PlaceKind, Role, RoleName
-
-STAFF = (RoleName.COMMUNE_OFFICIAL, RoleName.VILLAGE_HEAD, RoleName.TECH_TEAM)
+from storage.models import Identity, Person, Place, Role
 
 
 async def person_for(session: AsyncSession, platform: str, user_id: str, name: str = "") -> Person:
@@ -37,15 +33,6 @@ async def roles_of(session: AsyncSession, person: Person) -> list[tuple[Role, Pl
 async def villages_of(session: AsyncSession, commune: Place) -> list[Place]:
     rows = await session.exec(select(Place).where(Place.parent_id == commune.id).order_by(Place.name, col(Place.id)))
     return list(rows.all())
-
-
-async def has_role_on(session: AsyncSession, person: Person, place: Place, roles: Iterable[str]) -> bool:
-    """A role on the place itself, or on the commune above a village."""
-    wanted = set(roles)
-    for role, held in await roles_of(session, person):
-        if role.role in wanted and held.id in (place.id, place.parent_id):
-            return True
-    return False
 
 
 async def place_by_code(session: AsyncSession, code: str) -> Place | None:

@@ -192,8 +192,9 @@ async def broadcast_places(session: AsyncSession, actor: Actor) -> list[Place]:
 
 
 async def villages_where(session: AsyncSession, actor: Actor, rule: str) -> list[Place]:
-    """The villages a survey rule ("open", "follow", "export") allows, by name."""
-    roles = BROADCASTERS if rule == "open" else STAFF
+    """The villages a rule allows ("open" a survey or "reset_code": heads and officials; "follow",
+    "export": staff), by name."""
+    roles = BROADCASTERS if rule in ("open", "reset_code") else STAFF
     return [p for p in await places_where(session, actor, roles) if p.kind == PlaceKind.VILLAGE]
 
 

@@ -32,7 +32,7 @@ async def cancel(turn: Turn, _args: str) -> None:
     if conv.flow == answering.FLOW:
         turn.say("survey_paused")  # the answers so far are kept: /khaosat goes on from there
     else:
-        turn.say("announce_cancelled")
+        turn.say("left_unfinished")
 
 
 async def start(turn: Turn, args: str) -> None:

@@ -65,7 +65,7 @@ async def register(h: Harness, user: int, campaign: Campaign, head: str = "Lò V
     await h.send(user, "1")  # a new household
     await h.send(user, head)
     created, _first = await h.send(user, "Xóm Trên", expect=2)
-    return re.search(r"Mã hộ của bạn là (\d{6})", created.text).group(1)
+    return re.search(r"Mã hộ của bạn là (\d{3} \d{3} \d{3})", created.text).group(1)
 
 
 async def answer_all(h: Harness, user: int, answers: list[str]) -> str:
@@ -246,7 +246,7 @@ async def test_staff_export_xlsx_and_csv_with_labels_and_every_export_is_recorde
     assert document.params["document"].filename.endswith(".xlsx")
     book = load_workbook(io.BytesIO(document.params["document"].content))
     rows = list(book.active.iter_rows(values_only=True))
-    assert rows[0][:3] == ("Thôn", "Mã hộ", "Chủ hộ") and "Nhà mình có mấy người?" in rows[0]
+    assert rows[0][:3] == ("Thôn", "Số hộ", "Chủ hộ") and "Nhà mình có mấy người?" in rows[0]
     exported = dict(zip(rows[0], rows[1]))
     assert exported["Thôn"] == "Thôn 1" and exported["Chủ hộ"] == "Hà Thị Mai"
     assert exported["Nhà mình có mấy người?"] == 5  # numbers stay numbers

@@ -16,15 +16,14 @@ from handlers.attempts import Limit, charge, locked_until, scopes
 from handlers.chat import ChatKind, ChatRef, Outgoing
 from handlers.choices import Menu, menu
 from handlers.context import Turn
-from handlers.people import has_role_on, roles_of, villages_of
+from handlers.permissions import Spot, may_reset_household_code, villages_where
 from messages import render
-from storage.models import Household, Identity, Person, Place, PlaceKind, RoleName
+from storage.models import Household, Identity, Person, Place
 
 FLOW = "household_code"
 CODE_DIGITS = 9  # digits read out over the phone; ~10⁹ codes against 5 guesses an hour per person and chat
 MAX_TYPED = 12  # longer is not a code (codes made before CODE_DIGITS are 6 digits)
 GUESSES = Limit("household", failures=5, window=timedelta(hours=1), lockout=timedelta(hours=1))
-RESETTERS = (RoleName.VILLAGE_HEAD, RoleName.COMMUNE_OFFICIAL)
 MAX_BUTTONS = 10  # a longer list is answered by typing its number
 _SEPARATORS = str.maketrans("", "", " .-")
 
@@ -71,19 +70,9 @@ async def household_by_code(turn: Turn, text: str, place_id: int) -> Household |
 # --- /doimaho: staff reset a household's code --------------------------------------------------------------
 
 
-async def may_reset_household_code(session: AsyncSession, person: Person, village: Place) -> bool:
-    """A village head of the household's village, or a commune official of its commune."""
-    return await has_role_on(session, person, village, RESETTERS)
-
-
 async def _villages(turn: Turn) -> list[Place]:
     """The villages whose households' codes this person may reset, by name."""
-    found: dict[int, Place] = {}
-    for _role, place in await roles_of(turn.session, turn.person):
-        for village in [place] if place.kind == PlaceKind.VILLAGE else await villages_of(turn.session, place):
-            if village.id not in found and await may_reset_household_code(turn.session, turn.person, village):
-                found[village.id] = village
-    return sorted(found.values(), key=lambda v: (v.name, v.id))
+    return await villages_where(turn.session, await turn.actor(), "reset_code")
 
 
 def _village_menu(villages: list[Place]) -> Menu:
@@ -180,7 +169,7 @@ async def _on_confirm(turn: Turn, data: dict) -> None:
         turn.say("household_code_kept")
     elif household is None or village is None:
         turn.say("household_code_gone")
-    elif not await may_reset_household_code(turn.session, turn.person, village):  # the role went meanwhile
+    elif not may_reset_household_code(await turn.actor(), Spot.of(village)):  # the role went meanwhile
         turn.say("household_code_not_allowed")
     else:
         members = await reset_code(turn, household, village)
