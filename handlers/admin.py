@@ -8,11 +8,12 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.people import person_for, place_by_code, villages_of
+from handlers.permissions import Spot, role_fits
 from handlers.surveys.catalog import Catalog
 from handlers.surveys.definition import Survey
 from handlers.surveys.forms import load_survey
 from handlers.surveys.reports import export, record_export
-from messages import render
+from messages import label, render
 from storage.models import ChatGroup, Place, PlaceKind, Role, RoleName, SurveyForm, utcnow
 
 
@@ -56,8 +57,8 @@ async def grant_role(session: AsyncSession, platform: str, user_id: str, role: s
     place = await place_by_code(session, place_code)
     if place is None:
         raise AdminError("admin_unknown_place", code=place_code)
-    if role == RoleName.COMMUNE_OFFICIAL and place.kind != PlaceKind.COMMUNE:
-        raise AdminError("admin_official_needs_commune", code=place.code)
+    if not role_fits(role, Spot.of(place)):
+        raise AdminError("admin_role_wrong_place", code=place.code, role=label(f"role_{role}"))
     person = await person_for(session, platform, user_id)
     held = await session.exec(
         select(Role).where(Role.person_id == person.id, Role.place_id == place.id, Role.role == role)

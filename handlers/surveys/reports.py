@@ -58,7 +58,7 @@ class VillageScores:
 
 async def report(turn: Turn, args: str) -> None:
     """/baocao [MÃ]: a village head sees their village; a commune official every village side by side."""
-    villages = await staff_villages(turn.session, turn.person, args.strip())
+    villages = await staff_villages(turn.session, await turn.actor(), "follow", args.strip())
     if not villages:
         turn.say("survey_staff_only")
         return
@@ -126,7 +126,7 @@ async def export_command(turn: Turn, args: str) -> None:
     words = args.split()
     fmt = next((w.lower() for w in words if w.lower() in FORMATS), "xlsx")
     code = next((w for w in words if w.lower() not in FORMATS), "")
-    villages = await staff_villages(turn.session, turn.person, code)
+    villages = await staff_villages(turn.session, await turn.actor(), "export", code)
     if not villages:
         turn.say("survey_staff_only")
         return
