@@ -20,11 +20,11 @@ from bot.config import DeliverySettings
 from bot.pacing import Pacer
 from bot.sending import parts
 from handlers.announcements import delivery_message
-from handlers.surveys.answering import LINK_PREFIX
 from handlers.chat import Channel, ChatKind, ChatRef, Outcome, Outgoing, SendResult
+from handlers.surveys.answering import LINK_PREFIX
+from messages import label, render
 from storage import outbox
 from storage.db import session_factory
-from messages import label, render
 from storage.models import Announcement, ChatGroup, Delivery, DeliveryStatus, Identity, Place, utcnow
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,6 @@ from bot.channels.telegram import TelegramChannel
 from handlers.chat import utf16_units
 from handlers.textsplit import split_text
 from storage.models import Delivery, DeliveryStatus
-from tests.fake_telegram import FakeTelegram
 from tests.harness import HEAD, VILLAGE_GROUPS, Harness
 
 VILLAGE_CHATS = list(VILLAGE_GROUPS.values())

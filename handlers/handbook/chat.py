@@ -105,8 +105,8 @@ async def _new_question(turn: Turn, text: str) -> None:
     """Something other than a number: the person moved on. In private that is a new question (no dead
     end); in a group it is just talk, and the bot keeps quiet."""
     await conversation.finish(turn)
-    if text and turn.incoming.chat_kind is ChatKind.PRIVATE:
-        await ask(turn, text)
+    if turn.incoming.chat_kind is ChatKind.PRIVATE:
+        await ask(turn, text)  # a sticker or an emoji gets the not-understood reply there, not silence
 
 
 def _feedback_menu() -> Menu:

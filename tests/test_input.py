@@ -1,0 +1,446 @@
+"""Bad input never crashes a turn: whatever a person types or a forged button carries (NUL and other
+control characters, NFD Vietnamese, "²", "５", "٣", a 5,000-digit number, emoji, zero-width
+characters), every step of every conversation answers politely, and a re-ask stores nothing.
+
+End-to-end cases run the real bot against the fake Telegram server; the property test drives
+`handlers.router.route` with a real Turn on a real database, each example in a transaction that is
+rolled back, so every example starts from the same seeded state."""
+
+from __future__ import annotations
+
+import asyncio
+import unicodedata
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import ORMExecuteState, Session
+from sqlmodel import func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+import handlers.context
+from bot.config import Settings
+from handlers import admin, announcements
+from handlers.chat import ChatKind, Event, Incoming
+from handlers.context import Turn
+from handlers.handbook import chat as handbook
+from handlers.handbook.search import Handbook
+from handlers.people import person_for
+from handlers.router import route
+from handlers.surveys import answering, campaigns, mine
+from handlers.surveys.catalog import Catalog
+from storage.db import create_engine, session_factory
+from storage.migrate import upgrade
+from storage.models import (
+    Announcement,
+    Campaign,
+    ChatGroup,
+    Conversation,
+    Household,
+    Person,
+    Place,
+    Question,
+    SurveyResponse,
+)
+from tests.conftest import _postgres_database, settings_for
+from tests.fake_telegram import FakeTelegram
+from tests.harness import HEAD, RESIDENT, TECH, VILLAGE_GROUPS, Harness
+
+NFD_BACK = unicodedata.normalize("NFD", "quay lại")
+HUGE = "9" * 5000
+NASTY = ("²", "５", "٣", "1²", "99999999999", HUGE, "😀👨‍👩‍👧", "\u200b\u200d", "\x00", "1\x00", "ack:" + HUGE, NFD_BACK, "")
+
+
+# --- end to end, against the fake Telegram server ------------------------------------------------------
+
+
+async def test_nfd_back_word_while_editing_a_notice_returns_to_the_preview(harness: Harness) -> None:
+    [preview] = await harness.send(HEAD, "/thongbao Họp thôn tối thứ Bảy")
+    [ask] = await harness.send(HEAD, "3")  # edit
+    assert "nội dung mới" in ask.text
+    [preview] = await harness.send(HEAD, NFD_BACK)
+    assert "Họp thôn tối thứ Bảy" in preview.text and "quay" not in preview.text.split("Họp thôn")[1][:40]
+    async with harness.app.sessions() as session:
+        texts = (await session.exec(select(Announcement.text))).all()
+    assert texts == ["Họp thôn tối thứ Bảy"]
+
+
+@pytest.mark.parametrize("number", ["²", "５", "٣", "1²", HUGE])
+async def test_numbers_of_other_scripts_are_asked_again(harness: Harness, number: str) -> None:
+    await harness.send(HEAD, "/thongbao Họp thôn")
+    [again] = await harness.send(HEAD, number)
+    assert "trả lời bằng một số từ 1 đến 6" in again.text
+    [queued] = await harness.send(HEAD, "1")  # the preview is still there
+    assert "Đã nhận thông báo số" in queued.text
+
+
+async def test_staff_question_numbers_of_other_scripts_are_asked_again(harness: Harness) -> None:
+    for number in ("²", "５", HUGE):
+        [usage] = await harness.send(TECH, f"/traloi {number} Bạn vào Cài đặt")
+        assert "/traloi" in usage.text and "trục trặc" not in usage.text
+
+
+async def test_emoji_only_message_is_not_a_question_for_the_tech_team(harness: Harness) -> None:
+    for text in ("😀🙏", "\u200b\u200d", "??? ..."):
+        [reply] = await harness.send(RESIDENT, text)
+        assert "chưa hiểu" in reply.text
+    async with harness.app.sessions() as session:
+        assert (await session.exec(select(func.count()).select_from(Question))).one() == 0
+    assert harness.fake.messages_to(TECH) == []
+
+
+async def test_nul_byte_and_control_characters_are_dropped_on_postgresql(fake: FakeTelegram, postgres_url: str) -> None:
+    h = Harness(fake, settings_for(postgres_url, fake.url))
+    await h.start()
+    try:
+        await h.seed_commune()
+        [preview] = await h.send(HEAD, "/thongbao Họp\x00 thôn\x07 tối nay\r\nở nhà văn hóa")
+        assert "Họp thôn tối nay\nở nhà văn hóa" in preview.text
+        async with h.app.sessions() as session:
+            assert (await session.exec(select(Announcement.text))).all() == ["Họp thôn tối nay\nở nhà văn hóa"]
+    finally:
+        await h.stop()
+
+
+# --- every step of every conversation, with arbitrary text ---------------------------------------------
+
+TEST_SURVEY = """
+code = "thu"
+title = "Khảo sát thử"
+purpose = "Thử mọi loại câu hỏi."
+
+[choices]
+yes_no = [{ value = "yes", label = "Có" }, { value = "no", label = "Không" }]
+ways = [{ value = "a", label = "Một" }, { value = "b", label = "Hai" }, { value = "c", label = "Ba" }]
+
+[[questions]]
+name = "members"
+type = "integer"
+label = "Mấy người?"
+required = true
+constraint = ". >= 1 and . <= 30"
+
+[[questions]]
+name = "area"
+type = "decimal"
+label = "Bao nhiêu sào?"
+
+[[questions]]
+name = "born"
+type = "date"
+label = "Ngày sinh?"
+
+[[questions]]
+name = "note"
+type = "text"
+label = "Ghi chú?"
+
+[[questions]]
+name = "wifi"
+type = "select_one"
+label = "Có wifi không?"
+required = true
+choices = "yes_no"
+
+[[questions]]
+name = "ways"
+type = "select_multiple"
+label = "Cách nào?"
+choices = "ways"
+
+[[questions]]
+name = "phone"
+type = "phone"
+label = "Số điện thoại?"
+"""
+
+# a reply made of one of these asks the same step again: nothing may have been stored
+RE_ASKS = frozenset(
+    {
+        "choice_not_understood", "survey_invalid", "time_not_understood", "time_in_past", "survey_ask_expected",
+        "survey_ask_head_name", "survey_ask_which", "survey_bad_join_code", "announce_ask_text", "not_understood",
+        "status_usage", "handbook_reply_usage", "handbook_ask_usage",
+    }
+)  # fmt: skip
+SCRATCH = frozenset({"conversation", "attempt_counter"})  # where a re-ask may write: the step's own state
+NOW = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
+
+
+@dataclass
+class World:
+    sessions: Callable[[], AsyncSession]
+    settings: Settings
+    handbook: Handbook
+    surveys: Catalog
+    engine: AsyncEngine
+
+
+async def _build_world(url: str) -> World:
+    settings = settings_for(url)
+    await asyncio.to_thread(upgrade, url)
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        await admin.add_place(session, "commune", "XA1", "Xã Hòa Bình", None)
+        for n, code in enumerate(VILLAGE_GROUPS, 1):
+            await admin.add_place(session, "village", code, f"Thôn {n}", "XA1")
+        for code in VILLAGE_GROUPS:
+            await admin.grant_role(session, "telegram", str(HEAD), "village_head", code)
+        await admin.grant_role(session, "telegram", str(TECH), "tech_team", "THON-1")
+        for code, chat in VILLAGE_GROUPS.items():
+            place = (await session.exec(select(Place).where(Place.code == code))).one()
+            session.add(ChatGroup(platform="telegram", chat_id=str(chat), title=f"Nhóm {code}", place_id=place.id))
+        await admin.import_survey(session, "thu.toml", TEST_SURVEY.encode())
+        await session.commit()
+        surveys = Catalog()
+        await surveys.refresh(session)
+        book = await Handbook.load(session)
+    return World(sessions, settings, book, surveys, engine)
+
+
+@pytest.fixture(scope="module")
+def runner() -> Iterator[asyncio.Runner]:
+    with asyncio.Runner() as loop_runner:
+        yield loop_runner
+
+
+@pytest.fixture(scope="module")
+def world(runner: asyncio.Runner, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    built = runner.run(_build_world(f"sqlite:///{tmp_path_factory.mktemp('input') / 'langso.db'}"))
+    yield built
+    runner.run(built.engine.dispose())
+
+
+@pytest.fixture
+def rendered(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The templates a turn renders, in order (Turn.say and Turn.toast render through this name)."""
+    names: list[str] = []
+    real = handlers.context.render
+
+    def spy(template: str, /, **values: object) -> str:
+        names.append(template)
+        return real(template, **values)
+
+    monkeypatch.setattr(handlers.context, "render", spy)
+    return names
+
+
+# --- the states a person can be in ---------------------------------------------------------------------
+
+Setup = Callable[[AsyncSession, Person, "World"], Awaitable[tuple[str, str, dict[str, Any]] | None]]
+
+
+async def _place(session: AsyncSession, code: str = "THON-1") -> Place:
+    return (await session.exec(select(Place).where(Place.code == code))).one()
+
+
+async def _draft(session: AsyncSession, person: Person) -> int:
+    draft = Announcement(author_id=person.id, text="Họp thôn")
+    session.add(draft)
+    await session.flush()
+    assert draft.id is not None
+    return draft.id
+
+
+async def _campaign(session: AsyncSession, person: Person) -> Campaign:
+    village = await _place(session)
+    campaign = Campaign(survey_code="thu", place_id=village.id, opened_by=person.id, opened_at=NOW)
+    session.add(campaign)
+    await session.flush()
+    return campaign
+
+
+async def _member(session: AsyncSession, person: Person) -> Campaign:
+    """`person` belongs to a household of THON-1, which has answered the first question."""
+    campaign = await _campaign(session, person)
+    household = Household(place_id=campaign.place_id, head_name="Nguyễn Văn A", join_code="123456")
+    session.add(household)
+    await session.flush()
+    person.household_id = household.id
+    session.add(person)
+    session.add(SurveyResponse(campaign_id=campaign.id, household_id=household.id, answers={"members": 4}))
+    await session.flush()
+    return campaign
+
+
+def announce(step: str, **extra: Any) -> Setup:
+    async def setup(session: AsyncSession, person: Person, _world: World) -> tuple[str, str, dict[str, Any]]:
+        return announcements.FLOW, step, {"announcement_id": await _draft(session, person), **extra}
+
+    return setup
+
+
+def survey(step: str, member: bool = False, **extra: Any) -> Setup:
+    async def setup(session: AsyncSession, person: Person, _world: World) -> tuple[str, str, dict[str, Any]]:
+        campaign = await (_member if member else _campaign)(session, person)
+        return answering.FLOW, step, {"campaign_id": campaign.id, **extra}
+
+    return setup
+
+
+def campaign_step(step: str, **extra: Any) -> Setup:
+    async def setup(session: AsyncSession, person: Person, _world: World) -> tuple[str, str, dict[str, Any]]:
+        data = dict(extra)
+        if step in ("expected",):
+            data["village_id"] = (await _place(session)).id
+        if step in ("progress", "remind_time"):
+            data["campaign_id"] = (await _campaign(session, person)).id
+        return campaigns.FLOW, step, data
+
+    return setup
+
+
+async def _mydata(session: AsyncSession, person: Person, _world: World) -> tuple[str, str, dict[str, Any]]:
+    await _member(session, person)
+    return mine.FLOW, "delete", {"household_id": person.household_id}
+
+
+def handbook_step(step: str) -> Setup:
+    async def setup(session: AsyncSession, person: Person, world: World) -> tuple[str, str, dict[str, Any]]:
+        question = Question(
+            platform="telegram", chat_id=str(person.id), user_id="", person_id=person.id, text="cài VNeID", decision="offer"
+        )
+        session.add(question)
+        await session.flush()
+        offered = [hit.article.id for hit in world.handbook.decide("cài VNeID").hits]
+        return handbook.FLOW, step, {"question_id": question.id, "offered": offered}
+
+    return setup
+
+
+async def _no_conversation(session: AsyncSession, person: Person, _world: World) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    user: int
+    setup: Setup
+    prefix: str = ""  # a command the arbitrary text follows
+
+
+STEPS = [
+    *(Step(f"announce:{s}", HEAD, announce(s)) for s in ("text", "edit", "preview", "when", "targets")),
+    Step("announce:confirm_when", HEAD, announce("confirm_when", send_at=(NOW + timedelta(days=1)).isoformat())),
+    Step("announce:confirm_when:recurring", HEAD, announce("confirm_when", recurrence="sun 19 0")),
+    Step("survey:campaign", RESIDENT, survey("campaign", place_code="")),
+    *(Step(f"survey:{s}", RESIDENT, survey(s)) for s in ("consent", "household", "head_name", "join_code")),
+    Step("survey:hamlet", RESIDENT, survey("hamlet", head_name="Nguyễn Văn A")),
+    *(
+        Step(f"survey:question:{q}", RESIDENT, survey("question", member=True, question=q, picked=[]))
+        for q in ("members", "area", "born", "note", "wifi", "ways", "phone")
+    ),
+    *(Step(f"survey:{s}", RESIDENT, survey(s, member=True)) for s in ("summary", "correct")),
+    *(Step(f"campaign:{s}", HEAD, campaign_step(s)) for s in ("menu", "survey", "progress", "remind_time")),
+    Step("campaign:village", HEAD, campaign_step("village", survey="thu")),
+    Step("campaign:expected", HEAD, campaign_step("expected", survey="thu")),
+    Step("mydata:delete", RESIDENT, _mydata),
+    *(Step(f"handbook:{s}", RESIDENT, handbook_step(s)) for s in ("offer", "feedback")),
+    Step("free text", RESIDENT, _no_conversation),
+    *(
+        Step(f"/{c}", HEAD, _no_conversation, prefix=f"/{c} ")
+        for c in ("tinhtrang", "huythongbao", "khaosat", "start", "lienket", "ganthon", "xuat", "baocao", "tiendo", "hoi")
+    ),
+    *(Step(f"/{c}", TECH, _no_conversation, prefix=f"/{c} ") for c in ("traloi", "luuhuongdan")),
+]
+
+class Writes:
+    """The tables a session writes to, through the ORM or with statements (INSERT … ON CONFLICT, bulk
+    UPDATE and DELETE)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.tables: set[str] = set()
+        event.listen(session.sync_session, "before_flush", self._flush)
+        event.listen(session.sync_session, "do_orm_execute", self._statement)
+
+    def _flush(self, session: Session, _context: object, _instances: object) -> None:
+        changed = [*session.new, *session.deleted, *(o for o in session.dirty if session.is_modified(o))]
+        self.tables.update(type(o).__tablename__ for o in changed)
+
+    def _statement(self, state: ORMExecuteState) -> None:
+        if state.is_insert or state.is_update or state.is_delete:
+            self.tables.add(state.statement.table.name)  # type: ignore[attr-defined]
+
+
+async def _turn(world: World, step: Step, text: str, button: bool, rendered: list[str]) -> None:
+    """One message at `step`: it must not raise, must answer, and a re-ask must store nothing."""
+    async with world.sessions() as session:
+        person = await person_for(session, "telegram", str(step.user), "")
+        state = await step.setup(session, person, world)
+        if state is not None:
+            flow, name, data = state
+            chat = str(step.user)
+            session.add(Conversation(platform="telegram", chat_id=chat, user_id=chat, flow=flow, step=name, data=data))
+        await session.flush()
+        writes = Writes(session)
+        incoming = Incoming(
+            platform="telegram",
+            chat_id=str(step.user),
+            chat_kind=ChatKind.PRIVATE,
+            user_id=str(step.user),
+            text="" if button else step.prefix + text,
+            event=Event.BUTTON if button else Event.MESSAGE,
+            button_data=text if button else None,
+            callback_id="1" if button else None,
+        )
+        turn = Turn(
+            incoming=incoming, session=session, person=person, settings=world.settings.handler, now=NOW,
+            handbook=world.handbook, surveys=world.surveys,
+        )  # fmt: skip
+        rendered.clear()
+        try:
+            await route(turn)
+            forged_ack = button and incoming.answer.startswith(announcements.ACK_PREFIX)  # ignored silently
+            assert turn.reply.messages or turn.reply.toast is not None or forged_ack, f"no reply at {step.name}"
+            await session.flush()
+            if RE_ASKS.intersection(rendered):
+                assert writes.tables <= SCRATCH, f"{step.name}: {rendered} wrote to {writes.tables}"
+        finally:
+            await session.rollback()
+
+
+def _texts() -> st.SearchStrategy[str]:
+    unicode = st.text(st.characters(codec="utf-8"), max_size=30)  # every script, controls and NUL included
+    digits = st.text(st.characters(categories=["Nd", "No"]), min_size=1, max_size=12)
+    huge = st.integers(10, 6000).map(lambda n: "9" * n)
+    emoji = st.sampled_from(["😀", "🌾", "👨‍👩‍👧", "\u200b", "\u200d", "\ufeff", "🙏🏽"])
+    words = st.sampled_from(["quay lại", "bỏ qua", "Có", "Không", "Gửi ngay", "số 2", "câu 1", "Hai"])
+    nfd = words.map(lambda w: unicodedata.normalize("NFD", w))
+    controls = st.sampled_from(["\x00", "\x07", "\r\n", "\x1b", "\x85", "\t"])
+    typed = st.sampled_from(["1", "2", "-1", "0", "1, 3", "1 và 2", "7h sáng mai", "mỗi chủ nhật 19h", "ngay", "5,5"])
+    pieces = st.one_of(unicode, digits, huge, emoji, words, nfd, controls, typed, st.just("ack:"), st.just("+"))
+    return st.lists(pieces, max_size=4).map("".join)
+
+
+@pytest.mark.parametrize("step", STEPS, ids=lambda step: step.name)
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=_texts(), button=st.booleans())
+def test_any_text_at_any_step_gets_a_polite_answer(
+    runner: asyncio.Runner, world: World, rendered: list[str], step: Step, text: str, button: bool
+) -> None:
+    runner.run(_turn(world, step, text, button and not step.prefix, rendered))
+
+
+@pytest.fixture(scope="module")
+def pg_world(runner: asyncio.Runner) -> Iterator[World]:
+    for url in _postgres_database():
+        built = runner.run(_build_world(url))
+        yield built
+        runner.run(built.engine.dispose())
+
+
+@pytest.mark.parametrize("step", STEPS, ids=lambda step: step.name)
+def test_nasty_texts_at_every_step_on_postgresql(
+    runner: asyncio.Runner, pg_world: World, rendered: list[str], step: Step
+) -> None:
+    """PostgreSQL refuses NUL in text and overflows on huge ids: the same steps, the worst inputs."""
+    for text in NASTY:
+        for button in (False, True) if not step.prefix else (False,):
+            runner.run(_turn(pg_world, step, text, button, rendered))
