@@ -32,14 +32,14 @@ _QUOTED_VALUES = (
 
 
 def secrets_of(settings: Settings) -> list[str]:
-    """Every secret the settings hold, longest first so that a token is replaced before its parts."""
+    """Every secret the settings hold, as written and as it appears percent-encoded in a URL."""
     found: list[str | None] = [make_url(settings.database_url).password]
     for channel in (settings.telegram, settings.zalo):
         found += [channel.token, channel.webhook_secret]
         if channel.token and ":" in channel.token:  # "<bot id>:<secret>": the part after the colon alone
             found.append(channel.token.split(":", 1)[1])
     variants = {form for value in found if value for form in (value, quote(value, safe=""))}
-    return sorted(variants, key=lambda value: (-len(value), value))
+    return sorted(variants)
 
 
 def install(secrets: Iterable[str]) -> Callable[[], None]:
@@ -81,6 +81,7 @@ def size_of(payload: object) -> int:
 
 
 def _pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
+    # longest first: a whole token is replaced before the part of it that is a secret too
     ordered = sorted({s for s in secrets if s}, key=lambda value: (-len(value), value))
     return re.compile("|".join(map(re.escape, ordered))) if ordered else None
 

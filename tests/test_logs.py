@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlparse
 
@@ -251,7 +252,9 @@ async def _post_malformed(url: str) -> None:
                 assert answer.status == 200
 
 
-def test_redaction_covers_messages_arguments_tracebacks_and_the_database_password() -> None:
+def test_redaction_covers_messages_arguments_tracebacks_and_the_database_password(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     password = "pg-Pass/word:42"
     url = f"postgresql://bot:{password.replace('/', '%2F').replace(':', '%3A')}@db.example/langso"
     settings = settings_for(url, env={"LANGSO_TELEGRAM_TOKEN": TELEGRAM_TOKEN})
@@ -264,8 +267,13 @@ def test_redaction_covers_messages_arguments_tracebacks_and_the_database_passwor
         except ConnectionError:
             log.exception("database unreachable")
         log.warning("where: %s", "here", stack_info=True)
-    logged = handler.text()
-    assert logged.count(logs.REDACTED) >= 4 and "database unreachable" in logged and "ConnectionError" in logged
+        try:  # what would stop `langso` with a traceback on stderr
+            raise RuntimeError(f"start-up failed for bot{TELEGRAM_TOKEN}")
+        except RuntimeError:
+            sys.excepthook(*sys.exc_info())
+    logged = handler.text() + capsys.readouterr().err
+    assert logged.count(logs.REDACTED) >= 5 and "database unreachable" in logged and "ConnectionError" in logged
+    assert "RuntimeError: start-up failed for bot***" in logged
     for secret in (password, password.replace("/", "%2F").replace(":", "%3A"), TELEGRAM_TOKEN.split(":")[1]):
         assert secret not in logged, _around(logged, secret)
 
