@@ -63,6 +63,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # erased rows (/xoadulieu) are overwritten, not left readable in the file's free pages
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
     dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
 
