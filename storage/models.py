@@ -366,3 +366,32 @@ class AccountJoin(SQLModel, table=True):
     household_taken: bool = False  # the kept person had no household and took the joined one's
     at: datetime = Field(default_factory=utcnow)
     undone_at: datetime | None = None
+
+
+class Invitation(SQLModel, table=True):
+    """A one-time invitation to take a role on a place (/moi, `langso admin invite`). Only hashes of its
+    two secrets are kept: the deep-link token and the shorter code people type."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True, index=True)
+    code_hash: str = Field(unique=True, index=True)
+    role: str
+    place_id: int = Field(foreign_key="place.id", index=True)
+    invited_by: int | None = Field(default=None, foreign_key="person.id", index=True)  # None: the CLI
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_by: int | None = Field(default=None, foreign_key="person.id")
+    used_at: datetime | None = None
+    withdrawn_at: datetime | None = None
+
+
+class VillageMember(SQLModel, table=True):
+    """A resident who joined a village (/thamgia, the poster's link, a household registered there):
+    their handbook questions go to its tech team, and its notices may follow them (later)."""
+
+    __tablename__ = "village_member"
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", unique=True)  # one village per person
+    place_id: int = Field(foreign_key="place.id", index=True)
+    source: str = "command"  # "command" | "link" | "household"
+    joined_at: datetime = Field(default_factory=utcnow)
