@@ -416,7 +416,7 @@ def _texts() -> st.SearchStrategy[str]:
     controls = st.sampled_from(["\x00", "\x07", "\r\n", "\x1b", "\x85", "\t"])
     typed = st.sampled_from(["1", "2", "-1", "0", "1, 3", "1 và 2", "7h sáng mai", "mỗi chủ nhật 19h", "ngay", "5,5"])
     pieces = st.one_of(unicode, digits, huge, emoji, words, nfd, controls, typed, st.just("ack:"), st.just("+"))
-    return st.lists(pieces, max_size=4).map("".join)
+    return st.one_of(st.sampled_from(NASTY), st.lists(pieces, max_size=4).map("".join))
 
 
 @pytest.mark.parametrize("step", STEPS, ids=lambda step: step.name)
