@@ -158,6 +158,14 @@ def may_invite(actor: Actor, role: str, place: Spot) -> bool:
     return role == RoleName.TECH_TEAM and not place.is_commune and actor.holds(HEAD, place)
 
 
+def may_remove_role(actor: Actor, role: str, place: Spot, officials_left: int) -> bool:
+    """/thuhoi: whoever may hand out a role on a place may take it back, their own included; a commune
+    never loses its last official (`officials_left`: how many the commune keeps after the removal)."""
+    if role == RoleName.COMMUNE_OFFICIAL and officials_left < 1:
+        return False
+    return may_invite(actor, role, place)
+
+
 async def notice_ref(session: AsyncSession, notice: Announcement) -> NoticeRef:
     """The places a notice targets: its target place, else every place its author may broadcast to."""
     if notice.target_place_id is not None:
