@@ -263,8 +263,12 @@ class DeliveryWorker:
             first = await _mark_refused(session, row, result.detail)
             message = await self._refusal_message(session, row, result) if first else None
             await session.commit()
-        if message is not None:
+        if message is None:
+            return
+        try:  # the refusal is on disk: a failure here must not send the notice to the group again
             await send_direct(self._channel, self._pacer, message, ChatKind.PRIVATE, urgent=False)
+        except Exception:
+            log.exception("notice %d: telling its author about a refusal failed", row.announcement_id)
 
     async def _refusal_message(self, session: AsyncSession, row: outbox.Claimed, result: SendResult) -> Outgoing | None:
         notice = await session.get(Announcement, row.announcement_id)
