@@ -128,6 +128,11 @@ def may_export(actor: Actor, village: Spot) -> bool:
     return actor.holds(STAFF, village)
 
 
+def may_make_poster(actor: Actor, place: Spot) -> bool:
+    """/poster: the QR poster of a village (of every village, for a commune) for its nhà văn hóa."""
+    return actor.holds(STAFF, place)
+
+
 def may_reset_household_code(actor: Actor, village: Spot) -> bool:
     """Give a household a new join code (sent to its members, never shown to staff)."""
     return actor.holds(BROADCASTERS, village)
