@@ -26,7 +26,7 @@ from telegram.warnings import PTBUserWarning
 
 from bot.channels.aiohttp_request import AiohttpRequest
 from bot.logs import size_of
-from handlers.chat import Attachment, ChatKind, Event, Incoming, Outcome, Outgoing, Quoted, SendResult
+from handlers.chat import Attachment, ChatKind, Event, Incoming, Outcome, Outgoing, Quoted, SendResult, utf16_units
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ class TelegramChannel:
     platform = PLATFORM
     text_limit = MessageLimit.MAX_TEXT_LENGTH
     caption_limit = MessageLimit.CAPTION_LENGTH
+    text_length = staticmethod(utf16_units)  # Telegram's limits count UTF-16 code units
 
     def __init__(self, token: str, api_url: str, *, connections: int) -> None:
         # replies and bulk sends share one pool sized above the delivery worker's in-flight limit, so a
