@@ -40,10 +40,16 @@ def parser() -> argparse.ArgumentParser:
     place = adm.add_parser("place").add_subparsers(dest="place_command", required=True)
     add = place.add_parser("add")
     add.add_argument("--kind", required=True, choices=["commune", "village"])
-    add.add_argument("--code", required=True)
-    add.add_argument("--name", required=True)
+    add.add_argument("--code", help="default for --official: the kind and the official code, e.g. XA-02923")
+    named = add.add_mutually_exclusive_group()
+    named.add_argument("--name")
+    named.add_argument("--official", help="a commune's name (or code) in the official 2025 list")
+    add.add_argument("--province", help="the province of --official")
     add.add_argument("--parent")
     place.add_parser("list")
+    search = place.add_parser("search", help="communes and wards of the official 2025 list")
+    search.add_argument("text")
+    search.add_argument("--province")
     role = adm.add_parser("role").add_subparsers(dest="role_command", required=True)
     grant = role.add_parser("grant")
     grant.add_argument("--platform", required=True, choices=["telegram", "zalo", "local"])
@@ -146,8 +152,10 @@ async def _with_session(settings: Settings, action: Callable[[object], Awaitable
 
 async def _admin(args: argparse.Namespace, session) -> int:  # noqa: ANN001 - AsyncSession
     if args.admin_command == "place" and args.place_command == "add":
-        place = await admin.add_place(session, args.kind, args.code, args.name, args.parent)
-        print(render("admin_place_added", place=place))
+        print(await _add_place(args, session))
+    elif args.admin_command == "place" and args.place_command == "search":
+        for unit in admin.search_officials(args.text, args.province):
+            print(f"{unit.name}\t{unit.kind}\t{unit.official_code}\t{unit.province}")
     elif args.admin_command == "place":
         for place, parent in await admin.list_places(session):
             print(f"{place.code}\t{place.kind}\t{place.name}\t{parent.code if parent else ''}")
@@ -159,6 +167,18 @@ async def _admin(args: argparse.Namespace, session) -> int:  # noqa: ANN001 - As
             state = "active" if group.active else "inactive"
             print(f"{group.platform}\t{group.chat_id}\t{state}\t{place.code if place else '-'}\t{group.title}")
     return 0
+
+
+async def _add_place(args: argparse.Namespace, session) -> str:  # noqa: ANN001 - AsyncSession
+    if args.official:
+        place, unit = await admin.add_official_commune(
+            session, args.kind, args.official, args.province, args.code, args.parent
+        )
+        return render("admin_official_added", place=place, unit=unit)
+    if args.province:
+        raise admin.AdminError("admin_province_needs_official")
+    place = await admin.add_place(session, args.kind, args.code or "", args.name or "", args.parent)
+    return render("admin_place_added", place=place)
 
 
 async def _surveys(args: argparse.Namespace, session, settings: Settings) -> int:  # noqa: ANN001

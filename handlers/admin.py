@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from handlers import communes
 from handlers.people import person_for, place_by_code, villages_of
 from handlers.permissions import Spot, role_fits
 from handlers.surveys.catalog import Catalog
@@ -15,6 +18,9 @@ from handlers.surveys.forms import load_survey
 from handlers.surveys.reports import export, record_export
 from messages import label, render
 from storage.models import ChatGroup, Place, PlaceKind, Role, RoleName, SurveyForm, utcnow
+
+
+T = TypeVar("T")
 
 
 class AdminError(Exception):
@@ -43,6 +49,41 @@ async def add_place(session: AsyncSession, kind: str, code: str, name: str, pare
     session.add(place)
     await session.flush()
     return place
+
+
+async def add_official_commune(
+    session: AsyncSession, kind: str, official: str, province: str | None, code: str | None, parent_code: str | None
+) -> tuple[Place, communes.Official]:
+    """`place add --official NAME [--province NAME]`: the name and code come from the official list;
+    nothing is added unless exactly one unit matches."""
+    if kind != PlaceKind.COMMUNE:
+        raise AdminError("communes_official_is_commune")
+    unit = official_unit(official, province)
+    place = await add_place(session, kind, code or unit.place_code, unit.name, parent_code)
+    return place, unit
+
+
+def official_unit(name: str, province: str | None) -> communes.Official:
+    lookup = _lookup(communes.find, name, province)
+    if len(lookup.found) > 1:
+        raise AdminError("communes_ambiguous", name=name, matches=lookup.found)
+    if not lookup.found:
+        raise AdminError("communes_none", name=name, province=lookup.province, closest=lookup.closest)
+    return lookup.found[0]
+
+
+def search_officials(text: str, province: str | None) -> list[communes.Official]:
+    hits = _lookup(communes.search, text, province)
+    if not hits:
+        raise AdminError("communes_search_none", text=text, province=province)
+    return [unit for unit, _ in hits]
+
+
+def _lookup(find: Callable[[str, str | None], T], text: str, province: str | None) -> T:
+    try:
+        return find(text, province)
+    except communes.UnknownProvince as exc:
+        raise AdminError("communes_unknown_province", province=province, closest=exc.closest) from None
 
 
 async def list_places(session: AsyncSession) -> list[tuple[Place, Place | None]]:
