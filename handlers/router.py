@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from handlers import announcements, conversation, groups, identity, onboarding
 from handlers.handbook import chat as handbook
+from handlers.posters import poster_command
 from handlers.surveys import answering, campaigns, households, mine, reports
 from handlers.chat import ChatKind, Event
 from handlers.context import Turn
@@ -65,6 +66,7 @@ COMMANDS: dict[str, Command] = {
     "cuatoi": mine.show,
     "xoadulieu": mine.ask_delete,
     "doimaho": households.start,
+    "poster": poster_command,
 }
 
 # a private chat in the middle of one of these goes back to it with the next message
