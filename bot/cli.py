@@ -16,13 +16,15 @@ from pathlib import Path
 
 from bot import logs
 from bot.config import ConfigError, Settings, load
-from handlers import admin
+from handlers import admin, invitations
 from handlers.handbook.search import Handbook
 from handlers.surveys.catalog import Catalog
 from handlers.surveys.export import FORMATS
 from handlers.surveys.forms import FormError
 from messages import render
+from handlers.people import place_by_code
 from storage.db import create_engine, session_factory
+from storage.models import utcnow
 from storage.migrate import upgrade
 
 
@@ -56,6 +58,9 @@ def parser() -> argparse.ArgumentParser:
     grant.add_argument("--user-id", required=True)
     grant.add_argument("--role", required=True, choices=["commune_official", "village_head", "tech_team"])
     grant.add_argument("--place", required=True)
+    invite = adm.add_parser("invite", help="a one-time invitation to a role (the first one of a commune)")
+    invite.add_argument("--role", required=True, choices=["commune_official", "village_head", "tech_team"])
+    invite.add_argument("--place", required=True)
     group = adm.add_parser("group").add_subparsers(dest="group_command", required=True)
     group.add_parser("list")
 
@@ -104,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_with_session(settings, lambda session: _handbook(args, session)))
     if args.command in ("survey", "export"):
         return asyncio.run(_with_session(settings, lambda session: _surveys(args, session, settings)))
+    if args.admin_command == "invite":
+        return asyncio.run(_with_session(settings, lambda session: _invite(args, session, settings)))
     return asyncio.run(_with_session(settings, lambda session: _admin(args, session)))
 
 
@@ -179,6 +186,25 @@ async def _add_place(args: argparse.Namespace, session) -> str:  # noqa: ANN001 
         raise admin.AdminError("admin_province_needs_official")
     place = await admin.add_place(session, args.kind, args.code or "", args.name or "", args.parent)
     return render("admin_place_added", place=place)
+
+
+async def _invite(args: argparse.Namespace, session, settings: Settings) -> int:  # noqa: ANN001 - AsyncSession
+    """`langso admin invite`: what to send to the person invited; no user id needed."""
+    place = await place_by_code(session, args.place)
+    if place is None:
+        raise admin.AdminError("admin_unknown_place", code=args.place)
+    try:
+        issued = await invitations.create_invitation(session, None, args.role, place, utcnow())
+    except invitations.NotAllowed:
+        raise admin.AdminError("admin_role_wrong_place", code=place.code, role=invitations.role_label(args.role)) from None
+    username = settings.telegram.username  # the running bot learns it from getMe; the shell from config
+    link = f"https://t.me/{username}?start={issued.payload}" if username else None
+    expires = issued.invitation.expires_at.astimezone(settings.handler.timezone)
+    print(render("invite_cli", number=issued.invitation.id, role=invitations.role_label(args.role),
+                 place=place.name, code=place.code, link=link))
+    print()
+    print(invitations.card(issued, link, expires))
+    return 0
 
 
 async def _surveys(args: argparse.Namespace, session, settings: Settings) -> int:  # noqa: ANN001

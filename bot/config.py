@@ -39,6 +39,8 @@ class ChannelSettings:
     webhook_url: str
     limits: Limits
     webhook_secret: str | None = None  # LANGSO_<NAME>_WEBHOOK_SECRET, else LANGSO_WEBHOOK_SECRET
+    # the bot's username, for links printed outside the running bot (`langso admin invite`)
+    username: str = ""
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,8 @@ def _channel(
             section.get("per_private_per_second", per_private), f"{name}.per_private_per_second"
         ),
     )
-    return ChannelSettings(token, api_url, mode, section.get("webhook_url", ""), limits, webhook_secret)
+    username = str(section.get("username", "")).strip().removeprefix("@")
+    return ChannelSettings(token, api_url, mode, section.get("webhook_url", ""), limits, webhook_secret, username)
 
 
 def _targets(section: object) -> dict[str, float]:

@@ -204,6 +204,21 @@ async def broadcast_places(session: AsyncSession, actor: Actor) -> list[Place]:
     return await places_where(session, actor, BROADCASTERS)
 
 
+async def invite_places(session: AsyncSession, actor: Actor) -> list[Place]:
+    """The places where this person may hand out (and take back) some role: the /moi and /thuhoi lists,
+    to be narrowed per role by `may_invite`."""
+    return await places_where(session, actor, BROADCASTERS)
+
+
+async def officials_after_removal(session: AsyncSession, role: Role) -> int:
+    """How many commune officials `role`'s place keeps once `role` is gone. The rows are locked
+    (PostgreSQL), so two officials taking each other's role at once cannot leave the commune with none."""
+    rows = await session.exec(
+        select(Role.id).where(Role.place_id == role.place_id, Role.role == RoleName.COMMUNE_OFFICIAL).with_for_update()
+    )
+    return sum(1 for role_id in rows.all() if role_id != role.id)
+
+
 async def villages_where(session: AsyncSession, actor: Actor, rule: str) -> list[Place]:
     """The villages a rule allows ("open" a survey or "reset_code": heads and officials; "follow",
     "export": staff), by name."""

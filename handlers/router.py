@@ -6,6 +6,7 @@ import re
 from collections.abc import Awaitable, Callable
 
 from handlers import announcements, conversation, groups, identity, onboarding
+from handlers import invitations, roles
 from handlers.handbook import chat as handbook
 from handlers.posters import poster_command
 from handlers.surveys import answering, campaigns, households, mine, reports
@@ -39,6 +40,8 @@ async def cancel(turn: Turn, _args: str) -> None:
 async def start(turn: Turn, args: str) -> None:
     if args.startswith(answering.LINK_PREFIX):
         await answering.from_link(turn, args.removeprefix(answering.LINK_PREFIX))
+    elif args.startswith(invitations.LINK_PREFIX):
+        await invitations.from_link(turn, args.removeprefix(invitations.LINK_PREFIX))
     else:
         await onboarding.start(turn, args)
 
@@ -66,6 +69,8 @@ COMMANDS: dict[str, Command] = {
     "cuatoi": mine.show,
     "xoadulieu": mine.ask_delete,
     "doimaho": households.start,
+    "moi": invitations.invite,
+    "thuhoi": roles.start,
     "poster": poster_command,
 }
 
@@ -77,6 +82,8 @@ FLOWS: dict[str, Resume] = {
     campaigns.FLOW: campaigns.resume,
     mine.FLOW: mine.resume,
     households.FLOW: households.resume,
+    invitations.FLOW: invitations.resume,
+    roles.FLOW: roles.resume,
 }
 
 

@@ -17,6 +17,7 @@ from handlers.handbook.articles import Article
 from handlers.handbook.search import Kind, entry_article
 from handlers.numbers import whole_number
 from handlers.permissions import Spot, may_answer_question, question_answerers, question_places
+from handlers.villages import village_of
 from messages import label, render
 from storage.models import (
     HandbookEntry,
@@ -141,7 +142,11 @@ async def _hand_off(turn: Turn, question: Question) -> None:
 
 
 async def _place_of(turn: Turn) -> int | None:
-    """The village a question belongs to: the group's place, else the asker's household's."""
+    """The village a question belongs to: the one the asker joined, else the group's place, else the
+    asker's household's."""
+    village = await village_of(turn.session, turn.person)
+    if village is not None:
+        return village.id
     if turn.incoming.chat_kind is ChatKind.GROUP:
         group = await this_group(turn, create=False)
         if group is not None and group.place_id is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 
-from handlers import conversation
+from handlers import conversation, villages
 from handlers.chat import Button, ChatKind, Event
 from handlers.choices import Choice as MenuItem
 from handlers.choices import Menu, menu
@@ -203,7 +203,8 @@ async def _on_hamlet(turn: Turn, campaign: Campaign, survey: Survey, answer: str
     await turn.session.flush()
     turn.person.household_id = household.id
     turn.session.add(turn.person)
-    turn.say("survey_household_created", head=household.head_name, code=shown(household.join_code))
+    turn.say("survey_household_created", head=household.head_name, code=shown(household.join_code),
+             village=await _join_village(turn, household))
     await _continue(turn, campaign, survey, household)
 
 
@@ -217,8 +218,18 @@ async def _on_join_code(turn: Turn, campaign: Campaign, survey: Survey, answer: 
         return
     turn.person.household_id = household.id
     turn.session.add(turn.person)
-    turn.say("survey_household_joined", head=household.head_name, hamlet=household.hamlet)
+    turn.say("survey_household_joined", head=household.head_name, hamlet=household.hamlet,
+             village=await _join_village(turn, household))
     await _continue(turn, campaign, survey, household, greet=False)
+
+
+async def _join_village(turn: Turn, household: Household) -> str | None:
+    """A household's member belongs to its village, unless they chose a village themselves: the name of
+    the village they just joined, if they did."""
+    if not await villages.join_if_none(turn.session, turn.person, household.place_id, at=turn.now):
+        return None
+    village = await turn.session.get(Place, household.place_id)
+    return village.name if village else None
 
 
 async def locked_response(turn: Turn, campaign: Campaign, household: Household) -> SurveyResponse:
