@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 
-from handlers import announcements, conversation, groups, identity, onboarding
+from handlers import announcements, conversation, groups, identity, onboarding, villages
 from handlers import invitations, roles
 from handlers.handbook import chat as handbook
 from handlers.posters import poster_command
@@ -42,6 +42,8 @@ async def start(turn: Turn, args: str) -> None:
         await answering.from_link(turn, args.removeprefix(answering.LINK_PREFIX))
     elif args.startswith(invitations.LINK_PREFIX):
         await invitations.from_link(turn, args.removeprefix(invitations.LINK_PREFIX))
+    elif args.startswith(villages.LINK_PREFIXES):
+        await villages.from_link(turn, args)
     else:
         await onboarding.start(turn, args)
 
@@ -72,6 +74,8 @@ COMMANDS: dict[str, Command] = {
     "moi": invitations.invite,
     "thuhoi": roles.start,
     "poster": poster_command,
+    "thamgia": villages.join_command,
+    "roithon": villages.leave_command,
 }
 
 # a private chat in the middle of one of these goes back to it with the next message
@@ -84,6 +88,7 @@ FLOWS: dict[str, Resume] = {
     households.FLOW: households.resume,
     invitations.FLOW: invitations.resume,
     roles.FLOW: roles.resume,
+    villages.FLOW: villages.resume,
 }
 
 
