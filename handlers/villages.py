@@ -120,10 +120,7 @@ async def from_link(turn: Turn, payload: str) -> None:
     if payload.startswith(ID_LINK_PREFIX):
         number = whole_number(payload.removeprefix(ID_LINK_PREFIX))
         place = await turn.session.get(Place, number) if number is not None else None
-        if place is None:
-            await _offer(turn, Source.LINK, unknown="")
-            return
-        await _chosen(turn, place, Source.LINK)
+        await _go_to(turn, place, Source.LINK, unknown="")
     else:
         await _by_code(turn, payload.removeprefix(LINK_PREFIX), Source.LINK)
 
@@ -167,8 +164,13 @@ async def resume(turn: Turn, step: str, data: dict) -> None:
 
 async def _by_code(turn: Turn, code: str, source: str) -> None:
     place = await place_by_code(turn.session, code)
+    await _go_to(turn, place, source, unknown=code[:40])  # echoed to show a typo, never a whole essay
+
+
+async def _go_to(turn: Turn, place: Place | None, source: str, unknown: str) -> None:
+    """A village is joined; a commune lists its villages; a place unknown lists them all."""
     if place is None:
-        await _offer(turn, source, unknown=code[:40])  # echoed to show a typo, never a whole essay
+        await _offer(turn, source, unknown=unknown)
     elif place.kind == PlaceKind.COMMUNE:
         await _offer_villages(turn, await _villages(turn, place.id), source)
     else:

@@ -181,11 +181,17 @@ async def test_bad_answers_are_asked_again_and_change_nothing(harness: Harness, 
     assert await _membership(harness, str(RESIDENT)) == ("THON-1", "command")
 
 
-async def test_an_unknown_link_and_a_group_change_nothing(harness: Harness) -> None:
+async def test_an_unknown_link_a_commune_link_and_a_group_change_nothing(harness: Harness) -> None:
     [unknown] = await harness.send(RESIDENT, "/start thon_KHONG-CO")
     assert "Không tìm thấy thôn có mã KHONG-CO" in unknown.text and "2. Thôn 2" in unknown.text
     [unknown] = await harness.send(RESIDENT, "/start thonid_99999999999999999999")
     assert "Không tìm thấy thôn." in unknown.text
+    async with harness.app.sessions() as session:
+        commune = (await session.exec(select(Place).where(Place.code == "XA1"))).one()
+    [listing] = await harness.send(RESIDENT, f"/start {village_link_payload(commune)}")  # a commune: its villages
+    assert "Bạn ở thôn nào của Xã Hòa Bình" in listing.text
+    [listing] = await harness.send(RESIDENT, f"/start thonid_{commune.id}")
+    assert "Bạn ở thôn nào của Xã Hòa Bình" in listing.text
     [private] = await harness.send(RESIDENT, "/thamgia THON-1", chat=VILLAGE_GROUPS["THON-1"])
     assert "trò chuyện riêng" in private.text
     assert await _member_rows(harness) == 0
