@@ -22,13 +22,14 @@ from bot.dispatcher import Dispatcher, Route
 from bot.pacing import Pacer, Window
 from bot.reminders import SurveyReminders
 from bot.retention import InboxRetention
-from bot.scheduler import RecurringNotices
+from bot.scheduler import Jobs, RecurringNotices
 from bot.web import make_app, webhook_handler
 from handlers.handbook.search import Handbook
 from handlers.surveys.catalog import Catalog
 from storage.db import create_engine, is_sqlite, session_factory
 from storage.migrate import upgrade
 from storage.models import utcnow
+from storage.outage import kind_of, retried, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,9 @@ class App:
         self._tasks: set[asyncio.Task[None]] = set()
         self._workers: set[asyncio.Task[None]] = set()
         self._web: web.AppRunner | None = None
+        self._sync_wanted = False
+        self._syncing: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         settings = self.settings
@@ -100,9 +104,8 @@ class App:
                 sole_process=is_sqlite(settings.database_url),
                 clock=self.clock,
             )
-        self.recurring = RecurringNotices(
-            settings.database_url, self.sessions, settings.handler, self.wake_delivery, self.clock
-        )
+        self.jobs = Jobs(settings.database_url, settings.handler.timezone)
+        self.recurring = RecurringNotices(self.jobs, self.sessions, settings.handler, self.wake_delivery, self.clock)
         async with self.sessions() as session:
             self.handbook = await Handbook.load(session)
             self.surveys = Catalog()
@@ -114,18 +117,18 @@ class App:
             self.handbook,
             self.surveys,
             on_outbox=self.wake_delivery,
-            on_schedule=lambda: self._spawn(self._sync_schedules()),
+            on_schedule=self._schedule_changed,
             clock=self.clock,
         )
         for worker in self.workers.values():
             task = asyncio.create_task(worker.run())
             task.add_done_callback(_report_crash)
             self._workers.add(task)
+        await self.jobs.start()
         await self.recurring.start()
-        self.reminders = SurveyReminders(
-            self.recurring.scheduler, self.sessions, routes, self.surveys, settings.handler, self.clock
-        )
+        self.reminders = SurveyReminders(self.jobs, self.sessions, routes, self.surveys, settings.handler, self.clock)
         await self.reminders.start()
+        self.jobs.resume()  # both are ready for their jobs to fire
         self._spawn(self.reminders.send_pending())  # what a crash left unsent: not in the start-up path
         self._spawn(InboxRetention(self.sessions, settings.privacy, self.clock).run())
         resumed = await self.dispatcher.resume()
@@ -161,7 +164,26 @@ class App:
         await web.TCPSite(self._web, self.settings.web_host, self.settings.web_port).start()
         log.info("webhook server on http://%s:%d", self.settings.web_host, self.settings.web_port)
 
+    def _schedule_changed(self) -> None:
+        """Sync the jobs with the database, retried until it works. Requests made while a sync runs or
+        waits are covered by one more pass (each reads the database afresh); syncs never overlap."""
+        if self._stopping.is_set():
+            return  # the next start syncs
+        self._sync_wanted = True
+        if self._syncing is None or self._syncing.done():
+            self._syncing = self._spawn(self._sync_schedules())
+
     async def _sync_schedules(self) -> None:
+        try:
+            while self._sync_wanted:
+                await retried(self._sync_once, "schedule sync", stop=self._stopping)
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            log.warning("schedule sync left to the next start (%s)", kind_of(exc))  # stopping
+
+    async def _sync_once(self) -> None:
+        self._sync_wanted = False  # a request from now on needs another pass
         await self.recurring.sync()
         await self.reminders.sync()
 
@@ -169,13 +191,19 @@ class App:
         for worker in self.workers.values():
             worker.wake()
 
-    def _spawn(self, coroutine) -> None:  # noqa: ANN001 - any coroutine
+    def _spawn(self, coroutine) -> asyncio.Task[None]:  # noqa: ANN001 - any coroutine
         task = asyncio.create_task(coroutine)
         task.add_done_callback(_report_crash)
         task.add_done_callback(self._tasks.discard)
         self._tasks.add(task)
+        return task
 
     async def stop(self) -> None:
+        # a sync is let finish, not cancelled: a task cancelled inside a SQLite transaction leaves the
+        # database locked for the rest of the process (tests and restarts run in one process)
+        self._stopping.set()
+        if self._syncing is not None:
+            await asyncio.gather(self._syncing, return_exceptions=True)
         for worker in self.workers.values():
             await worker.stop()
         await asyncio.gather(*self._workers, return_exceptions=True)
@@ -183,9 +211,11 @@ class App:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self.dispatcher.stop()
         await self.dispatcher.drain()
-        self.recurring.stop()  # the scheduler first: no reminder run starts after this
-        await self.reminders.stop()
+        await self.jobs.stop()  # no job fires after this, and no fired job's work is left running
+        self.recurring.stop()
+        self.reminders.stop()
         if self._web is not None:
             await self._web.cleanup()
         for channel in self.remotes.values():

@@ -28,6 +28,7 @@ from handlers.people import person_for
 from handlers.router import route
 from messages import render
 from storage.models import InboxUpdate, utcnow
+from storage.outage import kind_of, retried, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._replied: list[int] = []  # inbox rows whose replies went out, to be marked so
         self._marking: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()  # turns waiting for the database give up: the next start has them
 
     async def receive(self, platform: str, key: str, payload: dict[str, Any]) -> bool:
         """Keep an update; False if it was already kept (a replayed webhook, a re-polled batch)."""
@@ -112,6 +114,10 @@ class Dispatcher:
         if self._marking is not None:
             await asyncio.gather(self._marking, return_exceptions=True)
 
+    def stop(self) -> None:
+        """Turns waiting for the database stop waiting (then `drain`); their updates stay in the inbox."""
+        self._stopping.set()
+
     def _start(self, row: InboxUpdate) -> None:
         route = self._routes.get(row.platform)
         incoming: Incoming | None = None
@@ -132,13 +138,17 @@ class Dispatcher:
 
     async def _handle(self, row_id: int, incoming: Incoming | None, error: str, lock: asyncio.Lock) -> None:
         try:
-            async with lock:
-                async with self._slots:  # bounds open database sessions, not replies in flight
-                    turn = await self._turn(row_id, incoming, error)
+            async with lock:  # held while the database is away: the chat's later messages wait behind
+                turn = await retried(
+                    lambda: self._turn_in_slot(row_id, incoming, error), f"update {row_id}", stop=self._stopping
+                )
                 if turn is not None:
                     await self._answer(row_id, turn)
-        except Exception:
-            log.exception("handling update %d failed; it is kept and retried at the next start", row_id)
+        except Exception as exc:
+            if unavailable(exc):  # only when stopping: no waiting for the database any longer
+                log.warning("update %d not handled (%s); the next start handles it", row_id, kind_of(exc))
+            else:
+                log.exception("handling update %d failed; it is kept and retried at the next start", row_id)
         finally:
             if incoming is not None:
                 self._release(incoming.chat)
@@ -147,6 +157,10 @@ class Dispatcher:
         self._queued[chat] -= 1
         if not self._queued[chat]:
             del self._queued[chat], self._chat_locks[chat]
+
+    async def _turn_in_slot(self, row_id: int, incoming: Incoming | None, error: str) -> Turn | None:
+        async with self._slots:  # bounds open database sessions; not held while waiting to try again
+            return await self._turn(row_id, incoming, error)
 
     async def _turn(self, row_id: int, incoming: Incoming | None, error: str) -> Turn | None:
         async with self._sessions() as session:
@@ -161,6 +175,8 @@ class Dispatcher:
                 try:
                     await route(turn)
                 except Exception as exc:
+                    if unavailable(exc):
+                        raise  # not the handler's fault: the whole turn is tried again
                     # a bug must not eat the message: it stays in the inbox with the error, the person
                     # is told, and nothing half-done is committed
                     log.exception("handler failed on update %d", row_id)
@@ -213,11 +229,20 @@ class Dispatcher:
         to gather more: until the mark is on disk, a crash would make the next start repeat them."""
         while self._replied:
             done, self._replied = self._replied, []
-            async with self._sessions() as session:
-                await session.exec(
-                    update(InboxUpdate).where(col(InboxUpdate.id).in_(done)).values(replies=None, reply_pending=False)
-                )
-                await session.commit()
+            try:
+                await retried(lambda: self._mark(done), "marking replies sent", stop=self._stopping)
+            except Exception as exc:
+                if not unavailable(exc):
+                    raise
+                # stopping with the database away: the next start sends them again, saying so
+                log.warning("%d turns' replies not marked sent (%s)", len(done), kind_of(exc))
+
+    async def _mark(self, done: list[int]) -> None:
+        async with self._sessions() as session:
+            await session.exec(
+                update(InboxUpdate).where(col(InboxUpdate.id).in_(done)).values(replies=None, reply_pending=False)
+            )
+            await session.commit()
 
 
 def _keep(out: Outgoing, kind: ChatKind) -> dict[str, Any] | None:

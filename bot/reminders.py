@@ -1,16 +1,15 @@
 """Survey reminders: "/tiendo → nhắc các hộ chưa xong" plans one run at a set time (an apscheduler job in
 the same persistent store as recurring notices). A run writes one reminder row per household not yet
 reminded that day, committed before anything is sent, then sends them paced as private messages; rows
-a crash left unsent go out at the next start, while it is still the same day."""
+a crash left unsent go out at the next start, while it is still the same day. A run is retried while the
+database is away (`Jobs.run`)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
@@ -18,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.delivery import send_direct
 from bot.dispatcher import Route
+from bot.scheduler import Jobs, JobSpec
 from handlers.chat import ChatKind, ChatRef, Outcome, Outgoing
 from handlers.context import HandlerSettings
 from handlers.surveys.campaigns import plan_reminders, reminder_text
@@ -32,66 +32,54 @@ JOB_PREFIX = "survey-reminder-"
 class SurveyReminders:
     def __init__(
         self,
-        scheduler: AsyncIOScheduler,
+        jobs: Jobs,
         sessions: async_sessionmaker[AsyncSession],
         routes: Mapping[str, Route],
         surveys: Catalog,
         settings: HandlerSettings,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._scheduler = scheduler
+        self._jobs = jobs
         self._sessions = sessions
         self._routes = routes
         self._surveys = surveys
         self._settings = settings
         self._clock = clock
-        self._runs: set[asyncio.Task[object]] = set()  # apscheduler's tasks, which the app does not own
 
     async def start(self) -> None:
         _running[0] = self
         await self.sync()
 
-    async def stop(self) -> None:
-        """No new runs, and none left using the database after the app has closed it."""
+    def stop(self) -> None:
         if _running[0] is self:
             _running[0] = None
-        for task in self._runs:
-            task.cancel()
-        await asyncio.gather(*self._runs, return_exceptions=True)
 
     async def sync(self) -> None:
         """A job for every plan not yet run; a plan whose time passed while the bot was down runs now."""
         async with self._sessions() as session:
             rows = await session.exec(select(ReminderPlan).where(col(ReminderPlan.done_at).is_(None)))
             plans = {f"{JOB_PREFIX}{p.id}": p for p in rows.all()}
-        jobs = {job.id for job in self._scheduler.get_jobs() if job.id.startswith(JOB_PREFIX)}
-        for job_id in jobs - plans.keys():
-            self._scheduler.remove_job(job_id)
         now = self._clock()
-        for job_id in plans.keys() - jobs:
-            plan = plans[job_id]
-            self._scheduler.add_job(
-                fire, DateTrigger(run_date=max(plan.run_at, now)), id=job_id, args=[plan.id], replace_existing=True
-            )
+        wanted = {job_id: JobSpec(fire, DateTrigger(run_date=max(p.run_at, now)), [p.id]) for job_id, p in plans.items()}
+        await self._jobs.reconcile(JOB_PREFIX, wanted)
+
+    def fired(self, plan_id: int) -> None:
+        self._jobs.run(lambda: self.run(plan_id), f"reminder plan {plan_id}")
 
     async def run(self, plan_id: int) -> int:
-        task = asyncio.current_task()
-        assert task is not None
-        self._runs.add(task)
-        try:
-            return await self._run(plan_id)
-        finally:
-            self._runs.discard(task)
-
-    async def _run(self, plan_id: int) -> int:
+        """Plan the run's reminders once, then send what is pending: a run retried after a database
+        error half-way sends the rest."""
         async with self._sessions() as session:
             plan = await session.get(ReminderPlan, plan_id)
-            if plan is None or plan.done_at is not None:
+            if plan is None:
                 return 0
-            planned = await plan_reminders(session, plan, self._clock(), self._settings)
-            await session.commit()
-        log.info("reminder plan %d: %d households to remind", plan_id, planned)
-        return await self.send_pending()
+            if plan.done_at is None:
+                planned = await plan_reminders(session, plan, self._clock(), self._settings)
+                await session.commit()
+                log.info("reminder plan %d: %d households to remind", plan_id, planned)
+        sent = await self.send_pending()
+        log.info("reminder plan %d: %d reminders sent", plan_id, sent)
+        return sent
 
     async def send_pending(self) -> int:
         """Send today's unsent reminders; a day-old one would only confuse, so it is dropped."""
@@ -130,10 +118,10 @@ class SurveyReminders:
 _running: list[SurveyReminders | None] = [None]
 
 
-async def fire(plan_id: int) -> None:
+def fire(plan_id: int) -> None:
+    """Called in the scheduler's thread."""
     reminders = _running[0]
     if reminders is None:
         log.warning("reminder plan %d fired with no bot running", plan_id)
         return
-    sent = await reminders.run(plan_id)
-    log.info("reminder plan %d: %d reminders sent", plan_id, sent)
+    reminders.fired(plan_id)

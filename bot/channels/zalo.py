@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.channels.backlog import LIMIT as BACKLOG_LIMIT, Backlog
 from bot.logs import describe
 from handlers.chat import Attachment, ChatKind, Incoming, Outcome, Outgoing, SendResult
 
@@ -63,6 +64,7 @@ class ZaloChannel:
         self._session: aiohttp.ClientSession | None = None
         # attributes rather than constants so tests can shorten them
         self.poll_timeout: float = POLL_TIMEOUT
+        self.backlog_limit: int = BACKLOG_LIMIT
         self.send_timeout: float = SEND_TIMEOUT
         self.bot_id = ""
         self.username = ""
@@ -127,12 +129,21 @@ class ZaloChannel:
 
     async def poll(self, store: Store) -> None:
         """Long polling. getUpdates hands out one update and has no offset to confirm, so an update
-        is gone once received: `store` is retried a few times before the update is given up (loudly).
-        Duplicates are the store's business (key = event and message id)."""
+        is gone once received: it waits in a bounded backlog, in arrival order, until `store` has kept
+        it (retried while the database is away), and polling goes on meanwhile. Duplicates are the
+        store's business (key = event and message id)."""
         try:
             await self._call("deleteWebhook", {})  # polling and a webhook exclude each other
         except ZaloError as exc:
             log.warning("zalo: deleteWebhook failed before polling: %s", exc)
+        backlog = Backlog(PLATFORM, store, self.backlog_limit)
+        backlog.start()
+        try:
+            await self._poll(backlog)
+        finally:
+            await backlog.close()
+
+    async def _poll(self, backlog: Backlog) -> None:
         failures = 0
         while True:
             try:
@@ -150,22 +161,16 @@ class ZaloChannel:
                 continue
             # documented as one update; a list is accepted too in case the platform starts batching
             for raw in result if isinstance(result, list) else [result]:
-                await self._store(store, raw)
+                self._store(backlog, raw)
 
-    async def _store(self, store: Store, raw: object) -> None:
+    @staticmethod
+    def _store(backlog: Backlog, raw: object) -> None:
         key = update_key(raw) if isinstance(raw, dict) else None
         if key is None:
-            log.warning("zalo: skipping an update without event_name/message_id: %.200r", raw)
+            log.warning("zalo: skipping an update without event_name/message_id (%s)", type(raw).__name__)
             return
         assert isinstance(raw, dict)
-        for attempt in range(5):
-            try:
-                await store(key, raw)
-                return
-            except Exception:  # no redelivery on Zalo: retry before losing the update
-                log.exception("zalo: could not store update %s (attempt %d)", key, attempt + 1)
-                await asyncio.sleep(0.5 * 2**attempt)
-        log.error("zalo: update %s lost after repeated store failures: %.500r", key, raw)
+        backlog.add(key, raw)
 
     async def set_webhook(self, url: str, secret: str) -> None:
         """Raises ZaloError when refused: a bot without a webhook receives nothing."""
