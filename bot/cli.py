@@ -14,10 +14,13 @@ from collections.abc import Awaitable, Callable
 
 from pathlib import Path
 
+import aiohttp
+
 from bot import logs
-from bot.config import ConfigError, Settings, load
+from bot.config import ChannelSettings, ConfigError, Settings, load
 from handlers import admin, invitations
 from handlers.handbook.search import Handbook
+from handlers.posters import BotLinks, pages_for, poster_pdf
 from handlers.surveys.catalog import Catalog
 from handlers.surveys.export import FORMATS
 from handlers.surveys.forms import FormError
@@ -75,6 +78,9 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--place", required=True, help="village or commune code")
     export.add_argument("--format", choices=FORMATS, default="xlsx")
     export.add_argument("--out", help="file to write (default: <survey>-<place>.<format>)")
+    poster = sub.add_parser("poster", help="QR posters for the nhà văn hóa: an A4 PDF, one page per village")
+    poster.add_argument("--place", required=True, help="village code, or a commune code for all its villages")
+    poster.add_argument("--out", help="file to write (default: poster-<place>.pdf)")
     sub.add_parser("handbook", help="the handbook").add_subparsers(dest="handbook_command", required=True).add_parser(
         "list"
     )
@@ -107,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command in ("ask", "handbook"):
         return asyncio.run(_with_session(settings, lambda session: _handbook(args, session)))
+    if args.command == "poster":
+        return asyncio.run(_with_session(settings, lambda session: _poster(args, session, settings)))
     if args.command in ("survey", "export"):
         return asyncio.run(_with_session(settings, lambda session: _surveys(args, session, settings)))
     if args.admin_command == "invite":
@@ -230,6 +238,36 @@ async def _surveys(args: argparse.Namespace, session, settings: Settings) -> int
         for survey in catalog.all():
             print(f"{survey.code}\t{len(survey.questions)}\t{survey.source}\t{survey.title}")
     return 0
+
+
+async def _poster(args: argparse.Namespace, session, settings: Settings) -> int:  # noqa: ANN001
+    place = await place_by_code(session, args.place)
+    if place is None:
+        raise admin.AdminError("admin_unknown_place", code=args.place)
+    links = BotLinks(await _telegram_username(settings.telegram), settings.zalo.share_url)
+    pages = await pages_for(session, place, links)
+    if not pages:
+        raise admin.AdminError("poster_no_villages", name=place.name, code=place.code)
+    out = Path(args.out or f"poster-{place.code}.pdf".lower())
+    out.write_bytes(await asyncio.to_thread(poster_pdf, pages))
+    print(render("poster_written", path=str(out), pages=len(pages)))
+    return 0
+
+
+async def _telegram_username(telegram: ChannelSettings) -> str:
+    """The bot's username for the poster's deep links: `telegram.username`, else getMe with the token."""
+    if telegram.username:
+        return telegram.username
+    if telegram.token:
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
+                async with http.get(f"{telegram.api_url}/bot{telegram.token}/getMe") as response:
+                    username = (await response.json()).get("result", {}).get("username", "")
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            username = ""  # the reason may quote the URL, which holds the token: the template says what to do
+        if username:
+            return username
+    raise admin.AdminError("poster_needs_username")
 
 
 async def _handbook(args: argparse.Namespace, session) -> int:  # noqa: ANN001 - AsyncSession

@@ -41,6 +41,8 @@ class ChannelSettings:
     webhook_secret: str | None = None  # LANGSO_<NAME>_WEBHOOK_SECRET, else LANGSO_WEBHOOK_SECRET
     # the bot's username, for links printed outside the running bot (`langso admin invite`)
     username: str = ""
+    # a link that opens a chat with the bot (Zalo: printed as the poster's second QR code)
+    share_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,12 @@ def _channel(
         ),
     )
     username = str(section.get("username", "")).strip().removeprefix("@")
-    return ChannelSettings(token, api_url, mode, section.get("webhook_url", ""), limits, webhook_secret, username)
+    share_url = str(section.get("share_url", "")).strip()
+    if share_url and urlparse(share_url).scheme not in ("http", "https"):
+        raise ConfigError(f"{name}.share_url: cần một địa chỉ http(s), nhận được {share_url!r}")
+    return ChannelSettings(
+        token, api_url, mode, section.get("webhook_url", ""), limits, webhook_secret, username, share_url
+    )
 
 
 def _targets(section: object) -> dict[str, float]:

@@ -25,6 +25,7 @@ from handlers.chat import ChatKind
 from handlers.context import Turn
 from handlers.people import place_by_code, villages_of
 from handlers.permissions import Spot, may_make_poster
+from handlers.villages import village_link_payload
 from messages import render
 from storage.models import Place, PlaceKind
 
@@ -51,11 +52,6 @@ class PosterPage:
     telegram_url: str
     telegram_username: str
     zalo_url: str  # "": no Zalo code on the page
-
-
-def village_link_payload(village: Place) -> str:
-    """What follows /start in the village's deep link (the same as handlers/villages.py answers to)."""
-    return f"thon_{village.code}"
 
 
 def telegram_url(username: str, village: Place) -> str:
