@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -65,6 +65,8 @@ class Turn:
     conversation_loaded: bool = False
     outbox_changed: bool = False  # deliveries were queued: wake the delivery worker
     schedule_changed: bool = False  # a recurring announcement was added or cancelled
+    # the platform's link that opens a private chat with the bot on `/start payload` (Channel.deep_link)
+    deep_link: Callable[[str], str | None] = lambda _payload: None
     _actor: Actor | None = None
 
     async def actor(self) -> Actor:
@@ -72,6 +74,10 @@ class Turn:
         if self._actor is None:
             self._actor = await actor_for(self.session, self.person)
         return self._actor
+
+    def forget_actor(self) -> None:
+        """Roles changed within the turn: the next actor() loads them again."""
+        self._actor = None
 
     def say(self, template: str, /, buttons: tuple[Button, ...] = (), **values: object) -> None:
         """Reply in the chat the message came from."""

@@ -262,7 +262,7 @@ async def _accept(turn: Turn, secret: str) -> None:
     else:
         await conversation.finish(turn)  # whatever they were doing, they start again as staff
         turn.say("invite_accepted", role=role, place=place)
-        turn._actor = None  # roles changed within the turn: Turn.actor() loads them again
+        turn.forget_actor()
         await onboarding.help(turn)  # what they can do now
         await _tell_inviter(turn, accepted.invitation, role, place)
 
@@ -357,4 +357,4 @@ async def _issue(turn: Turn, role: str, place: Place) -> None:
         return
     expires = turn.local(issued.invitation.expires_at)
     turn.say("invite_created", role=role_label(role), place=place.name, expires=expires)
-    turn.reply.messages.append(Outgoing(turn.incoming.chat, card(issued, None, expires)))
+    turn.reply.messages.append(Outgoing(turn.incoming.chat, card(issued, turn.deep_link(issued.payload), expires)))
