@@ -11,8 +11,14 @@ from sqlmodel import select
 
 from bot.app import App
 from handlers import admin
-from handlers.villages import join_if_none, join_village, leave_village, village_link_payload, village_of
 from handlers.people import person_for
+from handlers.villages import (
+    join_if_none,
+    join_village,
+    leave_village,
+    village_link_payload,
+    village_of,
+)
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 from storage.models import Place, VillageMember
