@@ -10,6 +10,7 @@ from dataclasses import replace
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import update
@@ -230,7 +231,7 @@ class Dispatcher:
         while self._replied:
             done, self._replied = self._replied, []
             try:
-                await retried(lambda: self._mark(done), "marking replies sent", stop=self._stopping)
+                await retried(partial(self._mark, done), "marking replies sent", stop=self._stopping)
             except Exception as exc:
                 if not unavailable(exc):
                     raise

@@ -17,7 +17,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.channels.backlog import LIMIT as BACKLOG_LIMIT, Backlog
+from bot.channels.backlog import LIMIT as BACKLOG_LIMIT
+from bot.channels.backlog import Backlog
 from bot.logs import describe
 from handlers.chat import Attachment, ChatKind, Incoming, Outcome, Outgoing, SendResult
 
