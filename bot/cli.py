@@ -20,7 +20,8 @@ from bot import logs
 from bot.config import ChannelSettings, ConfigError, Settings, load
 from handlers import admin, invitations
 from handlers.handbook.search import Handbook
-from handlers.posters import BotLinks, pages_for, poster_pdf
+from handlers.context import BotLinks
+from handlers.posters import pages_for, poster_pdf
 from handlers.surveys.catalog import Catalog
 from handlers.surveys.export import FORMATS
 from handlers.surveys.forms import FormError
@@ -205,8 +206,7 @@ async def _invite(args: argparse.Namespace, session, settings: Settings) -> int:
         issued = await invitations.create_invitation(session, None, args.role, place, utcnow())
     except invitations.NotAllowed:
         raise admin.AdminError("admin_role_wrong_place", code=place.code, role=invitations.role_label(args.role)) from None
-    username = settings.telegram.username  # the running bot learns it from getMe; the shell from config
-    link = f"https://t.me/{username}?start={issued.payload}" if username else None
+    link = settings.handler.links.telegram(issued.payload)  # the running bot learns the username from getMe
     expires = issued.invitation.expires_at.astimezone(settings.handler.timezone)
     print(render("invite_cli", number=issued.invitation.id, role=invitations.role_label(args.role),
                  place=place.name, code=place.code, link=link))

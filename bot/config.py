@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from handlers.context import HandlerSettings, QuietHours
+from handlers.context import BotLinks, HandlerSettings, QuietHours
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 
@@ -123,7 +123,12 @@ def build(raw: dict, env: Mapping[str, str], path: Path = DEFAULT_CONFIG) -> Set
     demo = raw.get("demo", {})
     return Settings(
         database_url=database_url,
-        handler=HandlerSettings(timezone=tz, quiet_hours=quiet_hours, targets=_targets(raw.get("targets", {}))),
+        handler=HandlerSettings(
+            timezone=tz,
+            quiet_hours=quiet_hours,
+            targets=_targets(raw.get("targets", {})),
+            links=BotLinks(telegram.username, zalo.share_url),
+        ),
         telegram=telegram,
         zalo=zalo,
         web_host=web.get("host", "127.0.0.1"),

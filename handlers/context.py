@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -45,10 +45,24 @@ class QuietHours:
 
 
 @dataclass(frozen=True)
+class BotLinks:
+    """Where links to the bot lead, whatever platform a person writes from: its Telegram username (from
+    config or getMe) and its Zalo link (config), for posters and invitations."""
+
+    telegram_username: str = ""
+    zalo_share_url: str = ""
+
+    def telegram(self, payload: str) -> str | None:
+        """The t.me link that opens a private chat with the bot on `/start payload`, if the bot is known."""
+        return f"https://t.me/{self.telegram_username}?start={payload}" if self.telegram_username else None
+
+
+@dataclass(frozen=True)
 class HandlerSettings:
     timezone: ZoneInfo
     quiet_hours: QuietHours
     targets: Mapping[str, float] = field(default_factory=dict)  # indicator code -> percent (config.toml)
+    links: BotLinks = BotLinks()
 
 
 @dataclass
@@ -65,8 +79,6 @@ class Turn:
     conversation_loaded: bool = False
     outbox_changed: bool = False  # deliveries were queued: wake the delivery worker
     schedule_changed: bool = False  # a recurring announcement was added or cancelled
-    # the platform's link that opens a private chat with the bot on `/start payload` (Channel.deep_link)
-    deep_link: Callable[[str], str | None] = lambda _payload: None
     _actor: Actor | None = None
 
     async def actor(self) -> Actor:

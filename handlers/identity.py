@@ -19,8 +19,9 @@ from sqlmodel import col, select
 from handlers import attempts, audit
 from handlers.chat import ChatKind, ChatRef, Outgoing
 from handlers.context import Turn
+from handlers.villages import village_of
 from messages import label, render
-from storage.models import AccountJoin, Identity, InboxUpdate, LinkCode, Person, Role
+from storage.models import AccountJoin, Identity, InboxUpdate, LinkCode, Person, Role, VillageMember
 
 CODE_LIFETIME = timedelta(minutes=10)
 CODE_DIGITS = 12
@@ -98,6 +99,11 @@ async def _merge(turn: Turn, source: Person, target_id: int) -> AccountJoin:
     await session.exec(update(Identity).where(col(Identity.person_id) == source.id).values(person_id=target_id))
     # what they sent before is theirs too: /xoadulieu finds it by person
     await session.exec(update(InboxUpdate).where(col(InboxUpdate.person_id) == source.id).values(person_id=target_id))
+    # the kept person's village stands; without one, they take the joining person's
+    if await village_of(session, target) is None:
+        await session.exec(update(VillageMember).where(col(VillageMember.person_id) == source.id).values(person_id=target_id))
+    else:
+        await session.exec(delete(VillageMember).where(col(VillageMember.person_id) == source.id))
     held = {(r.place_id, r.role) for r in (await session.exec(select(Role).where(Role.person_id == target_id))).all()}
     moved = []
     for role in (await session.exec(select(Role).where(Role.person_id == source.id).order_by(col(Role.id)))).all():

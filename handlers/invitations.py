@@ -357,4 +357,4 @@ async def _issue(turn: Turn, role: str, place: Place) -> None:
         return
     expires = turn.local(issued.invitation.expires_at)
     turn.say("invite_created", role=role_label(role), place=place.name, expires=expires)
-    turn.reply.messages.append(Outgoing(turn.incoming.chat, card(issued, turn.deep_link(issued.payload), expires)))
+    turn.reply.messages.append(Outgoing(turn.incoming.chat, card(issued, turn.settings.links.telegram(issued.payload), expires)))

@@ -9,39 +9,32 @@ DejaVu Sans, which carries every Vietnamese letter and is already installed with
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
-import segno
-from fpdf import FPDF
-from fpdf.enums import Align, XPos, YPos
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.chat import ChatKind
-from handlers.context import Turn
+from handlers.chat import ChatKind, Outgoing, Upload
+from handlers.context import BotLinks, Turn
 from handlers.people import place_by_code, villages_of
 from handlers.permissions import Spot, may_make_poster
 from handlers.villages import village_link_payload
 from messages import render
 from storage.models import Place, PlaceKind
 
+if TYPE_CHECKING:
+    from fpdf import FPDF
+
 FONT = "DejaVuSans"
 MARGIN = 15.0  # mm
 QR_ALONE = 105.0  # mm: one code, as large as the page allows
 QR_PAIR = 82.0  # mm: Telegram and Zalo side by side
 QR_SCALE = 10  # pixels per module: sharp at any print size, the PDF keeps them lossless
-
-
-@dataclass(frozen=True)
-class BotLinks:
-    """Where the poster's codes lead: the bot's Telegram username (needed) and its Zalo link (optional)."""
-
-    telegram_username: str
-    zalo_share_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -52,10 +45,6 @@ class PosterPage:
     telegram_url: str
     telegram_username: str
     zalo_url: str  # "": no Zalo code on the page
-
-
-def telegram_url(username: str, village: Place) -> str:
-    return f"https://t.me/{username}?start={village_link_payload(village)}"
 
 
 async def pages_for(session: AsyncSession, place: Place, links: BotLinks) -> list[PosterPage]:
@@ -70,7 +59,7 @@ async def pages_for(session: AsyncSession, place: Place, links: BotLinks) -> lis
             village=v.name,
             commune=commune.name if commune else "",
             code=v.code,
-            telegram_url=telegram_url(links.telegram_username, v),
+            telegram_url=links.telegram(village_link_payload(v)) or "",
             telegram_username=links.telegram_username,
             zalo_url=links.zalo_share_url,
         )
@@ -79,8 +68,9 @@ async def pages_for(session: AsyncSession, place: Place, links: BotLinks) -> lis
 
 
 async def poster_command(turn: Turn, args: str) -> None:
-    """/poster MÃ: staff of a village (or of a commune, for every village in it) learn how to get the
-    poster. Handlers do not know the bot's Telegram username yet, so the PDF comes from `langso poster`."""
+    """/poster MÃ: staff of a village (or of a commune, for every village in it) get the poster as a PDF
+    where the platform takes files and the bot's Telegram username is known; elsewhere, how to make it
+    with `langso poster`."""
     code = args.strip()
     if turn.incoming.chat_kind is ChatKind.GROUP or not code:
         turn.say("poster_usage")
@@ -92,19 +82,33 @@ async def poster_command(turn: Turn, args: str) -> None:
     if not may_make_poster(await turn.actor(), Spot.of(place)):
         turn.say("poster_not_allowed")
         return
-    pages = len(await villages_of(turn.session, place)) if place.kind == PlaceKind.COMMUNE else 1
-    turn.say("poster_from_shell", place=place.name, code=place.code, pages=pages, zalo=not turn.incoming.sends_files)
+    links = turn.settings.links
+    if turn.incoming.sends_files and links.telegram_username:
+        pages = await pages_for(turn.session, place, links)
+        pdf = await asyncio.to_thread(poster_pdf, pages)
+        turn.say("poster_ready", place=place.name, pages=len(pages))
+        turn.reply.messages.append(
+            Outgoing(turn.incoming.chat, "", upload=Upload("document", f"poster-{place.code.lower()}.pdf", pdf))
+        )
+        return
+    pages_count = len(await villages_of(turn.session, place)) if place.kind == PlaceKind.COMMUNE else 1
+    turn.say("poster_from_shell", place=place.name, code=place.code, pages=pages_count,
+             zalo=not turn.incoming.sends_files)
 
 
 def qr_png(url: str) -> bytes:
     """The QR code of `url` as a PNG (error correction raised as far as the size allows)."""
     out = io.BytesIO()
+    import segno  # loaded with the first poster, not at start-up
+
     segno.make(url, error="m", micro=False).save(out, kind="png", scale=QR_SCALE, border=4)
     return out.getvalue()
 
 
 def poster_pdf(pages: Sequence[PosterPage]) -> bytes:
     """The A4 PDF, one page per village. CPU work: chat handlers run it in a thread."""
+    from fpdf import FPDF  # loaded with the first poster, not at start-up
+
     pdf = FPDF(orientation="portrait", unit="mm", format="A4")
     pdf.set_auto_page_break(False)
     pdf.set_margins(MARGIN, MARGIN, MARGIN)
@@ -118,6 +122,8 @@ def poster_pdf(pages: Sequence[PosterPage]) -> bytes:
 
 @cache
 def _font_dir() -> Path:
+    import matplotlib
+
     return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 
 
@@ -142,7 +148,7 @@ def _draw(pdf: FPDF, page: PosterPage) -> None:
 
 def _centred(pdf: FPDF, text: str, size: float, line: float, *, bold: bool = False) -> None:
     pdf.set_font(FONT, "B" if bold else "", size)
-    pdf.multi_cell(0, line, text, align=Align.C, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.multi_cell(0, line, text, align="C", new_x="LMARGIN", new_y="NEXT")
 
 
 def _codes(pdf: FPDF, codes: list[tuple[str, str]]) -> None:
@@ -157,9 +163,9 @@ def _codes(pdf: FPDF, codes: list[tuple[str, str]]) -> None:
         pdf.set_xy(x - gap / 2, top + side + 1)
         head, _, rest = caption.partition("\n")
         pdf.set_font(FONT, "B", 18)
-        pdf.multi_cell(side + gap, 8, head, align=Align.C, new_x=XPos.LEFT, new_y=YPos.NEXT)
+        pdf.multi_cell(side + gap, 8, head, align="C", new_x="LEFT", new_y="NEXT")
         pdf.set_font(FONT, "", 13)
-        pdf.multi_cell(side + gap, 6.5, rest, align=Align.C, new_x=XPos.LEFT, new_y=YPos.NEXT)
+        pdf.multi_cell(side + gap, 6.5, rest, align="C", new_x="LEFT", new_y="NEXT")
         bottom = max(bottom, pdf.get_y())
     pdf.set_xy(pdf.l_margin, bottom)
 

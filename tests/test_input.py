@@ -21,12 +21,12 @@ from hypothesis import strategies as st
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import ORMExecuteState, Session
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import handlers.context
 from bot.config import Settings
-from handlers import admin, announcements
+from handlers import admin, announcements, villages
 from handlers.chat import ChatKind, Event, Incoming
 from handlers.context import Turn
 from handlers.handbook import chat as handbook
@@ -318,6 +318,19 @@ async def _no_conversation(session: AsyncSession, person: Person, _world: World)
     return None
 
 
+def village_step(step: str, member: bool = False) -> Setup:
+    async def setup(session: AsyncSession, person: Person, _world: World) -> tuple[str, str, dict[str, Any]]:
+        places = (await session.exec(select(Place).order_by(col(Place.id)))).all()
+        if member:
+            await villages.join_village(session, person, await _place(session, "THON-1"), "command")
+        if step == "move":
+            return villages.FLOW, step, {"place_id": (await _place(session, "THON-2")).id, "source": "link"}
+        kind = "commune" if step == "commune" else "village"
+        return villages.FLOW, step, {"offered": [p.id for p in places if p.kind == kind], "source": "command"}
+
+    return setup
+
+
 @dataclass(frozen=True)
 class Step:
     name: str
@@ -344,9 +357,16 @@ STEPS = [
     Step("mydata:delete", RESIDENT, _mydata),
     *(Step(f"handbook:{s}", RESIDENT, handbook_step(s)) for s in ("offer", "feedback")),
     Step("free text", RESIDENT, _no_conversation),
+    Step("village:commune", RESIDENT, village_step("commune")),
+    Step("village:village", RESIDENT, village_step("village")),
+    Step("village:move", RESIDENT, village_step("move", member=True)),
+    *(Step(f"/{c}", RESIDENT, _no_conversation, prefix=f"/{c} ") for c in ("thamgia", "roithon", "moi", "cuatoi")),
+    Step("/start thon_", RESIDENT, _no_conversation, prefix="/start thon_"),
+    Step("/start moi_", RESIDENT, _no_conversation, prefix="/start moi_"),
     *(
         Step(f"/{c}", HEAD, _no_conversation, prefix=f"/{c} ")
-        for c in ("tinhtrang", "huythongbao", "khaosat", "start", "lienket", "ganthon", "xuat", "baocao", "tiendo", "hoi")
+        for c in ("tinhtrang", "huythongbao", "khaosat", "start", "lienket", "ganthon", "xuat", "baocao", "tiendo",
+                  "hoi", "moi", "thuhoi", "doimaho", "poster")
     ),
     *(Step(f"/{c}", TECH, _no_conversation, prefix=f"/{c} ") for c in ("traloi", "luuhuongdan")),
 ]
