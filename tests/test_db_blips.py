@@ -27,6 +27,7 @@ from sqlmodel import func, select
 from bot.app import App
 from bot.channels.zalo import ZaloChannel
 from bot.scheduler import JOB_PREFIX
+from storage.db import async_url
 from storage.models import InboxUpdate
 from storage.outage import unavailable
 from tests.conftest import PG_ADMIN, settings_for
@@ -86,7 +87,7 @@ def outage(postgres_url: str) -> Iterator[Outage]:
 
 def holding(database_url: str, statement: str) -> psycopg.Connection:
     """Another client holding a lock until its connection is rolled back or ended."""
-    connection = psycopg.connect(make_url(database_url).set(drivername="postgresql").render_as_string(False))
+    connection = psycopg.connect(database_url)
     connection.execute(statement)
     return connection
 
@@ -344,7 +345,7 @@ async def test_a_locked_sqlite_is_an_outage_and_a_missing_table_is_a_bug(tmp_pat
 
 
 async def test_a_refused_postgresql_connection_is_an_outage(postgres_url: str, outage: Outage) -> None:
-    engine = create_async_engine(make_url(postgres_url).set(drivername="postgresql+psycopg"))
+    engine = create_async_engine(async_url(postgres_url))
     outage.begin()
     try:
         with pytest.raises(OperationalError) as refused:
