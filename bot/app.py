@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -95,6 +95,10 @@ class App:
             )
             log.info("%s: connected", platform)
 
+        telegram_bot = self.remotes.get("telegram")
+        if isinstance(telegram_bot, TelegramChannel) and telegram_bot.username:  # getMe knows best
+            links = replace(settings.handler.links, telegram_username=telegram_bot.username)
+            settings = self.settings = replace(settings, handler=replace(settings.handler, links=links))
         for platform, route in routes.items():
             self.workers[platform] = DeliveryWorker(
                 self.engine,

@@ -130,10 +130,13 @@ def test_every_vietnamese_letter_reads_back_from_the_pdf(caplog: pytest.LogCaptu
 
 
 async def test_poster_in_chat_is_for_the_staff_of_that_place(harness: Harness) -> None:
-    [tech] = await harness.send(TECH, "/poster THON-1")
-    assert "langso poster --place THON-1" in tech.text
-    [official] = await harness.send(OFFICIAL, "/poster XA1")
-    assert "3 trang" in official.text and "langso poster --place XA1" in official.text
+    """The running bot knows its username from getMe: staff get the PDF itself."""
+    _ready, document = await harness.send(TECH, "/poster THON-1", expect=2)
+    assert document.params["document"].filename == "poster-thon-1.pdf"
+    [(text, codes)] = _pages(document.params["document"].content)
+    assert "Thôn 1" in text and codes == [f"https://t.me/{BOT}?start=thon_THON-1"]
+    ready, document = await harness.send(OFFICIAL, "/poster XA1", expect=2)
+    assert "3 trang" in ready.text and len(_pages(document.params["document"].content)) == 3
     [resident] = await harness.send(RESIDENT, "/poster THON-1")
     assert "trưởng thôn, cán bộ xã và tổ công nghệ số" in resident.text and "langso" not in resident.text
     [head] = await harness.send(HEAD, "/poster XA1")  # head of every village, but not of the commune
