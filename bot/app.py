@@ -64,6 +64,7 @@ class App:
         self._web: web.AppRunner | None = None
         self._sync_wanted = False
         self._syncing: asyncio.Task[None] | None = None
+        self._retention: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
@@ -134,7 +135,7 @@ class App:
         await self.reminders.start()
         self.jobs.resume()  # both are ready for their jobs to fire
         self._spawn(self.reminders.send_pending())  # what a crash left unsent: not in the start-up path
-        self._spawn(InboxRetention(self.sessions, settings.privacy, self.clock).run())
+        self._retention = self._spawn(InboxRetention(self.sessions, settings.privacy, self.clock).run(self._stopping))
         resumed = await self.dispatcher.resume()
         if resumed:
             log.info("%d updates received before the last stop are being handled now", resumed)
@@ -203,11 +204,10 @@ class App:
         return task
 
     async def stop(self) -> None:
-        # a sync is let finish, not cancelled: a task cancelled inside a SQLite transaction leaves the
-        # database locked for the rest of the process (tests and restarts run in one process)
         self._stopping.set()
-        if self._syncing is not None:
-            await asyncio.gather(self._syncing, return_exceptions=True)
+        # the sync and the retention are let finish, not cancelled: a task cancelled inside a SQLite
+        # transaction leaves the database locked for the rest of the process
+        await asyncio.gather(*(t for t in (self._syncing, self._retention) if t is not None), return_exceptions=True)
         for worker in self.workers.values():
             await worker.stop()
         await asyncio.gather(*self._workers, return_exceptions=True)

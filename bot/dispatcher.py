@@ -20,6 +20,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.delivery import send_direct
+from bot.logs import trace_of
 from bot.pacing import Pacer
 from handlers.chat import Attachment, Button, Channel, ChatKind, ChatRef, Incoming, Outcome, Outgoing
 from handlers.context import HandlerSettings, Turn
@@ -126,8 +127,9 @@ class Dispatcher:
         try:
             incoming = route.channel.parse(row.payload) if route else None
         except Exception as exc:  # a malformed update: logged and skipped, never fatal
-            log.warning("skipping malformed %s update %s: %s", row.platform, row.key, exc)
-            error = f"malformed: {exc}"[:500]
+            # the parser's message can quote the update: its type is enough to find the row
+            log.warning("skipping malformed %s update %s (%s)", row.platform, row.key, kind_of(exc))
+            error = f"malformed: {kind_of(exc)}"[:500]
         # the chat lock is taken in arrival order, before any await, so one chat's turns stay in order
         lock = asyncio.Lock()
         if incoming is not None:
@@ -149,7 +151,8 @@ class Dispatcher:
             if unavailable(exc):  # only when stopping: no waiting for the database any longer
                 log.warning("update %d not handled (%s); the next start handles it", row_id, kind_of(exc))
             else:
-                log.exception("handling update %d failed; it is kept and retried at the next start", row_id)
+                log.error("handling update %d failed; it is kept and retried at the next start\n%s", row_id,
+                          trace_of(exc))
         finally:
             if incoming is not None:
                 self._release(incoming.chat)
@@ -180,14 +183,15 @@ class Dispatcher:
                         raise  # not the handler's fault: the whole turn is tried again
                     # a bug must not eat the message: it stays in the inbox with the error, the person
                     # is told, and nothing half-done is committed
-                    log.exception("handler failed on update %d", row_id)
+                    log.error("handler failed on update %d\n%s", row_id, trace_of(exc))
+                    log.debug("handler failed on update %d", row_id, exc_info=exc)
                     await session.rollback()
                     row = await session.get(InboxUpdate, row_id)
                     assert row is not None
-                    error = f"handler: {exc!r}"[:500]
-                    turn = Turn(
-                        incoming, session, turn.person, self._settings, self._clock(), self._handbook, self._surveys
-                    )
+                    error = f"handler: {kind_of(exc)}"[:500]  # the message can quote the person's text
+                    person = await person_for(session, incoming.platform, incoming.user_id, incoming.user_name)
+                    row.person_id = person.id  # stamped again: the rollback took the first stamp away
+                    turn = Turn(incoming, session, person, self._settings, self._clock(), self._handbook, self._surveys)
                     turn.say("internal_error")
             row.processed_at, row.error = self._clock(), error
             kept = [k for out in turn.reply.messages if (k := _keep(out, incoming.chat_kind))] if turn else []

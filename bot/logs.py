@@ -75,6 +75,13 @@ def describe(exc: BaseException) -> str:
     return name
 
 
+def trace_of(exc: BaseException) -> str:
+    """Where an error happened, frame by frame, without its message: a handler's exception can quote
+    what a person wrote (a ValueError over their text), and INFO+ logs carry no personal data."""
+    frames = "".join(traceback.format_list(traceback.extract_tb(exc.__traceback__)))
+    return f"{frames}{type(exc).__module__}.{type(exc).__name__}"
+
+
 def size_of(payload: object) -> int:
     """Bytes of a decoded JSON payload, to log instead of its content."""
     return len(json.dumps(payload, ensure_ascii=False).encode())

@@ -5,6 +5,7 @@ transaction with a pause between, so chats keep their turn at the database (SQLi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import PrivacySettings
+from storage.outage import kind_of
 from storage.models import InboxUpdate
 
 log = logging.getLogger(__name__)
@@ -40,17 +42,19 @@ class InboxRetention:
         self._batch = batch
         self._pause = pause
 
-    async def run(self) -> None:
-        """At start, then every few hours, until cancelled. A failed round (the database away) is
-        logged and the next one tries again."""
-        while True:
+    async def run(self, stop: asyncio.Event) -> None:
+        """At start, then every few hours, until `stop` is set; it is awaited, never cancelled, so it
+        is never left inside a transaction (a cancelled SQLite session keeps its lock). A failed round
+        (the database away) is logged and the next one tries again."""
+        while not stop.is_set():
             try:
-                await self.prune()
-            except Exception:
-                log.exception("inbox retention: this round failed; the next one tries again")
-            await asyncio.sleep(EVERY.total_seconds())
+                await self.prune(stop)
+            except Exception as exc:
+                log.warning("inbox retention: this round failed (%s); the next one tries again", kind_of(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), EVERY.total_seconds())
 
-    async def prune(self) -> int:
+    async def prune(self, stop: asyncio.Event | None = None) -> int:
         """Delete the handled updates older than the retention period; returns how many went."""
         cutoff = self._clock() - self._keep
         deleted = 0
@@ -68,7 +72,7 @@ class InboxRetention:
                     await session.exec(delete(InboxUpdate).where(col(InboxUpdate.id).in_(ids)))
                     await session.commit()
             deleted += len(ids)
-            if len(ids) < self._batch:
+            if len(ids) < self._batch or (stop is not None and stop.is_set()):
                 break
             await asyncio.sleep(self._pause)
         if deleted:
