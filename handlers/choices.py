@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from handlers import conversation
 from handlers.chat import Button
 from handlers.context import Turn
 from handlers.numbers import whole_number
@@ -48,3 +49,19 @@ class Menu:
 def menu(*keys: str, **named: str) -> Menu:
     """A menu of label keys from messages/labels.toml, then items whose label is data (place names)."""
     return Menu(tuple(Choice(key, label(key)) for key in keys) + tuple(Choice(k, v) for k, v in named.items()))
+
+
+def confirm_menu() -> Menu:
+    return menu("confirm", "cancel")
+
+
+async def confirmed(turn: Turn) -> bool | None:
+    """The answer to a confirm/cancel question: True or False, with the conversation finished; None
+    when the answer was neither and the same question was asked again."""
+    choices = confirm_menu()
+    picked = choices.pick(turn.incoming.answer)
+    if picked is None:
+        choices.ask_again(turn)
+        return None
+    await conversation.finish(turn)
+    return picked == "confirm"

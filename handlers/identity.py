@@ -8,15 +8,12 @@ their own chat when the join happens, and `/lienket tach` undoes it."""
 
 from __future__ import annotations
 
-import hashlib
-import re
-import secrets
 from datetime import timedelta
 
 from sqlalchemy import delete, update
 from sqlmodel import col, select
 
-from handlers import attempts, audit
+from handlers import attempts, audit, codes
 from handlers.chat import ChatKind, ChatRef, Outgoing
 from handlers.context import Turn
 from handlers.villages import village_of
@@ -27,11 +24,6 @@ CODE_LIFETIME = timedelta(minutes=10)
 CODE_DIGITS = 12
 GUESSES = attempts.Limit("link", failures=5, window=timedelta(hours=1), lockout=timedelta(hours=1))
 UNDO_WORDS = ("tach", "tách")
-_SEPARATORS = re.compile(r"[\s.\-_]")
-
-
-def code_hash(code: str) -> str:
-    return hashlib.sha256(code.encode()).hexdigest()
 
 
 async def link(turn: Turn, args: str) -> None:
@@ -44,7 +36,7 @@ async def link(turn: Turn, args: str) -> None:
     elif typed.lower() in UNDO_WORDS:
         await _undo(turn)
     else:
-        await _take_code(turn, _SEPARATORS.sub("", typed))
+        await _take_code(turn, codes.typed(typed, CODE_DIGITS) or "")
 
 
 async def _take_code(turn: Turn, code: str) -> None:
@@ -54,9 +46,7 @@ async def _take_code(turn: Turn, code: str) -> None:
     if locked is not None:  # the code is not even looked at
         turn.say("link_identity_locked", until=turn.local(locked))
         return
-    given = None
-    if len(code) == CODE_DIGITS and code.isascii() and code.isdigit():
-        given = await turn.session.get(LinkCode, code_hash(code))
+    given = await turn.session.get(LinkCode, codes.digest(code)) if len(code) == CODE_DIGITS else None
     if given is not None and given.person_id == turn.person.id:
         # their own code: nothing to guess, so they may be told what went wrong
         turn.say("link_identity_same_platform" if given.platform == msg.platform else "link_identity_done")
@@ -76,17 +66,16 @@ async def _take_code(turn: Turn, code: str) -> None:
 
 async def _give_code(turn: Turn) -> None:
     await turn.session.exec(delete(LinkCode).where(col(LinkCode.person_id) == turn.person.id))
-    code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+    code = codes.new_digits(CODE_DIGITS)
     turn.session.add(
         LinkCode(
-            code=code_hash(code),
+            code=codes.digest(code),
             person_id=turn.person.id,
             platform=turn.incoming.platform,
             expires_at=turn.now + CODE_LIFETIME,
         )
     )
-    shown = " ".join(code[i : i + 4] for i in range(0, CODE_DIGITS, 4))
-    turn.say("link_identity_code", code=shown, minutes=int(CODE_LIFETIME.total_seconds() // 60))
+    turn.say("link_identity_code", code=codes.grouped(code, 4), minutes=int(CODE_LIFETIME.total_seconds() // 60))
 
 
 async def _merge(turn: Turn, source: Person, target_id: int) -> AccountJoin:

@@ -11,8 +11,6 @@ are surfaces over them. Taking a role back (/thuhoi) is in handlers/roles.py."""
 
 from __future__ import annotations
 
-import hashlib
-import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +20,7 @@ from enum import StrEnum
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers import attempts, audit, conversation, onboarding
+from handlers import attempts, audit, codes, conversation, onboarding
 from handlers.chat import ChatKind, ChatRef, Outgoing
 from handlers.choices import Menu, menu
 from handlers.context import Turn
@@ -36,7 +34,6 @@ LIFETIME = timedelta(days=7)
 CODE_DIGITS = 12
 TOKEN_BYTES = 24  # 32 URL-safe characters; with the prefix well inside Telegram's 64 for /start
 GUESSES = attempts.Limit("invitation", failures=10, window=timedelta(hours=1), lockout=timedelta(hours=1))
-_SEPARATORS = re.compile(r"[\s.\-_]")
 
 
 class NotAllowed(Exception):
@@ -65,7 +62,7 @@ class Issued:
     @property
     def shown_code(self) -> str:
         """"1234 5678 9012": easier to read out and to copy by hand."""
-        return " ".join(self.code[i : i + 4] for i in range(0, CODE_DIGITS, 4))
+        return codes.grouped(self.code, 4)
 
 
 @dataclass(frozen=True)
@@ -73,10 +70,6 @@ class Acceptance:
     outcome: Outcome
     invitation: Invitation | None = None
     place: Place | None = None
-
-
-def secret_hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def role_label(role: str) -> str:
@@ -97,8 +90,8 @@ async def create_invitation(
     token = secrets.token_urlsafe(TOKEN_BYTES)
     code = await _new_code(session)
     invitation = Invitation(
-        token_hash=secret_hash(token),
-        code_hash=secret_hash(code),
+        token_hash=codes.digest(token),
+        code_hash=codes.digest(code),
         role=role,
         place_id=place.id,
         invited_by=actor.person_id if actor else None,
@@ -114,8 +107,8 @@ async def create_invitation(
 
 async def _new_code(session: AsyncSession) -> str:
     while True:  # a collision among 10^12 codes is retried rather than assumed away
-        code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
-        taken = await session.exec(select(Invitation.id).where(Invitation.code_hash == secret_hash(code)))
+        code = codes.new_digits(CODE_DIGITS)
+        taken = await session.exec(select(Invitation.id).where(Invitation.code_hash == codes.digest(code)))
         if taken.first() is None:
             return code
 
@@ -153,11 +146,11 @@ async def accept_invitation(
 async def _find(session: AsyncSession, secret: str) -> Invitation | None:
     """The invitation a token or a code stands for, locked (PostgreSQL): two people using it at once
     cannot both get the role."""
-    typed = _SEPARATORS.sub("", secret)
-    if len(typed) == CODE_DIGITS and typed.isascii() and typed.isdigit():
-        match = Invitation.code_hash == secret_hash(typed)
+    typed = codes.typed(secret, CODE_DIGITS)
+    if typed is not None and len(typed) == CODE_DIGITS:
+        match = Invitation.code_hash == codes.digest(typed)
     else:
-        match = Invitation.token_hash == secret_hash(secret.strip())
+        match = Invitation.token_hash == codes.digest(secret.strip())
     return (await session.exec(select(Invitation).where(match).with_for_update())).first()
 
 

@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers import audit, conversation
 from handlers.chat import ChatKind, Outgoing
-from handlers.choices import Menu, menu
+from handlers.choices import Menu, confirm_menu, confirmed, menu
 from handlers.context import Turn
 from handlers.invitations import private_chats, role_label
 from handlers.permissions import Actor, Spot, invite_places, may_invite, may_remove_role, officials_after_removal
@@ -144,7 +144,7 @@ async def _on_pick(turn: Turn, data: dict) -> None:
         await conversation.finish(turn)
         _say_refused(turn, refused or Verdict.GONE, chosen)
         return
-    confirm = menu("confirm", "cancel")
+    confirm = confirm_menu()
     await conversation.move(turn, FLOW, "confirm", role_id=chosen.role.id)
     turn.say("remove_confirm", buttons=confirm.buttons, name=chosen.person.display_name,
              role=role_label(chosen.role.role), place=chosen.place.name, own=chosen.person.id == turn.person.id,
@@ -152,13 +152,10 @@ async def _on_pick(turn: Turn, data: dict) -> None:
 
 
 async def _on_confirm(turn: Turn, data: dict) -> None:
-    confirm = menu("confirm", "cancel")
-    picked = confirm.pick(turn.incoming.answer)
-    if picked is None:
-        confirm.ask_again(turn)
+    answer = await confirmed(turn)
+    if answer is None:
         return
-    await conversation.finish(turn)
-    if picked == "cancel":
+    if not answer:
         turn.say("remove_kept")
         return
     verdict, held = await remove_role(turn.session, await turn.actor(), int(data.get("role_id", 0)), turn.now)

@@ -11,10 +11,10 @@ from datetime import timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers import audit, conversation
+from handlers import audit, codes, conversation
 from handlers.attempts import Limit, charge, locked_until, scopes
 from handlers.chat import ChatKind, ChatRef, Outgoing
-from handlers.choices import Menu, menu
+from handlers.choices import Menu, confirm_menu, confirmed, menu
 from handlers.context import Turn
 from handlers.permissions import Spot, may_reset_household_code, villages_where
 from messages import render
@@ -25,7 +25,6 @@ CODE_DIGITS = 9  # digits read out over the phone; ~10⁹ codes against 5 guesse
 MAX_TYPED = 12  # longer is not a code (codes made before CODE_DIGITS are 6 digits)
 GUESSES = Limit("household", failures=5, window=timedelta(hours=1), lockout=timedelta(hours=1))
 MAX_BUTTONS = 10  # a longer list is answered by typing its number
-_SEPARATORS = str.maketrans("", "", " .-")
 
 
 # --- codes -----------------------------------------------------------------------------------------------
@@ -40,14 +39,8 @@ async def new_join_code(session: AsyncSession) -> str:
 
 
 def shown(code: str) -> str:
-    """"123 456 789": easier to read out and to copy by hand."""
-    return " ".join(code[i : i + 3] for i in range(0, len(code), 3))
-
-
-def typed_code(text: str) -> str | None:
-    """The code in what someone typed (spaces, dots, dashes dropped), or None if it cannot be one."""
-    code = text.translate(_SEPARATORS)
-    return code if 0 < len(code) <= MAX_TYPED and code.isascii() and code.isdigit() else None
+    """"123 456 789"."""
+    return codes.grouped(code, 3)
 
 
 async def household_by_code(turn: Turn, text: str, place_id: int) -> Household | None:
@@ -57,7 +50,7 @@ async def household_by_code(turn: Turn, text: str, place_id: int) -> Household |
     keys = scopes(GUESSES, turn.person.id, msg.platform, msg.chat_id)
     if await locked_until(turn.session, keys, turn.now) is not None:
         return None
-    code = typed_code(text)
+    code = codes.typed(text, MAX_TYPED)
     if code is None:  # not a code at all: nothing was guessed
         return None
     rows = await turn.session.exec(select(Household).where(Household.join_code == code, Household.place_id == place_id))
@@ -149,7 +142,7 @@ async def _on_household(turn: Turn, data: dict) -> None:
         turn.say("household_code_gone")
         return
     village = await turn.session.get(Place, household.place_id)
-    confirm = menu("confirm", "cancel")
+    confirm = confirm_menu()
     await conversation.move(turn, FLOW, "confirm", household_id=household.id)
     turn.say("household_code_confirm", buttons=confirm.buttons, head=household.head_name, hamlet=household.hamlet,
              village=village.name if village else "", members=_people(await _accounts(turn.session, household)),
@@ -157,15 +150,12 @@ async def _on_household(turn: Turn, data: dict) -> None:
 
 
 async def _on_confirm(turn: Turn, data: dict) -> None:
-    confirm = menu("confirm", "cancel")
-    picked = confirm.pick(turn.incoming.answer)
-    if picked is None:
-        confirm.ask_again(turn)
+    answer = await confirmed(turn)
+    if answer is None:
         return
-    await conversation.finish(turn)
     household = await turn.session.get(Household, data.get("household_id"))
     village = await turn.session.get(Place, household.place_id) if household else None
-    if picked == "cancel":
+    if not answer:
         turn.say("household_code_kept")
     elif household is None or village is None:
         turn.say("household_code_gone")
