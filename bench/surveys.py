@@ -220,7 +220,8 @@ def fake_server_main() -> None:
             "started_at": crowd.started_at, "pending_updates": fake.pending_updates, "max_offset": fake.max_offset,
             "get_updates_calls": fake.get_updates_calls, "unexpected": crowd.unexpected,
             "unexpected_samples": crowd.unexpected_samples, "stray_prompts": crowd.stray_prompts,
-            "nudged": crowd.nudged, "resent_seen": crowd.resent_seen, "send_errors": len(fake.errors), "rejected_429": fake.rejected_429,
+            "nudged": crowd.nudged, "resent_seen": crowd.resent_seen, "send_errors": len(fake.errors),
+            "rejected_429": fake.rejected_429,
         })
 
     async def waiting(_request: web.Request) -> web.Response:

@@ -472,7 +472,8 @@ async def _own_notice(turn: Turn, args: str, require_number: bool = False) -> An
         if notice is None:
             turn.say("status_none")
             return None
-    if notice is None or notice.status == AnnouncementStatus.DRAFT or not may_see_status(await turn.actor(), await notice_ref(turn.session, notice)):
+    visible = notice is not None and notice.status != AnnouncementStatus.DRAFT
+    if not visible or not may_see_status(await turn.actor(), await notice_ref(turn.session, notice)):
         turn.say("status_not_found", number=args)
         return None
     return notice

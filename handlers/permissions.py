@@ -63,7 +63,10 @@ class Actor:
 
 async def actor_for(session: AsyncSession, person: Person) -> Actor:
     rows = await session.exec(
-        select(Role.role, Place).join(Place, col(Place.id) == Role.place_id).where(Role.person_id == person.id).order_by(col(Role.id))
+        select(Role.role, Place)
+        .join(Place, col(Place.id) == Role.place_id)
+        .where(Role.person_id == person.id)
+        .order_by(col(Role.id))
     )
     assert person.id is not None
     return Actor(person.id, tuple(Grant(role, Spot.of(place)) for role, place in rows.all()))

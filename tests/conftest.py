@@ -45,7 +45,8 @@ def _postgres_database() -> Iterator[str]:
         admin.execute(f'CREATE DATABASE "{name}"')
         try:
             params = psycopg.conninfo.conninfo_to_dict(PG_ADMIN)
-            yield f"postgresql://{params.get('user', 'postgres')}@{params.get('host', '127.0.0.1')}:{params.get('port', 5432)}/{name}"
+            host, port = params.get("host", "127.0.0.1"), params.get("port", 5432)
+            yield f"postgresql://{params.get('user', 'postgres')}@{host}:{port}/{name}"
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

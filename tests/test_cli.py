@@ -8,14 +8,16 @@ from tests.cli_helpers import langso
 
 def test_admin_commands_build_the_place_tree(tmp_path: Path) -> None:
     env = {"LANGSO_DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}"}
-    assert langso("admin", "place", "add", "--kind", "commune", "--code", "xa-1", "--name", "Xã Một", env=env).returncode == 0
-    added = langso("admin", "place", "add", "--kind", "village", "--code", "T1", "--name", "Thôn Một", "--parent", "XA-1", env=env)
+    add = ("admin", "place", "add")
+    assert langso(*add, "--kind", "commune", "--code", "xa-1", "--name", "Xã Một", env=env).returncode == 0
+    added = langso(*add, "--kind", "village", "--code", "T1", "--name", "Thôn Một", "--parent", "XA-1", env=env)
     assert added.returncode == 0 and "Đã thêm thôn Thôn Một" in added.stdout
-    orphan = langso("admin", "place", "add", "--kind", "village", "--code", "T2", "--name", "Thôn Hai", "--parent", "KHONG", env=env)
+    orphan = langso(*add, "--kind", "village", "--code", "T2", "--name", "Thôn Hai", "--parent", "KHONG", env=env)
     assert orphan.returncode == 1 and "KHONG" in orphan.stderr
-    granted = langso("admin", "role", "grant", "--platform", "telegram", "--user-id", "77", "--role", "village_head", "--place", "t1", env=env)
+    grant = ("admin", "role", "grant", "--platform", "telegram", "--user-id", "77")
+    granted = langso(*grant, "--role", "village_head", "--place", "t1", env=env)
     assert granted.returncode == 0
-    wrong = langso("admin", "role", "grant", "--platform", "telegram", "--user-id", "77", "--role", "commune_official", "--place", "T1", env=env)
+    wrong = langso(*grant, "--role", "commune_official", "--place", "T1", env=env)
     assert wrong.returncode == 1 and "phải được cấp quyền trên một xã" in wrong.stderr
     listed = langso("admin", "place", "list", env=env).stdout.splitlines()
     assert listed == ["T1\tvillage\tThôn Một\tXA-1", "XA-1\tcommune\tXã Một\t"]

@@ -76,7 +76,7 @@ async def test_a_commune_poster_has_one_page_per_village_in_full_vietnamese_with
 
     pages = _pages(out.read_bytes())
     assert len(pages) == 3
-    for (text, codes), (code, village) in zip(pages, sorted(VILLAGES, key=lambda v: v[1])):
+    for (text, codes), (code, village) in zip(pages, sorted(VILLAGES, key=lambda v: v[1]), strict=True):
         assert village in text and "Xã Hòa Bình" in text
         assert all(f"Bước {n}:" in text for n in (1, 2, 3))
         assert f"/thamgia {code}" in text and "Quét mã QR bằng điện thoại" in text

@@ -247,7 +247,7 @@ async def test_staff_export_xlsx_and_csv_with_labels_and_every_export_is_recorde
     book = load_workbook(io.BytesIO(document.params["document"].content))
     rows = list(book.active.iter_rows(values_only=True))
     assert rows[0][:3] == ("Thôn", "Số hộ", "Chủ hộ") and "Nhà mình có mấy người?" in rows[0]
-    exported = dict(zip(rows[0], rows[1]))
+    exported = dict(zip(rows[0], rows[1], strict=True))
     assert exported["Thôn"] == "Thôn 1" and exported["Chủ hộ"] == "Hà Thị Mai"
     assert exported["Nhà mình có mấy người?"] == 5  # numbers stay numbers
     assert exported["Nhà mình dùng mạng (internet) loại nào?"].startswith("Cáp quang")  # the label, not "fibre"

@@ -170,7 +170,7 @@ async def test_forged_acknowledgements_are_ignored_silently(harness: Harness) ->
         answered = len(fake.answered_callbacks)
         fake.callback(two, RESIDENT, data, in_two.message_id)
         await harness.settle()
-        await fake.wait_for(lambda: len(fake.answered_callbacks) > answered)
+        await fake.wait_for(lambda answered=answered: len(fake.answered_callbacks) > answered)
     assert len(fake.messages_to(two)) == 1  # no apology, no error posted into the group
     async with harness.app.sessions() as session:
         counted = (await session.exec(select(func.count()).select_from(Acknowledgement))).one()

@@ -153,7 +153,9 @@ async def _on_expected(turn: Turn, answer: str, data: dict) -> None:
         await conversation.finish(turn)
         turn.say("survey_staff_only")
         return
-    campaign = await _campaign_of(turn, survey.code, village) or Campaign(survey_code=survey.code, place_id=village.id, opened_by=turn.person.id)
+    campaign = await _campaign_of(turn, survey.code, village) or Campaign(
+        survey_code=survey.code, place_id=village.id, opened_by=turn.person.id
+    )
     campaign.expected_households, campaign.opened_at, campaign.closed_at = expected, turn.now, None
     turn.session.add(campaign)
     await turn.session.flush()

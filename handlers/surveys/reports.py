@@ -102,7 +102,7 @@ async def export(session: AsyncSession, survey: Survey, villages: list[Place], f
     )
     found = list(rows.all())
     data = table(survey, [(h, r) for _, h, r in found], tz)
-    data = Table([label("col_village"), *data.header], [[p.name, *row] for (p, _, _), row in zip(found, data.rows)])
+    data = Table([label("col_village"), *data.header], [[p.name, *row] for (p, _, _), row in zip(found, data.rows, strict=True)])
     return Exported(to_bytes(data, fmt, survey.title), len(found), sorted({p.id for p, _, _ in found}))
 
 

@@ -209,7 +209,7 @@ def _xls_indicator_rows(content: bytes) -> list[tuple[int, dict[str, object]]]:
         headers = [str(header).strip() if header is not None else "" for header in next(rows, ())]
         result = []
         for number, values in enumerate(rows, start=2):
-            cells = {header: value for header, value in zip(headers, values) if header and value not in (None, "")}
+            cells = {header: value for header, value in zip(headers, values, strict=False) if header and value not in (None, "")}
             if cells:
                 result.append((number, cells))
         return result

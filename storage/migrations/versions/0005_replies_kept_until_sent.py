@@ -8,7 +8,6 @@ Create Date: 2026-11-23 07:53:18.161503
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
 
