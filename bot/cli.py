@@ -69,7 +69,7 @@ def parser() -> argparse.ArgumentParser:
     group.add_parser("list")
 
     ask = sub.add_parser("ask", help="ask the handbook as a resident would, and see the scores")
-    ask.add_argument("question")
+    ask.add_argument("question", help='the question; "-" reads one question a line from standard input')
     ask.add_argument("--json", action="store_true")
     survey = sub.add_parser("survey", help="survey definitions").add_subparsers(dest="survey_command", required=True)
     survey.add_parser("import", help="check and import a survey file (.toml or XLSForm .xlsx)").add_argument("path")
@@ -276,19 +276,25 @@ async def _handbook(args: argparse.Namespace, session) -> int:  # noqa: ANN001 -
         for article in handbook.articles:
             print(f"{article.id}\t{article.title}")
         return 0
+    questions = [line.strip() for line in sys.stdin] if args.question == "-" else [args.question]
+    for question in filter(None, questions):
+        _answer(handbook, question, args.json)
+    return 0
+
+
+def _answer(handbook: Handbook, question: str, as_json: bool) -> None:
     started = time.perf_counter()
-    decision = handbook.decide(args.question)
+    decision = handbook.decide(question)
     ms = (time.perf_counter() - started) * 1000
     hits = [{"id": h.article.id, "title": h.article.title, "score": round(h.score, 4),
              "coverage": round(h.coverage, 3)} for h in decision.hits]
-    if args.json:
-        print(json.dumps({"question": args.question, "decision": decision.kind, "hits": hits, "ms": round(ms, 3)},
+    if as_json:
+        print(json.dumps({"question": question, "decision": decision.kind, "hits": hits, "ms": round(ms, 3)},
                          ensure_ascii=False))
     else:
         print(f"{decision.kind} ({ms:.2f} ms)")
         for hit in hits:
             print(f"{hit['score']:.3f}\t{hit['coverage']:.2f}\t{hit['id']}\t{hit['title']}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -5,30 +5,30 @@ differently depending on which process took the message."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.cli_helpers import ROOT, langso
 
 SEEDS = ("1", "2", "3")
+EVAL = ROOT / "tests" / "eval" / "questions.tsv"
 # offered in one process and handed to the tech team in another while typo repair kept the first of equals
 QR_QUESTION = "ra chợ người bán đưa cái hình ô vuông đen trắng biểu quét trả tiền, quét bằng gì"
 
 
-def _evaluation(seed: str) -> list[dict]:
-    """The handbook evaluation set, answered in one fresh process: decision, top three, scores."""
-    result = subprocess.run(
-        [sys.executable, "bench/handbook.py", "--answers"],
-        cwd=ROOT, env=os.environ | {"PYTHONHASHSEED": seed}, capture_output=True, text=True, timeout=120, check=False,
-    )
+def _evaluation(seed: str, database: Path) -> list[dict]:
+    """The handbook evaluation set through `langso ask --json -`, in one fresh process: decision, top
+    three, scores and coverage (not the time taken)."""
+    questions = [line.split("\t")[0] for line in EVAL.read_text(encoding="utf-8").splitlines()[1:] if line.strip()]
+    result = langso("ask", "--json", "-", stdin="\n".join(questions),
+                    env={"LANGSO_DATABASE_URL": f"sqlite:///{database}", "PYTHONHASHSEED": seed})
     assert result.returncode == 0, result.stderr
-    return [json.loads(line) for line in result.stdout.splitlines()]
+    answers = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert len(answers) == len(questions)
+    return [{key: answer[key] for key in ("question", "decision", "hits")} for answer in answers]
 
 
-def test_the_evaluation_set_gets_the_same_answers_under_any_hash_seed() -> None:
-    first, *others = [_evaluation(seed) for seed in SEEDS]
+def test_the_evaluation_set_gets_the_same_answers_under_any_hash_seed(tmp_path: Path) -> None:
+    first, *others = [_evaluation(seed, tmp_path / "h.db") for seed in SEEDS]
     assert len(first) > 300
     for seed, answers in zip(SEEDS[1:], others, strict=True):
         differing = [(a, b) for a, b in zip(first, answers, strict=True) if a != b]
