@@ -32,7 +32,12 @@ MAX_LISTED = 10
 
 async def open_campaigns(turn: Turn, place_code: str = "") -> list[tuple[Campaign, Place]]:
     """The campaigns a resident may mean: the village named, else their household's, else all open."""
-    query = select(Campaign, Place).join(Place).where(col(Campaign.closed_at).is_(None))
+    query = (
+        select(Campaign, Place)
+        .join(Place)
+        .where(col(Campaign.closed_at).is_(None))
+        .order_by(col(Campaign.opened_at).desc(), col(Campaign.id).desc())  # newest first, then by id
+    )
     place = await place_by_code(turn.session, place_code) if place_code else None
     if place is not None:
         villages = await villages_of(turn.session, place)
@@ -43,7 +48,7 @@ async def open_campaigns(turn: Turn, place_code: str = "") -> list[tuple[Campaig
         found = list(mine.all()) if mine else []
         if found:
             return found
-    rows = await turn.session.exec(query.order_by(col(Campaign.opened_at).desc()))
+    rows = await turn.session.exec(query)
     return list(rows.all())
 
 
