@@ -12,8 +12,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from bot.app import App
 from bot.config import DEFAULT_CONFIG, Settings, build
 from tests.fake_telegram import FakeTelegram
+from tests.fake_zalo import FakeZalo
 from tests.harness import Harness
 
 PG_ADMIN = os.environ.get("LANGSO_TEST_PG", "host=127.0.0.1 port=5432 user=postgres dbname=test")
@@ -73,6 +75,21 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 async def fake() -> AsyncIterator[FakeTelegram]:
     async with FakeTelegram(TOKEN, private_limit_per_second=20) as server:
         yield server
+
+
+@pytest.fixture
+async def zalo() -> AsyncIterator[FakeZalo]:
+    async with FakeZalo() as server:
+        yield server
+
+
+@pytest.fixture
+async def app_on_both(fake: FakeTelegram, zalo: FakeZalo, sqlite_url: str) -> AsyncIterator[App]:
+    """The real bot on SQLite, serving the fake Telegram and the fake Zalo at once; no places yet."""
+    app = App(settings_for(sqlite_url, fake.url, env={"LANGSO_ZALO_TOKEN": zalo.token, "LANGSO_ZALO_API_URL": zalo.url}))
+    await app.start()
+    yield app
+    await app.stop()
 
 
 @pytest.fixture

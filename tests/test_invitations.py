@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -21,7 +20,6 @@ from handlers.permissions import actor_for
 from handlers.people import person_for, place_by_code
 from storage.models import AttemptCounter, AuditEvent, Conversation, Invitation, Place, Role, utcnow
 from tests.cli_helpers import langso
-from tests.conftest import settings_for
 from tests.fake_telegram import FakeTelegram
 from tests.fake_zalo import FakeZalo
 
@@ -55,29 +53,22 @@ class Village:
 
 
 @pytest.fixture
-async def village(fake: FakeTelegram, sqlite_url: str) -> AsyncIterator[Village]:
+async def village(app_on_both: App, fake: FakeTelegram, zalo: FakeZalo) -> Village:
     """Commune XA1 (villages THON-1, THON-2) with an official and a head on Telegram; commune XA2 with
     THON-9 and nobody."""
-    async with FakeZalo() as zalo:
-        app = App(settings_for(sqlite_url, fake.url, env={"LANGSO_ZALO_TOKEN": zalo.token,
-                                                           "LANGSO_ZALO_API_URL": zalo.url}))
-        await app.start()
-        async with app.sessions() as session:
-            await admin.add_place(session, "commune", "XA1", "Xã Hòa Bình", None)
-            await admin.add_place(session, "village", "THON-1", "Thôn 1", "XA1")
-            await admin.add_place(session, "village", "THON-2", "Thôn 2", "XA1")
-            await admin.add_place(session, "commune", "XA2", "Xã Bình An", None)
-            await admin.add_place(session, "village", "THON-9", "Thôn 9", "XA2")
-            await admin.grant_role(session, "telegram", str(OFFICIAL), "commune_official", "XA1")
-            await admin.grant_role(session, "telegram", str(HEAD), "village_head", "THON-1")
-            await session.commit()
-        fake.add_private(OFFICIAL, "Chị Lan")
-        fake.add_private(HEAD, "Bác Tư")
-        fake.add_private(NEWCOMER, "Anh Minh")
-        try:
-            yield Village(app, fake, zalo)
-        finally:
-            await app.stop()
+    async with app_on_both.sessions() as session:
+        await admin.add_place(session, "commune", "XA1", "Xã Hòa Bình", None)
+        await admin.add_place(session, "village", "THON-1", "Thôn 1", "XA1")
+        await admin.add_place(session, "village", "THON-2", "Thôn 2", "XA1")
+        await admin.add_place(session, "commune", "XA2", "Xã Bình An", None)
+        await admin.add_place(session, "village", "THON-9", "Thôn 9", "XA2")
+        await admin.grant_role(session, "telegram", str(OFFICIAL), "commune_official", "XA1")
+        await admin.grant_role(session, "telegram", str(HEAD), "village_head", "THON-1")
+        await session.commit()
+    fake.add_private(OFFICIAL, "Chị Lan")
+    fake.add_private(HEAD, "Bác Tư")
+    fake.add_private(NEWCOMER, "Anh Minh")
+    return Village(app_on_both, fake, zalo)
 
 
 def _code(text: str) -> str:
@@ -208,7 +199,9 @@ async def test_expired_used_withdrawn_and_made_up_invitations_get_one_polite_lin
         expired = await invitations.create_invitation(session, official, "tech_team", thon1, utcnow() - timedelta(days=8))
         used = await invitations.create_invitation(session, official, "tech_team", thon1, utcnow())
         await session.commit()
+    told = len(village.telegram.messages_to(OFFICIAL)) + 1  # the inviter hears of it on Telegram
     assert "Từ nay bạn là" in (await village.zl(ZALO_OTHER, f"/moi {used.code}", expect=2))[0]
+    await village.telegram.wait_for(lambda: len(village.telegram.messages_to(OFFICIAL)) >= told)
     await village.tg(OFFICIAL, "/moi")
     [places] = await village.tg(OFFICIAL, "3")  # tech team: of the commune or of one of its villages
     assert "1. Xã Hòa Bình" in places and "2. Thôn 1" in places

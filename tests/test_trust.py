@@ -3,7 +3,6 @@ a notice or forging a button."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlmodel import func, select
@@ -11,7 +10,6 @@ from sqlmodel import func, select
 from bot.app import App
 from handlers import admin
 from storage.models import Acknowledgement, AuditEvent, ChatGroup, Place
-from tests.conftest import settings_for
 from tests.fake_telegram import FakeTelegram
 from tests.fake_zalo import FakeZalo
 from tests.harness import HEAD, OFFICIAL, RESIDENT, TECH, VILLAGE_GROUPS, Harness
@@ -24,22 +22,15 @@ BYSTANDER = "zl-other"
 
 
 @pytest.fixture
-async def both(fake: FakeTelegram, sqlite_url: str) -> AsyncIterator[tuple[App, FakeTelegram, FakeZalo]]:
+async def both(app_on_both: App, fake: FakeTelegram, zalo: FakeZalo) -> tuple[App, FakeTelegram, FakeZalo]:
     """A village head on Zalo; on Telegram, someone who would like to be them."""
-    async with FakeZalo() as zalo:
-        app = App(settings_for(sqlite_url, fake.url, env={"LANGSO_ZALO_TOKEN": zalo.token,
-                                                           "LANGSO_ZALO_API_URL": zalo.url}))
-        await app.start()
-        async with app.sessions() as session:
-            await admin.add_place(session, "commune", "XA1", "Xã Hòa Bình", None)
-            await admin.add_place(session, "village", "THON-1", "Thôn 1", "XA1")
-            await admin.grant_role(session, "zalo", ZALO_HEAD, "village_head", "THON-1")
-            await session.commit()
-        fake.add_private(ATTACKER)
-        try:
-            yield app, fake, zalo
-        finally:
-            await app.stop()
+    async with app_on_both.sessions() as session:
+        await admin.add_place(session, "commune", "XA1", "Xã Hòa Bình", None)
+        await admin.add_place(session, "village", "THON-1", "Thôn 1", "XA1")
+        await admin.grant_role(session, "zalo", ZALO_HEAD, "village_head", "THON-1")
+        await session.commit()
+    fake.add_private(ATTACKER)
+    return app_on_both, fake, zalo
 
 
 async def _zalo(zalo: FakeZalo, user: str, text: str) -> str:

@@ -4,7 +4,6 @@ move, leave (/roithon); membership sends their handbook questions to that villag
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlmodel import select
@@ -22,8 +21,6 @@ from handlers.villages import (
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 from storage.models import Place, VillageMember
-from tests.conftest import settings_for
-from tests.fake_telegram import FakeTelegram
 from tests.fake_zalo import FakeZalo
 from tests.harness import RESIDENT, TECH, VILLAGE_GROUPS, Harness
 from tests.test_surveys import open_survey, register
@@ -223,21 +220,15 @@ async def test_many_villages_ask_for_the_commune_first(harness: Harness) -> None
 
 
 @pytest.fixture
-async def zalo_app(fake: FakeTelegram, sqlite_url: str) -> AsyncIterator[tuple[App, FakeZalo]]:
-    async with FakeZalo() as zalo:
-        app = App(settings_for(sqlite_url, fake.url, env={"LANGSO_ZALO_TOKEN": zalo.token, "LANGSO_ZALO_API_URL": zalo.url}))
-        await app.start()
-        async with app.sessions() as session:
-            await admin.add_place(session, "commune", "XA1", "Xã Hòa Bình", None)
-            for n in (1, 2, 3):
-                await admin.add_place(session, "village", f"THON-{n}", f"Thôn {n}", "XA1")
-            for code, user in ZALO_TECH.items():
-                await admin.grant_role(session, "zalo", user, "tech_team", code)
-            await session.commit()
-        try:
-            yield app, zalo
-        finally:
-            await app.stop()
+async def zalo_app(app_on_both: App, zalo: FakeZalo) -> tuple[App, FakeZalo]:
+    async with app_on_both.sessions() as session:
+        await admin.add_place(session, "commune", "XA1", "Xã Hòa Bình", None)
+        for n in (1, 2, 3):
+            await admin.add_place(session, "village", f"THON-{n}", f"Thôn {n}", "XA1")
+        for code, user in ZALO_TECH.items():
+            await admin.grant_role(session, "zalo", user, "tech_team", code)
+        await session.commit()
+    return app_on_both, zalo
 
 
 async def _zalo(zalo: FakeZalo, user: str, text: str, expect: int = 1) -> list[str]:

@@ -3,7 +3,6 @@ and Zalo groups once each, the status shows both, and /lienket joins one person'
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -24,26 +23,17 @@ TG_USER = 555
 
 
 @pytest.fixture
-async def both(fake: FakeTelegram, sqlite_url: str) -> AsyncIterator[tuple[App, FakeTelegram, FakeZalo]]:
-    async with FakeZalo() as zalo:
-        settings = settings_for(
-            sqlite_url, fake.url, env={"LANGSO_ZALO_TOKEN": zalo.token, "LANGSO_ZALO_API_URL": zalo.url}
-        )
-        app = App(settings)
-        await app.start()
-        async with app.sessions() as session:
-            await admin.add_place(session, "commune", "XA1", "Xã Hòa Bình", None)
-            village: Place = await admin.add_place(session, "village", "THON-1", "Thôn 1", "XA1")
-            await admin.grant_role(session, "zalo", ZALO_HEAD, "village_head", "THON-1")
-            session.add(ChatGroup(platform="telegram", chat_id=str(TG_GROUP), place_id=village.id))
-            session.add(ChatGroup(platform="zalo", chat_id=ZALO_GROUP, place_id=village.id))
-            await session.commit()
-        fake.add_group(TG_GROUP)
-        fake.add_private(TG_USER)
-        try:
-            yield app, fake, zalo
-        finally:
-            await app.stop()
+async def both(app_on_both: App, fake: FakeTelegram, zalo: FakeZalo) -> tuple[App, FakeTelegram, FakeZalo]:
+    async with app_on_both.sessions() as session:
+        await admin.add_place(session, "commune", "XA1", "Xã Hòa Bình", None)
+        village: Place = await admin.add_place(session, "village", "THON-1", "Thôn 1", "XA1")
+        await admin.grant_role(session, "zalo", ZALO_HEAD, "village_head", "THON-1")
+        session.add(ChatGroup(platform="telegram", chat_id=str(TG_GROUP), place_id=village.id))
+        session.add(ChatGroup(platform="zalo", chat_id=ZALO_GROUP, place_id=village.id))
+        await session.commit()
+    fake.add_group(TG_GROUP)
+    fake.add_private(TG_USER)
+    return app_on_both, fake, zalo
 
 
 async def _zalo_says(zalo: FakeZalo, text: str, count: int = 1) -> list:
