@@ -22,7 +22,7 @@ from bot.config import ConfigError, PrivacySettings
 from bot.retention import InboxRetention
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
-from storage.models import AuditEvent, ExportRecord, Household, InboxUpdate, Person, Place, Question
+from storage.models import AuditEvent, ExportRecord, Household, InboxUpdate, Person, Place, Question, VillageMember
 from tests.cli_helpers import langso
 from tests.conftest import settings_for
 from tests.fake_telegram import FakeTelegram
@@ -174,6 +174,24 @@ async def test_erasure_without_questions_keeps_them(harness: Harness) -> None:
     async with harness.app.sessions() as session:
         [kept] = (await session.exec(select(Question))).scalars().all()
     assert kept.text == QUESTION
+
+
+async def test_someone_in_no_household_can_erase_what_they_wrote(harness: Harness) -> None:
+    """No survey answers, but messages, a handbook question and a village: /xoadulieu erases those."""
+    await harness.send(NEIGHBOUR, "/thamgia THON-1")
+    await harness.send(NEIGHBOUR, QUESTION)
+    await harness.settle()
+    assert {needle for _t, _c, needle in await scan(harness, [QUESTION])} == {QUESTION}
+    [confirm] = await harness.send(NEIGHBOUR, "/xoadulieu")
+    assert "chưa khai hộ nào" in confirm.text and "1. Xóa hẳn" in confirm.text
+    [deleted] = await harness.send(NEIGHBOUR, "1")
+    await harness.settle()
+    assert "1 câu hỏi" in deleted.text and "Thôn 1" in deleted.text
+    assert await scan(harness, [QUESTION]) == []
+    async with harness.app.sessions() as session:
+        assert (await session.exec(select(func.count()).select_from(VillageMember))).scalar_one() == 0
+    [event] = await audit_events(harness, "person_erased")
+    assert event.details["questions"] == 1 and event.details["messages"] >= 3
 
 
 # --- household codes ---------------------------------------------------------------------------------------

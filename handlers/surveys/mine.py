@@ -16,6 +16,7 @@ from handlers.context import Turn
 from handlers.surveys import answering
 from handlers.surveys.households import shown
 from handlers.surveys.answering import summary_lines
+from handlers.villages import leave_village
 from storage.models import (
     Campaign,
     Conversation,
@@ -87,9 +88,19 @@ def _delete_menu() -> Menu:
     return menu("delete_confirm", "keep", "delete_with_questions")
 
 
+def _own_menu() -> Menu:
+    return menu("delete_confirm", "keep")
+
+
 async def ask_delete(turn: Turn, _args: str) -> None:
-    household = await _household_here(turn)
-    if household is None:
+    if turn.incoming.chat_kind is ChatKind.GROUP:
+        turn.say("survey_private_data")
+        return
+    household = await _household(turn)
+    if household is None:  # no survey answers, but what they wrote to the bot is still theirs to erase
+        choices = _own_menu()
+        await conversation.move(turn, FLOW, "delete_own")
+        turn.say("mydata_delete_confirm", buttons=choices.buttons, choices=choices.lines)
         return
     choices = _delete_menu()
     await conversation.move(turn, FLOW, "delete", household_id=household.id)
@@ -97,12 +108,15 @@ async def ask_delete(turn: Turn, _args: str) -> None:
 
 
 async def resume(turn: Turn, step: str, data: dict) -> None:
-    choices = _delete_menu()
+    choices = _own_menu() if step == "delete_own" else _delete_menu()
     picked = choices.pick(turn.incoming.answer)
     if picked is None:
         choices.ask_again(turn)
         return
     await conversation.finish(turn)
+    if step == "delete_own":
+        await _erase_own(turn, picked == "delete_confirm")
+        return
     household = await _household(turn)
     if picked == "keep" or household is None or household.id != data.get("household_id"):
         turn.say("survey_delete_kept")
@@ -137,6 +151,23 @@ async def erase(session: AsyncSession, household: Household, person: Person, *, 
     await session.delete(household)
     person.household_id = None
     return Erased(answers.rowcount, reminders.rowcount, messages.rowcount, asked)
+
+
+async def _erase_own(turn: Turn, confirmed: bool) -> None:
+    """Someone in no household: their messages to the bot are blanked, their handbook questions and
+    their village membership go."""
+    if not confirmed:
+        turn.say("survey_delete_kept")
+        return
+    person = turn.person
+    messages = await turn.session.exec(
+        update(InboxUpdate).where(col(InboxUpdate.person_id) == person.id)
+        .values(payload=ERASED, replies=None, reply_pending=False, person_id=None)
+    )
+    gone = Erased(0, 0, messages.rowcount, await _erase_questions(turn.session, person))
+    left = await leave_village(turn.session, person)
+    await audit.record(turn.session, "person_erased", actor_id=person.id, at=turn.now, **asdict(gone))
+    turn.say("mydata_deleted", messages=gone.messages, questions=gone.questions, village=left.name if left else None)
 
 
 async def _erase_questions(session: AsyncSession, person: Person) -> int:
