@@ -301,6 +301,10 @@ async def _mydata(session: AsyncSession, person: Person, _world: World) -> tuple
     return mine.FLOW, "delete", {"household_id": person.household_id}
 
 
+async def _mydata_own(_session: AsyncSession, _person: Person, _world: World) -> tuple[str, str, dict[str, Any]]:
+    return mine.FLOW, "delete_own", {}
+
+
 def handbook_step(step: str) -> Setup:
     async def setup(session: AsyncSession, person: Person, world: World) -> tuple[str, str, dict[str, Any]]:
         question = Question(
@@ -355,6 +359,7 @@ STEPS = [
     Step("campaign:village", HEAD, campaign_step("village", survey="thu")),
     Step("campaign:expected", HEAD, campaign_step("expected", survey="thu")),
     Step("mydata:delete", RESIDENT, _mydata),
+    Step("mydata:delete_own", RESIDENT, _mydata_own),
     *(Step(f"handbook:{s}", RESIDENT, handbook_step(s)) for s in ("offer", "feedback")),
     Step("free text", RESIDENT, _no_conversation),
     Step("village:commune", RESIDENT, village_step("commune")),
