@@ -52,7 +52,8 @@ class Jobs:
         store = SQLAlchemyJobStore(
             url=sync_url(database_url),
             tablename="apscheduler_jobs",
-            engine_options={"pool_pre_ping": True},  # a connection an outage broke is replaced, not used
+            # a connection an outage broke is replaced, not used; errors never quote the values
+            engine_options={"pool_pre_ping": True, "hide_parameters": True},
         )
         self.scheduler = BackgroundScheduler(
             jobstores={"default": store},
