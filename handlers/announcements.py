@@ -17,7 +17,16 @@ from handlers.context import HandlerSettings, Turn
 from handlers.groups import this_group
 from handlers.numbers import whole_number
 from handlers.people import villages_of
-from handlers.permissions import Spot, broadcast_places, may_cancel, may_relay_in, may_see_status, notice_ref
+from handlers.permissions import (
+    NoticeRef,
+    Spot,
+    actor_for,
+    broadcast_places,
+    may_cancel,
+    may_relay_in,
+    may_see_status,
+    notice_ref,
+)
 from messages import label, render
 from storage.models import (
     Acknowledgement,
@@ -97,7 +106,7 @@ def _preview_menu(draft: Announcement) -> Menu:
 
 
 async def _preview(turn: Turn, draft: Announcement) -> None:
-    places = await places_reached(turn.session, turn.person, draft.target_place_id)
+    places = await places_reached(turn.session, await turn.actor(), draft.target_place_id)
     groups = await active_groups(turn.session, places)
     release = release_time(draft, turn.now, turn.settings)
     choices = _preview_menu(draft)
@@ -208,7 +217,7 @@ async def _on_time_confirmed(turn: Turn, draft: Announcement, answer: str, data:
 
 
 async def _send(turn: Turn, draft: Announcement, due: datetime) -> None:
-    places = await places_reached(turn.session, turn.person, draft.target_place_id)
+    places = await places_reached(turn.session, await turn.actor(), draft.target_place_id)
     groups = await active_groups(turn.session, places)
     if not groups:
         turn.say("announce_no_groups", places=[p.name for p in places])
@@ -237,7 +246,7 @@ def _sign(notice: Announcement, author: Person, places: list[Place]) -> None:
 async def _make_recurring(turn: Turn, draft: Announcement, rule: when.Recurrence) -> None:
     draft.status = AnnouncementStatus.RECURRING
     draft.recurrence = rule.encode()
-    _sign(draft, turn.person, await places_reached(turn.session, turn.person, draft.target_place_id))
+    _sign(draft, turn.person, await places_reached(turn.session, await turn.actor(), draft.target_place_id))
     await conversation.finish(turn)
     turn.schedule_changed = True
     turn.say("announce_recurring_saved", number=draft.id, rule=rule)
@@ -262,7 +271,8 @@ async def occur(session: AsyncSession, template: Announcement, now: datetime, se
     )
     session.add(occurrence)
     await session.flush()
-    groups = await active_groups(session, await places_reached(session, author, template.target_place_id))
+    places = await places_reached(session, await actor_for(session, author), template.target_place_id)
+    groups = await active_groups(session, places)
     return await queue(session, occurrence, groups, release_time(occurrence, now, settings))
 
 
@@ -377,7 +387,7 @@ async def acknowledge(turn: Turn) -> None:
 
 
 async def status(turn: Turn, args: str) -> None:
-    notice = await _own_notice(turn, args)
+    notice, _ref = await _own_notice(turn, args)
     if notice is None:
         return
     shown = notice
@@ -426,10 +436,10 @@ async def status(turn: Turn, args: str) -> None:
 
 async def cancel_sent(turn: Turn, args: str) -> None:
     """`/huythongbao N`: stop what has not gone out yet (a scheduled or recurring notice)."""
-    notice = await _own_notice(turn, args, require_number=True)
-    if notice is None:
+    notice, ref = await _own_notice(turn, args, require_number=True)
+    if notice is None or ref is None:
         return
-    if not may_cancel(await turn.actor(), await notice_ref(turn.session, notice)):
+    if not may_cancel(await turn.actor(), ref):
         turn.say("cancel_not_allowed", number=notice.id)
         return
     pending = await turn.session.exec(
@@ -450,18 +460,21 @@ async def cancel_sent(turn: Turn, args: str) -> None:
     turn.say("announce_cancelled_sent", number=notice.id, stopped=stopped, recurring=was_recurring)
 
 
-async def _own_notice(turn: Turn, args: str, require_number: bool = False) -> Announcement | None:
-    """The notice named by number (or the person's latest), if they may see it."""
+async def _own_notice(
+    turn: Turn, args: str, require_number: bool = False
+) -> tuple[Announcement | None, NoticeRef | None]:
+    """The notice named by number (or the person's latest), if they may see it, with what the
+    permission rules need of it."""
     args = args.strip().lstrip("#")
     if args:
         number = whole_number(args)
         if number is None:
             turn.say("status_usage")
-            return None
+            return None, None
         notice = await turn.session.get(Announcement, number)
     elif require_number:
         turn.say("status_usage")
-        return None
+        return None, None
     else:
         latest = await turn.session.exec(
             select(Announcement)
@@ -471,9 +484,10 @@ async def _own_notice(turn: Turn, args: str, require_number: bool = False) -> An
         notice = latest.first()
         if notice is None:
             turn.say("status_none")
-            return None
+            return None, None
     visible = notice is not None and notice.status != AnnouncementStatus.DRAFT
-    if not visible or not may_see_status(await turn.actor(), await notice_ref(turn.session, notice)):
+    ref = await notice_ref(turn.session, notice) if notice is not None and visible else None
+    if notice is None or ref is None or not may_see_status(await turn.actor(), ref):
         turn.say("status_not_found", number=args)
-        return None
-    return notice
+        return None, None
+    return notice, ref

@@ -11,15 +11,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.context import HandlerSettings
 from handlers.people import villages_of
-from handlers.permissions import Spot, actor_for, broadcast_places, may_broadcast_to
-from storage.models import Announcement, ChatGroup, Delivery, Person, Place, PlaceKind
+from handlers.permissions import Actor, Spot, broadcast_places, may_broadcast_to
+from storage.models import Announcement, ChatGroup, Delivery, Place, PlaceKind
 
 
-async def places_reached(session: AsyncSession, author: Person, target_place_id: int | None) -> list[Place]:
+async def places_reached(session: AsyncSession, actor: Actor, target_place_id: int | None) -> list[Place]:
     """The target place and, for a commune, its villages; no target means all the author manages.
     Asked again at every sending (a recurring notice, a relay): an author who lost the role reaches
     no one."""
-    actor = await actor_for(session, author)
     if target_place_id is None:
         return await broadcast_places(session, actor)
     place = await session.get(Place, target_place_id)

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 
-from handlers import conversation, villages
+from handlers import conversation
 from handlers.chat import Button, ChatKind, Event
 from handlers.choices import Choice as MenuItem
 from handlers.choices import Menu, menu
 from handlers.context import Turn
 from handlers.numbers import whole_number
 from handlers.people import place_by_code, villages_of
+from handlers.villages import join_if_none
 from handlers.surveys import engine
 from handlers.surveys.households import household_by_code, new_join_code, shown
 from handlers.surveys.definition import Kind, Question, Survey
@@ -231,7 +232,7 @@ async def _on_join_code(turn: Turn, campaign: Campaign, survey: Survey, answer: 
 async def _join_village(turn: Turn, household: Household) -> str | None:
     """A household's member belongs to its village, unless they chose a village themselves: the name of
     the village they just joined, if they did."""
-    if not await villages.join_if_none(turn.session, turn.person, household.place_id, at=turn.now):
+    if not await join_if_none(turn.session, turn.person, household.place_id, at=turn.now):
         return None
     village = await turn.session.get(Place, household.place_id)
     return village.name if village else None
