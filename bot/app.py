@@ -1,5 +1,5 @@
 """Assembly: database, channels, dispatcher, one delivery worker per channel, recurring notices,
-and the way updates come in (long polling or the webhook server)."""
+the way updates come in (long polling or webhooks) and the web server (webhooks, /healthz, /metrics)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +20,8 @@ from bot.channels.zalo import ZaloChannel
 from bot.config import ChannelSettings, Settings
 from bot.delivery import DeliveryWorker
 from bot.dispatcher import Dispatcher, Route
+from bot.health import Health
+from bot.metrics import Metrics
 from bot.pacing import Pacer, Window
 from bot.reminders import SurveyReminders
 from bot.retention import InboxRetention
@@ -62,6 +65,9 @@ class App:
         self._tasks: set[asyncio.Task[None]] = set()
         self._workers: set[asyncio.Task[None]] = set()
         self._web: web.AppRunner | None = None
+        self.web_port: int | None = None  # the port the server listens on (the setting may say 0: any free one)
+        self.metrics = Metrics()
+        self.health: Health | None = None
         self._sync_wanted = False
         self._syncing: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
@@ -108,6 +114,7 @@ class App:
                 settings.delivery,
                 sole_process=is_sqlite(settings.database_url),
                 clock=self.clock,
+                metrics=self.metrics,
             )
         self.jobs = Jobs(settings.database_url, settings.handler.timezone)
         self.recurring = RecurringNotices(self.jobs, self.sessions, settings.handler, self.wake_delivery, self.clock)
@@ -124,6 +131,7 @@ class App:
             on_outbox=self.wake_delivery,
             on_schedule=self._schedule_changed,
             clock=self.clock,
+            metrics=self.metrics,
         )
         for worker in self.workers.values():
             task = asyncio.create_task(worker.run())
@@ -131,7 +139,9 @@ class App:
             self._workers.add(task)
         await self.jobs.start()
         await self.recurring.start()
-        self.reminders = SurveyReminders(self.jobs, self.sessions, routes, self.surveys, settings.handler, self.clock)
+        self.reminders = SurveyReminders(
+            self.jobs, self.sessions, routes, self.surveys, settings.handler, self.clock, self.metrics
+        )
         await self.reminders.start()
         self.jobs.resume()  # both are ready for their jobs to fire
         self._spawn(self.reminders.send_pending())  # what a crash left unsent: not in the start-up path
@@ -142,15 +152,20 @@ class App:
         await self._receive()
 
     async def _receive(self) -> None:
-        """Long polling per channel, or one aiohttp server with a webhook route per channel."""
+        """Long polling per channel or a webhook route on the web server, which runs whenever the bot
+        serves a platform (the local demo has none)."""
+        if not self.remotes:
+            return
         hooks: list[tuple[TelegramChannel | ZaloChannel, str, str]] = []  # channel, public URL, secret
-        web_app: web.Application | None = None
+        modes = {platform: getattr(self.settings, platform).mode for platform in self.remotes}
+        self.health = Health(self.engine, self.sessions, self.metrics, modes)
+        web_app = make_app(self.health)
         for platform, channel in self.remotes.items():
             channel_settings: ChannelSettings = getattr(self.settings, platform)
             if channel_settings.mode == "polling":
-                self._spawn(channel.poll(lambda key, payload, p=platform: self.dispatcher.receive(p, key, payload)))
+                self._spawn(channel.poll(lambda key, payload, p=platform: self.dispatcher.receive(p, key, payload),
+                                         partial(self.metrics.polled, platform)))
                 continue
-            web_app = web_app or make_app()
             remote = REMOTE[platform]
             secret = channel_settings.webhook_secret or ""  # config refuses webhook mode without one
             web_app.router.add_post(
@@ -158,16 +173,16 @@ class App:
                 webhook_handler(platform, secret, remote.secret_header, remote.update_key, self.dispatcher.receive),
             )
             hooks.append((channel, channel_settings.webhook_url, secret))
-        if web_app is not None:
-            await self.serve(web_app)
-            for channel, url, secret in hooks:
-                await channel.set_webhook(url, secret)
+        await self.serve(web_app)
+        for channel, url, secret in hooks:
+            await channel.set_webhook(url, secret)
 
     async def serve(self, app: web.Application) -> None:
-        self._web = web.AppRunner(app)
+        self._web = web.AppRunner(app, access_log=None)  # monitoring asks every few seconds
         await self._web.setup()
         await web.TCPSite(self._web, self.settings.web_host, self.settings.web_port).start()
-        log.info("webhook server on http://%s:%d", self.settings.web_host, self.settings.web_port)
+        self.web_port = self._web.addresses[0][1]
+        log.info("web server on http://%s:%d (/healthz, /metrics)", self.settings.web_host, self.web_port)
 
     def _schedule_changed(self) -> None:
         """Sync the jobs with the database, retried until it works. Requests made while a sync runs or
@@ -222,6 +237,8 @@ class App:
         self.reminders.stop()
         if self._web is not None:
             await self._web.cleanup()
+        if self.health is not None:
+            await self.health.close()  # a database check still running finishes before the engine goes
         for channel in self.remotes.values():
             await channel.stop()
         await self.engine.dispose()

@@ -17,6 +17,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import DeliverySettings
+from bot.metrics import Metrics
 from bot.pacing import Pacer
 from bot.sending import parts
 from handlers.announcements import delivery_message
@@ -86,6 +87,7 @@ class DeliveryWorker:
         *,
         sole_process: bool,
         clock: Callable[[], datetime] = utcnow,
+        metrics: Metrics | None = None,
     ) -> None:
         self._engine = engine
         self._sessions = session_factory(engine)
@@ -94,6 +96,7 @@ class DeliveryWorker:
         self._settings = settings
         self._sole_process = sole_process
         self._clock = clock
+        self._metrics = metrics or Metrics()
         self._wake = asyncio.Event()
         self._plans: OrderedDict[int, list[Outgoing]] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -194,12 +197,14 @@ class DeliveryWorker:
 
     async def _deliver(self, row: outbox.Claimed) -> None:
         try:
-            await self._deliver_parts(row)
+            outcome = await self._deliver_parts(row)
         except Exception:
             log.exception("delivery %d failed unexpectedly; it will be retried", row.delivery_id)
+            outcome = Outcome.FAILED
             await self._retry_later(row, "internal error")
+        self._metrics.delivered(self._channel.platform, outcome)
 
-    async def _deliver_parts(self, row: outbox.Claimed) -> None:
+    async def _deliver_parts(self, row: outbox.Claimed) -> Outcome:
         plan = await self._plan(row.announcement_id)
         chat = ChatRef(self._channel.platform, row.chat_id)
         done = row.parts_sent
@@ -213,7 +218,8 @@ class DeliveryWorker:
                 chat = await self._move(row, result.new_chat_id)
             else:
                 await self._record_failure(row, chat, result)
-                return
+                return result.outcome
+        return Outcome.SENT
 
     async def _record_part(self, row: outbox.Claimed, done: int, total: int, result: SendResult) -> None:
         if done < total:

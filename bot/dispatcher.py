@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from dataclasses import replace
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.delivery import send_direct
 from bot.logs import trace_of
+from bot.metrics import Metrics
 from bot.pacing import Pacer
 from handlers.chat import Attachment, Button, Channel, ChatKind, ChatRef, Incoming, Outcome, Outgoing
 from handlers.context import HandlerSettings, Turn
@@ -54,6 +56,7 @@ class Dispatcher:
         on_schedule: Callable[[], None],
         clock: Callable[[], datetime] = utcnow,
         concurrency: int = 8,
+        metrics: Metrics | None = None,
     ) -> None:
         self._sessions = sessions
         self._routes = routes
@@ -63,6 +66,7 @@ class Dispatcher:
         self._on_outbox = on_outbox
         self._on_schedule = on_schedule
         self._clock = clock
+        self._metrics = metrics or Metrics()
         self._slots = asyncio.Semaphore(concurrency)
         self._chat_locks: dict[ChatRef, asyncio.Lock] = {}
         self._queued: dict[ChatRef, int] = {}  # turns started per chat: its lock is dropped at zero
@@ -80,6 +84,7 @@ class Dispatcher:
                 await session.commit()
             except IntegrityError:
                 return False
+        self._metrics.received(platform)
         self._start(row)
         return True
 
@@ -140,6 +145,7 @@ class Dispatcher:
         task.add_done_callback(self._tasks.discard)
 
     async def _handle(self, row_id: int, incoming: Incoming | None, error: str, lock: asyncio.Lock) -> None:
+        started = time.monotonic()
         try:
             async with lock:  # held while the database is away: the chat's later messages wait behind
                 turn = await retried(
@@ -147,6 +153,7 @@ class Dispatcher:
                 )
                 if turn is not None:
                     await self._answer(row_id, turn)
+                    self._metrics.turn(turn.incoming.platform, time.monotonic() - started)
         except Exception as exc:
             if unavailable(exc):  # only when stopping: no waiting for the database any longer
                 log.warning("update %d not handled (%s); the next start handles it", row_id, kind_of(exc))
@@ -197,6 +204,7 @@ class Dispatcher:
             kept = [k for out in turn.reply.messages if (k := _keep(out, incoming.chat_kind))] if turn else []
             row.replies, row.reply_pending = kept or None, bool(kept)
             await session.commit()
+            self._metrics.handled(row.platform, failed=bool(error))
         return turn
 
     async def _answer(self, row_id: int, turn: Turn) -> None:

@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.delivery import send_direct
 from bot.dispatcher import Route
+from bot.metrics import Metrics
 from bot.scheduler import Jobs, JobSpec
 from handlers.chat import ChatKind, ChatRef, Outcome, Outgoing
 from handlers.context import HandlerSettings
@@ -38,6 +39,7 @@ class SurveyReminders:
         surveys: Catalog,
         settings: HandlerSettings,
         clock: Callable[[], datetime] = utcnow,
+        metrics: Metrics | None = None,
     ) -> None:
         self._jobs = jobs
         self._sessions = sessions
@@ -45,6 +47,7 @@ class SurveyReminders:
         self._surveys = surveys
         self._settings = settings
         self._clock = clock
+        self._metrics = metrics or Metrics()
 
     async def start(self) -> None:
         _running[0] = self
@@ -104,6 +107,7 @@ class SurveyReminders:
                 if await send_direct(route.channel, route.pacer, out, ChatKind.PRIVATE, urgent=False) is Outcome.SENT:
                     outcome = ReminderStatus.SENT
                     sent += 1
+                    self._metrics.reminder_sent()
             async with self._sessions() as session:
                 row = await session.get(Reminder, reminder.id)
                 if row is not None:  # the household may have deleted its data meanwhile

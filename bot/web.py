@@ -1,5 +1,5 @@
-"""The bot's aiohttp server: platform webhooks. A request is answered 200 only after its update is
-stored, so a crash never loses an update the platform believes delivered."""
+"""The bot's aiohttp server: platform webhooks, /healthz and /metrics. A webhook request is answered
+200 only after its update is stored, so a crash never loses an update the platform believes delivered."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from bot.health import Health
 from bot.logs import size_of
 
 log = logging.getLogger(__name__)
@@ -47,11 +50,17 @@ def webhook_handler(
     return handle
 
 
-def make_app() -> web.Application:
+def make_app(health: Health) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
-    app.router.add_get("/healthz", _health)
+    app.router.add_get("/healthz", partial(_health, health))
+    app.router.add_get("/metrics", partial(_metrics, health))
     return app
 
 
-async def _health(_request: web.Request) -> web.Response:
-    return web.Response(text="ok")
+async def _health(health: Health, _request: web.Request) -> web.Response:
+    healthy, report = await health.check()
+    return web.json_response(report, status=200 if healthy else 503)
+
+
+async def _metrics(health: Health, _request: web.Request) -> web.Response:
+    return web.Response(body=await health.scrape(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -29,6 +29,7 @@ def settings_for(
     raw = tomllib.loads(DEFAULT_CONFIG.read_text(encoding="utf-8"))
     raw["quiet_hours"] = {"start": "00:00", "end": "00:00"}
     raw["telegram"]["per_private_per_second"] = 20
+    raw["web"]["port"] = 0  # any free port: tests run side by side, and the bot's web server always runs
     for name, values in sections.items():
         raw.setdefault(name, {}).update(values)
     environ = {"LANGSO_DATABASE_URL": database_url} | (env or {})

@@ -114,8 +114,9 @@ class TelegramChannel:
 
     # --- receive ----------------------------------------------------------------------------------
 
-    async def poll(self, store: Store) -> None:
-        """Long polling. An update is confirmed to Telegram (offset) only after `store` has kept it."""
+    async def poll(self, store: Store, polled: Callable[[], None] = lambda: None) -> None:
+        """Long polling. An update is confirmed to Telegram (offset) only after `store` has kept it.
+        `polled` is called after each getUpdates that succeeded, empty or not (for /healthz)."""
         await self.bot.delete_webhook()
         offset: int | None = None
         failures = 0
@@ -129,6 +130,7 @@ class TelegramChannel:
                         read_timeout=POLL_TIMEOUT + 10,
                     )
                 failures = 0
+                polled()
             except Conflict:
                 log.warning("a webhook is set: removing it to poll")
                 await self.bot.delete_webhook()

@@ -128,11 +128,12 @@ class ZaloChannel:
 
     # --- receive ----------------------------------------------------------------------------------
 
-    async def poll(self, store: Store) -> None:
+    async def poll(self, store: Store, polled: Callable[[], None] = lambda: None) -> None:
         """Long polling. getUpdates hands out one update and has no offset to confirm, so an update
         is gone once received: it waits in a bounded backlog, in arrival order, until `store` has kept
         it (retried while the database is away), and polling goes on meanwhile. Duplicates are the
-        store's business (key = event and message id)."""
+        store's business (key = event and message id). `polled` is called after each getUpdates that
+        succeeded, an idle one included (for /healthz)."""
         try:
             await self._call("deleteWebhook", {})  # polling and a webhook exclude each other
         except ZaloError as exc:
@@ -140,11 +141,11 @@ class ZaloChannel:
         backlog = Backlog(PLATFORM, store, self.backlog_limit)
         backlog.start()
         try:
-            await self._poll(backlog)
+            await self._poll(backlog, polled)
         finally:
             await backlog.close()
 
-    async def _poll(self, backlog: Backlog) -> None:
+    async def _poll(self, backlog: Backlog, polled: Callable[[], None]) -> None:
         failures = 0
         while True:
             try:
@@ -152,9 +153,11 @@ class ZaloChannel:
                     "getUpdates", {"timeout": str(int(self.poll_timeout))}, timeout=self.poll_timeout + 10
                 )
                 failures = 0
+                polled()
             except ZaloError as exc:
                 if exc.status == 408:  # nothing arrived within the timeout: the normal idle answer
                     failures = 0
+                    polled()
                     continue
                 failures += 1
                 log.warning("zalo: getUpdates failed (%s); retrying", exc)
