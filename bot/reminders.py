@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
@@ -18,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.delivery import send_direct
 from bot.dispatcher import Route
 from bot.metrics import Metrics
-from bot.scheduler import Jobs, JobSpec
+from bot.scheduler import Jobs, Schedule
 from handlers.chat import ChatKind, ChatRef, Outcome, Outgoing
 from handlers.context import HandlerSettings
 from handlers.surveys.campaigns import plan_reminders, reminder_text
@@ -30,7 +31,10 @@ log = logging.getLogger(__name__)
 JOB_PREFIX = "survey-reminder-"
 
 
-class SurveyReminders:
+class SurveyReminders(Schedule):
+    prefix = JOB_PREFIX
+    what = "reminder plan"
+
     def __init__(
         self,
         jobs: Jobs,
@@ -41,7 +45,7 @@ class SurveyReminders:
         clock: Callable[[], datetime] = utcnow,
         metrics: Metrics | None = None,
     ) -> None:
-        self._jobs = jobs
+        super().__init__(jobs, self.run)
         self._sessions = sessions
         self._routes = routes
         self._surveys = surveys
@@ -49,25 +53,12 @@ class SurveyReminders:
         self._clock = clock
         self._metrics = metrics or Metrics()
 
-    async def start(self) -> None:
-        _running[0] = self
-        await self.sync()
-
-    def stop(self) -> None:
-        if _running[0] is self:
-            _running[0] = None
-
-    async def sync(self) -> None:
+    async def triggers(self) -> dict[int, BaseTrigger]:
         """A job for every plan not yet run; a plan whose time passed while the bot was down runs now."""
+        now = self._clock()
         async with self._sessions() as session:
             rows = await session.exec(select(ReminderPlan).where(col(ReminderPlan.done_at).is_(None)))
-            plans = {f"{JOB_PREFIX}{p.id}": p for p in rows.all()}
-        now = self._clock()
-        wanted = {job_id: JobSpec(fire, DateTrigger(run_date=max(p.run_at, now)), [p.id]) for job_id, p in plans.items()}
-        await self._jobs.reconcile(JOB_PREFIX, wanted)
-
-    def fired(self, plan_id: int) -> None:
-        self._jobs.run(lambda: self.run(plan_id), f"reminder plan {plan_id}")
+            return {p.id: DateTrigger(run_date=max(p.run_at, now)) for p in rows.all() if p.id is not None}  # saved: all have one
 
     async def run(self, plan_id: int) -> int:
         """Plan the run's reminders once, then send what is pending: a run retried after a database
@@ -116,16 +107,3 @@ class SurveyReminders:
                     await session.commit()
         return sent
 
-
-# apscheduler's persistent store keeps "module:function" and arguments: the callback reaches the
-# running instance through this slot, as the recurring notices do.
-_running: list[SurveyReminders | None] = [None]
-
-
-def fire(plan_id: int) -> None:
-    """Called in the scheduler's thread."""
-    reminders = _running[0]
-    if reminders is None:
-        log.warning("reminder plan %d fired with no bot running", plan_id)
-        return
-    reminders.fired(plan_id)

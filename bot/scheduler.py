@@ -1,8 +1,9 @@
-"""Recurring notices ("mỗi chủ nhật 19h") on apscheduler with a persistent job store in our database.
+"""Jobs on apscheduler with a persistent job store in our database: recurring notices ("mỗi chủ nhật
+19h") here, survey reminder plans in `bot.reminders`, both as a `Schedule`.
 
 One-off scheduled notices need no scheduler: their outbox rows wait with `not_before`, which survives
 any restart by construction. A recurring notice is a template; each firing queues a fresh occurrence.
-The jobs are reconciled with the templates in the database (`sync`), so the database stays the truth.
+A `Schedule`'s jobs are reconciled with its rows in the database (`sync`), so the database stays the truth.
 
 apscheduler 3's job store makes blocking database calls, so it runs as a BackgroundScheduler: its own
 thread reads and writes the store, our calls into it go through a worker thread, and a job that fires
@@ -14,15 +15,17 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, tzinfo
-from typing import Any, NamedTuple
+from typing import ClassVar
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.util import obj_to_ref
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -39,14 +42,8 @@ log = logging.getLogger(__name__)
 JOB_PREFIX = "announcement-"
 
 
-class JobSpec(NamedTuple):
-    func: Callable[..., None]
-    trigger: BaseTrigger
-    args: list[Any]
-
-
 class Jobs:
-    """The scheduler shared by recurring notices and survey reminders."""
+    """The scheduler shared by every `Schedule`."""
 
     def __init__(self, database_url: str, timezone: tzinfo) -> None:
         store = SQLAlchemyJobStore(
@@ -80,21 +77,27 @@ class Jobs:
             task.cancel()
         await asyncio.gather(*self._runs, return_exceptions=True)
 
-    async def reconcile(self, prefix: str, wanted: Mapping[str, JobSpec]) -> list[str]:
-        """Make the jobs whose id starts with `prefix` exactly `wanted`; returns the ids added."""
-        return await asyncio.to_thread(self._reconcile, prefix, wanted)
+    async def reconcile(self, prefix: str, triggers: Mapping[int, BaseTrigger]) -> list[int]:
+        """Make the jobs whose id starts with `prefix` exactly one `fire(prefix, key)` per key of
+        `triggers`; returns the keys added."""
+        return await asyncio.to_thread(self._reconcile, prefix, triggers)
 
-    def _reconcile(self, prefix: str, wanted: Mapping[str, JobSpec]) -> list[str]:
-        have = {job.id for job in self.scheduler.get_jobs() if job.id.startswith(prefix)}
-        for job_id in sorted(have - wanted.keys()):
+    def _reconcile(self, prefix: str, triggers: Mapping[int, BaseTrigger]) -> list[int]:
+        wanted = {f"{prefix}{key}": key for key in triggers}
+        have = {job.id: job for job in self.scheduler.get_jobs() if job.id.startswith(prefix)}
+        # a job an older version stored with another callback or arguments would fail when it fires
+        stale = {
+            job_id for job_id, job in have.items()
+            if job_id in wanted and (job.func_ref, tuple(job.args)) != (_FIRE, (prefix, wanted[job_id]))
+        }
+        for job_id in sorted((have.keys() - wanted.keys()) | stale):
             try:
                 self.scheduler.remove_job(job_id)
             except JobLookupError:
                 pass  # a one-off job that ran meanwhile
-        added = sorted(wanted.keys() - have)
-        for job_id in added:
-            spec = wanted[job_id]
-            self.scheduler.add_job(spec.func, spec.trigger, id=job_id, args=spec.args, replace_existing=True)
+        added = sorted(wanted[job_id] for job_id in (wanted.keys() - have.keys()) | stale)
+        for key in added:
+            self.scheduler.add_job(fire, triggers[key], id=f"{prefix}{key}", args=[prefix, key], replace_existing=True)
         return added
 
     def run(self, work: Callable[[], Awaitable[object]], what: str) -> None:
@@ -122,7 +125,47 @@ class Jobs:
             self._runs.discard(task)
 
 
-class RecurringNotices:
+class Schedule(ABC):
+    """One kind of job kept in step with rows in the database: the job `{prefix}{key}` calls
+    `work(key)` on our loop when it fires. Subclasses say which rows want a job, and when (`triggers`)."""
+
+    prefix: ClassVar[str]
+    what: ClassVar[str]  # a job in the logs: "{what} {key}"
+
+    def __init__(self, jobs: Jobs, work: Callable[[int], Awaitable[object]]) -> None:
+        self._jobs = jobs
+        self._work = work
+
+    @property
+    def scheduler(self) -> BackgroundScheduler:
+        return self._jobs.scheduler
+
+    async def start(self) -> None:
+        _running[self.prefix] = self
+        await self.sync()
+
+    def stop(self) -> None:
+        if _running.get(self.prefix) is self:
+            del _running[self.prefix]
+
+    async def sync(self) -> None:
+        """Make the jobs match the database."""
+        triggers = await self.triggers()
+        for key in await self._jobs.reconcile(self.prefix, triggers):
+            log.info("%s %d scheduled (%s)", self.what, key, triggers[key])
+
+    @abstractmethod
+    async def triggers(self) -> dict[int, BaseTrigger]:
+        """When each row that wants a job fires, by the row's id."""
+
+    def fired(self, key: int) -> None:
+        self._jobs.run(lambda: self._work(key), f"{self.what} {key}")
+
+
+class RecurringNotices(Schedule):
+    prefix = JOB_PREFIX
+    what = "recurring notice"
+
     def __init__(
         self,
         jobs: Jobs,
@@ -131,41 +174,22 @@ class RecurringNotices:
         on_outbox: Callable[[], None],
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._jobs = jobs
+        super().__init__(jobs, self.occur)
         self._sessions = sessions
         self._settings = settings
         self._on_outbox = on_outbox
         self._clock = clock
 
-    @property
-    def scheduler(self) -> BackgroundScheduler:
-        return self._jobs.scheduler
-
-    async def start(self) -> None:
-        _running[0] = self
-        await self.sync()
-
-    def stop(self) -> None:
-        if _running[0] is self:
-            _running[0] = None
-
-    async def sync(self) -> None:
-        """Make the jobs match the recurring templates in the database."""
+    async def triggers(self) -> dict[int, BaseTrigger]:
         async with self._sessions() as session:
             rows = await session.exec(select(Announcement).where(Announcement.status == AnnouncementStatus.RECURRING))
-            templates = {f"{JOB_PREFIX}{a.id}": a for a in rows.all()}
-        wanted = {job_id: JobSpec(fire, self._trigger(a), [a.id]) for job_id, a in templates.items()}
-        for job_id in await self._jobs.reconcile(JOB_PREFIX, wanted):
-            log.info("recurring notice %d scheduled (%s)", templates[job_id].id, templates[job_id].recurrence)
+            return {a.id: self._trigger(a) for a in rows.all() if a.id is not None}  # saved: all have one
 
     def _trigger(self, template: Announcement) -> CronTrigger:
         rule = Recurrence.decode(template.recurrence or "")
         return CronTrigger(
             day_of_week=rule.day_of_week, hour=rule.hour, minute=rule.minute, timezone=self._settings.timezone
         )
-
-    def fired(self, announcement_id: int) -> None:
-        self._jobs.run(lambda: self.occur(announcement_id), f"recurring notice {announcement_id}")
 
     async def occur(self, announcement_id: int) -> int:
         async with self._sessions() as session:
@@ -180,14 +204,17 @@ class RecurringNotices:
 
 
 # apscheduler's persistent store keeps jobs as "module:function" plus arguments, so the function it
-# calls back must be importable; it reaches the running instance through this one slot.
-_running: list[RecurringNotices | None] = [None]
+# calls back must be importable; it reaches the running schedules through this registry, by prefix.
+_running: dict[str, Schedule] = {}
 
 
-def fire(announcement_id: int) -> None:
+def fire(prefix: str, key: int) -> None:
     """Called in the scheduler's thread."""
-    notices = _running[0]
-    if notices is None:
-        log.warning("recurring notice %d fired with no bot running", announcement_id)
+    schedule = _running.get(prefix)
+    if schedule is None:
+        log.warning("job %s%d fired with no bot running", prefix, key)
         return
-    notices.fired(announcement_id)
+    schedule.fired(key)
+
+
+_FIRE = obj_to_ref(fire)
