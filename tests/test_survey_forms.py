@@ -166,6 +166,15 @@ def test_toml_unknown_key_fails() -> None:
     assert 'mục [[questions]] thứ 3, khoá "colour"' in str(error)
 
 
+@pytest.mark.parametrize("sentence", ["{numerator} hộ có cáp quang", "{numerator} trên {denominator} {hộ}"])
+def test_an_indicator_sentence_without_both_numbers_fails(sentence: str) -> None:
+    text = TOML.replace("target = 80", f'sentence = "{sentence}"\ntarget = 80')
+    with pytest.raises(FormError) as caught:
+        load_survey("thu.toml", text.encode())
+    assert (caught.value.reason, caught.value.table, caught.value.column) == ("bad_sentence", "indicators", "sentence")
+    assert "{numerator} và {denominator}" in str(caught.value)
+
+
 def test_toml_unknown_top_level_key_and_bad_syntax_fail() -> None:
     with pytest.raises(FormError) as caught:
         load_survey("thu.toml", ("version = 2\n" + TOML).encode())
@@ -197,8 +206,9 @@ def test_xlsform_loads_into_expected_survey(tmp_path: Path) -> None:
         choices=[*YES_NO, ["ch", "zalo", "Zalo"], ["ch", "fb", "Facebook"]],
         settings=[["form_id", "form_title"], ["Ho_Gia_Dinh", "Khảo sát hộ"]],
         indicators=[
-            ["code", "title", "numerator", "denominator", "numerator_text", "denominator_text", "target"],
-            ["fibre", "Hộ có cáp quang", "${fibre} = 'yes'", "1", "số hộ có cáp quang", "số hộ đã trả lời", 75],
+            ["code", "title", "numerator", "denominator", "numerator_text", "denominator_text", "target", "sentence"],
+            ["fibre", "Hộ có cáp quang", "${fibre} = 'yes'", "1", "số hộ có cáp quang", "số hộ đã trả lời", 75,
+             "{numerator} trên {denominator} hộ có cáp quang"],
         ],
     )
     survey = load_survey("ho.xlsx", content)
@@ -225,7 +235,7 @@ def test_xlsform_loads_into_expected_survey(tmp_path: Path) -> None:
         indicators=(
             Indicator(
                 "fibre", "Hộ có cáp quang", compile_expr("${fibre} = 'yes'"), compile_expr("1"),
-                "số hộ có cáp quang", "số hộ đã trả lời", 75.0,
+                "số hộ có cáp quang", "số hộ đã trả lời", 75.0, "{numerator} trên {denominator} hộ có cáp quang",
             ),
         ),
         source="ho.xlsx",

@@ -11,12 +11,14 @@ from handlers.chat import Button, ChatKind, Event
 from handlers.choices import Choice as MenuItem
 from handlers.choices import Menu, menu
 from handlers.context import Turn
+from handlers.handbook.normalize import plain
 from handlers.numbers import whole_number
 from handlers.people import place_by_code, villages_of
 from handlers.villages import join_if_none
 from handlers.surveys import engine
 from handlers.surveys.households import household_by_code, new_join_code, shown
 from handlers.surveys.definition import Kind, Question, Survey
+from handlers.surveys.limits import limits
 from messages import label
 from storage.db import insert_if_absent
 from storage.models import Campaign, Household, Place, ResponseStatus, SurveyResponse
@@ -152,6 +154,8 @@ async def resume(turn: Turn, step: str, data: dict) -> None:
             await _on_summary(turn, survey, response, answer)
         elif step == "correct":
             await _on_correct(turn, survey, response, answer)
+        elif step == "submitted":
+            await _on_submitted(turn, survey, response, answer)
 
 
 async def _on_consent(turn: Turn, campaign: Campaign, survey: Survey, answer: str) -> None:
@@ -263,6 +267,9 @@ async def _continue(
 ) -> None:
     response = await locked_response(turn, campaign, household)
     await conversation.move(turn, FLOW, "question", campaign_id=campaign.id)
+    if response.status == ResponseStatus.SUBMITTED:  # not "carry on": see, correct or leave them
+        await _offer_submitted(turn, survey, response)
+        return
     if greet and response.answers:
         turn.say("survey_welcome_back", count=len(engine.answered(survey, response.answers, _today(turn))))
     await _ask_next(turn, survey, response)
@@ -275,9 +282,17 @@ def _today(turn: Turn) -> str:
 async def _ask_next(turn: Turn, survey: Survey, response: SurveyResponse) -> None:
     question = engine.next_question(survey, response.answers, _today(turn))
     if question is None:
-        await _summary(turn, survey, response)
+        await _all_answered(turn, survey, response)
     else:
         await _ask(turn, survey, response, question)
+
+
+async def _all_answered(turn: Turn, survey: Survey, response: SurveyResponse) -> None:
+    """A sent answer set stays sent when corrected; one still being written goes to its summary."""
+    if response.status == ResponseStatus.SUBMITTED:
+        await _offer_submitted(turn, survey, response, saved=True)
+    else:
+        await _summary(turn, survey, response)
 
 
 async def _ask(
@@ -294,6 +309,7 @@ async def _ask(
     await conversation.move(turn, FLOW, "question", question=question.name, editing=editing, picked=[])
     turn.say(
         "survey_question",
+        **_limit_values(survey, question, response.answers),
         buttons=buttons,
         notes=[n.label for n in engine.notes_before(survey, question, response.answers, today)],
         number=number,
@@ -303,9 +319,21 @@ async def _ask(
         kind=question.kind.value,
         choices=numbered.lines,
         required=question.required,
+        skip_in_hint=engine.SKIP in plain(question.hint),  # the form's hint already says "bỏ qua"
         previous=previous,
         first=number == 1,
     )
+
+
+def _limit_values(survey: Survey, question: Question, answers: engine.Answers) -> dict[str, object]:
+    """What survey_question says of the allowed range: each bound, and the question it comes from."""
+    found = limits(question, answers)
+    values: dict[str, object] = {}
+    for side, bound in (("low", found.low), ("high", found.high)):
+        values[side] = engine.number_text(bound.value) if bound else None
+        source = survey.by_name.get(bound.source) if bound and bound.source else None
+        values[f"{side}_from"] = engine.number_of(survey, source)[0] if source else None
+    return values
 
 
 async def _on_answer(turn: Turn, survey: Survey, response: SurveyResponse, data: dict) -> None:
@@ -325,14 +353,15 @@ async def _on_answer(turn: Turn, survey: Survey, response: SurveyResponse, data:
     today = _today(turn)
     value = engine.parse_answer(question, answer, response.answers, today)
     if isinstance(value, engine.Invalid):
-        turn.say("survey_invalid", reason=value.reason, message=value.message, count=len(question.choices))
+        turn.say("survey_invalid", reason=value.reason, message=value.message, count=len(question.choices),
+                 among=[(n, question.choices[n - 1].label) for n in value.among])
         await _ask(turn, survey, response, question, editing=bool(data.get("editing")))
         return
     response.answers = engine.prune(survey, {**response.answers, question.name: value}, today)
     response.updated_at, response.updated_by = turn.now, turn.person.id
     turn.session.add(response)
     if data.get("editing") and engine.next_question(survey, response.answers, today) is None:
-        await _summary(turn, survey, response)
+        await _all_answered(turn, survey, response)
     else:
         await _ask_next(turn, survey, response)
 
@@ -399,20 +428,54 @@ async def _on_summary(turn: Turn, survey: Survey, response: SurveyResponse, answ
         turn.say("survey_thanks", code=shown(household.join_code) if household else "")
     elif picked == "correct":
         await conversation.move(turn, FLOW, "correct")
-        turn.say("survey_ask_which", total=len(engine.askable(survey)))
+        turn.say("survey_ask_which", total=len(engine.askable(survey)), lines=[])
     else:
         _summary_menu().ask_again(turn)
 
 
+def _submitted_menu() -> Menu:
+    return menu("view_answers", "correct", "enough")
+
+
+async def _offer_submitted(turn: Turn, survey: Survey, response: SurveyResponse, *, saved: bool = False) -> None:
+    """A household that has sent its answers: view them, correct one, or leave."""
+    choices = _submitted_menu()
+    await conversation.move(turn, FLOW, "submitted")
+    corrected = response.submitted_at is not None and response.updated_at > response.submitted_at
+    turn.say("survey_submitted_menu", buttons=choices.buttons, choices=choices.lines, title=survey.title, saved=saved,
+             submitted_at=turn.local(response.submitted_at) if response.submitted_at else None,
+             corrected_at=turn.local(response.updated_at) if corrected else None)
+
+
+async def _on_submitted(turn: Turn, survey: Survey, response: SurveyResponse, answer: str) -> None:
+    choices = _submitted_menu()
+    picked = choices.pick(answer)
+    if picked == "view_answers":
+        turn.say("survey_summary", buttons=choices.buttons, title=survey.title, submitted=True,
+                 lines=summary_lines(survey, response, _today(turn)), choices=choices.lines)
+    elif picked == "correct":
+        await conversation.move(turn, FLOW, "correct")
+        turn.say("survey_ask_which", total=len(engine.askable(survey)),
+                 lines=summary_lines(survey, response, _today(turn)))
+    elif picked == "enough":
+        await conversation.finish(turn)
+        turn.say("survey_left_as_sent")
+    else:
+        choices.ask_again(turn)
+
+
 async def _on_correct(turn: Turn, survey: Survey, response: SurveyResponse, answer: str) -> None:
     if engine.is_back(answer):
-        await _summary(turn, survey, response)
+        if response.status == ResponseStatus.SUBMITTED:
+            await _offer_submitted(turn, survey, response)
+        else:
+            await _summary(turn, survey, response)
         return
     questions = engine.askable(survey)
     text = answer.strip().removeprefix("câu").removeprefix("Câu").strip(" .")
     number = whole_number(text)
     question = questions[number - 1] if number is not None and 1 <= number <= len(questions) else None
     if question is None or not engine.is_relevant(question, response.answers, _today(turn)):
-        turn.say("survey_ask_which", total=len(questions), again=True)
+        turn.say("survey_ask_which", total=len(questions), again=True, lines=[])
         return
     await _ask(turn, survey, response, question, editing=True)

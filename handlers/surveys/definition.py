@@ -53,6 +53,9 @@ class Indicator:
     numerator_text: str  # "người từ 15 tuổi có điện thoại thông minh"
     denominator_text: str  # "người từ 15 tuổi trong các hộ đã trả lời"
     target: float  # percent
+    # how /baocao says it: "{numerator} trên {denominator} người từ 15 tuổi có điện thoại thông minh riêng";
+    # empty: the title and the two numbers
+    sentence: str = ""
 
 
 @dataclass(frozen=True)

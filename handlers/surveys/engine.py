@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from handlers.handbook.normalize import plain
-from handlers.numbers import whole_number
+from handlers.surveys import choosing
 from handlers.surveys.definition import Kind, Question, Survey
 
 Answers = Mapping[str, object]
@@ -27,7 +27,6 @@ _INTEGER = re.compile(r"[^\d-]*(-?[0-9]{1,9})\s*[^\d.,/]*")
 _DECIMAL = re.compile(r"[^\d-]*(-?[0-9]{1,9}(?:[.,][0-9]{1,6})?)\s*[^\d.,/]*")
 _DATE_FORMATS = ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y-%m-%d")
 _PHONE = re.compile(r"0(?:[35789][0-9]{8}|2[0-9]{9})")
-_SEPARATORS = re.compile(r"(?:[\s,;.+]|\bvà\b)+")  # "1, 3", "1 3", "1 và 3"
 MAX_TEXT = 500
 
 
@@ -35,8 +34,9 @@ MAX_TEXT = 500
 class Invalid:
     """Why a typed answer was not taken; `reason` picks the explanation in survey_invalid.j2."""
 
-    reason: str  # integer | decimal | date | phone | choice | choices | required | constraint | text
-    message: str = ""  # the form's own constraint message, when it has one
+    reason: str  # integer | decimal | date | phone | choice | choices | ambiguous | required | constraint | text
+    message: str = ""  # the form's own constraint message; for "ambiguous", the words typed
+    among: tuple[int, ...] = ()  # "ambiguous": the numbers of the choices those words fit
 
 
 def is_relevant(question: Question, answers: Answers, today: str) -> bool:
@@ -125,14 +125,20 @@ def _parse(question: Question, text: str) -> object | Invalid:
             return _date(text)
         case Kind.PHONE:
             return _phone(text)
-        case Kind.SELECT_ONE:
-            picked = pick_choices(question, text)
-            return picked[0] if picked is not None and len(picked) == 1 else Invalid("choice")
-        case Kind.SELECT_MULTIPLE:
-            picked = pick_choices(question, text)
-            return picked if picked else Invalid("choices")
+        case Kind.SELECT_ONE | Kind.SELECT_MULTIPLE:
+            return _chosen(question, text)
         case _:
             return text if len(text) <= MAX_TEXT else Invalid("text")
+
+
+def _chosen(question: Question, text: str) -> str | list[str] | Invalid:
+    several = question.kind is Kind.SELECT_MULTIPLE
+    picked = choosing.pick(question.choices, text, several=several)
+    if isinstance(picked, choosing.Ambiguous):
+        return Invalid("ambiguous", picked.typed, picked.numbers)
+    if several:
+        return picked if picked else Invalid("choices")
+    return picked[0] if picked is not None and len(picked) == 1 else Invalid("choice")
 
 
 def _integer(text: str, reason: str = "integer") -> int | Invalid:
@@ -164,25 +170,6 @@ def _phone(text: str) -> str | Invalid:
     return digits if _PHONE.fullmatch(digits) else Invalid("phone")
 
 
-def pick_choices(question: Question, text: str) -> list[str] | None:
-    """Choice values from numbers ("1, 3", "1 3") or a whole label; None if any part matches nothing."""
-    whole = plain(text)
-    for choice in question.choices:
-        if plain(choice.label) == whole or choice.value == text:
-            return [choice.value]
-    numbers = [whole_number(p) for p in _SEPARATORS.split(text) if p]
-    if not numbers:
-        return None
-    picked: list[str] = []
-    for number in numbers:
-        if number is None or not 1 <= number <= len(question.choices):
-            return None
-        value = question.choices[number - 1].value
-        if value not in picked:
-            picked.append(value)
-    return picked
-
-
 def display(question: Question, value: object) -> str | None:
     """An answer as a person reads it back; None for a skipped question."""
     if value is None:
@@ -193,6 +180,11 @@ def display(question: Question, value: object) -> str | None:
         return ", ".join(question.choice_label(v) for v in value)
     if question.kind is Kind.DATE:
         return f"{date.fromisoformat(str(value)):%d/%m/%Y}"
-    if isinstance(value, float):
-        return f"{value:g}".replace(".", ",")
+    if isinstance(value, int | float):
+        return number_text(value)
     return str(value)
+
+
+def number_text(value: float) -> str:
+    """3, 2,5 — a number as Vietnamese write it (decimal comma), whole numbers without ",0"."""
+    return f"{value:g}".replace(".", ",")

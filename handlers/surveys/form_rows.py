@@ -118,6 +118,8 @@ def question(
 
 
 INDICATOR_KEYS = ("code", "title", "numerator", "denominator", "numerator_text", "denominator_text", "target")
+INDICATOR_OPTIONAL = ("sentence",)
+SENTENCE_SLOTS = ("{numerator}", "{denominator}")
 
 
 def indicator(fields: Mapping[str, object], questions: Sequence[Question], codes: Iterable[str]) -> Indicator:
@@ -136,7 +138,21 @@ def indicator(fields: Mapping[str, object], questions: Sequence[Question], codes
         numerator_text=text["numerator_text"],
         denominator_text=text["denominator_text"],
         target=percent(fields["target"]),
+        sentence=sentence(str(fields.get("sentence", "")).strip()),
     )
+
+
+def sentence(text: str) -> str:
+    """An indicator's sentence must show both numbers, and nothing else in braces."""
+    if text and (any(slot not in text for slot in SENTENCE_SLOTS) or _without_slots(text).count("{")):
+        raise RowProblem("sentence", "bad_sentence", text)
+    return text
+
+
+def _without_slots(text: str) -> str:
+    for slot in SENTENCE_SLOTS:
+        text = text.replace(slot, "")
+    return text
 
 
 def percent(value: object) -> float:

@@ -19,7 +19,8 @@ from handlers.surveys.campaigns import staff_villages
 from handlers.surveys.chart import bar_chart
 from handlers.surveys.definition import Survey
 from handlers.surveys.export import FORMATS, Table, table, to_bytes
-from handlers.surveys.scorecard import Score, scorecard
+from handlers.surveys.engine import number_text
+from handlers.surveys.scorecard import Score, representative, scorecard
 from messages import label
 from storage.models import Campaign, ExportRecord, Household, Place, ResponseStatus, SurveyResponse
 
@@ -53,7 +54,12 @@ async def submitted_answers(session: AsyncSession, campaign: Campaign) -> list[d
 class VillageScores:
     village: Place
     households: int
+    expected: int | None  # as the head estimated when opening the survey
     scores: list[Score]
+
+    @property
+    def representative(self) -> bool:
+        return representative(self.households, self.expected)
 
 
 async def report(turn: Turn, args: str) -> None:
@@ -74,8 +80,10 @@ async def report(turn: Turn, args: str) -> None:
         if campaign is None:
             continue
         answers = await submitted_answers(turn.session, campaign)
-        results.append(VillageScores(village, len(answers), scorecard(survey, answers, turn.settings.targets, today)))
-    turn.say("survey_report", title=survey.title, villages=results, chart=turn.incoming.sends_files)
+        scores = scorecard(survey, answers, turn.settings.targets, today)
+        results.append(VillageScores(village, len(answers), campaign.expected_households, scores))
+    turn.say("survey_report", title=survey.title, villages=results, chart=turn.incoming.sends_files,
+             number=number_text)
     if not turn.incoming.sends_files:
         return
     chart = await asyncio.to_thread(

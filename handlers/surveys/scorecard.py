@@ -6,6 +6,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from handlers.surveys.definition import Indicator, Survey
+from handlers.surveys.engine import number_text
+
+# Below either, a village's figures are flagged as not yet representative: with a handful of households
+# one more answer moves a share by ten points or more, and the first third of a village to answer are
+# the households already online (the invitation came through the Zalo or Telegram group).
+MIN_HOUSEHOLDS = 10
+MIN_SHARE_OF_EXPECTED = 0.3
+
+
+def representative(households: int, expected: int | None) -> bool:
+    """Enough submitted households for the figures to speak for the village (`expected`: its
+    households as the head estimated them when opening the survey, if they did)."""
+    return households >= MIN_HOUSEHOLDS and (not expected or households >= MIN_SHARE_OF_EXPECTED * expected)
 
 
 @dataclass(frozen=True)
@@ -23,6 +36,16 @@ class Score:
     def met(self) -> bool | None:
         value = self.percent
         return None if value is None else value >= self.target
+
+    @property
+    def sentence(self) -> str | None:
+        """The indicator's own sentence with the numbers in ("2 trên 3 người từ 15 tuổi có …"), if it has one."""
+        text = self.indicator.sentence
+        if not text:
+            return None
+        return text.replace("{numerator}", number_text(self.numerator)).replace(
+            "{denominator}", number_text(self.denominator)
+        )
 
 
 def _number(value: object) -> float:

@@ -10,6 +10,7 @@ from handlers.surveys.definition import Choice, Indicator, Kind, Question, Surve
 from handlers.surveys.form_rows import (
     CODE,
     INDICATOR_KEYS,
+    INDICATOR_OPTIONAL,
     TOML_TYPES,
     FormError,
     RowProblem,
@@ -129,7 +130,7 @@ def load_toml(filename: str, content: bytes) -> Survey:
     indicators: list[Indicator] = []
     for number, entry in enumerate(indicator_entries, start=1):
         try:
-            _unknown_keys(entry, set(INDICATOR_KEYS))
+            _unknown_keys(entry, {*INDICATOR_KEYS, *INDICATOR_OPTIONAL})
             indicators.append(indicator(entry, questions, [indicator.code for indicator in indicators]))
         except RowProblem as problem:
             raise problem.at(filename, table="indicators", row=number) from problem
