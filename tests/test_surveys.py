@@ -16,6 +16,7 @@ from sqlmodel import func, select
 from datetime import UTC, time
 from zoneinfo import ZoneInfo
 
+from bot.app import App
 from bot.config import ConfigError
 from bot.reminders import JOB_PREFIX as REMINDER_JOB
 from handlers import admin
@@ -28,9 +29,10 @@ from handlers.surveys.catalog import Catalog, shipped
 from handlers.surveys.scorecard import scorecard
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
-from storage.models import Person, utcnow
+from storage.models import Conversation, Person, utcnow
 from storage.models import Campaign, ExportRecord, ReminderPlan, Household, Reminder, ResponseStatus, SurveyResponse
 from tests.cli_helpers import langso
+from tests.fake_zalo import FakeZalo
 from tests.conftest import settings_for
 from tests.survey_answers import ANSWERS
 from tests.harness import HEAD, OFFICIAL, RESIDENT, TECH, VILLAGE_GROUPS, Harness
@@ -693,3 +695,69 @@ async def test_a_household_that_has_sent_can_view_correct_one_answer_or_leave(ha
     assert "giữ như đã gửi" in left.text
     [answer] = await harness.send(NEIGHBOUR, "2")  # the menu is closed: "2" is no longer a choice
     assert "Đã lưu" not in answer.text and "sửa câu số mấy" not in answer.text
+
+
+async def test_staff_menus_have_a_way_out(harness: Harness) -> None:
+    campaign = await open_survey(harness)
+    [progress] = await harness.send(HEAD, "/tiendo")
+    assert "3. Thôi" in progress.text
+    assert [b["text"] for row in progress.reply_markup["inline_keyboard"] for b in row][-1] == "3. Thôi"
+    await harness.press(HEAD, HEAD, progress, "3")  # the button, as on Telegram
+    await harness.settle()
+    assert "không làm gì thêm" in harness.fake.messages_to(HEAD)[-1].text
+    for steps in (["/khaosat", "3"], ["/khaosat", "1", "2"], ["/khaosat", "1", "1", "4"]):  # menu, survey, village
+        for text in steps:
+            [reply] = await harness.send(HEAD, text)
+        assert "không làm gì thêm" in reply.text, steps
+    async with harness.app.sessions() as session:
+        assert (await session.exec(select(func.count()).select_from(Conversation))).one() == 0
+        kept = await session.get(Campaign, campaign.id)
+    assert kept.closed_at is None and len(await harness.send(HEAD, "/tiendo")) == 1
+
+
+ZALO_HEAD, ZALO_RESIDENT = "zl-head", "zl-resident"
+
+
+async def _on_zalo(zalo: FakeZalo, user: str, text: str, expect: int = 1) -> list[str]:
+    before = len(zalo.messages_to(user))
+    zalo.push("message.text.received", user, user, text)
+    await zalo.wait_for(lambda: len(zalo.messages_to(user)) >= before + expect)
+    return [m.text or "" for m in zalo.messages_to(user)[before:]]
+
+
+async def test_on_zalo_words_and_numbers_answer_and_a_sent_household_corrects_one_answer(
+    app_on_both: App, zalo: FakeZalo
+) -> None:
+    async with app_on_both.sessions() as session:
+        await admin.add_place(session, "commune", "XA1", "Xã Hòa Bình", None)
+        await admin.add_place(session, "village", "THON-1", "Thôn 1", "XA1")
+        await admin.grant_role(session, "zalo", ZALO_HEAD, "village_head", "THON-1")
+        await session.commit()
+    for text in ("/khaosat", "1", "1"):  # open the household survey, the head's one village
+        await _on_zalo(zalo, ZALO_HEAD, text)
+    [opened] = await _on_zalo(zalo, ZALO_HEAD, "bỏ qua")
+    assert "Đã mở" in opened
+    [progress] = await _on_zalo(zalo, ZALO_HEAD, "/tiendo")
+    assert "3. Thôi" in progress
+    [left] = await _on_zalo(zalo, ZALO_HEAD, "thôi")  # the item's word works as its number
+    assert "không làm gì thêm" in left
+
+    await _on_zalo(zalo, ZALO_RESIDENT, "/khaosat THON-1")
+    for text in ("đồng ý", "1", "Lò Văn Pọm"):
+        await _on_zalo(zalo, ZALO_RESIDENT, text)
+    await _on_zalo(zalo, ZALO_RESIDENT, "bỏ qua", expect=2)
+    words = [*ANSWERS[:4], "cap quang", "co", *ANSWERS[6:10], "không", "co roi", "vneid, lua dao", "bỏ qua"]
+    for text in words:
+        [last] = await _on_zalo(zalo, ZALO_RESIDENT, text)
+    assert "Cáp quang (mạng kéo dây vào nhà)" in last and "Nhận biết lừa đảo qua mạng" in last
+    await _on_zalo(zalo, ZALO_RESIDENT, "1")  # send
+    [offer] = await _on_zalo(zalo, ZALO_RESIDENT, "/khaosat")
+    assert "1. Xem câu trả lời của hộ" in offer and "3. Thôi" in offer
+    await _on_zalo(zalo, ZALO_RESIDENT, "2")
+    await _on_zalo(zalo, ZALO_RESIDENT, "5")
+    [saved] = await _on_zalo(zalo, ZALO_RESIDENT, "ca hai")
+    assert "Đã lưu câu sửa" in saved
+    async with app_on_both.sessions() as session:
+        [response] = (await session.exec(select(SurveyResponse))).all()
+    assert response.status == ResponseStatus.SUBMITTED and response.answers["internet"] == "both"
+    assert response.answers["help_wanted"] == ["vneid", "scam"] and response.answers["digital_address"] == "yes"

@@ -46,9 +46,24 @@ async def start(turn: Turn, args: str) -> None:
     if args or not await _villages_managed(turn):
         await answering.choose(turn, args)
         return
-    choices = menu("open_survey", "answer_survey")
+    choices = _staff_menu()
     await conversation.move(turn, FLOW, "menu")
     turn.say("survey_staff_menu", buttons=choices.buttons, choices=choices.lines)
+
+
+def _staff_menu() -> Menu:
+    return menu("open_survey", "answer_survey", "enough")
+
+
+def _with_way_out(items: dict[str, str]) -> Menu:
+    """Items whose labels are data (surveys, villages), then "Thôi": every staff menu has a way out."""
+    return Menu(menu(**items).choices + menu("enough").choices)
+
+
+async def _leave(turn: Turn) -> None:
+    """"Thôi" in any of these menus: nothing was started, nothing is kept."""
+    await conversation.finish(turn)
+    turn.say("survey_menu_left")
 
 
 async def _villages_managed(turn: Turn) -> list[Place]:
@@ -59,14 +74,16 @@ async def _villages_managed(turn: Turn) -> list[Place]:
 async def resume(turn: Turn, step: str, data: dict) -> None:
     answer = turn.incoming.answer
     if step == "menu":
-        picked = menu("open_survey", "answer_survey").pick(answer)
+        picked = _staff_menu().pick(answer)
         if picked == "answer_survey":
             await conversation.finish(turn)
             await answering.choose(turn)
         elif picked == "open_survey":
             await _ask_survey(turn)
+        elif picked == "enough":
+            await _leave(turn)
         else:
-            menu("open_survey", "answer_survey").ask_again(turn)
+            _staff_menu().ask_again(turn)
     elif step == "survey":
         await _on_survey(turn, answer)
     elif step == "village":
@@ -84,7 +101,7 @@ async def resume(turn: Turn, step: str, data: dict) -> None:
 
 async def _survey_menu(turn: Turn) -> Menu:
     await turn.surveys.refresh(turn.session)
-    return menu(**{f"s:{s.code}": s.title for s in turn.surveys.all()})
+    return _with_way_out({f"s:{s.code}": s.title for s in turn.surveys.all()})
 
 
 async def _ask_survey(turn: Turn) -> None:
@@ -99,25 +116,35 @@ async def _on_survey(turn: Turn, answer: str) -> None:
     if picked is None:
         choices.ask_again(turn)
         return
+    if picked == "enough":
+        await _leave(turn)
+        return
     code = picked.removeprefix("s:")
     villages = await _villages_managed(turn)
     if len(villages) == 1:
         await _on_village_chosen(turn, code, villages[0])
         return
-    places = menu(**{f"p:{v.id}": v.name for v in villages})
+    places = _village_menu(villages)
     await conversation.move(turn, FLOW, "village", survey=code)
     turn.say("survey_pick_village", buttons=places.buttons, choices=places.lines)
 
 
 async def _on_village(turn: Turn, answer: str, data: dict) -> None:
     villages = await _villages_managed(turn)
-    places = menu(**{f"p:{v.id}": v.name for v in villages})
+    places = _village_menu(villages)
     picked = places.pick(answer)
+    if picked == "enough":
+        await _leave(turn)
+        return
     village = next((v for v in villages if f"p:{v.id}" == picked), None)
     if village is None:
         places.ask_again(turn)
         return
     await _on_village_chosen(turn, data["survey"], village)
+
+
+def _village_menu(villages: list[Place]) -> Menu:
+    return _with_way_out({f"p:{v.id}": v.name for v in villages})
 
 
 async def _campaign_of(turn: Turn, code: str, village: Place) -> Campaign | None:
@@ -262,7 +289,7 @@ def _progress_menu(found: list[Progress], actor: Actor) -> Menu:
         items[f"remind:{p.campaign.id}"] = render("survey_remind_item", village=p.village.name)
         if may_open_survey(actor, Spot.of(p.village)):
             items[f"close:{p.campaign.id}"] = render("survey_close_item", village=p.village.name)
-    return menu(**items)
+    return _with_way_out(items)
 
 
 async def _on_progress_choice(turn: Turn, answer: str) -> None:
@@ -274,6 +301,9 @@ async def _on_progress_choice(turn: Turn, answer: str) -> None:
         # the person moved on: whatever they wrote is handled as if no menu were open
         await conversation.finish(turn)
         await handbook.ask(turn, answer) if answer else turn.say("not_understood")
+        return
+    if picked == "enough":
+        await _leave(turn)
         return
     action, campaign_id = picked.split(":")
     if action == "remind":
