@@ -180,7 +180,8 @@ class Dispatcher:
                 return None
             turn = None
             if incoming is not None:
-                person = await person_for(session, incoming.platform, incoming.user_id, incoming.user_name)
+                private = incoming.chat_kind is ChatKind.PRIVATE  # from now on the bot may write to them there
+                person = await person_for(session, incoming.platform, incoming.user_id, incoming.user_name, private=private)
                 row.person_id = person.id  # whose update: /xoadulieu blanks the household members' updates
                 turn = Turn(incoming, session, person, self._settings, self._clock(), self._handbook, self._surveys)
                 try:
@@ -196,7 +197,7 @@ class Dispatcher:
                     row = await session.get(InboxUpdate, row_id)
                     assert row is not None
                     error = f"handler: {kind_of(exc)}"[:500]  # the message can quote the person's text
-                    person = await person_for(session, incoming.platform, incoming.user_id, incoming.user_name)
+                    person = await person_for(session, incoming.platform, incoming.user_id, incoming.user_name, private=private)
                     row.person_id = person.id  # stamped again: the rollback took the first stamp away
                     turn = Turn(incoming, session, person, self._settings, self._clock(), self._handbook, self._surveys)
                     turn.say("internal_error")

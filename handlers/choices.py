@@ -55,13 +55,14 @@ def confirm_menu() -> Menu:
     return menu("confirm", "cancel")
 
 
-async def confirmed(turn: Turn) -> bool | None:
-    """The answer to a confirm/cancel question: True or False, with the conversation finished; None
-    when the answer was neither and the same question was asked again."""
-    choices = confirm_menu()
+async def confirmed(turn: Turn, choices: Menu | None = None) -> bool | None:
+    """The answer to a yes/no question (`choices`, confirm/cancel unless given; its first item is the
+    yes): True or False, with the conversation finished; None when the answer was neither and the same
+    question was asked again."""
+    choices = choices or confirm_menu()
     picked = choices.pick(turn.incoming.answer)
     if picked is None:
         choices.ask_again(turn)
         return None
     await conversation.finish(turn)
-    return picked == "confirm"
+    return picked == choices.choices[0].key

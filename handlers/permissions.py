@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Announcement, Identity, Person, Place, PlaceKind, Role, RoleName
+from storage.models import Announcement, Person, Place, PlaceKind, Role, RoleName
 
 OFFICIAL = frozenset({RoleName.COMMUNE_OFFICIAL})
 HEAD = frozenset({RoleName.VILLAGE_HEAD})
@@ -142,9 +142,33 @@ def may_reset_household_code(actor: Actor, village: Spot) -> bool:
 
 
 def may_answer_question(actor: Actor, place: Spot | None) -> bool:
-    """/cauhoi, /traloi, /luuhuongdan: staff of the question's place; a question from nowhere known
-    (no household, not asked in a linked group) is for any staff."""
+    """/cauhoi, /traloi, /luuhuongdan, /xoahuongdan: staff of the question's place; a question from
+    nowhere known (no household, not asked in a linked group) is for any staff. A handbook entry made
+    from an answer belongs to its question's place."""
     return actor.holds(STAFF, place) if place is not None else actor.holds_any(STAFF)
+
+
+# who is told of a question the handbook could not answer: the first of these with somebody in it
+ANSWERER_TIERS: tuple[str, ...] = (RoleName.TECH_TEAM, RoleName.VILLAGE_HEAD, RoleName.COMMUNE_OFFICIAL)
+
+
+@dataclass(frozen=True)
+class Answerers:
+    role: str | None  # the tier that is told; None: nobody holds any of them
+    person_ids: tuple[int, ...] = ()
+
+
+def choose_answerers(holders: Iterable[Actor], place: Spot | None) -> Answerers:
+    """The tech team of the question's place (a village's or its commune's); without one, the village
+    head; without one, the commune's officials. A question from nowhere known: the same tiers among
+    everyone. Each one told also passes `may_answer_question`: every tier is staff, judged the same way."""
+    holders = list(holders)
+    for role in ANSWERER_TIERS:
+        roles = frozenset({role})
+        found = sorted(a.person_id for a in holders if (a.holds(roles, place) if place else a.holds_any(roles)))
+        if found:
+            return Answerers(role, tuple(found))
+    return Answerers(None)
 
 
 def role_fits(role: str, place: Spot) -> bool:
@@ -234,16 +258,18 @@ async def question_places(session: AsyncSession, actor: Actor) -> list[int]:
     return [p.id for p in await places_where(session, actor, STAFF) if p.id is not None]
 
 
-async def question_answerers(session: AsyncSession, place_ids: Iterable[int] | None, platform: str) -> list[str]:
-    """The platform user ids of the tech team of these places (None: of every place), sorted."""
-    query = (
-        select(Identity.user_id)
-        .join(Role, col(Role.person_id) == Identity.person_id)
-        .where(Role.role == RoleName.TECH_TEAM, Identity.platform == platform)
-    )
-    if place_ids is not None:
-        query = query.where(col(Role.place_id).in_(list(place_ids)))
-    return sorted(set((await session.exec(query)).all()))
+async def question_answerers(session: AsyncSession, place: Place | None, asker_id: int | None) -> Answerers:
+    """Who is told of a question from `place` (None: from nowhere known), the asker left out."""
+    query = select(Role.person_id, Role.role, Place).join(Place, col(Place.id) == Role.place_id)
+    if place is not None:
+        spot = Spot.of(place)
+        query = query.where(col(Role.place_id).in_(sorted({spot.place_id, spot.commune_id})))
+    grants: dict[int, list[Grant]] = {}
+    for person_id, role, held in (await session.exec(query.order_by(col(Role.id)))).all():
+        if person_id != asker_id:
+            grants.setdefault(person_id, []).append(Grant(role, Spot.of(held)))
+    holders = [Actor(person_id, tuple(found)) for person_id, found in grants.items()]
+    return choose_answerers(holders, Spot.of(place) if place is not None else None)
 
 
 def summary(actor: Actor) -> dict[str, bool]:

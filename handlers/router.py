@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from handlers import announcements, conversation, groups, identity, onboarding, villages
 from handlers import invitations, roles
 from handlers.handbook import chat as handbook
+from handlers.handbook import entries, questions
 from handlers.posters import poster_command
 from handlers.surveys import answering, campaigns, households, mine, reports
 from handlers.chat import ChatKind, Event
@@ -60,9 +61,10 @@ COMMANDS: dict[str, Command] = {
     "boganthon": groups.unlink,
     "huy": cancel,
     "hoi": handbook.ask_command,
-    "cauhoi": handbook.open_questions,
-    "traloi": handbook.reply,
-    "luuhuongdan": handbook.save_answer,
+    "cauhoi": questions.open_questions,
+    "traloi": questions.reply,
+    "luuhuongdan": entries.save_command,
+    "xoahuongdan": entries.remove_command,
     "lienket": identity.link,
     "khaosat": campaigns.start,
     "tiendo": campaigns.show_progress,
@@ -82,6 +84,7 @@ COMMANDS: dict[str, Command] = {
 FLOWS: dict[str, Resume] = {
     announcements.FLOW: announcements.resume,
     handbook.FLOW: handbook.resume,
+    entries.FLOW: entries.resume,
     answering.FLOW: answering.resume,
     campaigns.FLOW: campaigns.resume,
     mine.FLOW: mine.resume,

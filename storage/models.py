@@ -59,6 +59,9 @@ class Identity(SQLModel, table=True):
     platform: str
     user_id: str
     person_id: int = Field(foreign_key="person.id", index=True)
+    # first message in a private chat with the bot: only then may it write to them there (Telegram
+    # refuses users who never started the bot)
+    private_chat_at: datetime | None = None
 
 
 class Role(SQLModel, table=True):

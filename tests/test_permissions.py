@@ -108,3 +108,44 @@ def test_a_role_in_another_commune_gives_nothing_here() -> None:
     actor = p.Actor(ME, (p.Grant(RoleName.VILLAGE_HEAD, SPOTS["V3"]), p.Grant(RoleName.TECH_TEAM, SPOTS["V1"])))
     assert p.may_broadcast_to(actor, SPOTS["V3"]) and not p.may_broadcast_to(actor, SPOTS["V1"])
     assert p.may_export(actor, SPOTS["V1"]) and not p.may_export(actor, SPOTS["V2"])
+
+
+# Who hears of a question the handbook cannot answer: persona -> person id, among the personas above.
+HOLDERS = {
+    "tech_team_V1": p.Actor(1, PERSONAS["tech_team_V1"].grants),
+    "head_V1": p.Actor(2, PERSONAS["head_V1"].grants),
+    "official_C1": p.Actor(3, PERSONAS["official_C1"].grants),
+}
+TOLD: dict[str | None, tuple[str | None, tuple[int, ...]]] = {
+    "V1": (RoleName.TECH_TEAM, (1,)),
+    "V2": (RoleName.COMMUNE_OFFICIAL, (3,)),  # V1's tech team and head are not V2's
+    "V3": (None, ()),  # another commune: nobody here is told
+    "C1": (RoleName.COMMUNE_OFFICIAL, (3,)),
+    "C2": (None, ()),
+    None: (RoleName.TECH_TEAM, (1,)),  # from nowhere known: any tech team
+}
+
+
+@pytest.mark.parametrize("target", sorted(TOLD, key=str))
+def test_a_question_goes_to_the_first_tier_with_somebody(target: str | None) -> None:
+    told = p.choose_answerers(HOLDERS.values(), SPOTS[target] if target else None)
+    assert (told.role, told.person_ids) == TOLD[target]
+
+
+def test_without_the_tech_team_the_head_is_told_then_the_officials() -> None:
+    without_team = [HOLDERS["head_V1"], HOLDERS["official_C1"]]
+    assert p.choose_answerers(without_team, SPOTS["V1"]) == p.Answerers(RoleName.VILLAGE_HEAD, (2,))
+    assert p.choose_answerers([HOLDERS["official_C1"]], SPOTS["V1"]) == p.Answerers(RoleName.COMMUNE_OFFICIAL, (3,))
+    assert p.choose_answerers([], SPOTS["V1"]) == p.Answerers(None)
+
+
+@pytest.mark.parametrize("target", sorted(TOLD, key=str))
+def test_whoever_is_told_may_answer(target: str | None) -> None:
+    """Every subset of holders: the people told always pass may_answer_question for that place."""
+    spot = SPOTS[target] if target else None
+    names = sorted(HOLDERS)
+    for mask in range(1 << len(names)):
+        holders = [HOLDERS[n] for i, n in enumerate(names) if mask >> i & 1]
+        told = p.choose_answerers(holders, spot)
+        by_id = {h.person_id: h for h in holders}
+        assert all(p.may_answer_question(by_id[i], spot) for i in told.person_ids)
