@@ -114,3 +114,45 @@ def test_langso_ask_prints_the_top_articles(tmp_path) -> None:  # noqa: ANN001
     assert printed["ms"] >= 0
     listed = langso("handbook", "list", env=env)
     assert "vneid-cai-dat" in listed.stdout and len(listed.stdout.splitlines()) >= 30
+
+
+def test_regional_speech_spaced_out_names_and_accents_are_read_as_standard_words() -> None:
+    repair = Handbook(load()).index.repair
+    assert repair.text("mần răng cài vneid ở mô") == "lam sao cai vneid o dau"
+    assert repair.text("v n e i d") == "vneid" and repair.text("zalo pay") == "zalopay"
+    assert repair.text("mở tài khoản") == "mo tai khoan"  # "mô" is "đâu" only with its accent
+
+
+def test_small_talk_is_decided_before_any_search() -> None:
+    handbook = Handbook(load())
+    for said in ("alo", "haha", "bot ơi", "Cảm ơn nha!", "👍", "chào bot"):
+        assert handbook.decide(said).kind is Kind.CHAT, said
+    for asked in ("bot làm được gì", "alo cài vneid sao"):
+        assert handbook.decide(asked).kind is not Kind.CHAT, asked
+
+
+async def test_small_talk_gets_a_friendly_reply_and_never_reaches_the_tech_team(harness: Harness) -> None:
+    for said in ("alo", "cảm ơn bot nhiều nha", "haha"):
+        [hello] = await harness.send(RESIDENT, said)
+        assert "Làng số bot" in hello.text and "/trogiup" in hello.text and "📘" not in hello.text
+    assert await _questions(harness) == []
+    assert harness.fake.messages_to(TECH) == []
+
+
+async def test_a_question_about_a_service_next_to_ours_gets_no_direct_answer(harness: Harness) -> None:
+    replies = await harness.send(RESIDENT, "đăng ký kết hôn trên dịch vụ công")
+    assert not any(r.text.startswith("📘") for r in replies)
+    [question] = await _questions(harness)
+    assert question.article_id is None
+
+
+async def test_regional_speech_gets_its_article_in_private_and_in_a_group(harness: Harness) -> None:
+    article, _feedback = await harness.send(RESIDENT, "mần răng lấy lại mật khẩu vneid", expect=2)
+    assert article.text.startswith("📘 Quên mật khẩu hoặc passcode VNeID")
+    group = VILLAGE_GROUPS["THON-1"]
+    [in_group, *_] = await harness.send(RESIDENT, "/hoi quét mã qr trả tiền mần răng", chat=group)
+    assert "Trả lời bằng số" not in in_group.text  # clearly ahead: the answer, not a menu
+    # the article itself goes to the group, or to the asker's private chat with a pointer in the group
+    fake = harness.fake
+    await fake.wait_for(lambda: any((m.text or "").startswith("📘 Trả tiền bằng cách quét mã QR")
+                                    for m in fake.messages_to(group) + fake.messages_to(RESIDENT)))

@@ -87,7 +87,9 @@ async def test_staff_question_numbers_of_other_scripts_are_asked_again(harness: 
 
 
 async def test_emoji_only_message_is_not_a_question_for_the_tech_team(harness: Harness) -> None:
-    for text in ("😀🙏", "\u200b\u200d", "??? ..."):
+    [hello] = await harness.send(RESIDENT, "😀🙏")
+    assert "Làng số bot" in hello.text and "/trogiup" in hello.text  # small talk: a friendly hello
+    for text in ("\u200b\u200d", "??? ..."):
         [reply] = await harness.send(RESIDENT, text)
         assert "chưa hiểu" in reply.text
     async with harness.app.sessions() as session:

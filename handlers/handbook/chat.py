@@ -40,10 +40,13 @@ def is_question(text: str) -> bool:
 
 
 async def ask(turn: Turn, text: str) -> None:
+    decision = turn.handbook.decide(text)
+    if decision.kind is Kind.CHAT:  # a hello, thanks or laughter: nothing to store or hand off
+        turn.say("handbook_small_talk")
+        return
     if not is_question(text):
         turn.say("not_understood")
         return
-    decision = turn.handbook.decide(text)
     question = Question(
         platform=turn.incoming.platform,
         chat_id=turn.incoming.chat_id,

@@ -1,7 +1,12 @@
 """The search index: TF-IDF over character 3–5-grams of diacritic-stripped text, n-grams running
 across word boundaries (so "tien dien" and "tai vneid" stay apart once accents are gone), sublinear
 term frequency. Two views of each article: the whole of it, and each of its short phrases (title,
-synonyms, sample questions) on its own, so a question close to one sample question scores high."""
+synonyms, sample questions) on its own, so a question close to one sample question scores high.
+
+Besides the ranking, a search reports what the decision model (decision.py) weighs: each hit's two
+views, how many of the question's topic words it uses, how well its closest phrase is matched word
+for word, and for the question, the share of its topic words no article uses and whether it names a
+service the handbook does not cover."""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ import numpy as np
 from scipy.sparse import csc_matrix, csr_matrix
 
 from handlers.handbook.articles import Article
-from handlers.handbook.normalize import Repairer, plain, stopwords
+from handlers.handbook.normalize import Repairer, plain, stopwords, words
 
 NGRAMS = (3, 4, 5)
 WEIGHTS = {"title": 3, "synonyms": 2, "questions": 2, "tags": 2, "summary": 1, "body": 1}
@@ -64,6 +69,18 @@ class Hit:
     article: Article
     score: float
     coverage: float  # share of the question's topic words the article uses
+    whole: float = 0.0  # the whole-article view's score
+    phrase: float = 0.0  # the best single phrase's score
+    overlap: float = 0.0  # best share of one of its phrases' topic words found in the question
+    elsewhere: bool = False  # the question names a service the handbook lacks and this article does not
+
+
+@dataclass(frozen=True)
+class Lookup:
+    query: str  # the repaired question
+    topic: list[str]  # its words that carry a topic
+    unknown: float  # share of the topic words no article uses
+    hits: list[Hit]
 
 
 class HandbookIndex:
@@ -74,6 +91,8 @@ class HandbookIndex:
         phrases: list[str] = []
         owners: list[int] = []
         self._words: list[frozenset[str]] = []
+        self._text: list[str] = []  # each article's plain text, for phrase look-ups
+        self._phrase_words: list[list[frozenset[str]]] = []
         for n, article in enumerate(self.articles):
             fields = {
                 "title": [article.title],
@@ -87,8 +106,11 @@ class HandbookIndex:
             words = list(dict.fromkeys(w for texts in plain_fields.values() for t in texts for w in t.split()))
             frequency.update(words)
             self._words.append(frozenset(words))
+            self._text.append(" " + " ".join(t for texts in plain_fields.values() for t in texts) + " ")
             documents.append(" | ".join(t for k, texts in plain_fields.items() for t in texts * WEIGHTS[k]))
-            for text in plain_fields["title"] + plain_fields["synonyms"] + plain_fields["questions"]:
+            own = plain_fields["title"] + plain_fields["synonyms"] + plain_fields["questions"]
+            self._phrase_words.append([frozenset(t.split()) - stopwords() for t in own])
+            for text in own:
                 phrases.append(text)
                 owners.append(n)
         self.repair = Repairer(frequency)
@@ -97,21 +119,33 @@ class HandbookIndex:
         self._owner = np.asarray(owners)
         self._id_rank = np.argsort(np.argsort([a.id for a in self.articles], kind="stable"))
 
-    def search(self, question: str, limit: int = 3) -> list[Hit]:
+    def search(self, question: str, limit: int = 3) -> Lookup:
         query = self.repair.text(question)
+        topic = [w for w in query.split() if w not in stopwords()]
+        unknown = sum(1 for w in topic if not self.repair.knows(w)) / len(topic) if topic else 0.0
         if not query:
-            return []
+            return Lookup(query, topic, unknown, [])
         whole = self._documents.scores(query)
         best_phrase = np.zeros(len(self.articles))
         np.maximum.at(best_phrase, self._owner, self._phrases.scores(query))
         scores = 0.5 * whole + 0.5 * best_phrase
         top = np.lexsort((self._id_rank, -scores))[:limit]  # higher score first; equal scores by id
-        topic = [w for w in query.split() if w not in stopwords()]
-        return [
-            Hit(self.articles[i], float(scores[i]), _coverage(topic, self._words[i]))
+        named = [p for p in words().elsewhere if f" {p} " in f" {query} "]
+        asked = frozenset(topic)
+        hits = [
+            Hit(
+                self.articles[i],
+                float(scores[i]),
+                _coverage(topic, self._words[i]),
+                whole=float(whole[i]),
+                phrase=float(best_phrase[i]),
+                overlap=max((len(p & asked) / len(p) for p in self._phrase_words[i] if p), default=0.0),
+                elsewhere=any(f" {p} " not in self._text[i] for p in named),
+            )
             for i in top
             if scores[i] > 0
         ]
+        return Lookup(query, topic, unknown, hits)
 
 
 def _coverage(topic: list[str], words: frozenset[str]) -> float:

@@ -1,6 +1,7 @@
-"""Question text as the search compares it: lower case, no diacritics (đ→d), Telex/VNI leftovers and
-repeated letters undone, abbreviations spelled out, and one-letter typos corrected against the
-handbook's own vocabulary."""
+"""Question text as the search compares it: southern and central words put in standard Vietnamese,
+lower case, no diacritics (đ→d), Telex/VNI leftovers and repeated letters undone, abbreviations spelled
+out, spaced-out names rejoined ("v n e i d"), and one-letter typos corrected against the handbook's
+own vocabulary."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 import tomllib
 import unicodedata
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -20,6 +22,7 @@ _VNI_DIGITS = re.compile(r"(?<=[a-z])[1-9]+(?=[a-z]|$)")
 _TELEX_DOUBLE = (("dd", "d"), ("aa", "a"), ("aw", "a"), ("ee", "e"), ("oo", "o"), ("ow", "o"), ("uw", "u"))
 _TELEX_TONE = re.compile(r"(?<=[aeiouy])[sfrxj](?=[a-z]*$)|(?<=[a-z])[sfrxj]$")
 _REPEAT = re.compile(r"([a-z])\1{2,}")
+_TYPED_WORD = re.compile(r"\w+")
 
 
 def plain(text: str) -> str:
@@ -29,34 +32,59 @@ def plain(text: str) -> str:
     return " ".join(_WORD.findall(text))
 
 
+@dataclass(frozen=True)
+class Words:
+    abbreviations: dict[str, str]  # plain phrase → plain replacement
+    regional: dict[str, str]  # phrase as typed (lower case, diacritics kept) → standard Vietnamese
+    stopwords: frozenset[str]
+    elsewhere: tuple[str, ...]  # plain phrases naming services the handbook does not cover
+
+
 @cache
-def _dictionary() -> tuple[dict[str, str], frozenset[str]]:
+def words() -> Words:
     raw = tomllib.loads(WORDS_FILE.read_text(encoding="utf-8"))
-    abbreviations = {plain(k): plain(v) for k, v in raw["abbreviations"].items()}
-    return abbreviations, frozenset(plain(w) for w in raw["stopwords"]["words"])
+    return Words(
+        abbreviations={plain(k): plain(v) for k, v in raw["abbreviations"].items()},
+        regional={_typed(k): v for k, v in raw["regional"].items()},
+        stopwords=frozenset(plain(w) for w in raw["stopwords"]["words"]),
+        elsewhere=tuple(plain(p) for p in raw["elsewhere"]["phrases"]),
+    )
+
+
+def _typed(text: str) -> str:
+    return " ".join(_TYPED_WORD.findall(unicodedata.normalize("NFC", text).lower()))
 
 
 def stopwords() -> frozenset[str]:
-    return _dictionary()[1]
+    return words().stopwords
 
 
-def expand(words: list[str]) -> list[str]:
-    """Spell out abbreviations, longest phrase first ("vn eid" before "vn")."""
-    abbreviations = _dictionary()[0]
-    longest = max((k.count(" ") + 1 for k in abbreviations), default=1)
+def replace_phrases(tokens: list[str], table: Mapping[str, str]) -> list[str]:
+    """Replace the phrases of `table` found in `tokens`, longest first ("vn eid" before "vn")."""
+    longest = max((k.count(" ") + 1 for k in table), default=1)
     out: list[str] = []
     i = 0
-    while i < len(words):
-        for size in range(min(longest, len(words) - i), 0, -1):
-            phrase = " ".join(words[i : i + size])
-            if phrase in abbreviations:
-                out.extend(abbreviations[phrase].split())
+    while i < len(tokens):
+        for size in range(min(longest, len(tokens) - i), 0, -1):
+            phrase = " ".join(tokens[i : i + size])
+            if phrase in table:
+                out.extend(table[phrase].split())
                 i += size
                 break
         else:
-            out.append(words[i])
+            out.append(tokens[i])
             i += 1
     return out
+
+
+def standard(text: str) -> str:
+    """Regional and chat words as standard Vietnamese, compared as typed: "mô" is "đâu", "mo" is not."""
+    return " ".join(replace_phrases(_typed(text).split(), words().regional))
+
+
+def expand(tokens: list[str]) -> list[str]:
+    """Spell out abbreviations."""
+    return replace_phrases(tokens, words().abbreviations)
 
 
 class Repairer:
@@ -71,6 +99,9 @@ class Repairer:
         self._by_length: dict[int, list[str]] = {}
         for word in self._frequency:
             self._by_length.setdefault(len(word), []).append(word)
+
+    def knows(self, word: str) -> bool:
+        return word in self._frequency
 
     def word(self, word: str) -> str:
         if word in self._frequency or word.isdigit() or len(word) <= 2:
@@ -97,5 +128,27 @@ class Repairer:
         return variants
 
     def text(self, text: str) -> str:
-        words = expand(plain(text).split())
-        return " ".join(expand([self.word(w) for w in words]))
+        tokens = self._rejoin(expand(plain(standard(text)).split()))
+        return " ".join(expand([self.word(w) for w in tokens]))
+
+    def _rejoin(self, tokens: list[str]) -> list[str]:
+        """Names typed apart become the handbook's word: "v n e i d" and "zalo pay" (when "zalopay" is
+        a handbook word and one of its halves is not), never two words the handbook has as they are."""
+        out: list[str] = []
+        i = 0
+        while i < len(tokens):
+            end = i
+            while end < len(tokens) and len(tokens[end]) == 1 and tokens[end].isalpha():
+                end += 1
+            if end - i >= 3 and "".join(tokens[i:end]) in self._frequency:
+                out.append("".join(tokens[i:end]))
+                i = end
+                continue
+            pair = tokens[i : i + 2]
+            if len(pair) == 2 and "".join(pair) in self._frequency and not all(w in self._frequency for w in pair):
+                out.append("".join(pair))
+                i += 2
+                continue
+            out.append(tokens[i])
+            i += 1
+        return out

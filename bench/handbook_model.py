@@ -1,0 +1,162 @@
+"""Fitting the handbook's decision model (handlers/handbook/decision.py) on the evaluation set, and
+k-fold cross-validation so the figures we quote are for questions the model never saw.
+
+Two logistic regressions (numpy, Newton's method with a small L2 penalty on standardised signals):
+P(the top article is the right one) and P(the handbook answers the question at all). The operating
+points are chosen on the training rows only, and so is the list of "outside" words (words of training questions the
+handbook does not answer that no article and no answerable training question uses; each training
+row's own words are left out of the list when its signals are computed): answer from the lowest P(right) at which the answers
+given are still right `PRECISION` of the time, and hand off below the P(known) under which no more
+than `HANDOFF_AT_MOST` of answerable questions fall. Small talk is decided before the model and is
+left out of the fit."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from handlers.handbook.chitchat import is_small_talk
+from handlers.handbook.decision import FEATURES, Kind, Model, signals
+from handlers.handbook.index import Lookup
+from handlers.handbook.search import Handbook
+
+PRECISION = 0.98
+HANDOFF_AT_MOST = 0.04
+L2 = 1.0
+FOLDS = 5
+SEED = 16
+
+
+@dataclass(frozen=True)
+class Searched:
+    """One evaluation question as the search sees it (no hits: nothing matched) and its top three."""
+
+    expected: str
+    lookup: Lookup
+    ids: list[str]
+    chat: bool  # decided as small talk before any model
+
+    @property
+    def decidable(self) -> bool:
+        """Left to the model: not small talk, and the search found something."""
+        return bool(self.lookup.hits) and not self.chat
+
+    @property
+    def right(self) -> bool:
+        return bool(self.ids) and self.ids[0] == self.expected
+
+    @property
+    def known(self) -> bool:
+        return self.expected not in ("none", "chitchat")
+
+
+def search_all(handbook: Handbook, rows: list[dict[str, str]]) -> list[Searched]:
+    out = []
+    for row in rows:
+        lookup = handbook.index.search(row["question"], limit=3)
+        out.append(Searched(row["expected"], lookup, [h.article.id for h in lookup.hits], is_small_talk(row["question"])))
+    return out
+
+
+def fit(searched: list[Searched], knows: Callable[[str], bool], note: str = "") -> Model:
+    """`knows` says whether a word is in the handbook (outside words never are)."""
+    rows = [s for s in searched if s.decidable and s.expected != "chitchat"]
+    outside_count: Counter[str] = Counter()
+    known_count: Counter[str] = Counter()
+    for s in rows:
+        (known_count if s.known else outside_count).update(set(s.lookup.topic))
+
+    def outside(s: Searched | None) -> frozenset[str]:
+        """Outside words, those of `s` itself not counted."""
+        own = set(s.lookup.topic) if s is not None else set()
+        return frozenset(
+            w for w in outside_count
+            if not knows(w)
+            and outside_count[w] - (w in own and not s.known) >= 1
+            and known_count[w] - (w in own and s.known) == 0
+        )
+
+    x = np.vstack([signals(s.lookup, outside(s)) for s in rows])
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1
+    z = np.column_stack([np.ones(len(rows)), (x - mean) / scale])
+    right = np.array([s.right and s.known for s in rows], float)
+    known = np.array([s.known for s in rows], float)
+    weights = Model(mean, scale, _logistic(z, right), _logistic(z, known), 1.0, 0.0)
+    p_right, p_known = weights.probabilities(x)
+    return Model(mean, scale, weights.right, weights.known, _answer_from(p_right, right),
+                 _handoff_below(p_known[known == 1]), outside(None), note)
+
+
+def kinds(model: Model, searched: list[Searched]) -> list[Kind]:
+    """The decision for each question, as Handbook.decide makes it."""
+    return [Kind.CHAT if s.chat else model.kind(s.lookup) for s in searched]
+
+
+def cross_validated(searched: list[Searched], knows: Callable[[str], bool], folds: int = FOLDS,
+                    seed: int = SEED) -> list[Kind]:
+    """Each question decided by a model fitted on the other folds (stratified by expected article)."""
+    fold = folds_of([s.expected for s in searched], folds, seed)
+    out: list[Kind | None] = [None] * len(searched)
+    for k in range(folds):
+        model = fit([s for s, f in zip(searched, fold, strict=True) if f != k], knows)
+        held = [i for i, f in enumerate(fold) if f == k]
+        for i, kind in zip(held, kinds(model, [searched[i] for i in held]), strict=True):
+            out[i] = kind
+    return [k for k in out if k is not None]
+
+
+def folds_of(labels: list[str], folds: int, seed: int) -> list[int]:
+    """A fold for each row: rows of each label shuffled with a seeded generator and dealt round-robin,
+    labels taken in sorted order so the deal goes on where the previous label stopped."""
+    rng = random.Random(seed)
+    by_label: dict[str, list[int]] = defaultdict(list)
+    for i, label in enumerate(labels):
+        by_label[label].append(i)
+    fold = [0] * len(labels)
+    dealt = 0
+    for label in sorted(by_label):
+        members = by_label[label]
+        rng.shuffle(members)
+        for i in members:
+            fold[i] = dealt % folds
+            dealt += 1
+    return fold
+
+
+def _logistic(z: np.ndarray, y: np.ndarray, l2: float = L2) -> np.ndarray:
+    w = np.zeros(z.shape[1])
+    penalty = np.full(z.shape[1], l2)
+    penalty[0] = 0  # the intercept is not shrunk
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-np.clip(z @ w, -30, 30)))
+        gradient = z.T @ (p - y) + penalty * w
+        hessian = (z * (p * (1 - p))[:, None]).T @ z + np.diag(penalty)
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w
+
+
+def _answer_from(p_right: np.ndarray, right: np.ndarray) -> float:
+    """The lowest probability at which answering everything at or above it stays `PRECISION` right."""
+    order = np.argsort(-p_right, kind="stable")
+    hits = np.cumsum(right[order])
+    precision = hits / np.arange(1, len(order) + 1)
+    good = np.nonzero(precision >= PRECISION)[0]
+    return float(p_right[order][good[-1]]) if len(good) else 1.0
+
+
+def _handoff_below(p_known_answerable: np.ndarray) -> float:
+    """Hand off under the probability below which at most `HANDOFF_AT_MOST` of answerable questions lie."""
+    ordered = np.sort(p_known_answerable)
+    allowed = int(HANDOFF_AT_MOST * len(ordered))
+    return float(ordered[allowed]) if allowed < len(ordered) else 0.0
+
+
+__all__ = ["FEATURES", "Searched", "cross_validated", "fit", "folds_of", "kinds", "search_all"]

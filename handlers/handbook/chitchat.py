@@ -1,0 +1,58 @@
+"""Small talk ("alo", "cảm ơn nha", "haha", "bot ơi", an emoji): the bot says hello and what it can do
+instead of searching the handbook or bothering the tech team. The words are data, in the [chitchat]
+table of messages/search_words.toml."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+
+from handlers.handbook.normalize import WORDS_FILE, expand, plain, standard
+
+
+@dataclass(frozen=True)
+class _Talk:
+    phrases: frozenset[str]
+    longest: int
+    fillers: frozenset[str]
+    laughter: re.Pattern[str]
+
+
+@cache
+def _talk() -> _Talk:
+    raw = tomllib.loads(WORDS_FILE.read_text(encoding="utf-8"))["chitchat"]
+    phrases = frozenset(plain(p) for p in raw["phrases"])
+    return _Talk(
+        phrases=phrases,
+        longest=max(p.count(" ") + 1 for p in phrases),
+        fillers=frozenset(plain(w) for w in raw["fillers"]),
+        laughter=re.compile("|".join(f"(?:{pattern})" for pattern in raw["laughter"])),
+    )
+
+
+def is_small_talk(text: str) -> bool:
+    """Only greetings, thanks, laughter and the like (at least one of them, plus fillers such as "nha",
+    "ạ"), or only emoji."""
+    tokens = expand(plain(standard(text)).split())
+    if not tokens:
+        return any(unicodedata.category(ch) == "So" for ch in text)
+    talk = _talk()
+    said = False
+    i = 0
+    while i < len(tokens):
+        size = next(
+            (n for n in range(min(talk.longest, len(tokens) - i), 0, -1) if " ".join(tokens[i : i + n]) in talk.phrases),
+            0,
+        )
+        if size:
+            said, i = True, i + size
+        elif talk.laughter.fullmatch(tokens[i]):
+            said, i = True, i + 1
+        elif tokens[i] in talk.fillers:
+            i += 1
+        else:
+            return False
+    return said

@@ -1,0 +1,99 @@
+"""What to do with a searched question: answer with the top article, offer the top three, or hand it
+to the tech team. Two logistic models over the signals of the search (index.Lookup) say how likely the
+top article is the right one and how likely the handbook has an answer at all; the operating points
+("answer only when sure", "hand off when the handbook most likely has nothing") are part of the fitted
+model. The weights are data (decision.json), fitted by `bench/handbook.py --fit` on the evaluation set,
+and only read here: nothing is trained while the bot runs."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from handlers.handbook.index import Lookup
+
+MODEL_FILE = Path(__file__).with_name("decision.json")
+FEATURES = ("score", "margin", "ratio", "whole", "phrase", "coverage", "overlap", "unknown", "elsewhere", "topic",
+            "outside")
+
+
+class Kind(StrEnum):
+    ANSWER = "answer"
+    OFFER = "offer"
+    HANDOFF = "handoff"
+    CHAT = "chat"  # small talk: a friendly hello, no article, no tech team
+
+
+def signals(lookup: Lookup, outside: frozenset[str]) -> np.ndarray:
+    """The top hit's signals, in the order of FEATURES (the search found something). `outside` is the
+    model's list of words seen only in questions the handbook does not answer."""
+    top = lookup.hits[0]
+    runner_up = lookup.hits[1].score if len(lookup.hits) > 1 else 0.0
+    return np.array([
+        top.score,
+        top.score - runner_up,
+        runner_up / top.score,
+        top.whole,
+        top.phrase,
+        top.coverage,
+        top.overlap,
+        lookup.unknown,
+        float(top.elsewhere),
+        math.log1p(len(lookup.topic)),
+        sum(1 for w in lookup.topic if w in outside) / len(lookup.topic) if lookup.topic else 0.0,
+    ])
+
+
+@dataclass(frozen=True)
+class Model:
+    mean: np.ndarray
+    scale: np.ndarray
+    right: np.ndarray  # intercept, then one weight per feature: is the top article the right one
+    known: np.ndarray  # the same for: does the handbook answer this at all
+    answer_from: float  # answer when P(right) reaches this
+    handoff_below: float  # hand off when P(known) is under this
+    outside: frozenset[str] = frozenset()  # words of questions outside the handbook, in none it answers
+    note: str = ""  # how and on what it was fitted
+
+    def probabilities(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """P(right) and P(known) for a row of signals, or for a matrix of rows."""
+        z = np.column_stack([np.ones(np.atleast_2d(x).shape[0]), (np.atleast_2d(x) - self.mean) / self.scale])
+        return _sigmoid(z @ self.right), _sigmoid(z @ self.known)
+
+    def kind(self, lookup: Lookup) -> Kind:
+        if not lookup.hits:
+            return Kind.HANDOFF
+        right, known = (float(p[0]) for p in self.probabilities(signals(lookup, self.outside)))
+        if right >= self.answer_from:
+            return Kind.ANSWER
+        return Kind.HANDOFF if known < self.handoff_below else Kind.OFFER
+
+    def to_json(self) -> str:
+        data = {"features": list(FEATURES), "note": self.note, "answer_from": self.answer_from,
+                "handoff_below": self.handoff_below, "outside": sorted(self.outside)}
+        data |= {name: [round(float(v), 6) for v in getattr(self, name)] for name in ("mean", "scale", "right", "known")}
+        return json.dumps(data, indent=1) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Model:
+        data = json.loads(text)
+        if data["features"] != list(FEATURES):
+            raise ValueError(f"{MODEL_FILE.name} was fitted on other signals: refit with bench/handbook.py --fit")
+        arrays = {name: np.asarray(data[name], float) for name in ("mean", "scale", "right", "known")}
+        return cls(**arrays, answer_from=data["answer_from"], handoff_below=data["handoff_below"],
+                   outside=frozenset(data["outside"]), note=data["note"])
+
+
+@cache
+def shipped() -> Model:
+    return Model.from_json(MODEL_FILE.read_text(encoding="utf-8"))
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-np.clip(z, -30, 30)))

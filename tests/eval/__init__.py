@@ -1,0 +1,18 @@
+"""The handbook evaluation set: questions.tsv, one question a row with the article that answers it
+(`none` when the handbook has nothing, `chitchat` for small talk), how it is written (`style`: with
+diacritics, without, with typos and abbreviations) and what kind of question it is (`kind`: plain,
+regional speech, a problem described instead of named, a near-miss on a service next to ours, small talk)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+QUESTIONS = Path(__file__).with_name("questions.tsv")
+STYLES = ("dau", "khong_dau", "loi")
+KINDS = ("plain", "regional", "problem", "nearmiss", "chitchat")
+
+
+def read(path: Path = QUESTIONS) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
