@@ -356,7 +356,7 @@ STEPS = [
         Step(f"survey:question:{q}", RESIDENT, survey("question", member=True, question=q, picked=[]))
         for q in ("members", "area", "born", "note", "wifi", "ways", "phone")
     ),
-    *(Step(f"survey:{s}", RESIDENT, survey(s, member=True)) for s in ("summary", "correct")),
+    *(Step(f"survey:{s}", RESIDENT, survey(s, member=True)) for s in ("summary", "correct", "submitted")),
     *(Step(f"campaign:{s}", HEAD, campaign_step(s)) for s in ("menu", "survey", "progress", "remind_time")),
     Step("campaign:village", HEAD, campaign_step("village", survey="thu")),
     Step("campaign:expected", HEAD, campaign_step("expected", survey="thu")),
