@@ -173,13 +173,11 @@ class DeliveryWorker:
         return min(5.0, max(0.05, (due - self._clock()).total_seconds()))
 
     async def _idle(self, timeout: float | None) -> None:
-        waits: set[asyncio.Future[object]] = {asyncio.ensure_future(self._wake.wait()), *self._tasks}
+        wake = asyncio.ensure_future(self._wake.wait())
         try:
-            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([wake, *self._tasks], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for waiter in waits:
-                if waiter not in self._tasks:
-                    waiter.cancel()
+            wake.cancel()  # the sends are not ours to cancel
 
     async def _plan(self, announcement_id: int) -> list[Outgoing]:
         """The calls one notice needs, rendered once per notice rather than once per group."""

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers import communes
@@ -111,7 +111,7 @@ async def grant_role(session: AsyncSession, platform: str, user_id: str, role: s
 
 async def list_groups(session: AsyncSession) -> list[tuple[ChatGroup, Place | None]]:
     rows = await session.exec(
-        select(ChatGroup, Place).join(Place, isouter=True).order_by(ChatGroup.platform, ChatGroup.id)
+        select(ChatGroup, Place).join(Place, isouter=True).order_by(col(ChatGroup.platform), col(ChatGroup.id))
     )
     return list(rows.all())
 

@@ -99,7 +99,7 @@ class Incoming:
     @property
     def answer(self) -> str:
         """What the person said: a pressed button counts as typing its data."""
-        return (self.button_data if self.event is Event.BUTTON else self.text or "").strip()
+        return ((self.button_data if self.event is Event.BUTTON else self.text) or "").strip()
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@ added, removed, or the group becomes a supergroup with a new id."""
 
 from __future__ import annotations
 
+from typing import Literal, overload
+
 from sqlmodel import select
 
 from handlers.chat import ChatKind
@@ -13,7 +15,16 @@ from storage.models import ChatGroup, Place
 from storage.outbox import move_chat, stop_group
 
 
+@overload
+async def this_group(turn: Turn, create: Literal[True] = True) -> ChatGroup: ...
+
+
+@overload
+async def this_group(turn: Turn, create: Literal[False]) -> ChatGroup | None: ...
+
+
 async def this_group(turn: Turn, create: bool = True) -> ChatGroup | None:
+    """The group of this turn's chat; created unless `create` is false, and then None if unknown."""
     msg = turn.incoming
     rows = await turn.session.exec(
         select(ChatGroup).where(ChatGroup.platform == msg.platform, ChatGroup.chat_id == msg.chat_id)

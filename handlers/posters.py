@@ -49,6 +49,7 @@ class PosterPage:
 
 async def pages_for(session: AsyncSession, place: Place, links: BotLinks) -> list[PosterPage]:
     """A village's page, or one page per village of a commune (by name); [] for a commune without any."""
+    commune: Place | None
     if place.kind == PlaceKind.COMMUNE:
         villages, commune = await villages_of(session, place), place
     else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import sqlalchemy
 from sqlalchemy import bindparam, update
 from sqlmodel import col, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -35,15 +36,15 @@ async def claim_due(
     costs the same with ten or ten thousand rows waiting. A bare connection and Core statements, no
     ORM session: this runs for every few sends."""
     due = (
-        select(
-            Delivery.id, Delivery.announcement_id, Delivery.group_id, ChatGroup.chat_id, Delivery.parts_sent,
-            Delivery.attempts,
+        sqlalchemy.select(  # SQLModel's select is typed for up to four columns
+            col(Delivery.id), col(Delivery.announcement_id), col(Delivery.group_id), col(ChatGroup.chat_id),
+            col(Delivery.parts_sent), col(Delivery.attempts),
         )
         .join(ChatGroup, col(Delivery.group_id) == ChatGroup.id)
         .where(
             col(Delivery.status) == DeliveryStatus.PENDING,
             col(Delivery.not_before) <= now,
-            ChatGroup.platform == platform,
+            col(ChatGroup.platform) == platform,
         )
         .order_by(col(Delivery.status), col(Delivery.not_before))
         .limit(limit)
