@@ -11,7 +11,9 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+import alembic.util
 from aiohttp import web
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from bot.channels.local import LocalChannel
 from bot.channels import telegram, zalo
@@ -26,10 +28,11 @@ from bot.pacing import Pacer, Window
 from bot.reminders import SurveyReminders
 from bot.retention import InboxRetention
 from bot.scheduler import Jobs, RecurringNotices
+from bot.startup import StartError
 from bot.web import make_app, webhook_handler
 from handlers.handbook.search import Handbook
 from handlers.surveys.catalog import Catalog
-from storage.db import create_engine, is_sqlite, session_factory
+from storage.db import create_engine, is_sqlite, session_factory, shown
 from storage.migrate import upgrade
 from storage.models import utcnow
 from storage.outage import kind_of, retried, unavailable
@@ -74,8 +77,17 @@ class App:
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
+        """Everything up and receiving. A start that fails (a StartError for what the operator can
+        fix) has closed whatever it had opened: channels, database, web server, tasks."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         settings = self.settings
-        await asyncio.to_thread(upgrade, settings.database_url)
+        await _open_database(settings.database_url)
         self.engine = create_engine(settings.database_url)
         self.sessions = session_factory(self.engine)
 
@@ -180,7 +192,11 @@ class App:
     async def serve(self, app: web.Application) -> None:
         self._web = web.AppRunner(app, access_log=None)  # monitoring asks every few seconds
         await self._web.setup()
-        await web.TCPSite(self._web, self.settings.web_host, self.settings.web_port).start()
+        try:
+            await web.TCPSite(self._web, self.settings.web_host, self.settings.web_port).start()
+        except OSError as exc:  # in use, or an address this machine does not have
+            raise StartError("port", host=self.settings.web_host, port=str(self.settings.web_port),
+                             detail=exc.strerror or type(exc).__name__) from None
         self.web_port = self._web.addresses[0][1]
         log.info("web server on http://%s:%d (/healthz, /metrics)", self.settings.web_host, self.web_port)
 
@@ -219,6 +235,7 @@ class App:
         return task
 
     async def stop(self) -> None:
+        """The graceful stop; it copes with a half-started app, which is how a failed start ends."""
         self._stopping.set()
         # the sync and the retention are let finish, not cancelled: a task cancelled inside a SQLite
         # transaction leaves the database locked for the rest of the process
@@ -230,18 +247,39 @@ class App:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self.dispatcher.stop()
-        await self.dispatcher.drain()
-        await self.jobs.stop()  # no job fires after this, and no fired job's work is left running
-        self.recurring.stop()
-        self.reminders.stop()
+        if hasattr(self, "dispatcher"):
+            self.dispatcher.stop()
+            await self.dispatcher.drain()
+        if hasattr(self, "jobs"):
+            await self.jobs.stop()  # no job fires after this, and no fired job's work is left running
+        if hasattr(self, "recurring"):
+            self.recurring.stop()
+        if hasattr(self, "reminders"):
+            self.reminders.stop()
         if self._web is not None:
             await self._web.cleanup()
         if self.health is not None:
             await self.health.close()  # a database check still running finishes before the engine goes
         for channel in self.remotes.values():
             await channel.stop()
-        await self.engine.dispose()
+        if hasattr(self, "engine"):
+            await self.engine.dispose()
+
+
+async def _open_database(url: str) -> None:
+    """Migrate to the code's schema, which is also the proof that the database opens."""
+    try:
+        await asyncio.to_thread(upgrade, url)
+    except (SQLAlchemyError, OSError, alembic.util.CommandError) as exc:
+        raise StartError("database", database=shown(url), detail=_first_line(exc)) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    """What the driver said, without SQLAlchemy's statement and parameters (no data leaves)."""
+    origin = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    if isinstance(origin, OSError) and origin.strerror:
+        return origin.strerror
+    return (str(origin).strip().splitlines() or [type(origin).__name__])[0][:200]
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import json
 import signal
 import sys
@@ -16,8 +15,10 @@ from pathlib import Path
 
 import aiohttp
 
-from bot import logs
+from bot import cli_db, logs
+from bot.cli_words import HELP, WORDS, translate_argparse
 from bot.config import ChannelSettings, ConfigError, Settings, load
+from bot.startup import StartError
 from handlers import admin, invitations
 from handlers.handbook.search import Handbook
 from handlers.context import BotLinks
@@ -27,91 +28,108 @@ from handlers.surveys.export import FORMATS
 from handlers.surveys.forms import FormError
 from messages import render
 from handlers.people import place_by_code
-from storage.db import create_engine, session_factory
+from storage.db import create_engine, session_factory, shown
 from storage.models import utcnow
 from storage.migrate import upgrade
 
 
+ROLES = ["commune_official", "village_head", "tech_team"]
+
+
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="langso", description="Làng số bot")
-    root.add_argument("-v", "--verbose", action="store_true", help="log debug details")
-    sub = root.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="run every channel that has a token (the local demo when none has)")
-    sub.add_parser("demo", help="the local channel in this terminal")
+    translate_argparse()
+    h = HELP
+    root = argparse.ArgumentParser(prog="langso", description=h["prog"], epilog=_where_epilog(),
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    root.add_argument("-v", "--verbose", action="store_true", help=h["verbose"])
+    sub = root.add_subparsers(dest="command", required=True, title=h["command"])
+    sub.add_parser("run", help=h["run"], description=h["run"])
+    sub.add_parser("demo", help=h["demo"], description=h["demo"])
 
-    db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
-    db.add_parser("upgrade", help="apply migrations")
-
-    adm = sub.add_parser("admin", help="places, roles, groups").add_subparsers(dest="admin_command", required=True)
-    place = adm.add_parser("place").add_subparsers(dest="place_command", required=True)
-    add = place.add_parser("add")
-    add.add_argument("--kind", required=True, choices=["commune", "village"])
-    add.add_argument("--code", help="default for --official: the kind and the official code, e.g. XA-02923")
-    named = add.add_mutually_exclusive_group()
-    named.add_argument("--name")
-    named.add_argument("--official", help="a commune's name (or code) in the official 2025 list")
-    add.add_argument("--province", help="the province of --official")
-    add.add_argument("--parent")
-    place.add_parser("list")
-    search = place.add_parser("search", help="communes and wards of the official 2025 list")
-    search.add_argument("text")
-    search.add_argument("--province")
-    role = adm.add_parser("role").add_subparsers(dest="role_command", required=True)
-    grant = role.add_parser("grant")
-    grant.add_argument("--platform", required=True, choices=["telegram", "zalo", "local"])
-    grant.add_argument("--user-id", required=True)
-    grant.add_argument("--role", required=True, choices=["commune_official", "village_head", "tech_team"])
-    grant.add_argument("--place", required=True)
-    invite = adm.add_parser("invite", help="a one-time invitation to a role (the first one of a commune)")
-    invite.add_argument("--role", required=True, choices=["commune_official", "village_head", "tech_team"])
-    invite.add_argument("--place", required=True)
-    group = adm.add_parser("group").add_subparsers(dest="group_command", required=True)
-    group.add_parser("list")
-
-    ask = sub.add_parser("ask", help="ask the handbook as a resident would, and see the scores")
-    ask.add_argument("question", help='the question; "-" reads one question a line from standard input')
-    ask.add_argument("--json", action="store_true")
-    survey = sub.add_parser("survey", help="survey definitions").add_subparsers(dest="survey_command", required=True)
-    survey.add_parser("import", help="check and import a survey file (.toml or XLSForm .xlsx)").add_argument("path")
-    survey.add_parser("list", help="the surveys the bot can run")
-    export = sub.add_parser("export", help="a village's or commune's survey answers as XLSX or CSV")
-    export.add_argument("--survey", required=True, help="survey code (langso survey list)")
-    export.add_argument("--place", required=True, help="village or commune code")
-    export.add_argument("--format", choices=FORMATS, default="xlsx")
-    export.add_argument("--out", help="file to write (default: <survey>-<place>.<format>)")
-    poster = sub.add_parser("poster", help="QR posters for the nhà văn hóa: an A4 PDF, one page per village")
-    poster.add_argument("--place", required=True, help="village code, or a commune code for all its villages")
-    poster.add_argument("--out", help="file to write (default: poster-<place>.pdf)")
-    sub.add_parser("handbook", help="the handbook").add_subparsers(dest="handbook_command", required=True).add_parser(
-        "list"
+    db = sub.add_parser("db", help=h["db"], description=h["db"]).add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help=h["db_upgrade"], description=h["db_upgrade"])
+    db.add_parser("where", help=h["db_where"], description=h["db_where"])
+    db.add_parser("backup", help=h["db_backup"], description=h["db_backup"]).add_argument("path", help=h["db_backup_path"])
+    db.add_parser("restore", help=h["db_restore"], description=h["db_restore"]).add_argument(
+        "path", help=h["db_restore_path"]
     )
+
+    adm = sub.add_parser("admin", help=h["admin"], description=h["admin"]).add_subparsers(
+        dest="admin_command", required=True
+    )
+    place = adm.add_parser("place", help=h["place"]).add_subparsers(dest="place_command", required=True)
+    add = place.add_parser("add", help=h["place_add"], description=h["place_add"])
+    add.add_argument("--kind", required=True, choices=["commune", "village"], help=h["kind"])
+    add.add_argument("--code", help=h["code"])
+    named = add.add_mutually_exclusive_group()
+    named.add_argument("--name", help=h["name"])
+    named.add_argument("--official", help=h["official"])
+    add.add_argument("--province", help=h["province"])
+    add.add_argument("--parent", help=h["parent"])
+    place.add_parser("list", help=h["place_list"])
+    search = place.add_parser("search", help=h["place_search"], description=h["place_search"])
+    search.add_argument("text", help=h["search_text"])
+    search.add_argument("--province", help=h["province"])
+    role = adm.add_parser("role", help=h["role"]).add_subparsers(dest="role_command", required=True)
+    grant = role.add_parser("grant", help=h["role_grant"], description=h["role_grant"])
+    grant.add_argument("--platform", required=True, choices=["telegram", "zalo", "local"], help=h["platform"])
+    grant.add_argument("--user-id", required=True, help=h["user_id"])
+    grant.add_argument("--role", required=True, choices=ROLES, help=h["role_name"])
+    grant.add_argument("--place", required=True, help=h["role_place"])
+    invite = adm.add_parser("invite", help=h["invite"], description=h["invite"])
+    invite.add_argument("--role", required=True, choices=ROLES, help=h["role_name"])
+    invite.add_argument("--place", required=True, help=h["role_place"])
+    group = adm.add_parser("group", help=h["group"]).add_subparsers(dest="group_command", required=True)
+    group.add_parser("list", help=h["group_list"])
+
+    ask = sub.add_parser("ask", help=h["ask"], description=h["ask"])
+    ask.add_argument("question", help=h["question"])
+    ask.add_argument("--json", action="store_true", help=h["json"])
+    survey = sub.add_parser("survey", help=h["survey"]).add_subparsers(dest="survey_command", required=True)
+    survey.add_parser("import", help=h["survey_import"], description=h["survey_import"]).add_argument(
+        "path", help=h["survey_path"]
+    )
+    survey.add_parser("list", help=h["survey_list"])
+    export = sub.add_parser("export", help=h["export"], description=h["export"])
+    export.add_argument("--survey", required=True, help=h["survey_code"])
+    export.add_argument("--place", required=True, help=h["export_place"])
+    export.add_argument("--format", choices=FORMATS, default="xlsx", help=h["format"])
+    export.add_argument("--out", help=h["export_out"])
+    poster = sub.add_parser("poster", help=h["poster"], description=h["poster"])
+    poster.add_argument("--place", required=True, help=h["poster_place"])
+    poster.add_argument("--out", help=h["poster_out"])
+    handbook = sub.add_parser("handbook", help=h["handbook"]).add_subparsers(dest="handbook_command", required=True)
+    handbook.add_parser("list", help=h["handbook_list"])
     return root
+
+
+def _where_epilog() -> str:
+    """`langso --help` ends with the config file and the database the commands would use."""
+    try:
+        settings = load()
+    except ConfigError as exc:
+        return HELP["epilog_unknown"].format(reason=exc)
+    return HELP["epilog"].format(config=settings.source, database=shown(settings.database_url))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         settings = load()
     except ConfigError as exc:
         print(render("config_error", reason=str(exc)), file=sys.stderr)
         return 2
+    logs.configure(verbose=args.verbose, as_json=settings.log_json)
     logs.install(logs.secrets_of(settings))
     if args.command == "run":
         if not (settings.telegram.token or settings.zalo.token):
-            print(render("no_token_demo", database=settings.database_url))
+            print(render("no_token_demo", database=shown(settings.demo.database_url)))
             return _demo(settings)
         return _run(settings)
     if args.command == "demo":
         return _demo(settings)
     if args.command == "db":
-        upgrade(settings.database_url)
-        print(render("db_upgraded"))
-        return 0
+        return cli_db.run(args, settings)
     if args.command in ("ask", "handbook"):
         return asyncio.run(_with_session(settings, lambda session: _handbook(args, session)))
     if args.command == "poster":
@@ -124,16 +142,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(settings: Settings) -> int:
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except StartError as exc:
+        print(exc.line(), file=sys.stderr)
+        return 2
     return 0
 
 
 async def serve(settings: Settings) -> None:
-    """The bot until SIGINT or SIGTERM, then a graceful stop (also used by bench/surveys.py)."""
+    """The bot until SIGINT or SIGTERM, then a graceful stop (also used by bench/surveys.py). A failed
+    start raises StartError with every connection closed, and its log lines held back (logs.held_back)."""
     from bot.app import App
 
     app = App(settings)
-    await app.start()
+    with logs.held_back():
+        await app.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -145,8 +169,12 @@ async def serve(settings: Settings) -> None:
 def _demo(settings: Settings) -> int:
     from bot.demo import run_demo
 
-    with contextlib.suppress(KeyboardInterrupt, EOFError):
-        asyncio.run(run_demo(settings))
+    try:
+        with contextlib.suppress(KeyboardInterrupt, EOFError):
+            asyncio.run(run_demo(settings))
+    except StartError as exc:
+        print(exc.line(), file=sys.stderr)
+        return 2
     return 0
 
 
@@ -180,7 +208,7 @@ async def _admin(args: argparse.Namespace, session) -> int:  # noqa: ANN001 - As
         print(render("admin_role_granted", role=args.role, place=place, platform=args.platform, user_id=args.user_id))
     elif args.admin_command == "group":
         for group, place in await admin.list_groups(session):
-            state = "active" if group.active else "inactive"
+            state = WORDS["group_active"] if group.active else WORDS["group_inactive"]
             print(f"{group.platform}\t{group.chat_id}\t{state}\t{place.code if place else '-'}\t{group.title}")
     return 0
 

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
 from urllib.parse import urlparse
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from handlers.context import BotLinks, HandlerSettings, QuietHours
@@ -68,6 +71,9 @@ class DemoSettings:
     commune_code: str
     commune_name: str
     villages: tuple[DemoVillage, ...]
+    # never the real bot's database: [demo] database_url, else langso-demo.db next to the config file
+    database_url: str = "sqlite:///langso-demo.db"
+    output: Path = Path("demo-output")  # the charts and exports the demo receives
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,7 @@ class Settings:
     demo: DemoSettings
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     source: Path = field(default=DEFAULT_CONFIG)
+    log_json: bool = False  # LANGSO_LOG_FORMAT=json: one JSON object a line
 
 
 def load(env: Mapping[str, str] | None = None) -> Settings:
@@ -97,9 +104,13 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
 
 
 def build(raw: dict, env: Mapping[str, str], path: Path = DEFAULT_CONFIG) -> Settings:
-    """Settings from a parsed config file and an environment (tests build them this way too)."""
-    database_url = env.get("LANGSO_DATABASE_URL") or _get(raw, "database_url", str)
+    """Settings from a parsed config file and an environment (tests build them this way too).
+    A relative SQLite path in the file is relative to the file; in LANGSO_DATABASE_URL, to the cwd."""
+    database_url = env.get("LANGSO_DATABASE_URL") or _beside(path, _get(raw, "database_url", str))
     _check_database_url(database_url)
+    log_format = env.get("LANGSO_LOG_FORMAT") or "text"
+    if log_format not in ("text", "json"):
+        raise ConfigError(f"LANGSO_LOG_FORMAT: chỉ nhận 'text' hoặc 'json', nhận được {log_format!r}")
 
     tz_name = _get(raw, "timezone", str)
     try:
@@ -142,12 +153,15 @@ def build(raw: dict, env: Mapping[str, str], path: Path = DEFAULT_CONFIG) -> Set
             commune_code=demo.get("commune_code", "XA-DEMO"),
             commune_name=demo.get("commune_name", "Xã Demo"),
             villages=tuple(DemoVillage(v["code"], v["name"]) for v in demo.get("villages", [])),
+            database_url=_beside(path, demo.get("database_url", "sqlite:///langso-demo.db")),
+            output=path.resolve().parent / "demo-output",
         ),
         privacy=PrivacySettings(
             inbox_retention_days=_days(raw.get("privacy", {}).get("inbox_retention_days", 30),
                                        "privacy.inbox_retention_days"),
         ),
         source=path,
+        log_json=log_format == "json",
     )
 
 
@@ -216,6 +230,18 @@ def _get(raw: dict, key: str, kind: type) -> object:
     if not isinstance(value, kind):
         raise ConfigError(f"{key}: cần kiểu {kind.__name__}")
     return value
+
+
+def _beside(config: Path, url: str) -> str:
+    """A SQLite URL with a relative path made absolute against the config file's folder."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url  # _check_database_url says what is wrong with it
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" or Path(database).is_absolute():
+        return url
+    return parsed.set(database=str(config.resolve().parent / database)).render_as_string(hide_password=False)
 
 
 def _check_database_url(url: str) -> None:

@@ -4,12 +4,17 @@ village head or resident, and see what every group receives."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import os
+import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlmodel import select
 
+from bot import logs
 from bot.app import App
 from bot.channels.local import LocalChannel, to_payload
 from bot.config import Settings
@@ -66,33 +71,41 @@ async def seed(app: App) -> None:
         await session.commit()
 
 
-def show(out: Outgoing) -> None:
+def show(out: Outgoing, folder: Path) -> None:
     where = f"nhóm {out.chat.chat_id}" if out.chat.chat_id.startswith("nhom-") else f"riêng → {out.chat.chat_id}"
     buttons = "  ".join(f"[{b.label}]" for b in out.buttons if b.data.startswith("ack:"))
     text = out.text
-    if out.upload is not None:  # a chart or an export: saved next to the demo database to be opened
-        Path(out.upload.filename).write_bytes(out.upload.content)
-        text = "\n".join(filter(None, [text, render("demo_file_saved", name=out.upload.filename)]))
+    if out.upload is not None:  # a chart or an export: saved into the demo's folder (ignored by git)
+        folder.mkdir(parents=True, exist_ok=True)
+        saved = folder / Path(out.upload.filename).name
+        saved.write_bytes(out.upload.content)
+        text = "\n".join(filter(None, [text, render("demo_file_saved", path=str(saved))]))
     print(f"\n┌─ {where}\n│ " + text.replace("\n", "\n│ ") + (f"\n│ {buttons}" if buttons else "") + "\n└─")
 
 
 async def run_demo(settings: Settings) -> None:
-    local = LocalChannel(on_message=show)
+    """Until `:thoat`, the end of the input, or Ctrl-C (which leaves at once: nothing waits on a
+    blocked read of the terminal)."""
+    local = LocalChannel(on_message=lambda out: show(out, settings.demo.output))
     settings = dataclasses.replace(
         settings,
+        database_url=settings.demo.database_url,  # never the real bot's
         telegram=dataclasses.replace(settings.telegram, token=None),
         zalo=dataclasses.replace(settings.zalo, token=None),
     )
     app = App(settings, local=local)
-    await app.start()
+    with logs.held_back():
+        await app.start()
     try:
         await seed(app)
         cast = personas(settings)
         me = cast[-1] if cast else Persona("nguoi-dan", "Người dân", None, "")
         print(render("demo_intro", personas=list(enumerate(cast, 1))))
         loop = asyncio.get_running_loop()
+        keyboard = Keyboard(loop)
         while True:
-            line = (await loop.run_in_executor(None, input, f"\n[{me.name}] > ")).strip()
+            print(f"\n[{me.name}] > ", end="", flush=True)
+            line = (await keyboard.line()).strip()
             if not line:
                 continue
             if line in (":thoat", ":q"):
@@ -113,6 +126,38 @@ async def run_demo(settings: Settings) -> None:
             await asyncio.sleep(0.3)  # let the delivery worker show what the groups receive
     finally:
         await app.stop()
+
+
+class Keyboard:
+    """Lines from standard input, read by a daemon thread with os.read: the event loop never waits
+    on the terminal, and at exit nothing does (input() in an executor kept Ctrl-C waiting for Enter,
+    and sys.stdin's lock held by a daemon thread can stall the interpreter's shutdown)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._lines: asyncio.Queue[str | None] = asyncio.Queue()
+        threading.Thread(target=self._read, name="demo-stdin", daemon=True).start()
+
+    async def line(self) -> str:
+        line = await self._lines.get()
+        if line is None:
+            raise EOFError
+        return line
+
+    def _read(self) -> None:
+        pending = b""
+        while chunk := os.read(sys.stdin.fileno(), 4096):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                self._put(line.decode("utf-8", "replace"))
+        self._put(pending.decode("utf-8", "replace") if pending else None)
+        if pending:
+            self._put(None)
+
+    def _put(self, line: str | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop has closed: the demo is over
+            self._loop.call_soon_threadsafe(self._lines.put_nowait, line)
 
 
 def _incoming(line: str, me: Persona, local: LocalChannel) -> Incoming | None:

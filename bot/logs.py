@@ -4,16 +4,21 @@ The code itself logs ids, sizes, method names and exception types (`describe`, `
 line, `install` puts one log-record factory in front of every handler at start-up: each record's
 message and traceback are rendered once, every configured secret in them becomes "***", and at INFO and
 above what database errors quote of stored values (SQL parameters, PostgreSQL's DETAIL lines) is cut.
+
+`configure` sets up the one handler on stderr (text, or one JSON object a line for log collectors) and
+keeps the libraries' chatter at WARNING unless -v.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import sys
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timezone
 from types import TracebackType
 from urllib.parse import quote
 
@@ -62,6 +67,72 @@ def install(secrets: Iterable[str]) -> Callable[[], None]:
     logging.setLogRecordFactory(factory)
     sys.excepthook = excepthook
     return undo
+
+
+# Libraries that log routine steps at INFO (migrations run, jobs added, fonts found, requests made)
+LIBRARIES = ("aiosqlite", "alembic", "apscheduler", "fontTools", "httpcore", "httpx", "matplotlib", "PIL", "telegram")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure(*, verbose: bool, as_json: bool) -> None:
+    """The root logger writes to stderr: everything with -v, else INFO and up, libraries WARNING and up."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if as_json else logging.Formatter(TEXT_FORMAT))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for name in LIBRARIES:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.WARNING)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time (UTC, ISO 8601), level, logger, message, and exc_info as text."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:  # a record made before `install`
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exc_info"] = record.exc_text
+        if record.stack_info:
+            entry["stack_info"] = record.stack_info
+        return json.dumps(entry, ensure_ascii=False)
+
+
+class _Held(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def held_back() -> Iterator[None]:
+    """The start-up's log records wait until the start is over, then go out in order; a failed start
+    drops them (its one line on stderr says what to fix) unless the root logs DEBUG (-v)."""
+    root = logging.getLogger()
+    handlers, held = root.handlers[:], _Held()
+    root.handlers = [held]
+    failed = False
+    try:
+        yield
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        root.handlers = handlers
+        if not failed or root.isEnabledFor(logging.DEBUG):
+            for record in held.records:
+                for handler in handlers:
+                    if record.levelno >= handler.level:
+                        handler.handle(record)
 
 
 def describe(exc: BaseException) -> str:

@@ -7,8 +7,10 @@ from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -29,6 +31,20 @@ def is_sqlite(url: str) -> bool:
     return make_url(_canonical(url)).get_backend_name() == "sqlite"
 
 
+def shown(url: str) -> str:
+    """The URL as the operator may read it: the password hidden, a SQLite file's full path."""
+    parsed = make_url(_canonical(url))
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        parsed = parsed.set(database=str(Path(parsed.database).resolve()))
+    return parsed.render_as_string(hide_password=True)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for PostgreSQL or an in-memory database."""
+    database = make_url(_canonical(url)).database if is_sqlite(url) else None
+    return Path(database) if database and database != ":memory:" else None
+
+
 def _canonical(url: str) -> str:
     if url.startswith("postgres://"):
         return "postgresql://" + url.removeprefix("postgres://")
@@ -38,9 +54,9 @@ def _canonical(url: str) -> str:
 def create_engine(url: str) -> AsyncEngine:
     """hide_parameters: a failing statement's values (what people wrote) stay out of errors and logs."""
     if is_sqlite(url):
-        database = make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_path(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         # One connection, handed out in turn: SQLite has a single writer anyway, and waiting for the
         # pool is an await, where waiting on SQLite's lock would be a thread sleeping in its busy handler.
         engine = create_async_engine(
@@ -55,7 +71,7 @@ def create_engine(url: str) -> AsyncEngine:
     )
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API objects
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     # WAL lets the delivery worker commit while handlers read; NORMAL is durable across a process
     # kill (only an OS crash can lose the last transactions).
     cursor = dbapi_connection.cursor()
@@ -69,7 +85,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API
     dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
 
 
-def _begin_immediate(connection) -> None:  # noqa: ANN001 - a SQLAlchemy Connection
+def _begin_immediate(connection: Connection) -> None:
     # Take the write lock when a transaction starts: a transaction that read first and wrote later
     # could otherwise fail at once with "database is locked" when another one wrote in between.
     connection.exec_driver_sql("BEGIN IMMEDIATE")
@@ -84,4 +100,4 @@ async def insert_if_absent(session: AsyncSession, model: type[SQLModel], **value
     and one row exists (PostgreSQL makes the second wait for the first rather than fail)."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    await session.exec(insert(model).values(**values).on_conflict_do_nothing())  # type: ignore[call-overload]
+    await session.exec(insert(model).values(**values).on_conflict_do_nothing())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.cli_helpers import langso
+from tests.cli_helpers import config_in, langso
 
 def test_admin_commands_build_the_place_tree(tmp_path: Path) -> None:
     env = {"LANGSO_DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}"}
@@ -36,10 +36,21 @@ def test_bad_settings_stop_start_up_with_one_clear_line(tmp_path: Path) -> None:
         assert result.stderr.count("\n") == 1 and setting in result.stderr, result.stderr
 
 
-def test_run_without_a_token_is_the_local_demo(tmp_path: Path) -> None:
-    env = {"LANGSO_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}"}
+def test_run_without_a_token_is_the_local_demo_on_its_own_database(tmp_path: Path) -> None:
+    env = {"LANGSO_CONFIG": str(config_in(tmp_path)), "LANGSO_DATABASE_URL": f"sqlite:///{tmp_path / 'real.db'}"}
     script = "\n".join([":la 2", "/thongbao Họp thôn tối nay", "5", "1", ":thoat"]) + "\n"
     result = langso("run", env=env, stdin=script)
     assert result.returncode == 0
-    assert "Chưa có LANGSO_TELEGRAM_TOKEN" in result.stdout
+    assert "Chưa có LANGSO_TELEGRAM_TOKEN" in result.stdout and str(tmp_path / "langso-demo.db") in result.stdout
     assert "nhóm nhom-thon-1" in result.stdout and "Họp thôn tối nay" in result.stdout
+    assert (tmp_path / "langso-demo.db").exists() and not (tmp_path / "real.db").exists()
+
+
+def test_help_and_mistakes_are_in_vietnamese() -> None:
+    helped = langso("--help")
+    assert helped.returncode == 0 and "cách dùng: langso" in helped.stdout and "langso db where" in helped.stdout
+    assert "show this help" not in helped.stdout and "positional arguments" not in helped.stdout
+    wrong = langso("admin", "place", "add", "--kind", "town")
+    assert wrong.returncode == 2 and "lỗi: tham số --kind: không có lựa chọn 'town'" in wrong.stderr
+    missing = langso("export", "--survey", "x")
+    assert "thiếu tham số bắt buộc: --place" in missing.stderr

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.channels.zalo import ZaloChannel, ZaloError, update_key
+from bot.channels.zalo import ZaloChannel, update_key
+from bot.startup import StartError
 from handlers.chat import Attachment, Button, ChatKind, ChatRef, Event, Outcome, Outgoing
 from tests.fake_zalo import FakeZalo
 
@@ -79,9 +80,9 @@ async def test_start_calls_get_me(fake: FakeZalo, channel: ZaloChannel) -> None:
 
 async def test_start_with_a_wrong_token_raises(fake: FakeZalo) -> None:
     ch = ZaloChannel("wrong-token", fake.url, connections=1)
-    with pytest.raises(ZaloError) as raised:
+    with pytest.raises(StartError) as raised:
         await ch.start()
-    assert raised.value.status == 401
+    assert raised.value.reason == "token"
 
 
 # --- receive ------------------------------------------------------------------------------------

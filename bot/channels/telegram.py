@@ -26,6 +26,7 @@ from telegram.warnings import PTBUserWarning
 
 from bot.channels.aiohttp_request import AiohttpRequest
 from bot.logs import size_of
+from bot.startup import StartError
 from handlers.chat import Attachment, ChatKind, Event, Incoming, Outcome, Outgoing, Quoted, SendResult, utf16_units
 
 log = logging.getLogger(__name__)
@@ -47,24 +48,34 @@ class TelegramChannel:
     def __init__(self, token: str, api_url: str, *, connections: int) -> None:
         # replies and bulk sends share one pool sized above the delivery worker's in-flight limit, so a
         # reply always finds a free connection; long polling has its own.
+        self._requests = (
+            AiohttpRequest(connections=connections),
+            AiohttpRequest(connections=1, read_timeout=POLL_TIMEOUT + 10),
+        )
         self.bot = Bot(
             token,
             base_url=f"{api_url}/bot",
             base_file_url=f"{api_url}/file/bot",
-            request=AiohttpRequest(connections=connections),
-            get_updates_request=AiohttpRequest(connections=1, read_timeout=POLL_TIMEOUT + 10),
+            request=self._requests[0],
+            get_updates_request=self._requests[1],
         )
+        self.api_url = api_url
         self.username = ""
 
     async def start(self) -> None:
+        """getMe: a wrong token or URL fails here, as a StartError, with the connections closed."""
         try:
-            await self.bot.initialize()  # getMe: a wrong token or URL fails here, at start-up
-        except InvalidToken:  # python-telegram-bot's message quotes the token
-            raise InvalidToken("Telegram rejected the bot token (getMe)") from None
+            await self.bot.initialize()
+        except TelegramError as exc:  # python-telegram-bot's InvalidToken message quotes the token
+            await self.stop()
+            raise _start_error(exc, self.api_url) from None
         self.username = self.bot.username or ""
 
     async def stop(self) -> None:
         await self.bot.shutdown()
+        # a Bot whose initialize() failed shuts nothing down: its connection pools are closed here
+        for request in self._requests:
+            await request.shutdown()
 
     # --- send -----------------------------------------------------------------------------------
 
@@ -154,7 +165,10 @@ class TelegramChannel:
                 offset = int(key) + 1
 
     async def set_webhook(self, url: str, secret: str) -> None:
-        await self.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+        try:
+            await self.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+        except TelegramError as exc:
+            raise StartError("webhook", platform="Telegram", url=url, detail=str(exc)) from None
 
     def parse(self, payload: dict[str, Any]) -> Incoming | None:
         """The one normalised message in an update, or None for updates the bot has nothing to do with.
@@ -230,6 +244,14 @@ class TelegramChannel:
             if at and bot.lower() == self.username.lower():
                 return command + sep + rest
         return text
+
+
+def _start_error(exc: TelegramError, api_url: str) -> StartError:
+    if isinstance(exc, InvalidToken):
+        return StartError("token", platform="Telegram")
+    if isinstance(exc, NetworkError) and not isinstance(exc, BadRequest):  # time-outs, refused connections
+        return StartError("unreachable", platform="Telegram", url=api_url, detail=str(exc))
+    return StartError("refused", platform="Telegram", detail=str(exc))
 
 
 def update_key(payload: dict[str, Any]) -> str | None:

@@ -20,6 +20,7 @@ import aiohttp
 from bot.channels.backlog import LIMIT as BACKLOG_LIMIT
 from bot.channels.backlog import Backlog
 from bot.logs import describe
+from bot.startup import StartError
 from handlers.chat import Attachment, ChatKind, Incoming, Outcome, Outgoing, SendResult
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,8 @@ class ZaloChannel:
     caption_limit = TEXT_LIMIT
 
     def __init__(self, token: str, api_url: str = DEFAULT_API_URL, *, connections: int) -> None:
-        self._base = f"{(api_url or DEFAULT_API_URL).rstrip('/')}/bot{token}"
+        self.api_url = (api_url or DEFAULT_API_URL).rstrip("/")
+        self._base = f"{self.api_url}/bot{token}"
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
         # attributes rather than constants so tests can shorten them
@@ -71,6 +73,7 @@ class ZaloChannel:
         self.username = ""
 
     async def start(self) -> None:
+        """getMe: a wrong token or URL fails here, as a StartError, with the connections closed."""
         if self._session is None or self._session.closed:
             # one pool for the process; +1 so the connection held by long polling never starves sends
             limit = self._connections + 1
@@ -79,10 +82,10 @@ class ZaloChannel:
                 headers={"User-Agent": "langso-bot (zalo)"},
             )
         try:
-            me = await self._call("getMe", {})  # a wrong token or URL fails here, at start-up
-        except ZaloError:
+            me = await self._call("getMe", {})
+        except ZaloError as exc:
             await self.stop()
-            raise
+            raise _start_error(exc, self.api_url) from None
         me = me if isinstance(me, dict) else {}
         self.bot_id = str(me.get("id", ""))
         self.username = str(me.get("account_name") or me.get("display_name") or "")
@@ -177,8 +180,11 @@ class ZaloChannel:
         backlog.add(key, raw)
 
     async def set_webhook(self, url: str, secret: str) -> None:
-        """Raises ZaloError when refused: a bot without a webhook receives nothing."""
-        await self._call("setWebhook", {"url": url, "secret_token": secret})
+        """Raises StartError when refused: a bot without a webhook receives nothing."""
+        try:
+            await self._call("setWebhook", {"url": url, "secret_token": secret})
+        except ZaloError as exc:
+            raise StartError("webhook", platform="Zalo", url=url, detail=exc.detail) from None
 
     def parse(self, payload: dict[str, Any]) -> Incoming | None:
         """The one normalised message in an update (bare or wrapped in {"ok", "result"}), or None for
@@ -271,6 +277,14 @@ class ZaloChannel:
         level = logging.INFO if outcome is Outcome.THROTTLED else logging.WARNING
         log.log(level, "zalo %s -> %s: %s", method, outcome, detail)
         return ZaloError(method, outcome, detail, status=status, retry_after=retry_after)
+
+
+def _start_error(exc: ZaloError, api_url: str) -> StartError:
+    if exc.status == 401:
+        return StartError("token", platform="Zalo")
+    if exc.status == 0:  # no answer at all: refused, reset, timed out
+        return StartError("unreachable", platform="Zalo", url=api_url, detail=exc.detail)
+    return StartError("refused", platform="Zalo", detail=exc.detail)
 
 
 def update_key(payload: dict[str, Any]) -> str | None:
