@@ -99,6 +99,7 @@ class Dispatcher:
             )
             unanswered = list(rows.all())
         for row_id, kept in unanswered:
+            assert row_id is not None  # a stored row
             # the person may have seen it just before the stop: the repeat says it is one
             restored = [_restore(record) for record in kept or []]
             await self._reply(row_id, [(replace(out, text=render("reply_resent", text=out.text)), kind)
@@ -106,10 +107,10 @@ class Dispatcher:
         if unanswered:
             log.info("%d turns' replies sent again after the last stop", len(unanswered))
         async with self._sessions() as session:
-            rows = await session.exec(
+            waiting = await session.exec(
                 select(InboxUpdate).where(col(InboxUpdate.processed_at).is_(None)).order_by(col(InboxUpdate.id))
             )
-            pending = list(rows.all())
+            pending = list(waiting.all())
         for row in pending:
             self._start(row)
         return len(pending)
@@ -140,6 +141,7 @@ class Dispatcher:
         if incoming is not None:
             lock = self._chat_locks.setdefault(incoming.chat, lock)
             self._queued[incoming.chat] = self._queued.get(incoming.chat, 0) + 1
+        assert row.id is not None  # kept before it is started
         task = asyncio.create_task(self._handle(row.id, incoming, error, lock))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -202,7 +204,7 @@ class Dispatcher:
                     turn = Turn(incoming, session, person, self._settings, self._clock(), self._handbook, self._surveys)
                     turn.say("internal_error")
             row.processed_at, row.error = self._clock(), error
-            kept = [k for out in turn.reply.messages if (k := _keep(out, incoming.chat_kind))] if turn else []
+            kept = [k for out in turn.reply.messages if (k := _keep(out, turn.incoming.chat_kind))] if turn else []
             row.replies, row.reply_pending = kept or None, bool(kept)
             await session.commit()
             self._metrics.handled(row.platform, failed=bool(error))
