@@ -31,6 +31,20 @@ def is_sqlite(url: str) -> bool:
     return make_url(_canonical(url)).get_backend_name() == "sqlite"
 
 
+def shown(url: str) -> str:
+    """The URL as the operator may read it: the password hidden, a SQLite file's full path."""
+    parsed = make_url(_canonical(url))
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        parsed = parsed.set(database=str(Path(parsed.database).resolve()))
+    return parsed.render_as_string(hide_password=True)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for PostgreSQL or an in-memory database."""
+    database = make_url(_canonical(url)).database if is_sqlite(url) else None
+    return Path(database) if database and database != ":memory:" else None
+
+
 def _canonical(url: str) -> str:
     if url.startswith("postgres://"):
         return "postgresql://" + url.removeprefix("postgres://")
@@ -40,9 +54,9 @@ def _canonical(url: str) -> str:
 def create_engine(url: str) -> AsyncEngine:
     """hide_parameters: a failing statement's values (what people wrote) stay out of errors and logs."""
     if is_sqlite(url):
-        database = make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_path(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         # One connection, handed out in turn: SQLite has a single writer anyway, and waiting for the
         # pool is an await, where waiting on SQLite's lock would be a thread sleeping in its busy handler.
         engine = create_async_engine(
