@@ -34,7 +34,8 @@ def _config(tmp_path: Path) -> Path:
         .replace(f'end = "{raw["quiet_hours"]["end"]}"', 'end = "00:00"')
         .replace("per_bot_per_second = 30", "per_bot_per_second = 100")
         .replace("max_in_flight = 32", f"max_in_flight = {MAX_IN_FLIGHT}")
-        .replace("lease_seconds = 60", "lease_seconds = 3"),
+        .replace("lease_seconds = 60", "lease_seconds = 3")
+        .replace("port = 8080", "port = 0"),  # the web server always runs: any free port
         encoding="utf-8",
     )
     return path
