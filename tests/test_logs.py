@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from urllib.parse import urlparse
 
 import aiohttp
@@ -17,6 +19,7 @@ from sqlalchemy import text
 from bot import logs
 from bot.app import App
 from bot.config import Settings
+from tests.cli_helpers import langso
 from tests.conftest import settings_for
 from tests.fake_telegram import FakeTelegram
 from tests.fake_zalo import FakeZalo
@@ -281,3 +284,64 @@ def test_redaction_covers_messages_arguments_tracebacks_and_the_database_passwor
 def _around(text: str, needle: str) -> str:
     at = text.find(needle)
     return text[max(0, at - 300) : at + 300]
+
+
+# --- what `langso` writes to stderr -----------------------------------------------------------------
+
+
+def test_libraries_log_at_warning_unless_asked_for_details(tmp_path: Path) -> None:
+    """Migrations on a new database: alembic's INFO lines only with -v."""
+    quiet = langso("db", "upgrade", env={"LANGSO_DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}"})
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    detailed = langso("-v", "db", "upgrade", env={"LANGSO_DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}"})
+    assert "INFO alembic.runtime.migration: Running upgrade" in detailed.stderr
+
+
+def test_json_logs_are_one_object_a_line(tmp_path: Path) -> None:
+    env = {"LANGSO_DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}", "LANGSO_LOG_FORMAT": "json"}
+    result = langso("-v", "db", "upgrade", env=env)
+    entries = [json.loads(line) for line in result.stderr.splitlines()]
+    assert entries and all({"time", "level", "logger", "message"} <= entry.keys() for entry in entries)
+    assert any(e["logger"].startswith("alembic") and e["message"].startswith("Running upgrade") for e in entries)
+    wrong = langso("db", "where", env=env | {"LANGSO_LOG_FORMAT": "xml"})
+    assert wrong.returncode == 2 and "LANGSO_LOG_FORMAT" in wrong.stderr
+
+
+def test_json_logs_keep_the_redaction_and_carry_the_traceback_as_text(capsys: pytest.CaptureFixture[str]) -> None:
+    settings = settings_for("sqlite://", env={"LANGSO_TELEGRAM_TOKEN": TELEGRAM_TOKEN})
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    libraries = {name: logging.getLogger(name).level for name in logs.LIBRARIES}
+    logs.configure(verbose=False, as_json=True)
+    undo = logs.install(logs.secrets_of(settings))
+    try:
+        try:
+            raise ConnectionError(f"refused: https://api.telegram.org/bot{TELEGRAM_TOKEN}/getMe")
+        except ConnectionError:
+            logging.getLogger("bot.test").exception("start-up for bot%s", TELEGRAM_TOKEN)
+        logging.getLogger("apscheduler.scheduler").info("Added job")  # a library's routine step
+    finally:
+        undo()
+        root.handlers, root.level = handlers, level
+        for name, library_level in libraries.items():
+            logging.getLogger(name).setLevel(library_level)
+    [line] = capsys.readouterr().err.splitlines()
+    entry = json.loads(line)
+    assert entry["level"] == "ERROR" and entry["logger"] == "bot.test" and entry["message"] == "start-up for bot***"
+    assert entry["exc_info"].startswith("Traceback") and "ConnectionError: refused" in entry["exc_info"]
+    assert TELEGRAM_TOKEN.split(":")[1] not in line
+
+
+async def test_a_normal_turn_logs_nothing_personal_at_info(harness: Harness) -> None:
+    """A resident joins a village, asks the handbook, and asks what it cannot answer (handed to the
+    tech team, who answers): the INFO log has neither the resident's name nor what was written."""
+    name, question, unknown = "Nguyễn Thị Hoa", "cách cài VNeID", "con bò nhà tôi bị lở mồm long móng"
+    harness.fake.add_private(300, first_name=name)
+    with captured(logging.INFO, harness.settings) as log:
+        await harness.send(300, "/thamgia THON-1")
+        await harness.send(300, question)
+        await harness.send(300, f"/hoi {unknown}")
+        await harness.settle()
+    logged = log.text()
+    for private in (name, "Hoa", question, "VNeID", unknown, "lở mồm"):
+        assert private not in logged, _around(logged, private)
