@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
@@ -34,7 +34,7 @@ class Probe(Generic[T]):
     transaction leaves the database locked for the rest of the process). A caller waits for it at most
     `within` seconds; a slower answer counts as none, and the query finishes in the background."""
 
-    def __init__(self, query: Callable[[], Awaitable[T]], within: float = ANSWER_WITHIN) -> None:
+    def __init__(self, query: Callable[[], Coroutine[Any, Any, T]], within: float = ANSWER_WITHIN) -> None:
         self._query = query
         self._within = within
         self._running: asyncio.Task[T] | None = None
