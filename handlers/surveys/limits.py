@@ -48,9 +48,9 @@ def _bound(node: Node, answers: Mapping[str, object]) -> Bound | None:
         case Literal(value) if isinstance(value, int | float):
             return Bound(value, None)
         case Ref(name):
-            value = answers.get(name)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                return Bound(value, name)
+            answer = answers.get(name)
+            if isinstance(answer, int | float) and not isinstance(answer, bool):
+                return Bound(answer, name)
     return None
 
 
