@@ -29,6 +29,7 @@ from handlers.surveys.forms import FormError
 from messages import render
 from handlers.people import place_by_code
 from storage.db import create_engine, session_factory, shown
+from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.models import utcnow
 from storage.migrate import upgrade
 
@@ -178,7 +179,7 @@ def _demo(settings: Settings) -> int:
     return 0
 
 
-async def _with_session(settings: Settings, action: Callable[[object], Awaitable[int]]) -> int:
+async def _with_session(settings: Settings, action: Callable[[AsyncSession], Awaitable[int]]) -> int:
     await asyncio.to_thread(upgrade, settings.database_url)
     engine = create_engine(settings.database_url)
     try:
@@ -194,7 +195,7 @@ async def _with_session(settings: Settings, action: Callable[[object], Awaitable
         await engine.dispose()
 
 
-async def _admin(args: argparse.Namespace, session) -> int:  # noqa: ANN001 - AsyncSession
+async def _admin(args: argparse.Namespace, session: AsyncSession) -> int:
     if args.admin_command == "place" and args.place_command == "add":
         print(await _add_place(args, session))
     elif args.admin_command == "place" and args.place_command == "search":
@@ -207,13 +208,13 @@ async def _admin(args: argparse.Namespace, session) -> int:  # noqa: ANN001 - As
         place = await admin.grant_role(session, args.platform, args.user_id, args.role, args.place)
         print(render("admin_role_granted", role=args.role, place=place, platform=args.platform, user_id=args.user_id))
     elif args.admin_command == "group":
-        for group, place in await admin.list_groups(session):
+        for group, linked in await admin.list_groups(session):
             state = WORDS["group_active"] if group.active else WORDS["group_inactive"]
-            print(f"{group.platform}\t{group.chat_id}\t{state}\t{place.code if place else '-'}\t{group.title}")
+            print(f"{group.platform}\t{group.chat_id}\t{state}\t{linked.code if linked else '-'}\t{group.title}")
     return 0
 
 
-async def _add_place(args: argparse.Namespace, session) -> str:  # noqa: ANN001 - AsyncSession
+async def _add_place(args: argparse.Namespace, session: AsyncSession) -> str:
     if args.official:
         place, unit = await admin.add_official_commune(
             session, args.kind, args.official, args.province, args.code, args.parent
@@ -225,7 +226,7 @@ async def _add_place(args: argparse.Namespace, session) -> str:  # noqa: ANN001 
     return render("admin_place_added", place=place)
 
 
-async def _invite(args: argparse.Namespace, session, settings: Settings) -> int:  # noqa: ANN001 - AsyncSession
+async def _invite(args: argparse.Namespace, session: AsyncSession, settings: Settings) -> int:
     """`langso admin invite`: what to send to the person invited; no user id needed."""
     place = await place_by_code(session, args.place)
     if place is None:
@@ -243,7 +244,7 @@ async def _invite(args: argparse.Namespace, session, settings: Settings) -> int:
     return 0
 
 
-async def _surveys(args: argparse.Namespace, session, settings: Settings) -> int:  # noqa: ANN001
+async def _surveys(args: argparse.Namespace, session: AsyncSession, settings: Settings) -> int:
     if args.command == "export":
         content, households = await admin.export_answers(
             session, Catalog(), args.survey, args.place, args.format, settings.handler.timezone
@@ -268,7 +269,7 @@ async def _surveys(args: argparse.Namespace, session, settings: Settings) -> int
     return 0
 
 
-async def _poster(args: argparse.Namespace, session, settings: Settings) -> int:  # noqa: ANN001
+async def _poster(args: argparse.Namespace, session: AsyncSession, settings: Settings) -> int:
     place = await place_by_code(session, args.place)
     if place is None:
         raise admin.AdminError("admin_unknown_place", code=args.place)
@@ -298,7 +299,7 @@ async def _telegram_username(telegram: ChannelSettings) -> str:
     raise admin.AdminError("poster_needs_username")
 
 
-async def _handbook(args: argparse.Namespace, session) -> int:  # noqa: ANN001 - AsyncSession
+async def _handbook(args: argparse.Namespace, session: AsyncSession) -> int:
     handbook = await Handbook.load(session)
     if args.command == "handbook":
         for article in handbook.articles:

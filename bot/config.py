@@ -106,13 +106,13 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
 def build(raw: dict, env: Mapping[str, str], path: Path = DEFAULT_CONFIG) -> Settings:
     """Settings from a parsed config file and an environment (tests build them this way too).
     A relative SQLite path in the file is relative to the file; in LANGSO_DATABASE_URL, to the cwd."""
-    database_url = env.get("LANGSO_DATABASE_URL") or _beside(path, _get(raw, "database_url", str))
+    database_url = env.get("LANGSO_DATABASE_URL") or _beside(path, str(_get(raw, "database_url", str)))
     _check_database_url(database_url)
     log_format = env.get("LANGSO_LOG_FORMAT") or "text"
     if log_format not in ("text", "json"):
         raise ConfigError(f"LANGSO_LOG_FORMAT: chỉ nhận 'text' hoặc 'json', nhận được {log_format!r}")
 
-    tz_name = _get(raw, "timezone", str)
+    tz_name = str(_get(raw, "timezone", str))
     try:
         tz = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
