@@ -3,20 +3,21 @@ group, acknowledge, and report (/tinhtrang)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers import audit, conversation, when
-from handlers.audience import active_groups, places_reached, queue, release_time
-from handlers.chat import Attachment, Button, ChatKind, ChatRef, Outgoing
+from handlers.audience import RELAY, queue, reach, release_time
+from handlers.chat import Attachment, Button, ChatKind, ChatRef, Outgoing, Reply
 from handlers.choices import Menu, menu
 from handlers.context import HandlerSettings, Turn
 from handlers.groups import this_group
 from handlers.numbers import whole_number
-from handlers.people import villages_of
+from handlers.people import has_private_chat
 from handlers.permissions import (
     NoticeRef,
     Spot,
@@ -44,6 +45,9 @@ FLOW = "announce"
 RELAY_TAG = "#thongbao"
 ACK_PREFIX = "ack:"
 BACK_WORDS = ("quay lại", "quay lai")
+CANCELLED_MARK = "cancelled"  # Delivery.last_error of a delivery stopped by /huythongbao
+DRAFT_LINK = "thongbao"  # /start payload: the preview of a notice written in a commune's group
+UNSEEN = "unseen"  # the step of a draft whose preview its author has not been shown yet
 
 
 # --- writing a notice in a private chat -------------------------------------------------------------
@@ -75,6 +79,9 @@ async def resume(turn: Turn, conv_step: str, data: dict) -> None:
         turn.say("announce_gone")
         return
     answer = turn.incoming.answer
+    if conv_step == UNSEEN:
+        await _preview(turn, draft)
+        return
     if conv_step != "preview" and answer.lower() in BACK_WORDS and (draft.text or draft.attachment_ref):
         await _preview(turn, draft)
         return
@@ -106,8 +113,7 @@ def _preview_menu(draft: Announcement) -> Menu:
 
 
 async def _preview(turn: Turn, draft: Announcement) -> None:
-    places = await places_reached(turn.session, await turn.actor(), draft.target_place_id)
-    groups = await active_groups(turn.session, places)
+    reached = await reach(turn.session, await turn.actor(), draft)
     release = release_time(draft, turn.now, turn.settings)
     choices = _preview_menu(draft)
     await conversation.move(turn, FLOW, "preview", announcement_id=draft.id)
@@ -116,8 +122,9 @@ async def _preview(turn: Turn, draft: Announcement) -> None:
         buttons=choices.buttons,
         text=draft.text,
         attachment=draft.attachment_kind,
-        places=[p.name for p in places],
-        group_count=len(groups),
+        places=[p.name for p in reached.receiving],
+        group_count=len(reached.groups),
+        relayed=draft.source == RELAY,
         urgent=draft.urgent,
         held_until=turn.local(release) if release > turn.now else None,
         quiet=turn.settings.quiet_hours,
@@ -186,7 +193,8 @@ async def _on_time(turn: Turn, draft: Announcement, answer: str) -> None:
     choices = menu("confirm", "retry_time", "back")
     if isinstance(moment, when.Recurrence):
         await conversation.move(turn, FLOW, "confirm_when", recurrence=moment.encode(), send_at=None)
-        turn.say("announce_confirm_recurring", buttons=choices.buttons, rule=moment, choices=choices.lines)
+        turn.say("announce_confirm_recurring", buttons=choices.buttons, rule=moment, choices=choices.lines,
+                 firing=_next_firing(turn, draft, moment), quiet=turn.settings.quiet_hours)
         return
     await conversation.move(turn, FLOW, "confirm_when", send_at=moment.isoformat(), recurrence=None)
     release = release_time(draft, moment, turn.settings)
@@ -217,23 +225,22 @@ async def _on_time_confirmed(turn: Turn, draft: Announcement, answer: str, data:
 
 
 async def _send(turn: Turn, draft: Announcement, due: datetime) -> None:
-    places = await places_reached(turn.session, await turn.actor(), draft.target_place_id)
-    groups = await active_groups(turn.session, places)
-    if not groups:
-        turn.say("announce_no_groups", places=[p.name for p in places])
+    reached = await reach(turn.session, await turn.actor(), draft)
+    if not reached.groups:
+        turn.say("announce_no_groups", places=[p.name for p in reached.receiving])
         await _preview(turn, draft)
         return
     release = release_time(draft, due, turn.settings)
     draft.status = AnnouncementStatus.QUEUED
     draft.send_at = due
-    _sign(draft, turn.person, places)
-    await queue(turn.session, draft, groups, release)
+    _sign(draft, turn.person, reached.places)
+    await queue(turn.session, draft, reached.groups, release)
     await conversation.finish(turn)
     turn.outbox_changed = True
     turn.say(
         "announce_queued",
         number=draft.id,
-        group_count=len(groups),
+        group_count=len(reached.groups),
         at=turn.local(release) if release > turn.now else None,
     )
 
@@ -243,13 +250,28 @@ def _sign(notice: Announcement, author: Person, places: list[Place]) -> None:
     notice.from_place = places[0].name if places else ""
 
 
+@dataclass(frozen=True)
+class Firing:
+    """The next firing of a recurring notice, in local time, and until when quiet hours hold it back."""
+
+    at: datetime
+    held_until: datetime | None
+
+
+def _next_firing(turn: Turn, notice: Announcement, rule: when.Recurrence) -> Firing:
+    """The rule's time is the same at every firing, so a held first firing means every one is held."""
+    fire = rule.next_after(turn.now, turn.settings.timezone)
+    release = release_time(notice, fire, turn.settings)
+    return Firing(turn.local(fire), turn.local(release) if release > fire else None)
+
+
 async def _make_recurring(turn: Turn, draft: Announcement, rule: when.Recurrence) -> None:
     draft.status = AnnouncementStatus.RECURRING
     draft.recurrence = rule.encode()
-    _sign(draft, turn.person, await places_reached(turn.session, await turn.actor(), draft.target_place_id))
+    _sign(draft, turn.person, (await reach(turn.session, await turn.actor(), draft)).places)
     await conversation.finish(turn)
     turn.schedule_changed = True
-    turn.say("announce_recurring_saved", number=draft.id, rule=rule)
+    turn.say("announce_recurring_saved", number=draft.id, rule=rule, firing=_next_firing(turn, draft, rule))
 
 
 async def occur(session: AsyncSession, template: Announcement, now: datetime, settings: HandlerSettings) -> int:
@@ -265,15 +287,15 @@ async def occur(session: AsyncSession, template: Announcement, now: datetime, se
         author_name=template.author_name,
         from_place=template.from_place,
         target_place_id=template.target_place_id,
+        source=template.source,
         status=AnnouncementStatus.QUEUED,
         send_at=now,
         parent_id=template.id,
     )
     session.add(occurrence)
     await session.flush()
-    places = await places_reached(session, await actor_for(session, author), template.target_place_id)
-    groups = await active_groups(session, places)
-    return await queue(session, occurrence, groups, release_time(occurrence, now, settings))
+    reached = await reach(session, await actor_for(session, author), occurrence)
+    return await queue(session, occurrence, reached.groups, release_time(occurrence, now, settings))
 
 
 # --- relay from a commune group ----------------------------------------------------------------------
@@ -295,6 +317,8 @@ async def relay_quoted(turn: Turn, _args: str) -> None:
 
 
 async def _relay(turn: Turn, text: str, attachment: Attachment | None) -> None:
+    """A notice written in the commune's group waits, as a draft, for its author to see the preview in
+    their private chat ("Gửi ngay" is one tap there): nothing reaches every village unseen."""
     group = await this_group(turn, create=False)
     commune = await turn.session.get(Place, group.place_id) if group and group.place_id else None
     if commune is None or commune.kind != PlaceKind.COMMUNE:
@@ -306,25 +330,45 @@ async def _relay(turn: Turn, text: str, attachment: Attachment | None) -> None:
     if not text and attachment is None:
         turn.say("relay_usage")
         return
-    notice = Announcement(author_id=turn.person.id, source="relay", target_place_id=commune.id)
-    _take_content(notice, text, attachment)
-    notice.status = AnnouncementStatus.QUEUED
-    notice.send_at = turn.now
-    _sign(notice, turn.person, [commune])
-    turn.session.add(notice)
+    draft = Announcement(author_id=turn.person.id, source=RELAY, target_place_id=commune.id)
+    _take_content(draft, text, attachment)
+    turn.session.add(draft)
     await turn.session.flush()
-    villages = await villages_of(turn.session, commune)
-    groups = await active_groups(turn.session, villages)
-    release = release_time(notice, turn.now, turn.settings)
-    await queue(turn.session, notice, groups, release)
-    turn.outbox_changed = True
-    turn.say(
-        "relay_done",
-        number=notice.id,
-        group_count=len(groups),
-        village_count=len(villages),
-        at=turn.local(release) if release > turn.now else None,
+    msg = turn.incoming
+    private = replace(
+        turn,
+        incoming=replace(msg, chat_id=msg.user_id, chat_kind=ChatKind.PRIVATE, quoted=None),
+        reply=Reply(),
+        conversation=None,
+        conversation_loaded=False,
     )
+    await _preview(private, draft)  # the author's private chat is now at this draft's preview
+    if await has_private_chat(turn.session, msg.platform, msg.user_id):
+        turn.reply.messages.extend(private.reply.messages)
+        return
+    # Telegram refuses to write first to someone who never opened the bot: they are told where to open it,
+    # and whatever they first say there shows them the preview
+    await conversation.move(private, FLOW, UNSEEN)
+    links, telegram = turn.settings.links, msg.platform == "telegram"
+    turn.say(
+        "relay_open_private",
+        name=turn.person.display_name,
+        deep_link=links.telegram(DRAFT_LINK) if telegram else None,
+        bot_link=None if telegram else links.zalo_share_url,
+    )
+
+
+async def show_waiting_draft(turn: Turn) -> bool:
+    """/start in a private chat whose notice waits at its preview (one written in a commune's group):
+    the preview again, so that no number is typed at a menu never seen."""
+    conv = await conversation.current(turn)
+    if conv is None or conv.flow != FLOW or conv.step not in ("preview", UNSEEN):
+        return False
+    draft = await turn.session.get(Announcement, conv.data.get("announcement_id"))
+    if draft is None or draft.status != AnnouncementStatus.DRAFT:
+        return False
+    await _preview(turn, draft)
+    return True
 
 
 # --- what a group receives, and its acknowledgements -------------------------------------------------
@@ -391,26 +435,27 @@ async def status(turn: Turn, args: str) -> None:
     if notice is None:
         return
     shown = notice
-    if notice.status == AnnouncementStatus.RECURRING:  # report its latest occurrence
+    if notice.recurrence:  # report its latest occurrence
         latest = await turn.session.exec(
             select(Announcement).where(Announcement.parent_id == notice.id).order_by(col(Announcement.id).desc())
         )
         shown = latest.first() or notice
-    rows = await turn.session.exec(
-        select(Place.name, ChatGroup.platform, Delivery.status, func.count())
+    rows = await turn.session.exec(  # one row a group: a notice reaches tens of groups, not thousands
+        select(Place.name, ChatGroup.platform, Delivery.status, Delivery.last_error)
         .join(ChatGroup, col(Delivery.group_id) == ChatGroup.id)
         .join(Place, col(ChatGroup.place_id) == Place.id, isouter=True)
         .where(Delivery.announcement_id == shown.id)
-        .group_by(Place.name, ChatGroup.platform, Delivery.status)
     )
     by_place: dict[tuple[str, str], dict[str, int]] = {}
 
     def row(place: str | None, platform: str) -> dict[str, int]:
-        return by_place.setdefault((place or "?", platform), {"sent": 0, "failed": 0, "pending": 0, "acks": 0})
+        counts = {"sent": 0, "failed": 0, "pending": 0, "stopped": 0, "acks": 0}
+        return by_place.setdefault((place or "?", platform), counts)
 
-    bucket = {DeliveryStatus.SENT: "sent", DeliveryStatus.FAILED: "failed", DeliveryStatus.STOPPED: "failed"}
-    for place, platform, state, count in rows.all():
-        row(place, platform)[bucket.get(state, "pending")] += count
+    bucket: dict[str, str] = {DeliveryStatus.SENT: "sent", DeliveryStatus.FAILED: "failed", DeliveryStatus.STOPPED: "failed"}
+    for place, platform, state, error in rows.all():
+        stopped = state == DeliveryStatus.STOPPED and error == CANCELLED_MARK
+        row(place, platform)["stopped" if stopped else bucket.get(state, "pending")] += 1
     acks = await turn.session.exec(
         select(Place.name, ChatGroup.platform, func.count())
         .select_from(Acknowledgement)
@@ -421,12 +466,16 @@ async def status(turn: Turn, args: str) -> None:
     )
     for place, platform, count in acks.all():
         row(place, platform)["acks"] = count
-    totals = {k: sum(r[k] for r in by_place.values()) for k in ("sent", "failed", "pending", "acks")}
+    totals = {k: sum(r[k] for r in by_place.values()) for k in ("sent", "failed", "pending", "stopped", "acks")}
+    rule = when.Recurrence.decode(notice.recurrence) if notice.recurrence else None
+    waiting = await _waiting_until(turn, shown)
     turn.say(
         "status",
         notice=notice,
         shown=shown,
-        rule=when.Recurrence.decode(notice.recurrence) if notice.recurrence else None,
+        rule=rule,
+        upcoming=_next_firing(turn, notice, rule) if rule and notice.status == AnnouncementStatus.RECURRING else None,
+        waiting_until=turn.local(waiting) if waiting else None,
         places=[(place, label(platform), counts) for (place, platform), counts in sorted(by_place.items())],
         totals=totals,
         created=turn.local(shown.created_at),
@@ -434,30 +483,57 @@ async def status(turn: Turn, args: str) -> None:
     )
 
 
+async def _waiting_until(turn: Turn, notice: Announcement) -> datetime | None:
+    """When a notice's deliveries that wait (a set time, quiet hours) may go out; None if none waits."""
+    rows = await turn.session.exec(
+        select(Delivery.not_before)
+        .where(Delivery.announcement_id == notice.id, Delivery.status == DeliveryStatus.PENDING)
+        .order_by(col(Delivery.not_before))
+        .limit(1)
+    )
+    first = rows.first()
+    return first if first is not None and first > turn.now else None
+
+
 async def cancel_sent(turn: Turn, args: str) -> None:
-    """`/huythongbao N`: stop what has not gone out yet (a scheduled or recurring notice)."""
+    """`/huythongbao N`: stop what has not gone out yet (a scheduled or recurring notice, and what its
+    occurrences still hold back). Nothing left to stop is said as such, and changes nothing."""
     notice, ref = await _own_notice(turn, args, require_number=True)
     if notice is None or ref is None:
         return
     if not may_cancel(await turn.actor(), ref):
         turn.say("cancel_not_allowed", number=notice.id)
         return
-    pending = await turn.session.exec(
+    if notice.status == AnnouncementStatus.CANCELLED:
+        turn.say("announce_already_stopped", number=notice.id)
+        return
+    occurrences = select(Announcement.id).where(Announcement.parent_id == notice.id)
+    unsent = await turn.session.exec(
         select(Delivery).where(
-            Delivery.announcement_id == notice.id, col(Delivery.status).in_([DeliveryStatus.PENDING])
-        )
+            or_(col(Delivery.announcement_id) == notice.id, col(Delivery.announcement_id).in_(occurrences)),
+            col(Delivery.status).in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
+        ).order_by(col(Delivery.id))
     )
-    stopped = 0
-    for delivery in pending.all():
-        delivery.status = DeliveryStatus.STOPPED
-        delivery.last_error = "cancelled"
-        stopped += 1
+    pending = []
+    sending = 0
+    for delivery in unsent.all():
+        if delivery.status == DeliveryStatus.PENDING:
+            pending.append(delivery)
+        else:
+            sending += 1
     was_recurring = notice.status == AnnouncementStatus.RECURRING
+    if not pending and not was_recurring:
+        turn.say("announce_nothing_to_stop", number=notice.id, sending=sending)
+        return
+    for delivery in pending:
+        delivery.status = DeliveryStatus.STOPPED
+        delivery.last_error = CANCELLED_MARK
     notice.status = AnnouncementStatus.CANCELLED
     turn.schedule_changed = was_recurring
     await audit.record(turn.session, "notice_cancelled", actor_id=turn.person.id, at=turn.now,
-                       place_id=notice.target_place_id, announcement=notice.id, stopped=stopped)
-    turn.say("announce_cancelled_sent", number=notice.id, stopped=stopped, recurring=was_recurring)
+                       place_id=notice.target_place_id, announcement=notice.id, stopped=len(pending))
+    turn.say("announce_cancelled_sent", number=notice.id, stopped=len(pending), sending=sending,
+             recurring=was_recurring)
 
 
 async def _own_notice(
@@ -478,7 +554,11 @@ async def _own_notice(
     else:
         latest = await turn.session.exec(
             select(Announcement)
-            .where(Announcement.author_id == turn.person.id, Announcement.status != AnnouncementStatus.DRAFT)
+            .where(
+                Announcement.author_id == turn.person.id,
+                Announcement.status != AnnouncementStatus.DRAFT,
+                col(Announcement.parent_id).is_(None),  # a recurring notice, not one of its firings
+            )
             .order_by(col(Announcement.id).desc())
         )
         notice = latest.first()

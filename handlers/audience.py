@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import insert
@@ -13,6 +14,23 @@ from handlers.context import HandlerSettings
 from handlers.people import villages_of
 from handlers.permissions import Actor, Spot, broadcast_places, may_broadcast_to
 from storage.models import Announcement, ChatGroup, Delivery, Place, PlaceKind
+
+RELAY = "relay"  # Announcement.source of a notice written in a commune's group (#thongbao, /chuyentiep)
+
+
+@dataclass(frozen=True)
+class Reach:
+    places: list[Place]  # what the notice speaks for: its signature names the first
+    receiving: list[Place]  # the places whose groups receive it
+    groups: list[ChatGroup]
+
+
+async def reach(session: AsyncSession, actor: Actor, notice: Announcement) -> Reach:
+    """Where a notice goes, asked again at every sending. One relayed from a commune's group goes down
+    to the villages, never back into commune groups."""
+    places = await places_reached(session, actor, notice.target_place_id)
+    receiving = [p for p in places if p.kind != PlaceKind.COMMUNE] if notice.source == RELAY else places
+    return Reach(places, receiving, await active_groups(session, receiving))
 
 
 async def places_reached(session: AsyncSession, actor: Actor, target_place_id: int | None) -> list[Place]:
@@ -32,7 +50,7 @@ async def places_reached(session: AsyncSession, actor: Actor, target_place_id: i
 async def active_groups(session: AsyncSession, places: Sequence[Place]) -> list[ChatGroup]:
     ids = [p.id for p in places]
     rows = await session.exec(
-        select(ChatGroup).where(col(ChatGroup.place_id).in_(ids), ChatGroup.active == True).order_by(ChatGroup.id)  # noqa: E712
+        select(ChatGroup).where(col(ChatGroup.place_id).in_(ids), ChatGroup.active == True).order_by(col(ChatGroup.id))  # noqa: E712
     )
     return list(rows.all())
 

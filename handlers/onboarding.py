@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from handlers import announcements
 from handlers.chat import ChatKind
 from handlers.context import Turn
 from handlers.people import roles_of
@@ -17,8 +18,17 @@ async def help(turn: Turn, _args: str = "") -> None:  # noqa: A001 - the command
         name=turn.person.display_name,
         roles=[(label(f"role_{role.role}"), place.name, place.code) for role, place in roles],
         zalo=turn.incoming.platform == "zalo",
-        **summary(await turn.actor()),
+        can=summary(await turn.actor()),
     )
 
 
-start = help
+async def start(turn: Turn, args: str) -> None:
+    """/start: the help, then a notice from a commune group still waiting for its author's look; the link
+    the group gave (/start thongbao) goes straight to that preview."""
+    in_group = turn.incoming.chat_kind is ChatKind.GROUP
+    if in_group or args != announcements.DRAFT_LINK:
+        await help(turn)
+    if in_group:
+        return
+    if not await announcements.show_waiting_draft(turn) and args == announcements.DRAFT_LINK:
+        turn.say("announce_gone")

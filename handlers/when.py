@@ -8,10 +8,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 import dateparser
+from apscheduler.triggers.cron import CronTrigger
 
 from handlers.handbook.normalize import plain
 
@@ -50,6 +51,17 @@ class Recurrence:
     def decode(cls, text: str) -> Recurrence:
         dow, hour, minute = text.split()
         return cls(dow, int(hour), int(minute))
+
+    def trigger(self, tz: tzinfo) -> CronTrigger:
+        """The trigger the scheduler fires this rule with."""
+        return CronTrigger(day_of_week=self.day_of_week, hour=self.hour, minute=self.minute, timezone=tz)
+
+    def next_after(self, now_utc: datetime, tz: tzinfo) -> datetime:
+        """The first firing from `now_utc` on (aware, UTC), computed by the trigger itself, so what people
+        are told is when the scheduler's job runs."""
+        fire = self.trigger(tz).get_next_fire_time(None, now_utc)
+        assert fire is not None  # a cron rule without an end date always fires again
+        return fire.astimezone(UTC)
 
 
 class NotUnderstood(ValueError):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from sqlmodel import func, select
 
-from storage.models import Announcement, Delivery
+from storage.models import Announcement, AnnouncementStatus, Delivery
 from tests.conftest import settings_for
-from tests.fake_telegram import FakeTelegram
+from tests.fake_telegram import FakeTelegram, Sent
 from tests.harness import COMMUNE_GROUP, HEAD, OFFICIAL, RESIDENT, VILLAGE_GROUPS, Harness
 
 VILLAGE_CHATS = list(VILLAGE_GROUPS.values())
@@ -84,20 +84,95 @@ async def test_resident_cannot_broadcast(harness: Harness) -> None:
         assert (await session.exec(select(func.count()).select_from(Announcement))).one() == 0
 
 
-async def test_commune_relay_reaches_every_village_group(harness: Harness) -> None:
+async def _relay(h: Harness, text: str | None = None, **kw: object) -> Sent:
+    """The official writes in the commune group; the bot answers in their private chat, not in the group."""
+    fake = h.fake
+    before, in_group = len(fake.messages_to(OFFICIAL)), len(fake.messages_to(COMMUNE_GROUP))
+    fake.message(COMMUNE_GROUP, OFFICIAL, text, **kw)  # type: ignore[arg-type]
+    await h.settle()
+    await fake.wait_for(lambda: len(fake.messages_to(OFFICIAL)) > before)
+    assert len(fake.messages_to(COMMUNE_GROUP)) == in_group
+    [preview] = fake.messages_to(OFFICIAL)[before:]
+    return preview
+
+
+async def test_commune_relay_is_previewed_in_private_before_it_reaches_every_village(harness: Harness) -> None:
     fake = harness.fake
-    [done] = await harness.send(OFFICIAL, "#thongbao Lịch tiếp dân của xã tuần này", chat=COMMUNE_GROUP)
-    assert "3 nhóm của 3 thôn" in done.text
+    await harness.send(OFFICIAL, "/trogiup")  # the official has opened a private chat with the bot
+    preview = await _relay(harness, "#thongbao Lịch tiếp dân của xã tuần này")
+    assert "Lịch tiếp dân của xã tuần này" in preview.text
+    assert "Nơi nhận: Thôn 1, Thôn 2, Thôn 3 — 3 nhóm" in preview.text and "1. Gửi ngay" in preview.text
+    await harness.settle()
+    assert all(fake.messages_to(c) == [] for c in VILLAGE_CHATS)  # nothing goes before the official says so
+
+    await harness.press(OFFICIAL, OFFICIAL, preview, "1")  # one tap: "Gửi ngay"
     await harness.wait_groups(VILLAGE_CHATS)
     assert all("Lịch tiếp dân" in fake.messages_to(c)[0].text for c in VILLAGE_CHATS)
+    assert "Xã Hòa Bình" in fake.messages_to(VILLAGE_CHATS[0])[0].text  # signed for the commune
+    assert fake.messages_to(COMMUNE_GROUP) == []  # never echoed back into the group it came from
 
-    # /chuyentiep as a reply to any message in the commune group
+    # /chuyentiep as a reply previews the same way: the targets can be changed before it goes
     fake.message(COMMUNE_GROUP, RESIDENT, "Thông báo: thu phí vệ sinh tháng 12")
     await harness.settle()
-    quoted = fake.last_message_id(COMMUNE_GROUP)
-    await harness.send(OFFICIAL, "/chuyentiep", chat=COMMUNE_GROUP, reply_to_message_id=quoted)
-    await harness.wait_groups(VILLAGE_CHATS, count=2)
-    assert all("thu phí vệ sinh" in fake.messages_to(c)[1].text for c in VILLAGE_CHATS)
+    preview = await _relay(harness, "/chuyentiep", reply_to_message_id=fake.last_message_id(COMMUNE_GROUP))
+    assert "thu phí vệ sinh" in preview.text and "3 nhóm" in preview.text
+    [targets] = await harness.send(OFFICIAL, "4")
+    number = next(line.split(".")[0] for line in targets.text.splitlines() if line.endswith("Thôn 2"))
+    [preview] = await harness.send(OFFICIAL, number)
+    assert "Nơi nhận: Thôn 2 — 1 nhóm" in preview.text
+    await harness.send(OFFICIAL, "1")
+    await harness.wait_groups([VILLAGE_GROUPS["THON-2"]], count=2)
+    assert "thu phí vệ sinh" in fake.messages_to(VILLAGE_GROUPS["THON-2"])[1].text
+    await harness.settle()
+    assert len(fake.messages_to(VILLAGE_GROUPS["THON-1"])) == 1 and fake.messages_to(COMMUNE_GROUP) == []
+
+    # and cancelling there sends nothing
+    await _relay(harness, "#thongbao Tin viết nhầm")
+    [bye] = await harness.send(OFFICIAL, "6")
+    assert "Đã hủy" in bye.text
+    await harness.settle()
+    assert all("Tin viết nhầm" not in m.text for c in VILLAGE_CHATS for m in harness.fake.messages_to(c))
+
+
+async def test_relay_by_an_official_who_never_opened_the_bot_waits_as_a_draft(harness: Harness) -> None:
+    fake = harness.fake
+    [told] = await harness.send(OFFICIAL, "#thongbao Lịch tiêm chủng tháng 12", chat=COMMUNE_GROUP)
+    assert "chưa mở trò chuyện riêng với bot" in told.text and "chưa gửi xuống thôn nào" in told.text
+    assert "https://t.me/langso_test_bot?start=thongbao" in told.text
+    await harness.settle()
+    assert fake.messages_to(OFFICIAL) == [] and all(fake.messages_to(c) == [] for c in VILLAGE_CHATS)
+    async with harness.app.sessions() as session:
+        [draft] = (await session.exec(select(Announcement))).all()
+        assert draft.status == AnnouncementStatus.DRAFT
+        assert (await session.exec(select(func.count()).select_from(Delivery))).one() == 0
+
+    [preview] = await harness.send(OFFICIAL, "/start thongbao")  # the link in the group
+    assert "Lịch tiêm chủng tháng 12" in preview.text and "Thôn 1, Thôn 2, Thôn 3 — 3 nhóm" in preview.text
+    await harness.send(OFFICIAL, "1")
+    await harness.wait_groups(VILLAGE_CHATS)
+    assert all("Lịch tiêm chủng" in fake.messages_to(c)[0].text for c in VILLAGE_CHATS)
+
+
+async def test_a_relay_draft_is_shown_before_any_answer_to_its_menu(harness: Harness) -> None:
+    """Someone who opens the bot by its name, not by the link, and types a number first: the preview, not a send."""
+    await harness.send(OFFICIAL, "#thongbao Cắt điện chiều nay", chat=COMMUNE_GROUP)
+    [preview] = await harness.send(OFFICIAL, "1")
+    assert "XEM TRƯỚC" in preview.text and "Cắt điện chiều nay" in preview.text
+    await harness.settle()
+    assert all(harness.fake.messages_to(c) == [] for c in VILLAGE_CHATS)
+    [welcome, preview] = await harness.send(OFFICIAL, "/start", expect=2)
+    assert "Xin chào" in welcome.text and "Cắt điện chiều nay" in preview.text
+
+
+async def test_cancelling_a_notice_that_has_all_gone_out_says_so(harness: Harness) -> None:
+    await harness.send(HEAD, "/thongbao Nước sạch đã có lại")
+    [queued] = await harness.send(HEAD, "1")
+    number = int(queued.text.split("số ")[1].split(":")[0])
+    await harness.eventually(harness.sent_count, 3)
+    [reply] = await harness.send(HEAD, f"/huythongbao {number}")
+    assert "không còn gì để dừng" in reply.text and "0 nhóm" not in reply.text
+    [status] = await harness.send(HEAD, f"/tinhtrang {number}")
+    assert "(đã dừng)" not in status.text and "Tổng: 3 nhóm đã nhận" in status.text
 
 
 async def test_relay_by_someone_without_the_role_is_refused(harness: Harness) -> None:
