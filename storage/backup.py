@@ -89,8 +89,10 @@ def check_backup(backup: Path, url: str) -> None:
 
 
 def _integrity(path: Path) -> str:
+    """"ok", or SQLite's findings on one line (they span several), cut short for the operator's line."""
     with closing(_open(path, "ro")) as db:
-        return "; ".join(row[0] for row in db.execute("PRAGMA integrity_check"))
+        findings = "; ".join(" ".join(row[0].split()) for row in db.execute("PRAGMA integrity_check"))
+    return findings if len(findings) <= 300 else f"{findings[:300]}…"
 
 
 def _copy(database: Path, target: Path) -> None:
