@@ -174,10 +174,14 @@ class InboxUpdate(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("platform", "key"),
         Index("ix_inbox_pending", "processed_at", "id"),
+        Index("ix_inbox_chat", "platform", "chat_id", "processed_at", "id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     platform: str
     key: str
+    # the chat it came from, None when it has none the bot handles (or could not be read): one chat's
+    # updates are handled in order, by whichever process holds the chat's lease
+    chat_id: str | None = None
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     received_at: datetime = Field(default_factory=utcnow)
     processed_at: datetime | None = None
@@ -398,3 +402,13 @@ class VillageMember(SQLModel, table=True):
     place_id: int = Field(foreign_key="place.id", index=True)
     source: str = "command"  # "command" | "link" | "household"
     joined_at: datetime = Field(default_factory=utcnow)
+
+
+class Lease(SQLModel, table=True):
+    """A right one process holds until `expires_at` unless it renews it: `poll:<platform>` (the one
+    process polling a platform) and `chat:<platform>:<chat id>` (the one process running a chat's turns).
+    storage/leases.py."""
+
+    name: str = Field(primary_key=True)
+    holder: str = Field(index=True)  # hostname-pid-random of the process
+    expires_at: datetime
