@@ -34,9 +34,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.handbook_model import FOLDS, Searched, cross_validated, fit, kinds, search_all  # noqa: E402
+from bench.handbook_model import (  # noqa: E402
+    FOLDS,
+    PRECISION,
+    TARGETS,
+    Searched,
+    cross_validated,
+    fit,
+    kinds,
+    mix_cross_validated,
+    search_all,
+)
 from handlers.handbook.articles import Article, load  # noqa: E402
 from handlers.handbook.decision import MODEL_FILE  # noqa: E402
+from handlers.handbook.index import MIX, HandbookIndex  # noqa: E402
 from handlers.handbook.search import Handbook, Kind  # noqa: E402
 from tests.eval import STYLES, read  # noqa: E402
 
@@ -100,6 +111,15 @@ def report(title: str, rows: list[dict[str, str]], searched: list[Searched], dec
         wrong.items(), key=lambda item: (-item[1], item[0]))) or "none"))
 
 
+def curve(rows: list[dict[str, str]], searched: list[Searched]) -> None:
+    """Direct answers against their precision, out of sample, for each training precision target."""
+    print(f"\ntrade-off, out of sample (training precision target: direct right, precision; shipped {PRECISION}):")
+    for target in TARGETS:
+        f = figures(rows, searched, cross_validated(searched, precision=target))
+        print(f"  {target:.3f}: direct {100 * f['direct']:.1f}%, precision {100 * f['precision']:.1f}%, "
+              f"outside answered {100 * f['outside_answered']:.1f}%")
+
+
 def confusion(searched: list[Searched], limit: int = 12) -> None:
     pairs = Counter((s.expected, s.ids[0] if s.ids else "-") for s in searched if s.known and not s.right)
     print(f"\nconfusion pairs, top-1 wrong (expected -> first; {sum(pairs.values())} questions):")
@@ -145,27 +165,30 @@ def synthetic(articles: list[Article], count: int) -> list[Article]:
 def main() -> None:
     rows = read()
     articles = load()
+    if "--fit" in sys.argv[1:]:  # before any Handbook: the committed model may be for other signals
+        note = f"fitted by bench/handbook.py --fit on the {len(rows)} questions of tests/eval/questions.tsv"
+        MODEL_FILE.write_text(fit(search_all(HandbookIndex(articles), rows), note).to_json(), encoding="utf-8")
+        print(f"wrote {MODEL_FILE.relative_to(ROOT)}")
+        return
     started = time.perf_counter()
     handbook = Handbook(articles)
     build = time.perf_counter() - started
     if "--answers" in sys.argv[1:]:
         print("\n".join(_lines([answer(handbook, row["question"]) for row in rows])))
         return
-    searched = search_all(handbook, rows)
-    if "--fit" in sys.argv[1:]:
-        note = f"fitted by bench/handbook.py --fit on the {len(rows)} questions of tests/eval/questions.tsv"
-        MODEL_FILE.write_text(fit(searched, handbook.index.repair.knows, note).to_json(), encoding="utf-8")
-        print(f"wrote {MODEL_FILE.relative_to(ROOT)}")
-        return
+    searched = search_all(handbook.index, rows)
     print(f"real handbook: {len(articles)} articles, index built in {build * 1000:.0f} ms; {len(rows)} questions")
     report("shipped model (handlers/handbook/decision.json), every question:", rows, searched,
            [handbook.decide(row["question"]).kind for row in rows])
-    knows = handbook.index.repair.knows
     report("in sample (fitted on every question now, scored on them):", rows, searched,
-           kinds(fit(searched, knows), searched))
+           kinds(fit(searched), searched))
     report(f"out of sample ({FOLDS}-fold cross-validation, stratified by expected article):", rows, searched,
-           cross_validated(searched, knows))
+           cross_validated(searched))
+    curve(rows, searched)
     confusion(searched)
+    top1, chosen = mix_cross_validated(handbook.index, rows)
+    print(f"\ntop-1 with the views' mix chosen on the other folds: {100 * sum(top1) / len(top1):.1f}% "
+          f"(shipped mix {tuple(float(m) for m in MIX)}; folds chose {', '.join(str(m) for m in chosen)})")
     digest = hashlib.sha256("\n".join(_lines([answer(handbook, r["question"]) for r in rows])).encode()).hexdigest()
     print(f"\nanswers digest: {digest[:16]} (the same on every run and under any PYTHONHASHSEED)")
     questions = [r["question"] for r in rows]

@@ -3,32 +3,33 @@ k-fold cross-validation so the figures we quote are for questions the model neve
 
 Two logistic regressions (numpy, Newton's method with a small L2 penalty on standardised signals):
 P(the top article is the right one) and P(the handbook answers the question at all). The operating
-points are chosen on the training rows only, and so is the list of "outside" words (words of training questions the
-handbook does not answer that no article and no answerable training question uses; each training
-row's own words are left out of the list when its signals are computed): answer from the lowest P(right) at which the answers
-given are still right `PRECISION` of the time, and hand off below the P(known) under which no more
-than `HANDOFF_AT_MOST` of answerable questions fall. Small talk is decided before the model and is
+points are chosen on the training rows only: answer from the lowest P(right) at which the answers given
+are still right `PRECISION` of the time, and hand off below the P(known) under which no more than
+`HANDOFF_AT_MOST` of answerable questions fall. Small talk is decided before the model and is
 left out of the fit."""
 
 from __future__ import annotations
 
 import random
-from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
 
 from handlers.handbook.chitchat import is_small_talk
 from handlers.handbook.decision import FEATURES, Kind, Model, signals
-from handlers.handbook.index import Lookup
-from handlers.handbook.search import Handbook
+from handlers.handbook.index import HandbookIndex, Lookup
 
-PRECISION = 0.98
+PRECISION = 0.985
 HANDOFF_AT_MOST = 0.04
 L2 = 1.0
 FOLDS = 5
 SEED = 16
+# the mixes of the views tried for the ranking: characters over the whole article 1, its best phrase
+# and the word view weighted from nothing to half as much
+MIX_GRID = [(1.0, phrase, words) for phrase in (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5) for words in (0.0, 0.25, 0.5)]
+# training precision targets tried for the direct-answer operating point (the trade-off curve)
+TARGETS = (0.97, 0.975, 0.98, 0.985, 0.99, 0.995)
 
 
 @dataclass(frozen=True)
@@ -54,33 +55,18 @@ class Searched:
         return self.expected not in ("none", "chitchat")
 
 
-def search_all(handbook: Handbook, rows: list[dict[str, str]]) -> list[Searched]:
+def search_all(index: HandbookIndex, rows: list[dict[str, str]]) -> list[Searched]:
     out = []
     for row in rows:
-        lookup = handbook.index.search(row["question"], limit=3)
-        out.append(Searched(row["expected"], lookup, [h.article.id for h in lookup.hits], is_small_talk(row["question"])))
+        lookup = index.search(row["question"], limit=3)
+        chat = is_small_talk(row["question"], index.repair.knows)
+        out.append(Searched(row["expected"], lookup, [h.article.id for h in lookup.hits], chat))
     return out
 
 
-def fit(searched: list[Searched], knows: Callable[[str], bool], note: str = "") -> Model:
-    """`knows` says whether a word is in the handbook (outside words never are)."""
-    rows = [s for s in searched if s.decidable and s.expected != "chitchat"]
-    outside_count: Counter[str] = Counter()
-    known_count: Counter[str] = Counter()
-    for s in rows:
-        (known_count if s.known else outside_count).update(set(s.lookup.topic))
-
-    def outside(s: Searched | None) -> frozenset[str]:
-        """Outside words, those of `s` itself not counted."""
-        own = set(s.lookup.topic) if s is not None else set()
-        return frozenset(
-            w for w in outside_count
-            if not knows(w)
-            and outside_count[w] - (w in own and not s.known) >= 1
-            and known_count[w] - (w in own and s.known) == 0
-        )
-
-    x = np.vstack([signals(s.lookup, outside(s)) for s in rows])
+def fit(searched: list[Searched], note: str = "", precision: float = PRECISION) -> Model:
+    rows = [s for s in searched if s.decidable]
+    x = np.vstack([signals(s.lookup) for s in rows])
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1
     z = np.column_stack([np.ones(len(rows)), (x - mean) / scale])
@@ -88,8 +74,8 @@ def fit(searched: list[Searched], knows: Callable[[str], bool], note: str = "") 
     known = np.array([s.known for s in rows], float)
     weights = Model(mean, scale, _logistic(z, right), _logistic(z, known), 1.0, 0.0)
     p_right, p_known = weights.probabilities(x)
-    return Model(mean, scale, weights.right, weights.known, _answer_from(p_right, right),
-                 _handoff_below(p_known[known == 1]), outside(None), note)
+    return Model(mean, scale, weights.right, weights.known, _answer_from(p_right, right, precision),
+                 _handoff_below(p_known[known == 1]), note)
 
 
 def kinds(model: Model, searched: list[Searched]) -> list[Kind]:
@@ -97,17 +83,36 @@ def kinds(model: Model, searched: list[Searched]) -> list[Kind]:
     return [Kind.CHAT if s.chat else model.kind(s.lookup) for s in searched]
 
 
-def cross_validated(searched: list[Searched], knows: Callable[[str], bool], folds: int = FOLDS,
-                    seed: int = SEED) -> list[Kind]:
+def cross_validated(searched: list[Searched], folds: int = FOLDS, seed: int = SEED,
+                    precision: float = PRECISION) -> list[Kind]:
     """Each question decided by a model fitted on the other folds (stratified by expected article)."""
     fold = folds_of([s.expected for s in searched], folds, seed)
     out: list[Kind | None] = [None] * len(searched)
     for k in range(folds):
-        model = fit([s for s, f in zip(searched, fold, strict=True) if f != k], knows)
+        model = fit([s for s, f in zip(searched, fold, strict=True) if f != k], precision=precision)
         held = [i for i, f in enumerate(fold) if f == k]
         for i, kind in zip(held, kinds(model, [searched[i] for i in held]), strict=True):
             out[i] = kind
     return [k for k in out if k is not None]
+
+
+def mix_cross_validated(index: HandbookIndex, rows: list[dict[str, str]], folds: int = FOLDS,
+                        seed: int = SEED) -> tuple[list[bool], list[tuple[float, ...]]]:
+    """Top-1 right or not for each answerable question when the views' mix (index.MIX) is the one of
+    MIX_GRID that ranks best on the other folds; and the mix each fold chose."""
+    known = [r for r in rows if r["expected"] not in ("none", "chitchat")]
+    ids = [a.id for a in index.articles]
+    views = np.stack([index.views(index.repair.text(r["question"])) for r in known])
+    expected = np.array([ids.index(r["expected"]) if r["expected"] in ids else -1 for r in known])
+    right = np.stack([(np.einsum("qvn,v->qn", views, np.array(m)).argmax(axis=1) == expected) for m in MIX_GRID])
+    fold = np.array(folds_of([r["expected"] for r in known], folds, seed))
+    out = np.zeros(len(known), bool)
+    chosen = []
+    for k in range(folds):
+        best = int(np.argmax(right[:, fold != k].mean(axis=1)))  # the first of equals: grid order
+        out[fold == k] = right[best, fold == k]
+        chosen.append(MIX_GRID[best])
+    return out.tolist(), chosen
 
 
 def folds_of(labels: list[str], folds: int, seed: int) -> list[int]:
@@ -143,12 +148,12 @@ def _logistic(z: np.ndarray, y: np.ndarray, l2: float = L2) -> np.ndarray:
     return w
 
 
-def _answer_from(p_right: np.ndarray, right: np.ndarray) -> float:
-    """The lowest probability at which answering everything at or above it stays `PRECISION` right."""
+def _answer_from(p_right: np.ndarray, right: np.ndarray, target: float) -> float:
+    """The lowest probability at which answering everything at or above it stays `target` right."""
     order = np.argsort(-p_right, kind="stable")
     hits = np.cumsum(right[order])
     precision = hits / np.arange(1, len(order) + 1)
-    good = np.nonzero(precision >= PRECISION)[0]
+    good = np.nonzero(precision >= target)[0]
     return float(p_right[order][good[-1]]) if len(good) else 1.0
 
 
@@ -159,4 +164,4 @@ def _handoff_below(p_known_answerable: np.ndarray) -> float:
     return float(ordered[allowed]) if allowed < len(ordered) else 0.0
 
 
-__all__ = ["FEATURES", "Searched", "cross_validated", "fit", "folds_of", "kinds", "search_all"]
+__all__ = ["FEATURES", "Searched", "cross_validated", "fit", "folds_of", "kinds", "mix_cross_validated", "search_all"]

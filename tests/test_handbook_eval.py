@@ -11,10 +11,11 @@ from handlers.handbook.articles import load
 from handlers.handbook.search import Handbook
 from tests.eval import KINDS, STYLES, read
 
-# out of sample at the time of writing: top-1 90.6 %, direct 61.9 %, precision 96.7 %, answerable handed
-# off 3.1 %, outside handed off 71 %, small talk replied 77.8 %, other questions taken for small talk 0 %
-AT_LEAST = {"top1": 0.88, "direct": 0.58, "precision": 0.95, "outside_handed_off": 0.68, "chat_replied": 0.75}
-AT_MOST = {"answerable_handed_off": 0.06, "outside_answered": 0.06, "chat_wrongly": 0.01}
+# out of sample at the time of writing: top-1 95.4 % (the views' mix chosen inside the folds too), direct
+# 74.9 %, precision 98.0 %, answerable handed off 4.6 %, outside handed off 85.5 % and answered 2.7 %, small
+# talk replied 84.4 %, other questions taken for small talk 0 %
+AT_LEAST = {"top1": 0.93, "direct": 0.72, "precision": 0.97, "outside_handed_off": 0.83, "chat_replied": 0.82}
+AT_MOST = {"answerable_handed_off": 0.06, "outside_answered": 0.04, "chat_wrongly": 0.01}
 
 
 def test_the_evaluation_set_is_large_and_labelled_with_known_styles_kinds_and_articles() -> None:
@@ -29,7 +30,7 @@ def test_the_committed_model_keeps_the_evaluation_figures() -> None:
     rows = read()
     handbook = Handbook(load())
     decided = [handbook.decide(r["question"]).kind for r in rows]
-    got = figures(rows, search_all(handbook, rows), decided)
+    got = figures(rows, search_all(handbook.index, rows), decided)
     low = {k: round(got[k], 3) for k, floor in AT_LEAST.items() if got[k] < floor}
     high = {k: round(got[k], 3) for k, ceiling in AT_MOST.items() if got[k] > ceiling}
     assert not low and not high, f"below the floor: {low}, above the ceiling: {high}"

@@ -7,10 +7,11 @@ from __future__ import annotations
 import re
 import tomllib
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
-from handlers.handbook.normalize import WORDS_FILE, expand, plain, standard
+from handlers.handbook.normalize import WORDS_FILE, Repairer, expand, plain, standard
 
 
 @dataclass(frozen=True)
@@ -19,27 +20,33 @@ class _Talk:
     longest: int
     fillers: frozenset[str]
     laughter: re.Pattern[str]
+    repair: Repairer  # the handbook's typo repair, against the words of this table ("oiw", "nhìu")
 
 
 @cache
 def _talk() -> _Talk:
     raw = tomllib.loads(WORDS_FILE.read_text(encoding="utf-8"))["chitchat"]
     phrases = frozenset(plain(p) for p in raw["phrases"])
+    fillers = frozenset(plain(w) for w in raw["fillers"])
+    # every word once, in the file's order, so that a typo's repair never depends on set order
+    vocabulary = dict.fromkeys(w for p in [*raw["phrases"], *raw["fillers"]] for w in plain(p).split())
     return _Talk(
         phrases=phrases,
         longest=max(p.count(" ") + 1 for p in phrases),
-        fillers=frozenset(plain(w) for w in raw["fillers"]),
+        fillers=fillers,
         laughter=re.compile("|".join(f"(?:{pattern})" for pattern in raw["laughter"])),
+        repair=Repairer(dict.fromkeys(vocabulary, 1)),
     )
 
 
-def is_small_talk(text: str) -> bool:
+def is_small_talk(text: str, handbook_word: Callable[[str], bool] = lambda word: False) -> bool:
     """Only greetings, thanks, laughter and the like (at least one of them, plus fillers such as "nha",
-    "ạ"), or only emoji."""
-    tokens = expand(plain(standard(text)).split())
+    "ạ"), or only emoji. A mistyped word is read as the table's word it was meant to be, unless it is a
+    word of the handbook ("khoa" is not "khoe")."""
+    talk = _talk()
+    tokens = [w if handbook_word(w) else talk.repair.word(w) for w in expand(plain(standard(text)).split())]
     if not tokens:
         return any(unicodedata.category(ch) == "So" for ch in text)
-    talk = _talk()
     said = False
     i = 0
     while i < len(tokens):

@@ -19,8 +19,8 @@ import numpy as np
 from handlers.handbook.index import Lookup
 
 MODEL_FILE = Path(__file__).with_name("decision.json")
-FEATURES = ("score", "margin", "ratio", "whole", "phrase", "coverage", "overlap", "unknown", "elsewhere", "topic",
-            "outside")
+FEATURES = ("score", "margin", "ratio", "whole", "phrase", "words", "lead", "agree", "coverage", "core", "overlap",
+            "unknown", "elsewhere", "topic")
 
 
 class Kind(StrEnum):
@@ -30,23 +30,23 @@ class Kind(StrEnum):
     CHAT = "chat"  # small talk: a friendly hello, no article, no tech team
 
 
-def signals(lookup: Lookup, outside: frozenset[str]) -> np.ndarray:
-    """The top hit's signals, in the order of FEATURES (the search found something). `outside` is the
-    model's list of words seen only in questions the handbook does not answer."""
+def signals(lookup: Lookup) -> np.ndarray:
+    """The top hit's signals, in the order of FEATURES (the search found something)."""
     top = lookup.hits[0]
     runner_up = lookup.hits[1].score if len(lookup.hits) > 1 else 0.0
     return np.array([
         top.score,
         top.score - runner_up,
         runner_up / top.score,
-        top.whole,
-        top.phrase,
+        *top.views,
+        top.lead,
+        top.agree,
         top.coverage,
+        top.core,
         top.overlap,
         lookup.unknown,
         float(top.elsewhere),
         math.log1p(len(lookup.topic)),
-        sum(1 for w in lookup.topic if w in outside) / len(lookup.topic) if lookup.topic else 0.0,
     ])
 
 
@@ -58,7 +58,6 @@ class Model:
     known: np.ndarray  # the same for: does the handbook answer this at all
     answer_from: float  # answer when P(right) reaches this
     handoff_below: float  # hand off when P(known) is under this
-    outside: frozenset[str] = frozenset()  # words of questions outside the handbook, in none it answers
     note: str = ""  # how and on what it was fitted
 
     def probabilities(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -69,14 +68,14 @@ class Model:
     def kind(self, lookup: Lookup) -> Kind:
         if not lookup.hits:
             return Kind.HANDOFF
-        right, known = (float(p[0]) for p in self.probabilities(signals(lookup, self.outside)))
+        right, known = (float(p[0]) for p in self.probabilities(signals(lookup)))
         if right >= self.answer_from:
             return Kind.ANSWER
         return Kind.HANDOFF if known < self.handoff_below else Kind.OFFER
 
     def to_json(self) -> str:
         data = {"features": list(FEATURES), "note": self.note, "answer_from": self.answer_from,
-                "handoff_below": self.handoff_below, "outside": sorted(self.outside)}
+                "handoff_below": self.handoff_below}
         data |= {name: [round(float(v), 6) for v in getattr(self, name)] for name in ("mean", "scale", "right", "known")}
         return json.dumps(data, indent=1) + "\n"
 
@@ -86,8 +85,7 @@ class Model:
         if data["features"] != list(FEATURES):
             raise ValueError(f"{MODEL_FILE.name} was fitted on other signals: refit with bench/handbook.py --fit")
         arrays = {name: np.asarray(data[name], float) for name in ("mean", "scale", "right", "known")}
-        return cls(**arrays, answer_from=data["answer_from"], handoff_below=data["handoff_below"],
-                   outside=frozenset(data["outside"]), note=data["note"])
+        return cls(**arrays, answer_from=data["answer_from"], handoff_below=data["handoff_below"], note=data["note"])
 
 
 @cache

@@ -1,28 +1,33 @@
 """The search index: TF-IDF over character 3–5-grams of diacritic-stripped text, n-grams running
 across word boundaries (so "tien dien" and "tai vneid" stay apart once accents are gone), sublinear
-term frequency. Two views of each article: the whole of it, and each of its short phrases (title,
-synonyms, sample questions) on its own, so a question close to one sample question scores high.
+term frequency, in three views (VIEWS): the whole article, each of its short phrases (title, synonyms,
+sample questions) on its own, and the whole article's topic words and pairs of them. The ranking mixes
+the views by MIX.
 
-Besides the ranking, a search reports what the decision model (decision.py) weighs: each hit's two
-views, how many of the question's topic words it uses, how well its closest phrase is matched word
-for word, and for the question, the share of its topic words no article uses and whether it names a
-service the handbook does not cover."""
+Besides the ranking, a search reports what the decision model (decision.py) weighs: each hit's views,
+its lead over the other articles, how many of the question's topic words it uses (in all its text and
+in its title, synonyms, questions and tags), how well its closest phrase is matched word for word, and
+whether the question names a service the handbook, or this article, does not cover; for the question,
+the share of its topic words no article uses."""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.sparse import csc_matrix, csr_matrix
 
 from handlers.handbook.articles import Article
-from handlers.handbook.normalize import Repairer, plain, stopwords, words
+from handlers.handbook.normalize import Repairer, expand, plain, stopwords, words
 
 NGRAMS = (3, 4, 5)
 WEIGHTS = {"title": 3, "synonyms": 2, "questions": 2, "tags": 2, "summary": 1, "body": 1}
+VIEWS = ("characters, whole article", "characters, best phrase", "words, whole article")
+# how the views add up to the ranking score; bench/handbook.py --mix picks it inside the k-fold loop
+MIX = np.array([1.0, 0.15, 0.0])
 
 
 def ngrams(text: str) -> Counter[str]:
@@ -30,11 +35,20 @@ def ngrams(text: str) -> Counter[str]:
     return Counter(padded[i : i + n] for n in NGRAMS for i in range(len(padded) - n + 1))
 
 
+def terms(text: str) -> Counter[str]:
+    """The word view: topic words and pairs of neighbouring topic words ("mat khau", "tai khoan"), which
+    keep apart the syllables that lose their meaning once accents are gone ("tai" alone is download,
+    talent or again)."""
+    kept = [w for w in text.split() if w not in stopwords()]
+    return Counter(kept + [f"{a} {b}" for a, b in zip(kept, kept[1:], strict=False)])
+
+
 class _Vectors:
     """TF-IDF rows (L2-normalised) for a list of texts, and the same weighting for a query."""
 
-    def __init__(self, texts: Sequence[str]) -> None:
-        counts = [ngrams(t) for t in texts]
+    def __init__(self, texts: Sequence[str], features: Callable[[str], Counter[str]] = ngrams) -> None:
+        self._featurise = features
+        counts = [features(t) for t in texts]
         df: Counter[str] = Counter()
         for c in counts:
             df.update(c.keys())
@@ -52,7 +66,7 @@ class _Vectors:
 
     def scores(self, text: str) -> np.ndarray:
         cols, vals = [], []
-        for gram, tf in ngrams(text).items():
+        for gram, tf in self._featurise(text).items():
             i = self.features.get(gram)
             if i is not None:
                 cols.append(i)
@@ -69,10 +83,12 @@ class Hit:
     article: Article
     score: float
     coverage: float  # share of the question's topic words the article uses
-    whole: float = 0.0  # the whole-article view's score
-    phrase: float = 0.0  # the best single phrase's score
+    core: float = 0.0  # the same, counting only its title, synonyms, sample questions and tags
+    views: tuple[float, ...] = ()  # its score in each view (VIEWS)
+    lead: float = 0.0  # how far it is ahead of the best other article, averaged over the views
+    agree: float = 0.0  # share of the views that rank it first
     overlap: float = 0.0  # best share of one of its phrases' topic words found in the question
-    elsewhere: bool = False  # the question names a service the handbook lacks and this article does not
+    elsewhere: bool = False  # the question names a service the handbook lacks, or one this article says it lacks
 
 
 @dataclass(frozen=True)
@@ -91,8 +107,10 @@ class HandbookIndex:
         phrases: list[str] = []
         owners: list[int] = []
         self._words: list[frozenset[str]] = []
+        self._core: list[frozenset[str]] = []
         self._text: list[str] = []  # each article's plain text, for phrase look-ups
         self._phrase_words: list[list[frozenset[str]]] = []
+        self._not_covered: list[list[str]] = []
         for n, article in enumerate(self.articles):
             fields = {
                 "title": [article.title],
@@ -106,7 +124,10 @@ class HandbookIndex:
             words = list(dict.fromkeys(w for texts in plain_fields.values() for t in texts for w in t.split()))
             frequency.update(words)
             self._words.append(frozenset(words))
+            self._core.append(frozenset(w for k in ("title", "synonyms", "questions", "tags")
+                                        for t in plain_fields[k] for w in expand(t.split())))
             self._text.append(" " + " ".join(t for texts in plain_fields.values() for t in texts) + " ")
+            self._not_covered.append([phrase(p) for p in article.not_covered])
             documents.append(" | ".join(t for k, texts in plain_fields.items() for t in texts * WEIGHTS[k]))
             own = plain_fields["title"] + plain_fields["synonyms"] + plain_fields["questions"]
             self._phrase_words.append([frozenset(t.split()) - stopwords() for t in own])
@@ -116,36 +137,56 @@ class HandbookIndex:
         self.repair = Repairer(frequency)
         self._documents = _Vectors(documents)
         self._phrases = _Vectors(phrases)
+        self._word_documents = _Vectors(documents, terms)
         self._owner = np.asarray(owners)
         self._id_rank = np.argsort(np.argsort([a.id for a in self.articles], kind="stable"))
 
+    def views(self, query: str) -> np.ndarray:
+        """Each article's score in each view of a repaired question, one row a view (VIEWS)."""
+        out = np.zeros((len(VIEWS), len(self.articles)))
+        out[0] = self._documents.scores(query)
+        np.maximum.at(out[1], self._owner, self._phrases.scores(query))
+        out[2] = self._word_documents.scores(query)
+        return out
+
     def search(self, question: str, limit: int = 3) -> Lookup:
+        spelled = self.repair.spelled(question)
         query = self.repair.text(question)
         topic = [w for w in query.split() if w not in stopwords()]
         unknown = sum(1 for w in topic if not self.repair.knows(w)) / len(topic) if topic else 0.0
         if not query:
             return Lookup(query, topic, unknown, [])
-        whole = self._documents.scores(query)
-        best_phrase = np.zeros(len(self.articles))
-        np.maximum.at(best_phrase, self._owner, self._phrases.scores(query))
-        scores = 0.5 * whole + 0.5 * best_phrase
+        views = self.views(query)
+        scores = MIX @ views
         top = np.lexsort((self._id_rank, -scores))[:limit]  # higher score first; equal scores by id
-        named = [p for p in words().elsewhere if f" {p} " in f" {query} "]
+        said = (f" {' '.join(spelled)} ", f" {query} ")  # as typed, and after typo repair
+        named = [p for p in words().elsewhere if any(f" {p} " in s for s in said)]
         asked = frozenset(topic)
-        hits = [
-            Hit(
+        first, second = np.sort(views, axis=1)[:, -1], np.sort(views, axis=1)[:, -2]
+        hits = []
+        for i in top:
+            if scores[i] <= 0:
+                continue
+            own = views[:, i]
+            best_other = np.where(own >= first, second, first)
+            hits.append(Hit(
                 self.articles[i],
                 float(scores[i]),
                 _coverage(topic, self._words[i]),
-                whole=float(whole[i]),
-                phrase=float(best_phrase[i]),
+                core=_coverage(topic, self._core[i]),
+                views=tuple(float(v) for v in own),
+                lead=float(np.mean(own - best_other)),
+                agree=float(np.mean(own >= first)),
                 overlap=max((len(p & asked) / len(p) for p in self._phrase_words[i] if p), default=0.0),
-                elsewhere=any(f" {p} " not in self._text[i] for p in named),
-            )
-            for i in top
-            if scores[i] > 0
-        ]
+                elsewhere=any(f" {p} " not in self._text[i] for p in named)
+                or any(f" {p} " in s for p in self._not_covered[i] for s in said),
+            ))
         return Lookup(query, topic, unknown, hits)
+
+
+def phrase(text: str) -> str:
+    """A phrase of the word lists or an article's front matter as the search compares it."""
+    return " ".join(expand(plain(text).split()))
 
 
 def _coverage(topic: list[str], words: frozenset[str]) -> float:

@@ -21,6 +21,7 @@ _WORD = re.compile(r"[a-z0-9]+")
 _VNI_DIGITS = re.compile(r"(?<=[a-z])[1-9]+(?=[a-z]|$)")
 _TELEX_DOUBLE = (("dd", "d"), ("aa", "a"), ("aw", "a"), ("ee", "e"), ("oo", "o"), ("ow", "o"), ("uw", "u"))
 _TELEX_TONE = re.compile(r"(?<=[aeiouy])[sfrxj](?=[a-z]*$)|(?<=[a-z])[sfrxj]$")
+_TELEX_LATE_W = re.compile(r"(?<=[aeiouy])w")
 _REPEAT = re.compile(r"([a-z])\1{2,}")
 _TYPED_WORD = re.compile(r"\w+")
 
@@ -43,11 +44,13 @@ class Words:
 @cache
 def words() -> Words:
     raw = tomllib.loads(WORDS_FILE.read_text(encoding="utf-8"))
+    abbreviations = {plain(k): plain(v) for k, v in raw["abbreviations"].items()}
     return Words(
-        abbreviations={plain(k): plain(v) for k, v in raw["abbreviations"].items()},
+        abbreviations=abbreviations,
         regional={_typed(k): v for k, v in raw["regional"].items()},
         stopwords=frozenset(plain(w) for w in raw["stopwords"]["words"]),
-        elsewhere=tuple(plain(p) for p in raw["elsewhere"]["phrases"]),
+        # spelled out as questions are: "thi bằng lái" is met as "thi giay phep lai xe"
+        elsewhere=tuple(" ".join(replace_phrases(plain(p).split(), abbreviations)) for p in raw["elsewhere"]["phrases"]),
     )
 
 
@@ -123,13 +126,17 @@ class Repairer:
         telex = word
         for double, single in _TELEX_DOUBLE:
             telex = telex.replace(double, single)
+        telex = _TELEX_LATE_W.sub("", telex)  # the w of ơ, ư, ă typed after the word ("oiw" for "ơi")
         variants += [telex, _TELEX_TONE.sub("", telex)]
         variants += [re.sub(r"([a-z])\1", r"\1", v) for v in list(variants)]
         return variants
 
+    def spelled(self, text: str) -> list[str]:
+        """The question's words before typo repair: regional words, abbreviations and split names done."""
+        return self._rejoin(expand(plain(standard(text)).split()))
+
     def text(self, text: str) -> str:
-        tokens = self._rejoin(expand(plain(standard(text)).split()))
-        return " ".join(expand([self.word(w) for w in tokens]))
+        return " ".join(expand([self.word(w) for w in self.spelled(text)]))
 
     def _rejoin(self, tokens: list[str]) -> list[str]:
         """Names typed apart become the handbook's word: "v n e i d" and "zalo pay" (when "zalopay" is

@@ -54,7 +54,7 @@ class Handbook:
         return list(self._articles)
 
     def decide(self, question: str) -> Decision:
-        if is_small_talk(question):
+        if is_small_talk(question, self.index.repair.knows):
             return Decision(Kind.CHAT, [])
         lookup = self.index.search(question, limit=3)
         return Decision(self.model.kind(lookup), lookup.hits)

@@ -1,0 +1,42 @@
+"""How the handbook decides, on the real articles: small talk typed with Telex leftovers and typos,
+plain questions answered directly instead of with a menu, and services an article says it does not
+cover kept from a direct answer."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from handlers.handbook.articles import load
+from handlers.handbook.search import Handbook, Kind
+from tests.harness import RESIDENT, TECH, Harness
+
+
+def test_small_talk_with_telex_leftovers_and_typos_is_still_small_talk() -> None:
+    handbook = Handbook(load())
+    for said in ("bot oiw", "camon nhìu", "cảm ơn nhìu nha", "thankss"):
+        assert handbook.decide(said).kind is Kind.CHAT, said
+    # a handbook word one letter from a small-talk word stays itself: "khóa" (locked) is not "khỏe"
+    assert handbook.decide("khoa roi").kind is not Kind.CHAT
+
+
+def test_a_plain_question_however_typed_gets_the_article_not_a_menu() -> None:
+    handbook = Handbook(load())
+    for typed in ("man rang cai vneid", "caif ddawtj vneidd", "cách cài vneid trên điện thoại"):
+        decision = handbook.decide(typed)
+        assert decision.kind is Kind.ANSWER and decision.hits[0].article.id == "vneid-cai-dat", typed
+
+
+def test_a_service_the_top_article_says_it_does_not_cover_gets_no_direct_answer() -> None:
+    articles = load()
+    question = "cấp lại bằng lái trên vneid"  # the VNeID documents article has "cấp lại bằng lái" as not covered
+    decision = Handbook(articles).decide(question)
+    assert decision.hits[0].article.id == "vneid-tich-hop-giay-to" and decision.kind is not Kind.ANSWER
+    # the same articles without their "not covered" lists would answer it with that article
+    bare = Handbook([replace(a, not_covered=()) for a in articles]).decide(question)
+    assert bare.kind is Kind.ANSWER and bare.hits[0].article.id == "vneid-tich-hop-giay-to"
+
+
+async def test_small_talk_typed_in_telex_gets_the_hello_and_never_reaches_the_tech_team(harness: Harness) -> None:
+    [hello] = await harness.send(RESIDENT, "bot oiw")
+    assert "Làng số bot" in hello.text and "📘" not in hello.text
+    assert harness.fake.messages_to(TECH) == []
