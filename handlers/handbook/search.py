@@ -46,6 +46,12 @@ class Handbook:
         self.index = HandbookIndex(self._articles)
         self._by_id[article.id] = article
 
+    def remove(self, article_id: str) -> None:
+        """An entry taken out of the handbook: the index is rebuilt without it."""
+        self._articles = [a for a in self._articles if a.id != article_id]
+        self.index = HandbookIndex(self._articles)
+        self._by_id.pop(article_id, None)
+
     def article(self, article_id: str) -> Article | None:
         return self._by_id.get(article_id)
 
