@@ -4,12 +4,13 @@ the way updates come in (long polling or webhooks) and the web server (webhooks,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, TextIO
 
 import alembic.util
 from aiohttp import web
@@ -23,6 +24,7 @@ from bot.config import ChannelSettings, Settings
 from bot.delivery import DeliveryWorker
 from bot.dispatcher import Dispatcher, Route
 from bot.health import Health
+from bot.leasing import LeaseKeeper, Poll
 from bot.metrics import Metrics
 from bot.pacing import Pacer, Window
 from bot.reminders import SurveyReminders
@@ -33,9 +35,11 @@ from bot.web import make_app, webhook_handler
 from handlers.handbook.search import Handbook
 from handlers.surveys.catalog import Catalog
 from storage.db import create_engine, is_sqlite, session_factory, shown
+from storage.leases import Leases
 from storage.migrate import upgrade
 from storage.models import utcnow
 from storage.outage import kind_of, retried, unavailable
+from storage.sole import InUse, hold_sqlite
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +79,9 @@ class App:
         self._syncing: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._sole: TextIO | None = None  # SQLite: the lock that keeps a second process off the file
+        self.leases: Leases | None = None  # PostgreSQL: other processes may share the work
+        self._sweep: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Everything up and receiving. A start that fails (a StartError for what the operator can
@@ -87,9 +94,15 @@ class App:
 
     async def _start(self) -> None:
         settings = self.settings
+        try:
+            self._sole = hold_sqlite(settings.database_url)
+        except InUse:
+            raise StartError("sqlite_busy", database=shown(settings.database_url)) from None
         await _open_database(settings.database_url)
         self.engine = create_engine(settings.database_url)
         self.sessions = session_factory(self.engine)
+        if not is_sqlite(settings.database_url):
+            self.leases = Leases(self.engine)
 
         routes: dict[str, Route] = {}
         if self.local is not None:
@@ -144,6 +157,7 @@ class App:
             on_schedule=self._schedule_changed,
             clock=self.clock,
             metrics=self.metrics,
+            leases=self.leases,
         )
         for worker in self.workers.values():
             task = asyncio.create_task(worker.run())
@@ -161,13 +175,14 @@ class App:
         resumed = await self.dispatcher.resume()
         if resumed:
             log.info("%d updates received before the last stop are being handled now", resumed)
-        await self._receive()
+        self._poll(await self._receive())
 
-    async def _receive(self) -> None:
-        """Long polling per channel or a webhook route on the web server, which runs whenever the bot
-        serves a platform (the local demo has none)."""
+    async def _receive(self) -> dict[str, Poll]:
+        """A webhook route on the web server, which runs whenever the bot serves a platform (the local
+        demo has none), or long polling: the platforms to poll are returned."""
+        polls: dict[str, Poll] = {}
         if not self.remotes:
-            return
+            return polls
         hooks: list[tuple[TelegramChannel | ZaloChannel, str, str]] = []  # channel, public URL, secret
         modes = {platform: getattr(self.settings, platform).mode for platform in self.remotes}
         self.health = Health(self.engine, self.sessions, self.metrics, modes)
@@ -175,8 +190,8 @@ class App:
         for platform, channel in self.remotes.items():
             channel_settings: ChannelSettings = getattr(self.settings, platform)
             if channel_settings.mode == "polling":
-                self._spawn(channel.poll(lambda key, payload, p=platform: self.dispatcher.receive(p, key, payload),
-                                         partial(self.metrics.polled, platform)))
+                polls[platform] = partial(channel.poll, partial(self.dispatcher.receive, platform),
+                                          partial(self.metrics.polled, platform))
                 continue
             remote = REMOTE[platform]
             secret = channel_settings.webhook_secret or ""  # config refuses webhook mode without one
@@ -188,6 +203,17 @@ class App:
         await self.serve(web_app)
         for channel, url, secret in hooks:
             await channel.set_webhook(url, secret)
+        return polls
+
+    def _poll(self, polls: dict[str, Poll]) -> None:
+        """The only process (SQLite) polls; among several, the one holding a platform's poll lease. With
+        several, leases are renewed, and chats another process left unhandled are taken up."""
+        if self.leases is None:
+            for poll in polls.values():
+                self._spawn(poll(lambda: True))
+            return
+        self._spawn(LeaseKeeper(self.leases, polls).run())
+        self._sweep = self._spawn(self.dispatcher.sweep(self._stopping))
 
     async def serve(self, app: web.Application) -> None:
         self._web = web.AppRunner(app, access_log=None)  # monitoring asks every few seconds
@@ -239,7 +265,8 @@ class App:
         self._stopping.set()
         # the sync and the retention are let finish, not cancelled: a task cancelled inside a SQLite
         # transaction leaves the database locked for the rest of the process
-        await asyncio.gather(*(t for t in (self._syncing, self._retention) if t is not None), return_exceptions=True)
+        await asyncio.gather(*(t for t in (self._syncing, self._retention, self._sweep) if t is not None),
+                             return_exceptions=True)
         for worker in self.workers.values():
             await worker.stop()
         await asyncio.gather(*self._workers, return_exceptions=True)
@@ -250,6 +277,9 @@ class App:
         if hasattr(self, "dispatcher"):
             self.dispatcher.stop()
             await self.dispatcher.drain()
+        if self.leases is not None:
+            with contextlib.suppress(Exception):  # not given up, they run out within seconds
+                await self.leases.release_all()
         if hasattr(self, "jobs"):
             await self.jobs.stop()  # no job fires after this, and no fired job's work is left running
         if hasattr(self, "recurring"):
@@ -264,6 +294,8 @@ class App:
             await channel.stop()
         if hasattr(self, "engine"):
             await self.engine.dispose()
+        if self._sole is not None:
+            self._sole.close()  # the next `langso run` may start
 
 
 async def _open_database(url: str) -> None:

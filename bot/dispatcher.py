@@ -4,17 +4,18 @@ time per chat (in order), many chats at once. Replies go out after the turn's ch
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
 from dataclasses import replace
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, exists, false, func, literal, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
@@ -31,16 +32,33 @@ from handlers.surveys.catalog import Catalog
 from handlers.people import person_for
 from handlers.router import route
 from messages import render
-from storage.models import InboxUpdate, utcnow
+from storage.leases import LENGTH, Leases, chat_lease
+from storage.models import InboxUpdate, Lease, utcnow
 from storage.outage import kind_of, retried, unavailable
 
 log = logging.getLogger(__name__)
+
+SWEEP_EVERY = 1.0  # seconds between looks for updates of chats nobody holds (several processes)
+SWEEP_LIMIT = 200  # chats taken up per look
+
 
 
 @dataclass(frozen=True)
 class Route:
     channel: Channel
     pacer: Pacer
+
+
+@dataclass
+class _ChatWork:
+    """This process's worker for one chat."""
+
+    again: bool = True  # look for unhandled updates (once more)
+    parsed: dict[int, Incoming] = field(default_factory=dict)  # updates read when they were kept
+
+
+class _Lost(Exception):
+    """The chat's lease was taken over by another process while a turn ran (this one hung past it)."""
 
 
 class Dispatcher:
@@ -57,7 +75,10 @@ class Dispatcher:
         clock: Callable[[], datetime] = utcnow,
         concurrency: int = 8,
         metrics: Metrics | None = None,
+        leases: Leases | None = None,
     ) -> None:
+        """`leases`: other processes share the database, and a chat's turns run in the one holding its
+        lease; None when this is the only process (SQLite), where its own chat workers suffice."""
         self._sessions = sessions
         self._routes = routes
         self._settings = settings
@@ -67,9 +88,9 @@ class Dispatcher:
         self._on_schedule = on_schedule
         self._clock = clock
         self._metrics = metrics or Metrics()
+        self._leases = leases
         self._slots = asyncio.Semaphore(concurrency)
-        self._chat_locks: dict[ChatRef, asyncio.Lock] = {}
-        self._queued: dict[ChatRef, int] = {}  # turns started per chat: its lock is dropped at zero
+        self._chats: dict[ChatRef, _ChatWork] = {}  # at most one worker per chat in this process
         self._tasks: set[asyncio.Task[None]] = set()
         self._replied: list[int] = []  # inbox rows whose replies went out, to be marked so
         self._marking: asyncio.Task[None] | None = None
@@ -77,43 +98,49 @@ class Dispatcher:
 
     async def receive(self, platform: str, key: str, payload: dict[str, Any]) -> bool:
         """Keep an update; False if it was already kept (a replayed webhook, a re-polled batch)."""
+        incoming, error = self._parse(platform, key, payload)
         async with self._sessions() as session:
-            row = InboxUpdate(platform=platform, key=key, payload=payload, received_at=self._clock())
+            chat_id = incoming.chat.chat_id if incoming else None
+            row = InboxUpdate(platform=platform, key=key, chat_id=chat_id, payload=payload, received_at=self._clock())
             session.add(row)
             try:
                 await session.commit()
             except IntegrityError:
                 return False
         self._metrics.received(platform)
-        self._start(row)
+        assert row.id is not None  # just kept
+        if incoming is None:
+            self._spawn(self._handle_alone(row.id, error))
+        else:
+            self._wake(incoming.chat, {row.id: incoming})
         return True
 
     async def resume(self) -> int:
         """At start-up: send the replies the last process did not get out, then handle what was kept
         but not handled when it stopped."""
-        async with self._sessions() as session:
-            rows = await session.exec(
-                select(InboxUpdate.id, InboxUpdate.replies)
-                .where(InboxUpdate.reply_pending == True)  # noqa: E712 - SQL
-                .order_by(col(InboxUpdate.id))
-            )
-            unanswered = list(rows.all())
+        unanswered = await self._unanswered()
         for row_id, kept in unanswered:
-            assert row_id is not None  # a stored row
             # the person may have seen it just before the stop: the repeat says it is one
             restored = [_restore(record) for record in kept or []]
             await self._reply(row_id, [(replace(out, text=render("reply_resent", text=out.text)), kind)
                                        for out, kind in restored])
         if unanswered:
             log.info("%d turns' replies sent again after the last stop", len(unanswered))
-        async with self._sessions() as session:
-            waiting = await session.exec(
-                select(InboxUpdate).where(col(InboxUpdate.processed_at).is_(None)).order_by(col(InboxUpdate.id))
-            )
-            pending = list(waiting.all())
-        for row in pending:
-            self._start(row)
-        return len(pending)
+        await self._find_chats()
+        return await self._sweep(everything=True)
+
+    async def sweep(self, stopping: asyncio.Event) -> None:
+        """With other processes: about every second, take up the updates of chats nobody holds (kept by
+        a process while another held the chat, or left by a process that died mid-turn)."""
+        while not stopping.is_set():
+            try:
+                await self._sweep(everything=False)
+            except Exception as exc:
+                if not unavailable(exc):
+                    raise
+                log.warning("looking for updates left unhandled failed (%s); trying again", kind_of(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), SWEEP_EVERY)
 
     async def drain(self) -> None:
         """Wait until everything received so far has been handled (tests, shutdown)."""
@@ -126,89 +153,238 @@ class Dispatcher:
         """Turns waiting for the database stop waiting (then `drain`); their updates stay in the inbox."""
         self._stopping.set()
 
-    def _start(self, row: InboxUpdate) -> None:
-        route = self._routes.get(row.platform)
-        incoming: Incoming | None = None
-        error = ""
+    def _parse(self, platform: str, key: str, payload: dict[str, Any]) -> tuple[Incoming | None, str]:
+        route = self._routes.get(platform)
         try:
-            incoming = route.channel.parse(row.payload) if route else None
+            return (route.channel.parse(payload) if route else None), ""
         except Exception as exc:  # a malformed update: logged and skipped, never fatal
             # the parser's message can quote the update: its type is enough to find the row
-            log.warning("skipping malformed %s update %s (%s)", row.platform, row.key, kind_of(exc))
-            error = f"malformed: {kind_of(exc)}"[:500]
-        # the chat lock is taken in arrival order, before any await, so one chat's turns stay in order
-        lock = asyncio.Lock()
-        if incoming is not None:
-            lock = self._chat_locks.setdefault(incoming.chat, lock)
-            self._queued[incoming.chat] = self._queued.get(incoming.chat, 0) + 1
-        assert row.id is not None  # kept before it is started
-        task = asyncio.create_task(self._handle(row.id, incoming, error, lock))
+            log.warning("skipping malformed %s update %s (%s)", platform, key, kind_of(exc))
+            return None, f"malformed: {kind_of(exc)}"[:500]
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _handle(self, row_id: int, incoming: Incoming | None, error: str, lock: asyncio.Lock) -> None:
-        started = time.monotonic()
+    def _wake(self, chat: ChatRef, parsed: dict[int, Incoming]) -> None:
+        """Have this process's worker for the chat look at its unhandled updates (one worker per chat:
+        turns run one at a time, oldest first). `parsed`: updates this process read already."""
+        work = self._chats.get(chat)
+        if work is None:
+            work = self._chats[chat] = _ChatWork()
+            self._spawn(self._run_chat(chat, work))
+        work.parsed.update(parsed)
+        work.again = True
+
+    async def _run_chat(self, chat: ChatRef, work: _ChatWork) -> None:
+        """Hold the chat, handle its unhandled updates oldest first, let it go. An update kept by another
+        process while this one held the chat (its worker could not take the chat) is found after the
+        chat is let go; one that arrives here meanwhile sets `again`."""
+        name = chat_lease(chat.platform, chat.chat_id)
         try:
-            async with lock:  # held while the database is away: the chat's later messages wait behind
-                turn = await retried(
-                    lambda: self._turn_in_slot(row_id, incoming, error), f"update {row_id}", stop=self._stopping
-                )
-                if turn is not None:
-                    await self._answer(row_id, turn)
-                    self._metrics.turn(turn.incoming.platform, time.monotonic() - started)
+            while work.again:
+                work.again = False
+                if not await retried(partial(self._claim, name), f"taking chat {name}", stop=self._stopping):
+                    continue  # the holder finds our update when it lets the chat go, or the sweep does
+                try:
+                    await self._handle_chat(chat, work, name)
+                finally:
+                    await self._unclaim(name)
+                if self._leases is not None and await retried(
+                    partial(self._waiting, chat), f"looking at chat {name}", stop=self._stopping
+                ):
+                    work.again = True
         except Exception as exc:
             if unavailable(exc):  # only when stopping: no waiting for the database any longer
-                log.warning("update %d not handled (%s); the next start handles it", row_id, kind_of(exc))
+                log.warning("chat %s not handled (%s); it is handled later", name, kind_of(exc))
             else:
-                log.error("handling update %d failed; it is kept and retried at the next start\n%s", row_id,
-                          trace_of(exc))
+                log.error("handling chat %s failed; its updates are kept and handled later\n%s", name, trace_of(exc))
         finally:
-            if incoming is not None:
-                self._release(incoming.chat)
+            del self._chats[chat]
 
-    def _release(self, chat: ChatRef) -> None:
-        self._queued[chat] -= 1
-        if not self._queued[chat]:
-            del self._queued[chat], self._chat_locks[chat]
+    async def _handle_chat(self, chat: ChatRef, work: _ChatWork, name: str) -> None:
+        while True:
+            started = time.monotonic()
+            try:
+                done = await retried(partial(self._turn_in_slot, chat, work, name), f"chat {name}", stop=self._stopping)
+            except _Lost:
+                log.warning("chat %s was taken over by another process mid-turn; it carries on there", name)
+                return
+            if done is None:
+                return
+            row_id, turn = done
+            if turn is not None:
+                await self._answer(row_id, turn)
+                self._metrics.turn(turn.incoming.platform, time.monotonic() - started)
 
-    async def _turn_in_slot(self, row_id: int, incoming: Incoming | None, error: str) -> Turn | None:
+    async def _claim(self, name: str) -> bool:
+        return True if self._leases is None else await self._leases.take(name)
+
+    async def _unclaim(self, name: str) -> None:
+        if self._leases is not None:
+            try:
+                await retried(partial(self._leases.release, name), f"letting chat {name} go", stop=self._stopping)
+            except Exception as exc:
+                if not unavailable(exc):
+                    raise
+                log.warning("chat %s not let go (%s); another process takes it when it runs out", name, kind_of(exc))
+
+    async def _turn_in_slot(self, chat: ChatRef, work: _ChatWork, name: str) -> tuple[int, Turn | None] | None:
         async with self._slots:  # bounds open database sessions; not held while waiting to try again
-            return await self._turn(row_id, incoming, error)
-
-    async def _turn(self, row_id: int, incoming: Incoming | None, error: str) -> Turn | None:
-        async with self._sessions() as session:
-            row = await session.get(InboxUpdate, row_id)
-            if row is None or row.processed_at is not None:
-                return None
-            turn = None
-            if incoming is not None:
-                private = incoming.chat_kind is ChatKind.PRIVATE  # from now on the bot may write to them there
-                person = await person_for(session, incoming.platform, incoming.user_id, incoming.user_name, private=private)
-                row.person_id = person.id  # whose update: /xoadulieu blanks the household members' updates
-                turn = Turn(incoming, session, person, self._settings, self._clock(), self._handbook, self._surveys)
+            async with self._sessions() as session:
+                row = (await session.exec(
+                    select(InboxUpdate)
+                    .where(InboxUpdate.platform == chat.platform, InboxUpdate.chat_id == chat.chat_id,
+                           col(InboxUpdate.processed_at).is_(None))
+                    .order_by(col(InboxUpdate.id)).limit(1).with_for_update()
+                )).first()
+                if row is None:
+                    return None
+                row_id = row.id
+                assert row_id is not None  # a stored row
+                known = work.parsed.pop(row_id, None)
+                incoming, error = (known, "") if known else self._parse(row.platform, row.key, row.payload)
                 try:
-                    await route(turn)
+                    turn = await self._turn(session, row, incoming, error)
                 except Exception as exc:
                     if unavailable(exc):
-                        raise  # not the handler's fault: the whole turn is tried again
-                    # a bug must not eat the message: it stays in the inbox with the error, the person
-                    # is told, and nothing half-done is committed
-                    log.error("handler failed on update %d\n%s", row_id, trace_of(exc))
-                    log.debug("handler failed on update %d", row_id, exc_info=exc)
+                        raise
+                    # not the handler (that one is answered inside the turn): a bug here must not hold
+                    # up the chat's later messages, nor come back forever; the row keeps the error
+                    log.error("handling update %d failed; it is set aside\n%s", row_id, trace_of(exc))
                     await session.rollback()
-                    row = await session.get(InboxUpdate, row_id)
-                    assert row is not None
-                    error = f"handler: {kind_of(exc)}"[:500]  # the message can quote the person's text
-                    person = await person_for(session, incoming.platform, incoming.user_id, incoming.user_name, private=private)
-                    row.person_id = person.id  # stamped again: the rollback took the first stamp away
-                    turn = Turn(incoming, session, person, self._settings, self._clock(), self._handbook, self._surveys)
-                    turn.say("internal_error")
+                    reread = await session.get(InboxUpdate, row_id)
+                    assert reread is not None
+                    row = reread
+                    turn = None
+                    row.processed_at, row.error = self._clock(), f"failed: {kind_of(exc)}"[:500]
+                if self._leases is not None and not await self._leases.confirm(await session.connection(), name):
+                    raise _Lost  # nothing of the turn is committed: the new holder runs it
+                await session.commit()
+                self._metrics.handled(row.platform, failed=bool(row.error))
+                return row_id, turn
+
+    async def _handle_alone(self, row_id: int, error: str | None) -> None:
+        """An update with no chat to keep in order (malformed, or nothing the bot handles): marked done,
+        with what was wrong with it (None: read it again to find out)."""
+        try:
+            await retried(partial(self._mark_alone, row_id, error), f"update {row_id}", stop=self._stopping)
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            log.warning("update %d not handled (%s); the next start handles it", row_id, kind_of(exc))
+
+    async def _mark_alone(self, row_id: int, error: str | None) -> None:
+        async with self._sessions() as session:
+            row = await session.get(InboxUpdate, row_id, with_for_update=True)
+            if row is None or row.processed_at is not None:
+                return
+            if error is None:
+                error = self._parse(row.platform, row.key, row.payload)[1]
             row.processed_at, row.error = self._clock(), error
-            kept = [k for out in turn.reply.messages if (k := _keep(out, turn.incoming.chat_kind))] if turn else []
-            row.replies, row.reply_pending = kept or None, bool(kept)
             await session.commit()
             self._metrics.handled(row.platform, failed=bool(error))
+
+    async def _turn(self, session: AsyncSession, row: InboxUpdate, incoming: Incoming | None, error: str) -> Turn | None:
+        """Run the update's turn in the session; the row is marked handled, with the replies to send."""
+        row_id = row.id
+        turn = None
+        if incoming is not None:
+            private = incoming.chat_kind is ChatKind.PRIVATE  # from now on the bot may write to them there
+            person = await person_for(session, incoming.platform, incoming.user_id, incoming.user_name, private=private)
+            row.person_id = person.id  # whose update: /xoadulieu blanks the household members' updates
+            turn = Turn(incoming, session, person, self._settings, self._clock(), self._handbook, self._surveys)
+            try:
+                await route(turn)
+            except Exception as exc:
+                if unavailable(exc):
+                    raise  # not the handler's fault: the whole turn is tried again
+                # a bug must not eat the message: it stays in the inbox with the error, the person
+                # is told, and nothing half-done is committed
+                log.error("handler failed on update %d\n%s", row_id, trace_of(exc))
+                log.debug("handler failed on update %d", row_id, exc_info=exc)
+                await session.rollback()
+                reread = await session.get(InboxUpdate, row_id)
+                assert reread is not None
+                row = reread
+                error = f"handler: {kind_of(exc)}"[:500]  # the message can quote the person's text
+                person = await person_for(session, incoming.platform, incoming.user_id, incoming.user_name, private=private)
+                row.person_id = person.id  # stamped again: the rollback took the first stamp away
+                turn = Turn(incoming, session, person, self._settings, self._clock(), self._handbook, self._surveys)
+                turn.say("internal_error")
+        row.processed_at, row.error = self._clock(), error
+        kept = [k for out in turn.reply.messages if (k := _keep(out, turn.incoming.chat_kind))] if turn else []
+        row.replies, row.reply_pending = kept or None, bool(kept)
         return turn
+
+    async def _unanswered(self) -> list[tuple[int, Any]]:
+        """Turns whose replies did not all go out. With other processes running, only those of chats
+        nobody holds, and not just handled: their process may be sending them right now."""
+        query = (
+            select(InboxUpdate.id, InboxUpdate.replies)
+            .where(InboxUpdate.reply_pending == True)  # noqa: E712 - SQL
+            .order_by(col(InboxUpdate.id))
+        )
+        if self._leases is not None:
+            settled = self._clock() - 2 * LENGTH
+            query = query.where(col(InboxUpdate.processed_at) < settled, ~self._held_elsewhere())
+        async with self._sessions() as session:
+            return [(row_id, kept) for row_id, kept in (await session.exec(query)).all() if row_id is not None]
+
+    async def _find_chats(self) -> None:
+        """Updates kept before their chat was (schema 0010) get it, so they too are handled in order."""
+        async with self._sessions() as session:
+            rows = (await session.exec(
+                select(InboxUpdate).where(col(InboxUpdate.processed_at).is_(None), col(InboxUpdate.chat_id).is_(None))
+            )).all()
+            for row in rows:
+                incoming, _ = self._parse(row.platform, row.key, row.payload)
+                if incoming is not None:
+                    row.chat_id = incoming.chat.chat_id
+            await session.commit()
+
+    async def _sweep(self, *, everything: bool) -> int:
+        """Start on the unhandled updates of chats nobody holds; `everything` (at start-up): all of them,
+        also updates without a chat just kept, whose own process is otherwise left time to mark them.
+        Returns how many updates were found waiting."""
+        pending = col(InboxUpdate.processed_at).is_(None)
+        chats = (
+            select(InboxUpdate.platform, InboxUpdate.chat_id, func.count())
+            .where(pending, col(InboxUpdate.chat_id).is_not(None), ~self._held_elsewhere())
+            .group_by(col(InboxUpdate.platform), col(InboxUpdate.chat_id))
+        )
+        alone = select(InboxUpdate.id).where(pending, col(InboxUpdate.chat_id).is_(None)).order_by(col(InboxUpdate.id))
+        if not everything:
+            chats = chats.limit(SWEEP_LIMIT)
+            alone = alone.where(col(InboxUpdate.received_at) < self._clock() - 2 * LENGTH).limit(SWEEP_LIMIT)
+        async with self._sessions() as session:
+            waiting = (await session.exec(chats)).all()
+            lone = (await session.exec(alone)).all()
+        for platform, chat_id, _ in waiting:
+            assert chat_id is not None  # as selected
+            self._wake(ChatRef(platform, chat_id), {})
+        for row_id in lone:
+            assert row_id is not None  # a stored row
+            self._spawn(self._handle_alone(row_id, None))
+        return sum(count for _, _, count in waiting) + len(lone)
+
+    def _held_elsewhere(self) -> ColumnElement[bool]:
+        """The update's chat is held by a live lease (this process's own included)."""
+        if self._leases is None:
+            return false()  # this is the only process
+        name = literal("chat:") + col(InboxUpdate.platform) + literal(":") + col(InboxUpdate.chat_id)
+        return exists().where(col(Lease.name) == name, col(Lease.expires_at) > self._leases.now())
+
+    async def _waiting(self, chat: ChatRef) -> bool:
+        async with self._sessions() as session:
+            found = await session.exec(
+                select(InboxUpdate.id).where(
+                    InboxUpdate.platform == chat.platform, InboxUpdate.chat_id == chat.chat_id,
+                    col(InboxUpdate.processed_at).is_(None),
+                ).limit(1)
+            )
+            return found.first() is not None
 
     async def _answer(self, row_id: int, turn: Turn) -> None:
         if turn.outbox_changed:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 PLATFORM = "telegram"
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 POLL_TIMEOUT = 25
+CONFLICT_WAIT_MAX = 60.0  # seconds between getUpdates while another program polls with the token
 _GONE = re.compile(r"chat not found|bot was kicked|bot is not a member|group chat was deactivated|user is deactivated")
 
 Store = Callable[[str, dict[str, Any]], Awaitable[object]]
@@ -125,13 +127,18 @@ class TelegramChannel:
 
     # --- receive ----------------------------------------------------------------------------------
 
-    async def poll(self, store: Store, polled: Callable[[], None] = lambda: None) -> None:
-        """Long polling. An update is confirmed to Telegram (offset) only after `store` has kept it.
-        `polled` is called after each getUpdates that succeeded, empty or not (for /healthz)."""
+    async def poll(
+        self, store: Store, polled: Callable[[], None] = lambda: None, holding: Callable[[], bool] = lambda: True
+    ) -> None:
+        """Long polling while `holding()` (this process holds the poll lease). An update is confirmed to
+        Telegram (offset) only after `store` has kept it, so a poller taking over gets again what the
+        last one kept without confirming, which the inbox recognises. `polled` is called after each
+        getUpdates that succeeded, empty or not (for /healthz)."""
         await self.bot.delete_webhook()
         offset: int | None = None
         failures = 0
-        while True:
+        conflicts = _Conflicts()
+        while holding():
             try:
                 with warnings.catch_warnings():  # raw dicts on purpose: one malformed update must not
                     warnings.simplefilter("ignore", PTBUserWarning)  # block the batch behind it
@@ -142,9 +149,12 @@ class TelegramChannel:
                     )
                 failures = 0
                 polled()
-            except Conflict:
-                log.warning("a webhook is set: removing it to poll")
-                await self.bot.delete_webhook()
+            except Conflict as exc:
+                if not holding():
+                    return  # the process that took the lease over polls now: its getUpdates ended ours
+                await asyncio.sleep(conflicts.wait(str(exc)))
+                if "webhook" in str(exc).lower():
+                    await self._delete_webhook()
                 continue
             except (NetworkError, TelegramError) as exc:
                 failures += 1
@@ -163,6 +173,12 @@ class TelegramChannel:
                     await asyncio.sleep(1.0)
                     break
                 offset = int(key) + 1
+
+    async def _delete_webhook(self) -> None:
+        try:
+            await self.bot.delete_webhook()
+        except TelegramError as exc:
+            log.warning("deleteWebhook failed (%s); polling again", exc)
 
     async def set_webhook(self, url: str, secret: str) -> None:
         try:
@@ -244,6 +260,32 @@ class TelegramChannel:
             if at and bot.lower() == self.username.lower():
                 return command + sep + rest
         return text
+
+
+class _Conflicts:
+    """Telegram refuses getUpdates while another program polls with the same token or a webhook is set
+    for it. Waits grow to CONFLICT_WAIT_MAX while refusals go on, and are logged once a minute in
+    Telegram's own words; a minute without one starts again from a second."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._last = self._logged = -CONFLICT_WAIT_MAX
+        self._unlogged = 0
+
+    def wait(self, reason: str) -> float:
+        now = time.monotonic()
+        if now - self._last > 60.0:
+            self._count = 0
+        self._count, self._last, self._unlogged = self._count + 1, now, self._unlogged + 1
+        delay = min(CONFLICT_WAIT_MAX, 2.0 ** (self._count - 1))
+        if now - self._logged >= 60.0:
+            log.warning(
+                "Telegram refuses getUpdates: %s — another program (or a langso run on another database) uses "
+                "this bot token; %d refusal(s) in the last minute, polling again in %.0f s",
+                reason, self._unlogged, delay,
+            )
+            self._logged, self._unlogged = now, 0
+        return delay
 
 
 def _start_error(exc: TelegramError, api_url: str) -> StartError:

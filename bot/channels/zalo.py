@@ -131,12 +131,14 @@ class ZaloChannel:
 
     # --- receive ----------------------------------------------------------------------------------
 
-    async def poll(self, store: Store, polled: Callable[[], None] = lambda: None) -> None:
-        """Long polling. getUpdates hands out one update and has no offset to confirm, so an update
-        is gone once received: it waits in a bounded backlog, in arrival order, until `store` has kept
-        it (retried while the database is away), and polling goes on meanwhile. Duplicates are the
-        store's business (key = event and message id). `polled` is called after each getUpdates that
-        succeeded, an idle one included (for /healthz)."""
+    async def poll(
+        self, store: Store, polled: Callable[[], None] = lambda: None, holding: Callable[[], bool] = lambda: True
+    ) -> None:
+        """Long polling while `holding()` (this process holds the poll lease). getUpdates hands out one
+        update and has no offset to confirm, so an update is gone once received: it waits in a bounded
+        backlog, in arrival order, until `store` has kept it (retried while the database is away), and
+        polling goes on meanwhile. Duplicates are the store's business (key = event and message id).
+        `polled` is called after each getUpdates that succeeded, an idle one included (for /healthz)."""
         try:
             await self._call("deleteWebhook", {})  # polling and a webhook exclude each other
         except ZaloError as exc:
@@ -144,13 +146,13 @@ class ZaloChannel:
         backlog = Backlog(PLATFORM, store, self.backlog_limit)
         backlog.start()
         try:
-            await self._poll(backlog, polled)
+            await self._poll(backlog, polled, holding)
         finally:
             await backlog.close()
 
-    async def _poll(self, backlog: Backlog, polled: Callable[[], None]) -> None:
+    async def _poll(self, backlog: Backlog, polled: Callable[[], None], holding: Callable[[], bool]) -> None:
         failures = 0
-        while True:
+        while holding():
             try:
                 result = await self._call(
                     "getUpdates", {"timeout": str(int(self.poll_timeout))}, timeout=self.poll_timeout + 10
