@@ -3,6 +3,7 @@ group, acknowledge, and report (/tinhtrang)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -11,6 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers import audit, conversation, when
+from handlers.conversation import Data, Flow, StepHandler
 from handlers.audience import RELAY, queue, reach, release_time
 from handlers.chat import Attachment, Button, ChatKind, ChatRef, Outgoing, Reply
 from handlers.choices import Menu, menu
@@ -41,7 +43,6 @@ from storage.models import (
     PlaceKind,
 )
 
-FLOW = "announce"
 RELAY_TAG = "#thongbao"
 ACK_PREFIX = "ack:"
 BACK_WORDS = ("quay lại", "quay lai")
@@ -71,34 +72,37 @@ async def start(turn: Turn, args: str) -> None:
         turn.say("announce_ask_text")
 
 
-async def resume(turn: Turn, conv_step: str, data: dict) -> None:
-    """The next message of someone in the middle of writing a notice."""
-    draft = await turn.session.get(Announcement, data["announcement_id"])
-    if draft is None or draft.status != AnnouncementStatus.DRAFT:
-        await conversation.finish(turn)
-        turn.say("announce_gone")
+DraftStep = Callable[[Turn, Announcement, Data], Awaitable[None]]
+
+
+def _on_draft(step: DraftStep, *, back: bool = True) -> StepHandler:
+    """A step of writing a notice: its draft, if still a draft; "quay lại" (where `back`) returns to the
+    preview once there is something to preview."""
+
+    async def handler(turn: Turn, data: Data) -> None:
+        draft = await turn.session.get(Announcement, data["announcement_id"])
+        if draft is None or draft.status != AnnouncementStatus.DRAFT:
+            await conversation.finish(turn)
+            turn.say("announce_gone")
+        elif back and turn.incoming.answer.lower() in BACK_WORDS and (draft.text or draft.attachment_ref):
+            await _preview(turn, draft)
+        else:
+            await step(turn, draft, data)
+
+    return handler
+
+
+async def _on_content(turn: Turn, draft: Announcement, _data: Data) -> None:
+    if not turn.incoming.answer and turn.incoming.attachment is None:
+        turn.say("announce_ask_text")
         return
-    answer = turn.incoming.answer
-    if conv_step == UNSEEN:
-        await _preview(turn, draft)
-        return
-    if conv_step != "preview" and answer.lower() in BACK_WORDS and (draft.text or draft.attachment_ref):
-        await _preview(turn, draft)
-        return
-    if conv_step in ("text", "edit"):
-        if not answer and turn.incoming.attachment is None:
-            turn.say("announce_ask_text")
-            return
-        _take_content(draft, answer, turn.incoming.attachment)
-        await _preview(turn, draft)
-    elif conv_step == "preview":
-        await _on_preview_choice(turn, draft, answer)
-    elif conv_step == "when":
-        await _on_time(turn, draft, answer)
-    elif conv_step == "confirm_when":
-        await _on_time_confirmed(turn, draft, answer, data)
-    elif conv_step == "targets":
-        await _on_target(turn, draft, answer)
+    _take_content(draft, turn.incoming.answer, turn.incoming.attachment)
+    await _preview(turn, draft)
+
+
+async def _on_unseen(turn: Turn, draft: Announcement, _data: Data) -> None:
+    """Whatever its author first says in private shows the preview of a notice written in a group."""
+    await _preview(turn, draft)
 
 
 def _take_content(draft: Announcement, text: str, attachment: Attachment | None) -> None:
@@ -132,9 +136,9 @@ async def _preview(turn: Turn, draft: Announcement) -> None:
     )
 
 
-async def _on_preview_choice(turn: Turn, draft: Announcement, answer: str) -> None:
+async def _on_preview_choice(turn: Turn, draft: Announcement, _data: Data) -> None:
     choices = _preview_menu(draft)
-    picked = choices.pick(answer)
+    picked = choices.pick(turn.incoming.answer)
     if picked == "send_now":
         await _send(turn, draft, turn.now)
     elif picked == "schedule":
@@ -171,9 +175,9 @@ async def _ask_target(turn: Turn) -> None:
     turn.say("announce_ask_target", buttons=choices.buttons, choices=choices.lines)
 
 
-async def _on_target(turn: Turn, draft: Announcement, answer: str) -> None:
+async def _on_target(turn: Turn, draft: Announcement, _data: Data) -> None:
     choices = await _target_menu(turn)
-    picked = choices.pick(answer)
+    picked = choices.pick(turn.incoming.answer)
     if picked is None:
         choices.ask_again(turn)
         return
@@ -181,9 +185,9 @@ async def _on_target(turn: Turn, draft: Announcement, answer: str) -> None:
     await _preview(turn, draft)
 
 
-async def _on_time(turn: Turn, draft: Announcement, answer: str) -> None:
+async def _on_time(turn: Turn, draft: Announcement, _data: Data) -> None:
     try:
-        moment = when.parse(answer, turn.now, turn.settings.timezone)
+        moment = when.parse(turn.incoming.answer, turn.now, turn.settings.timezone)
     except when.InThePast:
         turn.say("time_in_past")
         return
@@ -207,9 +211,9 @@ async def _on_time(turn: Turn, draft: Announcement, answer: str) -> None:
     )
 
 
-async def _on_time_confirmed(turn: Turn, draft: Announcement, answer: str, data: dict) -> None:
+async def _on_time_confirmed(turn: Turn, draft: Announcement, data: Data) -> None:
     choices = menu("confirm", "retry_time", "back")
-    picked = choices.pick(answer)
+    picked = choices.pick(turn.incoming.answer)
     if picked == "confirm":
         if data.get("recurrence"):
             await _make_recurring(turn, draft, when.Recurrence.decode(data["recurrence"]))
@@ -362,13 +366,37 @@ async def show_waiting_draft(turn: Turn) -> bool:
     """/start in a private chat whose notice waits at its preview (one written in a commune's group):
     the preview again, so that no number is typed at a menu never seen."""
     conv = await conversation.current(turn)
-    if conv is None or conv.flow != FLOW or conv.step not in ("preview", UNSEEN):
+    if conv is None or conv.flow != FLOW.name or conv.step not in ("preview", UNSEEN):
         return False
     draft = await turn.session.get(Announcement, conv.data.get("announcement_id"))
     if draft is None or draft.status != AnnouncementStatus.DRAFT:
         return False
     await _preview(turn, draft)
     return True
+
+
+async def _on_cancel(turn: Turn, data: Data) -> None:
+    """/huy while writing: the draft is marked cancelled, not lost."""
+    draft = await turn.session.get(Announcement, data.get("announcement_id"))
+    if draft is not None and draft.status == AnnouncementStatus.DRAFT:
+        await cancel_draft(turn, draft)
+    else:
+        await conversation.leave_unfinished(turn, data)
+
+
+FLOW = Flow(
+    "announce",
+    {
+        "text": _on_draft(_on_content),
+        "edit": _on_draft(_on_content),
+        "preview": _on_draft(_on_preview_choice, back=False),
+        "when": _on_draft(_on_time),
+        "confirm_when": _on_draft(_on_time_confirmed),
+        "targets": _on_draft(_on_target),
+        UNSEEN: _on_draft(_on_unseen, back=False),
+    },
+    on_cancel=_on_cancel,
+)
 
 
 # --- what a group receives, and its acknowledgements -------------------------------------------------

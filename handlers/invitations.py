@@ -24,11 +24,11 @@ from handlers import attempts, audit, codes, conversation, onboarding
 from handlers.chat import ChatKind, ChatRef, Outgoing
 from handlers.choices import Menu, menu
 from handlers.context import Turn
+from handlers.conversation import Data, Flow
 from handlers.permissions import Actor, Spot, actor_for, invite_places, may_invite, role_fits
 from messages import label, render
 from storage.models import Identity, Invitation, Person, Place, Role, RoleName
 
-FLOW = "invitation"
 LINK_PREFIX = "moi_"  # /start moi_<token>: the invitation's deep link
 LIFETIME = timedelta(days=7)
 CODE_DIGITS = 12
@@ -289,14 +289,7 @@ async def _menu(turn: Turn) -> None:
              pending=[(role_label(i.role), p.name, turn.local(i.expires_at)) for i, p in pending])
 
 
-async def resume(turn: Turn, step: str, data: dict) -> None:
-    if step == "pick":
-        await _on_pick(turn, data)
-    elif step == "place":
-        await _on_place(turn, data)
-
-
-async def _on_pick(turn: Turn, data: dict) -> None:
+async def _on_pick(turn: Turn, data: Data) -> None:
     ids = list(data.get("pending", []))
     rows = await turn.session.exec(
         select(Invitation, Place).join(Place, col(Place.id) == Invitation.place_id).where(col(Invitation.id).in_(ids))
@@ -329,7 +322,7 @@ async def _ask_place(turn: Turn, role: str) -> None:
     turn.say("invite_pick_place", buttons=choices.buttons, role=role_label(role), choices=choices.lines)
 
 
-async def _on_place(turn: Turn, data: dict) -> None:
+async def _on_place(turn: Turn, data: Data) -> None:
     places = [p for p in [await turn.session.get(Place, i) for i in data.get("places", [])] if p]
     choices = menu(**{f"p{p.id}": p.name for p in places})
     picked = choices.pick(turn.incoming.answer)
@@ -351,3 +344,6 @@ async def _issue(turn: Turn, role: str, place: Place) -> None:
     expires = turn.local(issued.invitation.expires_at)
     turn.say("invite_created", role=role_label(role), place=place.name, expires=expires)
     turn.reply.messages.append(Outgoing(turn.incoming.chat, card(issued, turn.settings.links.telegram(issued.payload), expires)))
+
+
+FLOW = Flow("invitation", {"pick": _on_pick, "place": _on_place})

@@ -18,12 +18,12 @@ from handlers import audit, conversation
 from handlers.chat import ChatKind, Outgoing
 from handlers.choices import Menu, confirm_menu, confirmed, menu
 from handlers.context import Turn
+from handlers.conversation import Data, Flow
 from handlers.invitations import private_chats, role_label
 from handlers.permissions import Actor, Spot, invite_places, may_invite, may_remove_role, officials_after_removal
 from messages import render
 from storage.models import Person, Place, Role, RoleName
 
-FLOW = "role_removal"
 _ROLE_ORDER = {role.value: n for n, role in enumerate(RoleName)}
 
 
@@ -113,13 +113,6 @@ async def start(turn: Turn, _args: str) -> None:
     turn.say("remove_pick", buttons=choices.buttons, choices=choices.lines)
 
 
-async def resume(turn: Turn, step: str, data: dict) -> None:
-    if step == "pick":
-        await _on_pick(turn, data)
-    elif step == "confirm":
-        await _on_confirm(turn, data)
-
-
 async def _held(session: AsyncSession, role_ids: list[int]) -> list[Held | None]:
     rows = await session.exec(
         select(Role, Person, Place)
@@ -131,7 +124,7 @@ async def _held(session: AsyncSession, role_ids: list[int]) -> list[Held | None]
     return [found.get(i) for i in role_ids]
 
 
-async def _on_pick(turn: Turn, data: dict) -> None:
+async def _on_pick(turn: Turn, data: Data) -> None:
     held = await _held(turn.session, list(data.get("roles", [])))
     choices = _list_menu(held)
     picked = choices.pick(turn.incoming.answer)
@@ -151,7 +144,7 @@ async def _on_pick(turn: Turn, data: dict) -> None:
              choices=confirm.lines)
 
 
-async def _on_confirm(turn: Turn, data: dict) -> None:
+async def _on_confirm(turn: Turn, data: Data) -> None:
     answer = await confirmed(turn)
     if answer is None:
         return
@@ -178,3 +171,6 @@ def _say_refused(turn: Turn, verdict: Verdict, held: Held | None) -> None:
         turn.say("remove_not_allowed")
     else:
         turn.say("remove_gone")
+
+
+FLOW = Flow("role_removal", {"pick": _on_pick, "confirm": _on_confirm})

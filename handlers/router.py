@@ -13,29 +13,38 @@ from handlers.posters import poster_command
 from handlers.surveys import answering, campaigns, households, mine, reports
 from handlers.chat import ChatKind, Event
 from handlers.context import Turn
-from storage.models import Announcement, AnnouncementStatus
+from handlers.conversation import Flow
 
 _COMMAND = re.compile(r"/(\w+)(@\S+)?\s*(.*)", re.DOTALL)
 Command = Callable[[Turn, str], Awaitable[None]]
-Resume = Callable[[Turn, str, dict], Awaitable[None]]
+
+# a private chat in the middle of one of these goes back to it with the next message
+FLOWS: list[Flow] = [
+    announcements.FLOW,
+    handbook.FLOW,
+    entries.FLOW,
+    answering.FLOW,
+    campaigns.FLOW,
+    mine.FLOW,
+    households.FLOW,
+    invitations.FLOW,
+    roles.FLOW,
+    villages.FLOW,
+]
+_BY_NAME = {flow.name: flow for flow in FLOWS}
 
 
 async def cancel(turn: Turn, _args: str) -> None:
-    """/huy: leave whatever is being written; a draft notice is marked cancelled, not lost."""
+    """/huy: the flow being written leaves in its own way (a draft notice is kept as cancelled)."""
     conv = await conversation.current(turn)
     if conv is None:
         turn.say("nothing_to_cancel")
         return
-    if conv.flow == announcements.FLOW:
-        draft = await turn.session.get(Announcement, conv.data.get("announcement_id"))
-        if draft is not None and draft.status == AnnouncementStatus.DRAFT:
-            await announcements.cancel_draft(turn, draft)
-            return
-    await conversation.finish(turn)
-    if conv.flow == answering.FLOW:
-        turn.say("survey_paused")  # the answers so far are kept: /khaosat goes on from there
-    else:
-        turn.say("left_unfinished")
+    flow = _BY_NAME.get(conv.flow)
+    if flow is None:
+        await conversation.retire(turn, conv)
+        return
+    await flow.on_cancel(turn, conv.data)
 
 
 async def start(turn: Turn, args: str) -> None:
@@ -80,21 +89,6 @@ COMMANDS: dict[str, Command] = {
     "roithon": villages.leave_command,
 }
 
-# a private chat in the middle of one of these goes back to it with the next message
-FLOWS: dict[str, Resume] = {
-    announcements.FLOW: announcements.resume,
-    handbook.FLOW: handbook.resume,
-    entries.FLOW: entries.resume,
-    answering.FLOW: answering.resume,
-    campaigns.FLOW: campaigns.resume,
-    mine.FLOW: mine.resume,
-    households.FLOW: households.resume,
-    invitations.FLOW: invitations.resume,
-    roles.FLOW: roles.resume,
-    villages.FLOW: villages.resume,
-}
-
-
 def parse_command(text: str) -> tuple[str, str] | None:
     """("thongbao", "rest of the text") for "/thongbao rest of the text"; None for plain text.
     Adapters have already removed "@ourbot"; a command still addressed to another bot is not ours."""
@@ -136,13 +130,17 @@ async def route(turn: Turn) -> None:
             await announcements.relay_tagged(turn)
             return
         conv = await conversation.current(turn)
-        if conv is not None and conv.flow == handbook.FLOW:
-            await handbook.resume(turn, conv.step, conv.data)
+        if conv is not None and conv.flow == handbook.FLOW.name:  # an offer made in the group
+            await handbook.FLOW.resume(turn, conv)
         return
 
     conv = await conversation.current(turn)
-    if conv is not None and conv.flow in FLOWS:
-        await FLOWS[conv.flow](turn, conv.step, conv.data)
+    if conv is not None:
+        flow = _BY_NAME.get(conv.flow)
+        if flow is None:  # a flow this version no longer has
+            await conversation.retire(turn, conv)
+        else:
+            await flow.resume(turn, conv)
     elif msg.text.strip():
         await handbook.ask(turn, msg.text)  # free text in a private chat is a question
     else:

@@ -20,12 +20,12 @@ from handlers import conversation
 from handlers.chat import ChatKind
 from handlers.choices import Choice, Menu, menu
 from handlers.context import Turn
+from handlers.conversation import Data, Flow
 from handlers.numbers import whole_number
 from handlers.people import place_by_code
 from storage.db import insert_if_absent
 from storage.models import Person, Place, PlaceKind, VillageMember, utcnow
 
-FLOW = "village"
 LINK_PREFIX = "thon_"  # /start thon_<CODE>
 ID_LINK_PREFIX = "thonid_"  # /start thonid_<id>: a code that a Telegram link cannot carry
 LINK_PREFIXES = (LINK_PREFIX, ID_LINK_PREFIX)
@@ -144,22 +144,27 @@ def _private(turn: Turn) -> bool:
     return False
 
 
-async def resume(turn: Turn, step: str, data: dict) -> None:
-    answer = turn.incoming.answer
-    source = data.get("source", Source.COMMAND)
-    if step == "move":
-        await _on_move(turn, data, answer)
-        return
-    places = await _places(turn, data.get("offered", []))
-    choices = _menu(places, await _communes_of(turn, places)) if step == "village" else _commune_menu(places)
-    picked = choices.pick(answer)
+async def _on_commune(turn: Turn, data: Data) -> None:
+    communes = await _places(turn, data.get("offered", []))
+    commune = await _picked(turn, communes, _commune_menu(communes))
+    if commune is not None:
+        await _offer_villages(turn, await _villages(turn, commune.id), data.get("source", Source.COMMAND))
+
+
+async def _on_village(turn: Turn, data: Data) -> None:
+    villages = await _places(turn, data.get("offered", []))
+    village = await _picked(turn, villages, _menu(villages, await _communes_of(turn, villages)))
+    if village is not None:
+        await _chosen(turn, village, data.get("source", Source.COMMAND))
+
+
+async def _picked(turn: Turn, places: list[Place], choices: Menu) -> Place | None:
+    """The place picked from `choices`; None when the same question was asked again."""
+    picked = choices.pick(turn.incoming.answer)
     place = next((p for p in places if f"p{p.id}" == picked), None)
     if place is None:
         choices.ask_again(turn)
-    elif step == "commune":
-        await _offer_villages(turn, await _villages(turn, place.id), source)
-    else:
-        await _chosen(turn, place, source)
+    return place
 
 
 async def _by_code(turn: Turn, code: str, source: str) -> None:
@@ -217,9 +222,9 @@ async def _chosen(turn: Turn, place: Place, source: str) -> None:
     await _join(turn, place, source)
 
 
-async def _on_move(turn: Turn, data: dict, answer: str) -> None:
+async def _on_move(turn: Turn, data: Data) -> None:
     choices = _move_menu()
-    picked = choices.pick(answer)
+    picked = choices.pick(turn.incoming.answer)
     place = await turn.session.get(Place, data.get("place_id"))
     if place is None:  # the village was removed meanwhile
         await _offer(turn, data.get("source", Source.COMMAND))
@@ -280,3 +285,6 @@ def _commune_menu(communes: list[Place]) -> Menu:
 
 def _move_menu() -> Menu:
     return menu("village_move", "village_stay")
+
+
+FLOW = Flow("village", {"commune": _on_commune, "village": _on_village, "move": _on_move})

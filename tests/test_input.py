@@ -273,7 +273,7 @@ async def _member(session: AsyncSession, person: Person) -> Campaign:
 
 def announce(step: str, **extra: Any) -> Setup:
     async def setup(session: AsyncSession, person: Person, _world: World) -> tuple[str, str, dict[str, Any]]:
-        return announcements.FLOW, step, {"announcement_id": await _draft(session, person), **extra}
+        return announcements.FLOW.name, step, {"announcement_id": await _draft(session, person), **extra}
 
     return setup
 
@@ -281,7 +281,7 @@ def announce(step: str, **extra: Any) -> Setup:
 def survey(step: str, member: bool = False, **extra: Any) -> Setup:
     async def setup(session: AsyncSession, person: Person, _world: World) -> tuple[str, str, dict[str, Any]]:
         campaign = await (_member if member else _campaign)(session, person)
-        return answering.FLOW, step, {"campaign_id": campaign.id, **extra}
+        return answering.FLOW.name, step, {"campaign_id": campaign.id, **extra}
 
     return setup
 
@@ -293,18 +293,18 @@ def campaign_step(step: str, **extra: Any) -> Setup:
             data["village_id"] = (await _place(session)).id
         if step in ("progress", "remind_time"):
             data["campaign_id"] = (await _campaign(session, person)).id
-        return campaigns.FLOW, step, data
+        return campaigns.FLOW.name, step, data
 
     return setup
 
 
 async def _mydata(session: AsyncSession, person: Person, _world: World) -> tuple[str, str, dict[str, Any]]:
     await _member(session, person)
-    return mine.FLOW, "delete", {"household_id": person.household_id}
+    return mine.FLOW.name, "delete", {"household_id": person.household_id}
 
 
 async def _mydata_own(_session: AsyncSession, _person: Person, _world: World) -> tuple[str, str, dict[str, Any]]:
-    return mine.FLOW, "delete_own", {}
+    return mine.FLOW.name, "delete_own", {}
 
 
 def handbook_step(step: str) -> Setup:
@@ -315,7 +315,7 @@ def handbook_step(step: str) -> Setup:
         session.add(question)
         await session.flush()
         offered = [hit.article.id for hit in world.handbook.decide("cài VNeID").hits]
-        return handbook.FLOW, step, {"question_id": question.id, "offered": offered}
+        return handbook.FLOW.name, step, {"question_id": question.id, "offered": offered}
 
     return setup
 
@@ -330,9 +330,9 @@ def village_step(step: str, member: bool = False) -> Setup:
         if member:
             await villages.join_village(session, person, await _place(session, "THON-1"), "command")
         if step == "move":
-            return villages.FLOW, step, {"place_id": (await _place(session, "THON-2")).id, "source": "link"}
+            return villages.FLOW.name, step, {"place_id": (await _place(session, "THON-2")).id, "source": "link"}
         kind = "commune" if step == "commune" else "village"
-        return villages.FLOW, step, {"offered": [p.id for p in places if p.kind == kind], "source": "command"}
+        return villages.FLOW.name, step, {"offered": [p.id for p in places if p.kind == kind], "source": "command"}
 
     return setup
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Awaitable, Callable
 
 from handlers import conversation
 from handlers.chat import ChatKind, ChatRef, Outgoing
 from handlers.choices import Menu, menu
 from handlers.context import Turn
+from handlers.conversation import Data, Flow, StepHandler
 from handlers.handbook.articles import Article
 from handlers.handbook.questions import hand_off, place_of, shown_name
 from handlers.handbook.search import Kind
@@ -17,7 +19,6 @@ from handlers.people import has_private_chat
 from messages import label, render
 from storage.models import Question
 
-FLOW = "handbook"
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 # Longer than about one phone screen: in a group it would push everyone's talk out of view, so it goes
 # to the asker's private chat. Every shipped article is longer (27 lines and more); a short answer the
@@ -70,34 +71,48 @@ async def ask(turn: Turn, text: str) -> None:
         await hand_off(turn, question)
 
 
-async def resume(turn: Turn, step: str, data: dict) -> None:
-    question = await turn.session.get(Question, data.get("question_id"))
-    if question is None:
-        await conversation.finish(turn)
-        return
-    answer = turn.incoming.answer
-    if step == "offer":
-        picked = _offer_menu(turn, data.get("offered", [])).pick(answer)
-        if picked is None:
-            await _new_question(turn, answer)
-        elif picked == "handoff":
-            await conversation.finish(turn)
-            await hand_off(turn, question)
-        else:
-            article = turn.handbook.article(picked.removeprefix("article:"))
-            question.article_id = article.id if article else None
-            await _answer(turn, question, article)
-    elif step == "feedback":
-        picked = _feedback_menu().pick(answer)
-        if picked is None:
-            await _new_question(turn, answer)
+QuestionStep = Callable[[Turn, Question, Data], Awaitable[None]]
+
+
+def _on_question(step: QuestionStep) -> StepHandler:
+    """A step about a question still stored; once an erasure took it, the message is a new one."""
+
+    async def handler(turn: Turn, data: Data) -> None:
+        question = await turn.session.get(Question, data.get("question_id"))
+        if question is None:
+            await _new_question(turn, turn.incoming.answer)
             return
-        question.helpful = picked == "yes"
+        await step(turn, question, data)
+
+    return handler
+
+
+async def _on_offer(turn: Turn, question: Question, data: Data) -> None:
+    answer = turn.incoming.answer
+    picked = _offer_menu(turn, data.get("offered", [])).pick(answer)
+    if picked is None:
+        await _new_question(turn, answer)
+    elif picked == "handoff":
         await conversation.finish(turn)
-        if question.helpful:
-            turn.say("handbook_thanks")
-        else:
-            await hand_off(turn, question)
+        await hand_off(turn, question)
+    else:
+        article = turn.handbook.article(picked.removeprefix("article:"))
+        question.article_id = article.id if article else None
+        await _answer(turn, question, article)
+
+
+async def _on_feedback(turn: Turn, question: Question, _data: Data) -> None:
+    answer = turn.incoming.answer
+    picked = _feedback_menu().pick(answer)
+    if picked is None:
+        await _new_question(turn, answer)
+        return
+    question.helpful = picked == "yes"
+    await conversation.finish(turn)
+    if question.helpful:
+        turn.say("handbook_thanks")
+    else:
+        await hand_off(turn, question)
 
 
 async def _new_question(turn: Turn, text: str) -> None:
@@ -149,3 +164,6 @@ async def _to_private(turn: Turn, article: str) -> bool:
     turn.reply.messages.append(Outgoing(ChatRef(msg.platform, msg.user_id), article))
     turn.say("handbook_sent_private", name=shown_name(turn.person.display_name))
     return True
+
+
+FLOW = Flow("handbook", {"offer": _on_question(_on_offer), "feedback": _on_question(_on_feedback)})

@@ -13,13 +13,13 @@ from handlers import audit, conversation
 from handlers.chat import Button, ChatKind
 from handlers.choices import Menu, confirmed, menu
 from handlers.context import Turn
+from handlers.conversation import Data, Flow
 from handlers.handbook.questions import staff_question
 from handlers.handbook.search import entry_article
 from handlers.numbers import whole_number
 from handlers.permissions import Spot, may_answer_question
 from storage.models import HandbookEntry, Place, Question, QuestionStatus
 
-FLOW = "handbook_entry"
 TITLE_MAX = 150
 KEEP_SUGGESTION = ("1", "ok")  # what keeps the suggested title
 LISTED = 30  # /xoahuongdan lists the newest this many; older ones are removed by number
@@ -77,7 +77,7 @@ async def _answered(turn: Turn, number: str) -> Question | None:
     return question
 
 
-async def _on_title(turn: Turn, data: dict) -> None:
+async def _on_title(turn: Turn, data: Data) -> None:
     answer = turn.incoming.answer.strip()
     suggestion = str(data.get("suggestion", ""))
     title = suggestion if answer.casefold() in KEEP_SUGGESTION else suggest_title(answer)
@@ -94,7 +94,7 @@ async def _on_title(turn: Turn, data: dict) -> None:
     turn.say("handbook_save_confirm", title=title, body=question.answer, buttons=choices.buttons, choices=choices.lines)
 
 
-async def _on_save(turn: Turn, data: dict) -> None:
+async def _on_save(turn: Turn, data: Data) -> None:
     answer = await confirmed(turn, _menu())
     if answer is None:
         return
@@ -160,7 +160,7 @@ async def _list(turn: Turn, unknown: str | None = None) -> None:
     turn.say("handbook_remove_pick", entries=entries, unknown=unknown, buttons=_buttons(entries))
 
 
-async def _on_pick(turn: Turn, data: dict) -> None:
+async def _on_pick(turn: Turn, data: Data) -> None:
     number = whole_number(turn.incoming.answer)
     if number is None or number not in data.get("entries", []) or not await _removable(turn, number):
         await _list(turn, unknown=turn.incoming.answer.strip()[:20] or None)
@@ -176,7 +176,7 @@ async def _ask_remove(turn: Turn, entry_id: int) -> None:
     turn.say("handbook_remove_confirm", entry=entry, buttons=choices.buttons, choices=choices.lines)
 
 
-async def _on_remove(turn: Turn, data: dict) -> None:
+async def _on_remove(turn: Turn, data: Data) -> None:
     answer = await confirmed(turn, _menu())
     if answer is None:
         return
@@ -197,13 +197,4 @@ async def _on_remove(turn: Turn, data: dict) -> None:
     turn.say("handbook_removed", entry=entry.id, title=entry.title)
 
 
-async def resume(turn: Turn, step: str, data: dict) -> None:
-    handler = _STEPS.get(step)
-    if handler is None:  # a step from an older version of this flow
-        await conversation.finish(turn)
-        turn.say("left_unfinished")
-        return
-    await handler(turn, data)
-
-
-_STEPS = {"title": _on_title, "save": _on_save, "pick": _on_pick, "remove": _on_remove}
+FLOW = Flow("handbook_entry", {"title": _on_title, "save": _on_save, "pick": _on_pick, "remove": _on_remove})

@@ -4,9 +4,12 @@ is never lost and a conversation picks up at the next unanswered question, a day
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from sqlmodel import col, select
 
 from handlers import conversation
+from handlers.conversation import Data, Flow, StepHandler
 from handlers.chat import Button, ChatKind, Event
 from handlers.choices import Choice as MenuItem
 from handlers.choices import Menu, menu
@@ -23,7 +26,6 @@ from messages import label
 from storage.db import insert_if_absent
 from storage.models import Campaign, Household, Place, ResponseStatus, SurveyResponse
 
-FLOW = "survey"
 LINK_PREFIX = "ks"  # /start ks<campaign id>: the invitation's deep link
 PICK_PREFIX = "+"  # a select_multiple button: adds or removes one choice until "done"
 DONE = "+done"
@@ -114,53 +116,52 @@ async def _household_in(turn: Turn, campaign: Campaign) -> Household | None:
 # --- the conversation -----------------------------------------------------------------------------------
 
 
-async def resume(turn: Turn, step: str, data: dict) -> None:
-    answer = turn.incoming.answer
-    if step == "campaign":
-        found = await open_campaigns(turn, data.get("place_code", ""))
-        picked = _campaign_menu(turn, found).pick(answer)
-        campaign = next((c for c, _ in found if f"c{c.id}" == picked), None)
-        if campaign is None:
-            _campaign_menu(turn, found).ask_again(turn)
+async def _on_campaign(turn: Turn, data: Data) -> None:
+    found = await open_campaigns(turn, data.get("place_code", ""))
+    picked = _campaign_menu(turn, found).pick(turn.incoming.answer)
+    campaign = next((c for c, _ in found if f"c{c.id}" == picked), None)
+    if campaign is None:
+        _campaign_menu(turn, found).ask_again(turn)
+        return
+    await begin(turn, campaign)
+
+
+CampaignStep = Callable[[Turn, Campaign, Survey, Data], Awaitable[None]]
+ResponseStep = Callable[[Turn, Survey, SurveyResponse, Data], Awaitable[None]]
+
+
+def _in_campaign(step: CampaignStep) -> StepHandler:
+    """A step of a campaign still open, whose survey file is still there."""
+
+    async def handler(turn: Turn, data: Data) -> None:
+        campaign = await turn.session.get(Campaign, data.get("campaign_id"))
+        survey = turn.surveys.get(campaign.survey_code) if campaign else None
+        if campaign is None or survey is None or campaign.closed_at is not None:
+            await conversation.finish(turn)
+            turn.say("survey_gone")
             return
-        await begin(turn, campaign)
-        return
-    campaign = await turn.session.get(Campaign, data.get("campaign_id"))
-    survey = turn.surveys.get(campaign.survey_code) if campaign else None
-    if campaign is None or survey is None or campaign.closed_at is not None:
-        await conversation.finish(turn)
-        turn.say("survey_gone")
-        return
-    if step == "consent":
-        await _on_consent(turn, campaign, survey, answer)
-    elif step == "household":
-        await _on_household_kind(turn, campaign, survey, answer)
-    elif step == "head_name":
-        await _on_head_name(turn, answer)
-    elif step == "hamlet":
-        await _on_hamlet(turn, campaign, survey, answer, data)
-    elif step == "join_code":
-        await _on_join_code(turn, campaign, survey, answer)
-    else:
+        await step(turn, campaign, survey, data)
+
+    return handler
+
+
+def _in_response(step: ResponseStep) -> StepHandler:
+    """A step of the household's answer set, locked for this turn."""
+
+    async def in_household(turn: Turn, campaign: Campaign, survey: Survey, data: Data) -> None:
         household = await _household_in(turn, campaign)
         if household is None:  # the household was deleted (/xoadulieu by a member) meanwhile
             await conversation.finish(turn)
             turn.say("survey_household_gone")
             return
-        response = await locked_response(turn, campaign, household)
-        if step == "question":
-            await _on_answer(turn, survey, response, data)
-        elif step == "summary":
-            await _on_summary(turn, survey, response, answer)
-        elif step == "correct":
-            await _on_correct(turn, survey, response, answer)
-        elif step == "submitted":
-            await _on_submitted(turn, survey, response, answer)
+        await step(turn, survey, await locked_response(turn, campaign, household), data)
+
+    return _in_campaign(in_household)
 
 
-async def _on_consent(turn: Turn, campaign: Campaign, survey: Survey, answer: str) -> None:
+async def _on_consent(turn: Turn, _campaign: Campaign, _survey: Survey, _data: Data) -> None:
     choices = menu("agree", "disagree")
-    picked = choices.pick(answer)
+    picked = choices.pick(turn.incoming.answer)
     if picked is None:
         choices.ask_again(turn)
     elif picked == "disagree":
@@ -176,9 +177,9 @@ async def _ask_household(turn: Turn) -> None:
     turn.say("survey_ask_household", buttons=choices.buttons, choices=choices.lines)
 
 
-async def _on_household_kind(turn: Turn, campaign: Campaign, survey: Survey, answer: str) -> None:
+async def _on_household_kind(turn: Turn, _campaign: Campaign, _survey: Survey, _data: Data) -> None:
     choices = menu("new_household", "join_household")
-    picked = choices.pick(answer)
+    picked = choices.pick(turn.incoming.answer)
     if picked == "new_household":
         await conversation.move(turn, FLOW, "head_name")
         turn.say("survey_ask_head_name")
@@ -189,7 +190,8 @@ async def _on_household_kind(turn: Turn, campaign: Campaign, survey: Survey, ans
         choices.ask_again(turn)
 
 
-async def _on_head_name(turn: Turn, answer: str) -> None:
+async def _on_head_name(turn: Turn, _campaign: Campaign, _survey: Survey, _data: Data) -> None:
+    answer = turn.incoming.answer
     if engine.is_back(answer):
         await _ask_household(turn)
         return
@@ -201,7 +203,8 @@ async def _on_head_name(turn: Turn, answer: str) -> None:
     turn.say("survey_ask_hamlet")
 
 
-async def _on_hamlet(turn: Turn, campaign: Campaign, survey: Survey, answer: str, data: dict) -> None:
+async def _on_hamlet(turn: Turn, campaign: Campaign, survey: Survey, data: Data) -> None:
+    answer = turn.incoming.answer
     if engine.is_back(answer):
         await conversation.move(turn, FLOW, "head_name")
         turn.say("survey_ask_head_name")
@@ -218,7 +221,8 @@ async def _on_hamlet(turn: Turn, campaign: Campaign, survey: Survey, answer: str
     await _continue(turn, campaign, survey, household)
 
 
-async def _on_join_code(turn: Turn, campaign: Campaign, survey: Survey, answer: str) -> None:
+async def _on_join_code(turn: Turn, campaign: Campaign, survey: Survey, _data: Data) -> None:
+    answer = turn.incoming.answer
     if engine.is_back(answer):
         await _ask_household(turn)
         return
@@ -336,7 +340,7 @@ def _limit_values(survey: Survey, question: Question, answers: engine.Answers) -
     return values
 
 
-async def _on_answer(turn: Turn, survey: Survey, response: SurveyResponse, data: dict) -> None:
+async def _on_answer(turn: Turn, survey: Survey, response: SurveyResponse, data: Data) -> None:
     question = survey.by_name.get(data.get("question", ""))
     if question is None:  # the survey file changed under a running conversation
         await _ask_next(turn, survey, response)
@@ -412,7 +416,8 @@ def summary_lines(survey: Survey, response: SurveyResponse, today: str) -> list[
     ]
 
 
-async def _on_summary(turn: Turn, survey: Survey, response: SurveyResponse, answer: str) -> None:
+async def _on_summary(turn: Turn, survey: Survey, response: SurveyResponse, _data: Data) -> None:
+    answer = turn.incoming.answer
     if engine.is_back(answer):
         answered = engine.answered(survey, response.answers, _today(turn))
         if answered:
@@ -447,9 +452,9 @@ async def _offer_submitted(turn: Turn, survey: Survey, response: SurveyResponse,
              corrected_at=turn.local(response.updated_at) if corrected else None)
 
 
-async def _on_submitted(turn: Turn, survey: Survey, response: SurveyResponse, answer: str) -> None:
+async def _on_submitted(turn: Turn, survey: Survey, response: SurveyResponse, _data: Data) -> None:
     choices = _submitted_menu()
-    picked = choices.pick(answer)
+    picked = choices.pick(turn.incoming.answer)
     if picked == "view_answers":
         turn.say("survey_summary", buttons=choices.buttons, title=survey.title, submitted=True,
                  lines=summary_lines(survey, response, _today(turn)), choices=choices.lines)
@@ -464,7 +469,8 @@ async def _on_submitted(turn: Turn, survey: Survey, response: SurveyResponse, an
         choices.ask_again(turn)
 
 
-async def _on_correct(turn: Turn, survey: Survey, response: SurveyResponse, answer: str) -> None:
+async def _on_correct(turn: Turn, survey: Survey, response: SurveyResponse, _data: Data) -> None:
+    answer = turn.incoming.answer
     if engine.is_back(answer):
         if response.status == ResponseStatus.SUBMITTED:
             await _offer_submitted(turn, survey, response)
@@ -479,3 +485,27 @@ async def _on_correct(turn: Turn, survey: Survey, response: SurveyResponse, answ
         turn.say("survey_ask_which", total=len(questions), again=True, lines=[])
         return
     await _ask(turn, survey, response, question, editing=True)
+
+
+async def _pause(turn: Turn, _data: Data) -> None:
+    """/huy while answering: the answers so far are kept, and /khaosat goes on from there."""
+    await conversation.finish(turn)
+    turn.say("survey_paused")
+
+
+FLOW = Flow(
+    "survey",
+    {
+        "campaign": _on_campaign,
+        "consent": _in_campaign(_on_consent),
+        "household": _in_campaign(_on_household_kind),
+        "head_name": _in_campaign(_on_head_name),
+        "hamlet": _in_campaign(_on_hamlet),
+        "join_code": _in_campaign(_on_join_code),
+        "question": _in_response(_on_answer),
+        "summary": _in_response(_on_summary),
+        "correct": _in_response(_on_correct),
+        "submitted": _in_response(_on_submitted),
+    },
+    on_cancel=_pause,
+)

@@ -11,6 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers import conversation, when
+from handlers.conversation import Data, Flow
 from handlers.audience import active_groups, queue, release_time
 from handlers.chat import ChatKind
 from handlers.choices import Menu, menu
@@ -34,9 +35,6 @@ from storage.models import (
     ResponseStatus,
     SurveyResponse,
 )
-
-FLOW = "campaign"
-
 
 async def start(turn: Turn, args: str) -> None:
     """/khaosat: staff choose between opening a survey and answering for their own household."""
@@ -71,29 +69,17 @@ async def _villages_managed(turn: Turn) -> list[Place]:
     return await villages_where(turn.session, await turn.actor(), "open")
 
 
-async def resume(turn: Turn, step: str, data: dict) -> None:
-    answer = turn.incoming.answer
-    if step == "menu":
-        picked = _staff_menu().pick(answer)
-        if picked == "answer_survey":
-            await conversation.finish(turn)
-            await answering.choose(turn)
-        elif picked == "open_survey":
-            await _ask_survey(turn)
-        elif picked == "enough":
-            await _leave(turn)
-        else:
-            _staff_menu().ask_again(turn)
-    elif step == "survey":
-        await _on_survey(turn, answer)
-    elif step == "village":
-        await _on_village(turn, answer, data)
-    elif step == "expected":
-        await _on_expected(turn, answer, data)
-    elif step == "progress":
-        await _on_progress_choice(turn, answer)
-    elif step == "remind_time":
-        await _on_remind_time(turn, answer, data)
+async def _on_menu(turn: Turn, _data: Data) -> None:
+    picked = _staff_menu().pick(turn.incoming.answer)
+    if picked == "answer_survey":
+        await conversation.finish(turn)
+        await answering.choose(turn)
+    elif picked == "open_survey":
+        await _ask_survey(turn)
+    elif picked == "enough":
+        await _leave(turn)
+    else:
+        _staff_menu().ask_again(turn)
 
 
 # --- opening a campaign ---------------------------------------------------------------------------------
@@ -110,7 +96,8 @@ async def _ask_survey(turn: Turn) -> None:
     turn.say("survey_pick", buttons=choices.buttons, choices=choices.lines)
 
 
-async def _on_survey(turn: Turn, answer: str) -> None:
+async def _on_survey(turn: Turn, _data: Data) -> None:
+    answer = turn.incoming.answer
     choices = await _survey_menu(turn)
     picked = choices.pick(answer)
     if picked is None:
@@ -129,7 +116,8 @@ async def _on_survey(turn: Turn, answer: str) -> None:
     turn.say("survey_pick_village", buttons=places.buttons, choices=places.lines)
 
 
-async def _on_village(turn: Turn, answer: str, data: dict) -> None:
+async def _on_village(turn: Turn, data: Data) -> None:
+    answer = turn.incoming.answer
     villages = await _villages_managed(turn)
     places = _village_menu(villages)
     picked = places.pick(answer)
@@ -163,7 +151,8 @@ async def _on_village_chosen(turn: Turn, code: str, village: Place) -> None:
     turn.say("survey_ask_expected", village=village.name)
 
 
-async def _on_expected(turn: Turn, answer: str, data: dict) -> None:
+async def _on_expected(turn: Turn, data: Data) -> None:
+    answer = turn.incoming.answer
     expected: int | None = None
     if not engine.is_skip(answer):
         expected = whole_number(answer)
@@ -292,7 +281,8 @@ def _progress_menu(found: list[Progress], actor: Actor) -> Menu:
     return _with_way_out(items)
 
 
-async def _on_progress_choice(turn: Turn, answer: str) -> None:
+async def _on_progress_choice(turn: Turn, _data: Data) -> None:
+    answer = turn.incoming.answer
     actor = await turn.actor()
     villages = await staff_villages(turn.session, actor, "follow") or []
     found = await progress(turn.session, villages)
@@ -318,7 +308,8 @@ async def _on_progress_choice(turn: Turn, answer: str) -> None:
              submitted=campaign.submitted)
 
 
-async def _on_remind_time(turn: Turn, answer: str, data: dict) -> None:
+async def _on_remind_time(turn: Turn, data: Data) -> None:
+    answer = turn.incoming.answer
     campaign = await turn.session.get(Campaign, data.get("campaign_id"))
     if campaign is None or campaign.closed_at is not None:
         await conversation.finish(turn)
@@ -400,3 +391,16 @@ async def _reachable_member(session: AsyncSession, campaign: Campaign, household
 
 def reminder_text(title: str, village: str, place_code: str) -> str:
     return render("survey_reminder", title=title, village=village, code=place_code)
+
+
+FLOW = Flow(
+    "campaign",
+    {
+        "menu": _on_menu,
+        "survey": _on_survey,
+        "village": _on_village,
+        "expected": _on_expected,
+        "progress": _on_progress_choice,
+        "remind_time": _on_remind_time,
+    },
+)

@@ -16,11 +16,11 @@ from handlers.attempts import Limit, charge, locked_until, scopes
 from handlers.chat import ChatKind, ChatRef, Outgoing
 from handlers.choices import Menu, confirm_menu, confirmed, menu
 from handlers.context import Turn
+from handlers.conversation import Data, Flow
 from handlers.permissions import Spot, may_reset_household_code, villages_where
 from messages import render
 from storage.models import Household, Identity, Person, Place
 
-FLOW = "household_code"
 CODE_DIGITS = 9  # digits read out over the phone; ~10⁹ codes against 5 guesses an hour per person and chat
 MAX_TYPED = 12  # longer is not a code (codes made before CODE_DIGITS are 6 digits)
 GUESSES = Limit("household", failures=5, window=timedelta(hours=1), lockout=timedelta(hours=1))
@@ -112,22 +112,17 @@ def _household_menu(households: list[Household | None]) -> Menu:
     })
 
 
-async def resume(turn: Turn, step: str, data: dict) -> None:
-    if step == "village":
-        villages = [v for v in [await turn.session.get(Place, i) for i in data.get("villages", [])] if v]
-        picked = _village_menu(villages).pick(turn.incoming.answer)
-        village = next((v for v in villages if f"v{v.id}" == picked), None)
-        if village is None:
-            _village_menu(villages).ask_again(turn)
-        else:
-            await _ask_household(turn, village)
-    elif step == "household":
-        await _on_household(turn, data)
-    elif step == "confirm":
-        await _on_confirm(turn, data)
+async def _on_village(turn: Turn, data: Data) -> None:
+    villages = [v for v in [await turn.session.get(Place, i) for i in data.get("villages", [])] if v]
+    picked = _village_menu(villages).pick(turn.incoming.answer)
+    village = next((v for v in villages if f"v{v.id}" == picked), None)
+    if village is None:
+        _village_menu(villages).ask_again(turn)
+    else:
+        await _ask_household(turn, village)
 
 
-async def _on_household(turn: Turn, data: dict) -> None:
+async def _on_household(turn: Turn, data: Data) -> None:
     ids = list(data.get("households", []))
     found = {h.id: h for h in (await turn.session.exec(select(Household).where(col(Household.id).in_(ids)))).all()}
     households = [found.get(i) for i in ids]
@@ -149,7 +144,7 @@ async def _on_household(turn: Turn, data: dict) -> None:
              choices=confirm.lines)
 
 
-async def _on_confirm(turn: Turn, data: dict) -> None:
+async def _on_confirm(turn: Turn, data: Data) -> None:
     answer = await confirmed(turn)
     if answer is None:
         return
@@ -193,3 +188,6 @@ async def reset_code(turn: Turn, household: Household, village: Place) -> int:
     await audit.record(turn.session, "household_code_reset", actor_id=turn.person.id, at=turn.now,
                        place_id=village.id, household_id=household.id, members=members)
     return members
+
+
+FLOW = Flow("household_code", {"village": _on_village, "household": _on_household, "confirm": _on_confirm})

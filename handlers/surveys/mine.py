@@ -13,6 +13,7 @@ from handlers import audit, conversation
 from handlers.chat import ChatKind
 from handlers.choices import Menu, menu
 from handlers.context import Turn
+from handlers.conversation import Data, Flow
 from handlers.surveys import answering
 from handlers.surveys.households import shown
 from handlers.surveys.answering import summary_lines
@@ -31,7 +32,6 @@ from storage.models import (
     SurveyResponse,
 )
 
-FLOW = "mydata"
 ERASED = {"erased": True}  # what is left of an erased update: the row stays so a replay is still ignored
 
 
@@ -107,15 +107,25 @@ async def ask_delete(turn: Turn, _args: str) -> None:
     turn.say("survey_delete_confirm", buttons=choices.buttons, head=household.head_name, choices=choices.lines)
 
 
-async def resume(turn: Turn, step: str, data: dict) -> None:
-    choices = _own_menu() if step == "delete_own" else _delete_menu()
+async def _picked(turn: Turn, choices: Menu) -> str | None:
+    """The item picked, with the conversation over; None when the same question was asked again."""
     picked = choices.pick(turn.incoming.answer)
     if picked is None:
         choices.ask_again(turn)
-        return
-    await conversation.finish(turn)
-    if step == "delete_own":
+    else:
+        await conversation.finish(turn)
+    return picked
+
+
+async def _on_delete_own(turn: Turn, _data: Data) -> None:
+    picked = await _picked(turn, _own_menu())
+    if picked is not None:
         await _erase_own(turn, picked == "delete_confirm")
+
+
+async def _on_delete(turn: Turn, data: Data) -> None:
+    picked = await _picked(turn, _delete_menu())
+    if picked is None:
         return
     household = await _household(turn)
     if picked == "keep" or household is None or household.id != data.get("household_id"):
@@ -138,7 +148,7 @@ async def erase(session: AsyncSession, household: Household, person: Person, *, 
     reminders = await session.exec(delete(Reminder).where(col(Reminder.household_id) == household.id))
     if accounts:  # where they are in the survey holds what they typed last (a head's name, an answer)
         await session.exec(delete(Conversation).where(
-            col(Conversation.flow) == answering.FLOW,
+            col(Conversation.flow) == answering.FLOW.name,
             or_(*(and_(col(Conversation.platform) == p, col(Conversation.user_id) == u) for p, u in accounts)),
         ))
     # the updates lose their person too: a later erasure does not count them again
@@ -176,3 +186,6 @@ async def _erase_questions(session: AsyncSession, person: Person) -> int:
     mine = select(Question.id).where(Question.person_id == person.id)
     await session.exec(update(HandbookEntry).where(col(HandbookEntry.question_id).in_(mine)).values(question_id=None))
     return (await session.exec(delete(Question).where(col(Question.person_id) == person.id))).rowcount
+
+
+FLOW = Flow("mydata", {"delete_own": _on_delete_own, "delete": _on_delete})
