@@ -31,6 +31,7 @@ from bot.reminders import SurveyReminders
 from bot.retention import InboxRetention
 from bot.scheduler import Jobs, RecurringNotices
 from bot.startup import StartError
+from bot.telling import tell
 from bot.web import make_app, webhook_handler
 from handlers.handbook.search import Handbook
 from handlers.surveys.catalog import Catalog
@@ -142,7 +143,9 @@ class App:
                 metrics=self.metrics,
             )
         self.jobs = Jobs(settings.database_url, settings.handler.timezone)
-        self.recurring = RecurringNotices(self.jobs, self.sessions, settings.handler, self.wake_delivery, self.clock)
+        self.recurring = RecurringNotices(
+            self.jobs, self.sessions, settings.handler, self.wake_delivery, partial(tell, self.sessions, routes), self.clock
+        )
         async with self.sessions() as session:
             self.handbook = await Handbook.load(session)
             self.surveys = Catalog()

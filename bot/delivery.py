@@ -100,6 +100,7 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._plans: OrderedDict[int, list[Outgoing]] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._held: set[int] = set()  # the deliveries this process has claimed and not yet recorded
         self._recorder = Recorder(engine)
         self._stopping = False
 
@@ -118,6 +119,7 @@ class DeliveryWorker:
             if released:
                 log.info("%s: %d deliveries interrupted by the last stop are due again", self._channel.platform, released)
         recorder = asyncio.create_task(self._recorder.run())
+        renewer = None if self._sole_process else asyncio.create_task(self._renew_leases())
         reclaimed_at = 0.0
         limit = self._settings.max_in_flight
         # claim in batches: a query per finished send would cost more than the send at high rates
@@ -150,6 +152,8 @@ class DeliveryWorker:
             for task in self._tasks:
                 task.cancel()
             recorder.cancel()
+            if renewer is not None:
+                renewer.cancel()
 
     async def stop(self) -> None:
         self._stopping = True
@@ -160,10 +164,28 @@ class DeliveryWorker:
         async with self._engine.connect() as connection:
             claimed = await outbox.claim_due(connection, self._channel.platform, self._clock(), limit, lease)
         for row in claimed:
+            if row.delivery_id in self._held:  # its lease lapsed (the database was away) while still ours
+                continue
+            self._held.add(row.delivery_id)
             task = asyncio.create_task(self._deliver(row))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return len(claimed)
+
+    async def _renew_leases(self) -> None:
+        """Every third of a lease, the leases of every delivery still held are renewed: a send waiting
+        in the pacer longer than a lease (a 429's long retry_after) is not taken by another process
+        while this one lives; the bound "duplicates ≤ sends in flight at a crash" holds."""
+        lease = timedelta(seconds=self._settings.lease_seconds)
+        while True:
+            await asyncio.sleep(self._settings.lease_seconds / 3)
+            if not self._held:
+                continue
+            try:
+                async with self._engine.begin() as connection:
+                    await outbox.renew(connection, sorted(self._held), self._clock() + lease)
+            except Exception as exc:  # the database is away: so is every other process's reclaim
+                log.warning("%s delivery: renewing leases failed (%s)", self._channel.platform, type(exc).__name__)
 
     async def _until_next_due(self) -> float:
         async with self._sessions() as session:
@@ -200,6 +222,8 @@ class DeliveryWorker:
             log.exception("delivery %d failed unexpectedly; it will be retried", row.delivery_id)
             outcome = Outcome.FAILED
             await self._retry_later(row, "internal error")
+        finally:
+            self._held.discard(row.delivery_id)
         self._metrics.delivered(self._channel.platform, outcome)
 
     async def _deliver_parts(self, row: outbox.Claimed) -> Outcome:

@@ -8,6 +8,10 @@ A `Schedule`'s jobs are reconciled with its rows in the database (`sync`), so th
 apscheduler 3's job store makes blocking database calls, so it runs as a BackgroundScheduler: its own
 thread reads and writes the store, our calls into it go through a worker thread, and a job that fires
 hands its coroutine to our event loop. A slow or frozen database never stalls the chats.
+
+Several processes on one database each run a scheduler on the shared store, so each fires every job:
+the work is claimed per (job, due time) in `job_run` (storage/job_runs.py), and only the winner does it.
+A run missed for longer than the grace (every process was down) is claimed as missed and reported.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, tzinfo
 from typing import ClassVar
 
+from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -33,6 +38,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers.announcements import occur
 from handlers.context import HandlerSettings
 from handlers.when import Recurrence
+from messages import render
+from storage import job_runs
 from storage.db import sync_url
 from storage.models import Announcement, AnnouncementStatus, utcnow
 from storage.outage import kind_of, retried
@@ -40,23 +47,53 @@ from storage.outage import kind_of, retried
 log = logging.getLogger(__name__)
 
 JOB_PREFIX = "announcement-"
+GRACE_SECONDS = 3600  # a run missed by longer (every process down) is reported, not done late
+RESCAN_SECONDS = 30.0  # how soon a scheduler sees a job another process added
+
+
+class SharedJobStore(SQLAlchemyJobStore):
+    """The store every process's scheduler reads and writes: a job another process removed meanwhile
+    (a notice cancelled, a one-off job that ran there) is gone, which is no reason to stop scheduling
+    (apscheduler lets the JobLookupError end its thread)."""
+
+    def update_job(self, job: object) -> None:
+        try:
+            super().update_job(job)
+        except JobLookupError:
+            log.debug("job %s was removed by another process", getattr(job, "id", "?"))
+
+    def remove_job(self, job_id: str) -> None:
+        try:
+            super().remove_job(job_id)
+        except JobLookupError:
+            log.debug("job %s was removed by another process", job_id)
+
+
+class SharedScheduler(BackgroundScheduler):
+    """Looks at the store at least every RESCAN_SECONDS: a job another process added is fired here too,
+    on time, so it still goes out if that process dies before its time."""
+
+    def _process_jobs(self) -> float:
+        wait = super()._process_jobs()
+        return RESCAN_SECONDS if wait is None else min(wait, RESCAN_SECONDS)
 
 
 class Jobs:
     """The scheduler shared by every `Schedule`."""
 
     def __init__(self, database_url: str, timezone: tzinfo) -> None:
-        store = SQLAlchemyJobStore(
+        store = SharedJobStore(
             url=sync_url(database_url),
             tablename="apscheduler_jobs",
             # a connection an outage broke is replaced, not used; errors never quote the values
             engine_options={"pool_pre_ping": True, "hide_parameters": True},
         )
-        self.scheduler = BackgroundScheduler(
+        self.scheduler = SharedScheduler(
             jobstores={"default": store},
             timezone=timezone,
-            job_defaults={"coalesce": True, "misfire_grace_time": 3600, "max_instances": 1},
+            job_defaults={"coalesce": True, "misfire_grace_time": GRACE_SECONDS, "max_instances": 1},
         )
+        self.scheduler.add_listener(_missed, EVENT_JOB_MISSED)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runs: set[asyncio.Task[None]] = set()  # fired jobs' work, which the app does not own
 
@@ -161,6 +198,13 @@ class Schedule(ABC):
     def fired(self, key: int) -> None:
         self._jobs.run(lambda: self._work(key), f"{self.what} {key}")
 
+    def missed(self, key: int, due: datetime) -> None:
+        """In the scheduler's thread: the run at `due` was missed by more than the grace."""
+        self._jobs.run(lambda: self.report_missed(key, due), f"{self.what} {key} (missed)")
+
+    async def report_missed(self, key: int, due: datetime) -> None:
+        log.warning("%s %d: the run due at %s was missed (no process was running)", self.what, key, due)
+
 
 class RecurringNotices(Schedule):
     prefix = JOB_PREFIX
@@ -172,12 +216,14 @@ class RecurringNotices(Schedule):
         sessions: async_sessionmaker[AsyncSession],
         settings: HandlerSettings,
         on_outbox: Callable[[], None],
+        tell: Callable[[int, str], Awaitable[object]],
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         super().__init__(jobs, self.occur)
         self._sessions = sessions
         self._settings = settings
         self._on_outbox = on_outbox
+        self._tell = tell
         self._clock = clock
 
     async def triggers(self) -> dict[int, BaseTrigger]:
@@ -192,15 +238,42 @@ class RecurringNotices(Schedule):
         )
 
     async def occur(self, announcement_id: int) -> int:
+        """One occurrence, queued by the one process whose claim of this due time wins."""
+        now = self._clock()
         async with self._sessions() as session:
             template = await session.get(Announcement, announcement_id)
             if template is None or template.status != AnnouncementStatus.RECURRING:
                 return 0
-            queued = await occur(session, template, self._clock(), self._settings)
+            due = job_runs.last_due(self._trigger(template), now)
+            if due is not None and not await job_runs.claim(session, f"{self.prefix}{announcement_id}", due):
+                log.info("recurring notice %d: the run due at %s is queued already", announcement_id, due)
+                return 0
+            queued = await occur(session, template, now, self._settings)
             await session.commit()
         self._on_outbox()
         log.info("recurring notice %d: queued to %d groups", announcement_id, queued)
         return queued
+
+    async def report_missed(self, announcement_id: int, due: datetime) -> None:
+        """Logged, and told to the notice's author, once whichever processes saw it missed."""
+        async with self._sessions() as session:
+            template = await session.get(Announcement, announcement_id)
+            if template is None or template.status != AnnouncementStatus.RECURRING:
+                return
+            if not await job_runs.claim(session, f"{self.prefix}{announcement_id}", due, job_runs.MISSED):
+                return  # done in time, or reported, by another process
+            await session.commit()
+        await super().report_missed(announcement_id, due)
+        zone = self._settings.timezone
+        upcoming = self._trigger(template).get_next_fire_time(None, self._clock())
+        text = render(
+            "notice_missed",
+            number=announcement_id,
+            due=due.astimezone(zone),
+            next=upcoming.astimezone(zone) if upcoming else None,
+            grace_minutes=GRACE_SECONDS // 60,
+        )
+        await self._tell(template.author_id, text)
 
 
 # apscheduler's persistent store keeps jobs as "module:function" plus arguments, so the function it
@@ -215,6 +288,16 @@ def fire(prefix: str, key: int) -> None:
         log.warning("job %s%d fired with no bot running", prefix, key)
         return
     schedule.fired(key)
+
+
+def _missed(event: JobExecutionEvent) -> None:
+    """apscheduler's listener for a run missed by more than its grace, in the scheduler's thread."""
+    for prefix, schedule in list(_running.items()):
+        key = event.job_id.removeprefix(prefix)
+        if key != event.job_id and key.isdigit():
+            schedule.missed(int(key), event.scheduled_run_time)
+            return
+    log.warning("job %s: its run due at %s was missed", event.job_id, event.scheduled_run_time)
 
 
 _FIRE = obj_to_ref(fire)

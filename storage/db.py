@@ -95,9 +95,13 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
-async def insert_if_absent(session: AsyncSession, model: type[SQLModel], **values: object) -> None:
+async def insert_if_absent(session: AsyncSession, model: type[SQLModel], **values: object) -> bool:
     """INSERT … ON CONFLICT DO NOTHING: two transactions creating the same row at once both succeed,
-    and one row exists (PostgreSQL makes the second wait for the first rather than fail)."""
+    and one row exists (PostgreSQL makes the second wait for the first rather than fail). True if
+    this one inserted it."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    await session.exec(insert(model).values(**values).on_conflict_do_nothing())
+    # the row comes back only if inserted (the row count says -1 when the driver returns rows)
+    key = model.__table__.primary_key.columns  # type: ignore[attr-defined]
+    result = await session.exec(insert(model).values(**values).on_conflict_do_nothing().returning(*key))
+    return result.first() is not None

@@ -302,6 +302,7 @@ class ReminderPlan(SQLModel, table=True):
 
 class ReminderStatus(StrEnum):
     PENDING = "pending"
+    SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
 
@@ -319,6 +320,7 @@ class Reminder(SQLModel, table=True):
     chat_id: str
     status: str = Field(default=ReminderStatus.PENDING, index=True)
     sent_at: datetime | None = None
+    lease_until: datetime | None = None  # SENDING: the process sending it holds it until then
 
 
 class ExportRecord(SQLModel, table=True):
@@ -412,3 +414,16 @@ class Lease(SQLModel, table=True):
     name: str = Field(primary_key=True)
     holder: str = Field(index=True)  # hostname-pid-random of the process
     expires_at: datetime
+
+
+class JobRun(SQLModel, table=True):
+    """One due time of a scheduled job, claimed by the first process to insert it: every process's
+    scheduler fires the job, and only the one whose insert wins does the work (storage/job_runs.py)."""
+
+    __tablename__ = "job_run"
+    __table_args__ = (UniqueConstraint("job_id", "due_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: str  # the apscheduler job's id, e.g. "announcement-12"
+    due_at: datetime
+    outcome: str  # "done" (its work is committed with this row) | "missed" (beyond the grace: reported)
+    at: datetime = Field(default_factory=utcnow)

@@ -61,6 +61,16 @@ async def claim_due(
     return claimed
 
 
+async def renew(connection: AsyncConnection, delivery_ids: list[int], until: datetime) -> None:
+    """The process is still sending these (some wait in the pacer, after a 429 maybe for minutes): no
+    other process may take them while it lives. A row already recorded is no longer `sending`."""
+    await connection.execute(
+        update(Delivery)
+        .where(col(Delivery.id).in_(delivery_ids), col(Delivery.status) == DeliveryStatus.SENDING)
+        .values(lease_until=until)
+    )
+
+
 async def reclaim_expired(session: AsyncSession, now: datetime) -> int:
     """Deliveries whose process died while sending them (its lease ran out) are due again."""
     result = await session.exec(
