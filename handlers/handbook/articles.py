@@ -22,6 +22,9 @@ class Article:
     tags: tuple[str, ...] = ()
     synonyms: tuple[str, ...] = ()
     questions: tuple[str, ...] = field(default=(), repr=False)
+    # situations that lead to the article, as residents describe them without naming the service
+    # ("ô vuông đen trắng quét trả tiền"): indexed like the sample questions
+    problems: tuple[str, ...] = field(default=(), repr=False)
     # services next to this article's that it does not cover ("đổi bằng lái" for VNeID): a question
     # naming one is not answered with this article
     not_covered: tuple[str, ...] = field(default=(), repr=False)
@@ -60,6 +63,7 @@ def parse(text: str, source: str = "") -> Article:
         tags=tuple(meta.get("tags", ())),
         synonyms=tuple(meta.get("synonyms", ())),
         questions=tuple(meta.get("questions", ())),
+        problems=tuple(meta.get("problems", ())),
         not_covered=tuple(meta.get("not_covered", ())),
     )
 

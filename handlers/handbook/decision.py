@@ -20,7 +20,7 @@ from handlers.handbook.index import Lookup
 
 MODEL_FILE = Path(__file__).with_name("decision.json")
 FEATURES = ("score", "margin", "ratio", "whole", "phrase", "words", "lead", "agree", "coverage", "core", "overlap",
-            "unknown", "elsewhere", "topic")
+            "unknown", "elsewhere", "topic", "weighted", "weighted_lead", "pairs")
 
 
 class Kind(StrEnum):
@@ -47,6 +47,9 @@ def signals(lookup: Lookup) -> np.ndarray:
         lookup.unknown,
         float(top.elsewhere),
         math.log1p(len(lookup.topic)),
+        top.weighted,
+        top.weighted_lead,
+        top.pairs,
     ])
 
 

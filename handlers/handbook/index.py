@@ -24,10 +24,10 @@ from handlers.handbook.articles import Article
 from handlers.handbook.normalize import Repairer, expand, plain, stopwords, words
 
 NGRAMS = (3, 4, 5)
-WEIGHTS = {"title": 3, "synonyms": 2, "questions": 2, "tags": 2, "summary": 1, "body": 1}
+WEIGHTS = {"title": 3, "synonyms": 2, "questions": 2, "problems": 2, "tags": 2, "summary": 1, "body": 1}
 VIEWS = ("characters, whole article", "characters, best phrase", "words, whole article")
 # how the views add up to the ranking score; bench/handbook.py --mix picks it inside the k-fold loop
-MIX = np.array([1.0, 0.15, 0.0])
+MIX = np.array([1.0, 0.1, 0.5])
 
 
 def ngrams(text: str) -> Counter[str]:
@@ -89,6 +89,9 @@ class Hit:
     agree: float = 0.0  # share of the views that rank it first
     overlap: float = 0.0  # best share of one of its phrases' topic words found in the question
     elsewhere: bool = False  # the question names a service the handbook lacks, or one this article says it lacks
+    weighted: float = 0.0  # coverage with each topic word weighted by its rarity across articles (IDF)
+    weighted_lead: float = 0.0  # how far that is ahead of the best other article's
+    pairs: float = 0.0  # share of the question's neighbouring topic-word pairs ("mat khau") found in the article
 
 
 @dataclass(frozen=True)
@@ -111,11 +114,13 @@ class HandbookIndex:
         self._text: list[str] = []  # each article's plain text, for phrase look-ups
         self._phrase_words: list[list[frozenset[str]]] = []
         self._not_covered: list[list[str]] = []
+        self._topic_text: list[str] = []  # each article's plain text without stopwords, for word pairs
         for n, article in enumerate(self.articles):
             fields = {
                 "title": [article.title],
                 "synonyms": list(article.synonyms),
                 "questions": list(article.questions),
+                "problems": list(article.problems),
                 "tags": list(article.tags),
                 "summary": [article.summary],
                 "body": [article.body],
@@ -124,22 +129,42 @@ class HandbookIndex:
             words = list(dict.fromkeys(w for texts in plain_fields.values() for t in texts for w in t.split()))
             frequency.update(words)
             self._words.append(frozenset(words))
-            self._core.append(frozenset(w for k in ("title", "synonyms", "questions", "tags")
+            self._core.append(frozenset(w for k in ("title", "synonyms", "questions", "problems", "tags")
                                         for t in plain_fields[k] for w in expand(t.split())))
             self._text.append(" " + " ".join(t for texts in plain_fields.values() for t in texts) + " ")
+            self._topic_text.append(" " + " ".join(w for w in self._text[-1].split() if w not in stopwords()) + " ")
             self._not_covered.append([phrase(p) for p in article.not_covered])
             documents.append(" | ".join(t for k, texts in plain_fields.items() for t in texts * WEIGHTS[k]))
-            own = plain_fields["title"] + plain_fields["synonyms"] + plain_fields["questions"]
+            own = plain_fields["title"] + plain_fields["synonyms"] + plain_fields["questions"] + plain_fields["problems"]
             self._phrase_words.append([frozenset(t.split()) - stopwords() for t in own])
             for text in own:
                 phrases.append(text)
                 owners.append(n)
         self.repair = Repairer(frequency)
+        # a word's weight in the weighted coverage: IDF over articles, an unknown word weighs the most
+        self._rarest = math.log(1 + len(self.articles)) + 1
+        self._idf = {w: math.log((1 + len(self.articles)) / (1 + df)) + 1 for w, df in frequency.items()}
+        using: dict[str, list[int]] = {}
+        for n, vocabulary in enumerate(self._words):
+            for w in sorted(vocabulary):
+                using.setdefault(w, []).append(n)
+        self._using = {w: np.asarray(ns) for w, ns in using.items()}
         self._documents = _Vectors(documents)
         self._phrases = _Vectors(phrases)
         self._word_documents = _Vectors(documents, terms)
         self._owner = np.asarray(owners)
         self._id_rank = np.argsort(np.argsort([a.id for a in self.articles], kind="stable"))
+
+    def _weighted_coverage(self, topic: list[str]) -> np.ndarray:
+        """For each article, the IDF-weighted share of the question's topic words it uses."""
+        covered = np.zeros(len(self.articles))
+        total = 0.0
+        for w in topic:
+            weight = self._idf.get(w, self._rarest)
+            total += weight
+            if w in self._using:
+                covered[self._using[w]] += weight
+        return covered / total if total else covered
 
     def views(self, query: str) -> np.ndarray:
         """Each article's score in each view of a repaired question, one row a view (VIEWS)."""
@@ -163,6 +188,8 @@ class HandbookIndex:
         named = [p for p in words().elsewhere if any(f" {p} " in s for s in said)]
         asked = frozenset(topic)
         first, second = np.sort(views, axis=1)[:, -1], np.sort(views, axis=1)[:, -2]
+        weighted = self._weighted_coverage(topic)
+        pairs = [f" {a} {b} " for a, b in zip(topic, topic[1:], strict=False)]
         hits = []
         for i in top:
             if scores[i] <= 0:
@@ -180,6 +207,9 @@ class HandbookIndex:
                 overlap=max((len(p & asked) / len(p) for p in self._phrase_words[i] if p), default=0.0),
                 elsewhere=any(f" {p} " not in self._text[i] for p in named)
                 or any(f" {p} " in s for p in self._not_covered[i] for s in said),
+                weighted=float(weighted[i]),
+                weighted_lead=float(weighted[i] - np.max(np.delete(weighted, i), initial=0.0)),
+                pairs=sum(1 for p in pairs if p in self._topic_text[i]) / len(pairs) if pairs else 1.0,
             ))
         return Lookup(query, topic, unknown, hits)
 
