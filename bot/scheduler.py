@@ -37,7 +37,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.announcements import occur
 from handlers.context import HandlerSettings
-from handlers.when import Recurrence
+from handlers.vietnamese_time import Recurrence
 from messages import render
 from storage import job_runs
 from storage.db import sync_url

@@ -11,7 +11,7 @@ from sqlalchemy import func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers import audit, conversation, when
+from handlers import audit, conversation, vietnamese_time
 from handlers.conversation import Data, Flow, StepHandler
 from handlers.audience import RELAY, queue, reach, release_time
 from handlers.chat import Attachment, Button, ChatKind, ChatRef, Outgoing, Reply
@@ -187,15 +187,15 @@ async def _on_target(turn: Turn, draft: Announcement, _data: Data) -> None:
 
 async def _on_time(turn: Turn, draft: Announcement, _data: Data) -> None:
     try:
-        moment = when.parse(turn.incoming.answer, turn.now, turn.settings.timezone)
-    except when.InThePast:
+        moment = vietnamese_time.parse(turn.incoming.answer, turn.now, turn.settings.timezone)
+    except vietnamese_time.InThePast:
         turn.say("time_in_past")
         return
-    except when.NotUnderstood:
+    except vietnamese_time.NotUnderstood:
         turn.say("time_not_understood")
         return
     choices = menu("confirm", "retry_time", "back")
-    if isinstance(moment, when.Recurrence):
+    if isinstance(moment, vietnamese_time.Recurrence):
         await conversation.move(turn, FLOW, "confirm_when", recurrence=moment.encode(), send_at=None)
         turn.say("announce_confirm_recurring", buttons=choices.buttons, rule=moment, choices=choices.lines,
                  firing=_next_firing(turn, draft, moment), quiet=turn.settings.quiet_hours)
@@ -216,7 +216,7 @@ async def _on_time_confirmed(turn: Turn, draft: Announcement, data: Data) -> Non
     picked = choices.pick(turn.incoming.answer)
     if picked == "confirm":
         if data.get("recurrence"):
-            await _make_recurring(turn, draft, when.Recurrence.decode(data["recurrence"]))
+            await _make_recurring(turn, draft, vietnamese_time.Recurrence.decode(data["recurrence"]))
         else:
             await _send(turn, draft, datetime.fromisoformat(data["send_at"]))
     elif picked == "retry_time":
@@ -262,14 +262,14 @@ class Firing:
     held_until: datetime | None
 
 
-def _next_firing(turn: Turn, notice: Announcement, rule: when.Recurrence) -> Firing:
+def _next_firing(turn: Turn, notice: Announcement, rule: vietnamese_time.Recurrence) -> Firing:
     """The rule's time is the same at every firing, so a held first firing means every one is held."""
     fire = rule.next_after(turn.now, turn.settings.timezone)
     release = release_time(notice, fire, turn.settings)
     return Firing(turn.local(fire), turn.local(release) if release > fire else None)
 
 
-async def _make_recurring(turn: Turn, draft: Announcement, rule: when.Recurrence) -> None:
+async def _make_recurring(turn: Turn, draft: Announcement, rule: vietnamese_time.Recurrence) -> None:
     draft.status = AnnouncementStatus.RECURRING
     draft.recurrence = rule.encode()
     _sign(draft, turn.person, (await reach(turn.session, await turn.actor(), draft)).places)
@@ -495,7 +495,7 @@ async def status(turn: Turn, args: str) -> None:
     for place, platform, count in acks.all():
         row(place, platform)["acks"] = count
     totals = {k: sum(r[k] for r in by_place.values()) for k in ("sent", "failed", "pending", "stopped", "acks")}
-    rule = when.Recurrence.decode(notice.recurrence) if notice.recurrence else None
+    rule = vietnamese_time.Recurrence.decode(notice.recurrence) if notice.recurrence else None
     waiting = await _waiting_until(turn, shown)
     turn.say(
         "status",

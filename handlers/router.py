@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 
 from handlers import announcements, conversation, groups, identity, onboarding, villages
 from handlers import invitations, roles
-from handlers.handbook import chat as handbook
+from handlers.handbook import asking
 from handlers.handbook import entries, questions
 from handlers.posters import poster_command
-from handlers.surveys import answering, campaigns, households, mine, reports
+from handlers.surveys import answering, campaigns, households, my_data, reports
 from handlers.chat import ChatKind, Event
 from handlers.context import Turn
 from handlers.conversation import Flow
@@ -21,11 +21,11 @@ Command = Callable[[Turn, str], Awaitable[None]]
 # a private chat in the middle of one of these goes back to it with the next message
 FLOWS: list[Flow] = [
     announcements.FLOW,
-    handbook.FLOW,
+    asking.FLOW,
     entries.FLOW,
     answering.FLOW,
     campaigns.FLOW,
-    mine.FLOW,
+    my_data.FLOW,
     households.FLOW,
     invitations.FLOW,
     roles.FLOW,
@@ -69,7 +69,7 @@ COMMANDS: dict[str, Command] = {
     "ganthon": groups.link,
     "boganthon": groups.unlink,
     "huy": cancel,
-    "hoi": handbook.ask_command,
+    "hoi": asking.ask_command,
     "cauhoi": questions.open_questions,
     "traloi": questions.reply,
     "luuhuongdan": entries.save_command,
@@ -79,8 +79,8 @@ COMMANDS: dict[str, Command] = {
     "tiendo": campaigns.show_progress,
     "baocao": reports.report,
     "xuat": reports.export_command,
-    "cuatoi": mine.show,
-    "xoadulieu": mine.ask_delete,
+    "cuatoi": my_data.show,
+    "xoadulieu": my_data.ask_delete,
     "doimaho": households.start,
     "moi": invitations.invite,
     "thuhoi": roles.start,
@@ -130,8 +130,8 @@ async def route(turn: Turn) -> None:
             await announcements.relay_tagged(turn)
             return
         conv = await conversation.current(turn)
-        if conv is not None and conv.flow == handbook.FLOW.name:  # an offer made in the group
-            await handbook.FLOW.resume(turn, conv)
+        if conv is not None and conv.flow == asking.FLOW.name:  # an offer made in the group
+            await asking.FLOW.resume(turn, conv)
         return
 
     conv = await conversation.current(turn)
@@ -142,6 +142,6 @@ async def route(turn: Turn) -> None:
         else:
             await flow.resume(turn, conv)
     elif msg.text.strip():
-        await handbook.ask(turn, msg.text)  # free text in a private chat is a question
+        await asking.ask(turn, msg.text)  # free text in a private chat is a question
     else:
         turn.say("not_understood")

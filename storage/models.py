@@ -200,9 +200,10 @@ class QuestionStatus(StrEnum):
     ANSWERED = "answered"  # a tech-team member replied
 
 
-class Question(SQLModel, table=True):
+class HandbookQuestion(SQLModel, table=True):
     """A question asked of the handbook, what the bot did with it, and the asker's feedback."""
 
+    __tablename__ = "question"  # the table keeps its name from when the class was Question
     id: int | None = Field(default=None, primary_key=True)
     platform: str
     chat_id: str

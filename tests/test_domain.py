@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.pacing import Pacer, RateGate, Window
-from handlers import when
+from handlers import vietnamese_time
 from handlers.chat import ChatRef
 from handlers.context import QuietHours
 from handlers.textsplit import split_text
@@ -33,20 +33,20 @@ MONDAY_10AM = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)  # 10:00 in Hà Nội
     ],
 )
 def test_vietnamese_times(typed: str, local: datetime) -> None:
-    moment = when.parse(typed, MONDAY_10AM, HCM)
+    moment = vietnamese_time.parse(typed, MONDAY_10AM, HCM)
     assert isinstance(moment, datetime)
     assert moment.astimezone(HCM).replace(tzinfo=None) == local
 
 
 def test_recurring_and_refused_times() -> None:
-    assert when.parse("mỗi chủ nhật 19h", MONDAY_10AM, HCM) == when.Recurrence("sun", 19, 0)
-    assert when.parse("moi thu 2 7h sang", MONDAY_10AM, HCM) == when.Recurrence("mon", 7, 0)
-    assert when.parse("hằng ngày 6h30", MONDAY_10AM, HCM) == when.Recurrence("*", 6, 30)
-    with pytest.raises(when.InThePast):
-        when.parse("1/1/2020 8:00", MONDAY_10AM, HCM)
+    assert vietnamese_time.parse("mỗi chủ nhật 19h", MONDAY_10AM, HCM) == vietnamese_time.Recurrence("sun", 19, 0)
+    assert vietnamese_time.parse("moi thu 2 7h sang", MONDAY_10AM, HCM) == vietnamese_time.Recurrence("mon", 7, 0)
+    assert vietnamese_time.parse("hằng ngày 6h30", MONDAY_10AM, HCM) == vietnamese_time.Recurrence("*", 6, 30)
+    with pytest.raises(vietnamese_time.InThePast):
+        vietnamese_time.parse("1/1/2020 8:00", MONDAY_10AM, HCM)
     for nonsense in ("khi nào rảnh", "mỗi lúc", ""):
-        with pytest.raises(when.NotUnderstood):
-            when.parse(nonsense, MONDAY_10AM, HCM)
+        with pytest.raises(vietnamese_time.NotUnderstood):
+            vietnamese_time.parse(nonsense, MONDAY_10AM, HCM)
 
 
 def test_split_keeps_order_and_limit_and_prefers_paragraphs() -> None:

@@ -10,7 +10,7 @@ from sqlmodel import select
 from handlers.handbook.articles import Article, load
 from handlers.handbook.normalize import Repairer
 from handlers.handbook.search import Handbook, Kind
-from storage.models import Question, QuestionStatus
+from storage.models import HandbookQuestion, QuestionStatus
 from tests.cli_helpers import langso
 from tests.harness import RESIDENT, TECH, VILLAGE_GROUPS, Harness
 
@@ -39,9 +39,9 @@ def test_articles_that_score_the_same_are_ranked_by_id_whatever_their_order() ->
         assert hits[0].score == hits[1].score
 
 
-async def _questions(h: Harness) -> list[Question]:
+async def _questions(h: Harness) -> list[HandbookQuestion]:
     async with h.app.sessions() as session:
-        return list((await session.exec(select(Question).order_by(Question.id))).all())
+        return list((await session.exec(select(HandbookQuestion).order_by(HandbookQuestion.id))).all())
 
 
 async def test_a_clear_question_gets_the_article_and_feedback_is_stored(harness: Harness) -> None:

@@ -29,11 +29,11 @@ from bot.config import Settings
 from handlers import admin, announcements, villages
 from handlers.chat import ChatKind, Event, Incoming
 from handlers.context import Turn
-from handlers.handbook import chat as handbook
+from handlers.handbook import asking
 from handlers.handbook.search import Handbook
 from handlers.people import person_for
 from handlers.router import route
-from handlers.surveys import answering, campaigns, mine
+from handlers.surveys import answering, campaigns, my_data
 from handlers.surveys.catalog import Catalog
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
@@ -45,7 +45,7 @@ from storage.models import (
     Household,
     Person,
     Place,
-    Question,
+    HandbookQuestion,
     SurveyResponse,
 )
 from tests.conftest import _postgres_database, settings_for
@@ -93,7 +93,7 @@ async def test_emoji_only_message_is_not_a_question_for_the_tech_team(harness: H
         [reply] = await harness.send(RESIDENT, text)
         assert "chưa hiểu" in reply.text
     async with harness.app.sessions() as session:
-        assert (await session.exec(select(func.count()).select_from(Question))).one() == 0
+        assert (await session.exec(select(func.count()).select_from(HandbookQuestion))).one() == 0
     assert harness.fake.messages_to(TECH) == []
 
 
@@ -300,22 +300,22 @@ def campaign_step(step: str, **extra: Any) -> Setup:
 
 async def _mydata(session: AsyncSession, person: Person, _world: World) -> tuple[str, str, dict[str, Any]]:
     await _member(session, person)
-    return mine.FLOW.name, "delete", {"household_id": person.household_id}
+    return my_data.FLOW.name, "delete", {"household_id": person.household_id}
 
 
 async def _mydata_own(_session: AsyncSession, _person: Person, _world: World) -> tuple[str, str, dict[str, Any]]:
-    return mine.FLOW.name, "delete_own", {}
+    return my_data.FLOW.name, "delete_own", {}
 
 
 def handbook_step(step: str) -> Setup:
     async def setup(session: AsyncSession, person: Person, world: World) -> tuple[str, str, dict[str, Any]]:
-        question = Question(
+        question = HandbookQuestion(
             platform="telegram", chat_id=str(person.id), user_id="", person_id=person.id, text="cài VNeID", decision="offer"
         )
         session.add(question)
         await session.flush()
         offered = [hit.article.id for hit in world.handbook.decide("cài VNeID").hits]
-        return handbook.FLOW.name, step, {"question_id": question.id, "offered": offered}
+        return asking.FLOW.name, step, {"question_id": question.id, "offered": offered}
 
     return setup
 

@@ -22,7 +22,7 @@ from bot.config import ConfigError, PrivacySettings
 from bot.retention import InboxRetention
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
-from storage.models import AuditEvent, ExportRecord, Household, InboxUpdate, Person, Place, Question, VillageMember
+from storage.models import AuditEvent, ExportRecord, Household, InboxUpdate, Person, Place, HandbookQuestion, VillageMember
 from tests.cli_helpers import langso
 from tests.conftest import settings_for
 from tests.fake_telegram import FakeTelegram
@@ -151,7 +151,7 @@ async def test_erasure_leaves_nothing_of_the_household_in_any_table(bot: Harness
     messages = int(re.search(r"nội dung (\d+) tin nhắn", deleted.text).group(1))
     assert messages >= 20  # the resident's and the spouse's updates: every answer, the name, the code
     async with bot.app.sessions() as session:
-        for model in (Household, Question):
+        for model in (Household, HandbookQuestion):
             assert (await session.exec(select(func.count()).select_from(model))).scalar_one() == 0
         members = (await session.exec(select(Person).where(Person.household_id.is_not(None)))).scalars().all()
         assert members == []
@@ -172,7 +172,7 @@ async def test_erasure_without_questions_keeps_them(harness: Harness) -> None:
     [deleted] = await harness.send(RESIDENT, "1")
     assert "không có câu hỏi nào" in deleted.text
     async with harness.app.sessions() as session:
-        [kept] = (await session.exec(select(Question))).scalars().all()
+        [kept] = (await session.exec(select(HandbookQuestion))).scalars().all()
     assert kept.text == QUESTION
 
 

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 
 from handlers import admin
 from messages import when_vi
-from storage.models import AuditEvent, HandbookEntry, Question, QuestionStatus
+from storage.models import AuditEvent, HandbookEntry, HandbookQuestion, QuestionStatus
 from tests.cli_helpers import langso
 from tests.harness import HEAD, OFFICIAL, RESIDENT, TECH, VILLAGE_GROUPS, Harness
 
@@ -24,9 +24,9 @@ def _new_questions(h: Harness, user: int) -> list[str]:
     return [m.text for m in h.fake.messages_to(user) if "Câu hỏi mới số" in (m.text or "")]
 
 
-async def _questions(h: Harness) -> list[Question]:
+async def _questions(h: Harness) -> list[HandbookQuestion]:
     async with h.app.sessions() as session:
-        return list((await session.exec(select(Question).order_by(col(Question.id)))).all())
+        return list((await session.exec(select(HandbookQuestion).order_by(col(HandbookQuestion.id)))).all())
 
 
 async def _add_village(h: Harness, code: str, commune: str = "XA1") -> None:
@@ -108,7 +108,7 @@ async def test_a_name_that_is_a_phone_number_is_not_shown(harness: Harness) -> N
     assert "0912345678" not in listing.text and "Người hỏi chưa có tên — Thôn 1" in listing.text
 
 
-async def _answered_question(h: Harness) -> Question:
+async def _answered_question(h: Harness) -> HandbookQuestion:
     await _ask_from(h, "THON-1")
     [question] = await _questions(h)
     await h.send(TECH, f"/traloi {question.id} {ANSWER}")

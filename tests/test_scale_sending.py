@@ -21,7 +21,7 @@ from sqlalchemy import insert
 from bot.scheduler import JOB_PREFIX, SharedJobStore, fire
 from handlers import admin
 from handlers.people import person_for
-from handlers.when import Recurrence
+from handlers.vietnamese_time import Recurrence
 from storage.db import create_engine, session_factory, sync_url
 from storage.migrate import upgrade
 from storage.models import (

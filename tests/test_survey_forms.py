@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from handlers.surveys.definition import Choice, Indicator, Kind, Question, Survey
+from handlers.surveys.definition import Option, Indicator, QuestionType, Question, Survey
 from handlers.surveys.expr import ExprError, compile_expr
 from handlers.surveys.forms import FormError, load_survey
 from messages import render
@@ -147,11 +147,11 @@ def test_toml_survey_loads() -> None:
         "thu-nghiem", "Khảo sát thử", "Thôn hỏi để thử.", "thu.toml",
     )
     members, fibre, phone = survey.questions
-    assert members.required and members.kind is Kind.INTEGER
+    assert members.required and members.kind is QuestionType.INTEGER
     assert members.constraint == compile_expr(". >= 1 and . <= 30")
-    assert fibre.choices == (Choice("yes", "Có"), Choice("no", "Không"))
+    assert fibre.choices == (Option("yes", "Có"), Option("no", "Không"))
     assert fibre.relevant is not None and fibre.relevant.references == {"members"}
-    assert (phone.kind, phone.hint, phone.required) == (Kind.PHONE, "Không muốn cho thì bỏ qua.", False)
+    assert (phone.kind, phone.hint, phone.required) == (QuestionType.PHONE, "Không muốn cho thì bỏ qua.", False)
     (indicator,) = survey.indicators
     assert indicator.target == 80.0
     assert indicator.numerator.evaluate({"fibre": "yes"}) is True
@@ -219,18 +219,18 @@ def test_xlsform_loads_into_expected_survey(tmp_path: Path) -> None:
         purpose=render("survey_default_purpose"),
         questions=(
             Question(
-                "members", Kind.INTEGER, "Mấy người?", hint="Gõ số", required=True,
+                "members", QuestionType.INTEGER, "Mấy người?", hint="Gõ số", required=True,
                 constraint=compile_expr(". >= 1 and . <= 30"), constraint_message="Từ 1 đến 30.",
             ),
             Question(
-                "channels", Kind.SELECT_MULTIPLE, "Bán ở đâu?", required=True,
-                choices=(Choice("zalo", "Zalo"), Choice("fb", "Facebook")),
+                "channels", QuestionType.SELECT_MULTIPLE, "Bán ở đâu?", required=True,
+                choices=(Option("zalo", "Zalo"), Option("fb", "Facebook")),
             ),
             Question(
-                "fibre", Kind.SELECT_ONE, "Cáp quang?", choices=(Choice("yes", "Có"), Choice("no", "Không")),
+                "fibre", QuestionType.SELECT_ONE, "Cáp quang?", choices=(Option("yes", "Có"), Option("no", "Không")),
                 relevant=compile_expr(relevant),
             ),
-            Question("bye", Kind.NOTE, "Cảm ơn!"),
+            Question("bye", QuestionType.NOTE, "Cảm ơn!"),
         ),
         indicators=(
             Indicator(

@@ -18,7 +18,7 @@ from handlers.handbook.questions import staff_question
 from handlers.handbook.search import entry_article
 from handlers.numbers import whole_number
 from handlers.permissions import Spot, may_answer_question
-from storage.models import HandbookEntry, Place, Question, QuestionStatus
+from storage.models import HandbookEntry, Place, HandbookQuestion, QuestionStatus
 
 TITLE_MAX = 150
 KEEP_SUGGESTION = ("1", "ok")  # what keeps the suggested title
@@ -62,7 +62,7 @@ async def save_command(turn: Turn, args: str) -> None:
     turn.say("handbook_save_title", number=question.id, suggestion=suggestion)
 
 
-async def _answered(turn: Turn, number: str) -> Question | None:
+async def _answered(turn: Turn, number: str) -> HandbookQuestion | None:
     """The question, answered, not saved yet, and this person's to save; otherwise says why not."""
     question = await staff_question(turn, number)
     if question is None:
@@ -84,7 +84,7 @@ async def _on_title(turn: Turn, data: Data) -> None:
     if not any(ch.isalpha() for ch in title) or len(answer) > TITLE_MAX:
         turn.say("handbook_save_title_bad", suggestion=suggestion, limit=TITLE_MAX)
         return
-    question = await turn.session.get(Question, data.get("question_id"))
+    question = await turn.session.get(HandbookQuestion, data.get("question_id"))
     if question is None:
         await conversation.finish(turn)
         turn.say("handbook_reply_usage")
@@ -121,8 +121,8 @@ async def _removable(turn: Turn, entry_id: int | None = None) -> list[HandbookEn
     """The entries this person may take out (or just `entry_id`, if they may), newest first."""
     query = (
         select(HandbookEntry, Place)
-        .outerjoin(Question, col(Question.id) == HandbookEntry.question_id)
-        .outerjoin(Place, col(Place.id) == Question.place_id)
+        .outerjoin(HandbookQuestion, col(HandbookQuestion.id) == HandbookEntry.question_id)
+        .outerjoin(Place, col(Place.id) == HandbookQuestion.place_id)
         .order_by(col(HandbookEntry.id).desc())
     )
     if entry_id is not None:
@@ -188,7 +188,7 @@ async def _on_remove(turn: Turn, data: Data) -> None:
         turn.say("handbook_remove_none", unknown=None)
         return
     entry = found[0]
-    question = await turn.session.get(Question, entry.question_id) if entry.question_id else None
+    question = await turn.session.get(HandbookQuestion, entry.question_id) if entry.question_id else None
     await turn.session.delete(entry)
     await turn.session.flush()
     turn.handbook.remove(entry_article(entry).id)

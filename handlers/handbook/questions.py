@@ -15,7 +15,7 @@ from handlers.numbers import whole_number
 from handlers.permissions import Spot, may_answer_question, question_answerers, question_places
 from handlers.villages import village_of
 from messages import render
-from storage.models import Household, Person, Place, Question, QuestionStatus
+from storage.models import Household, Person, Place, HandbookQuestion, QuestionStatus
 
 LISTED = 20  # /cauhoi shows the oldest this many; the rest wait their turn
 _LONG_DIGITS = re.compile(r"\d{6,}")
@@ -43,7 +43,7 @@ async def place_of(turn: Turn) -> int | None:
     return None
 
 
-async def hand_off(turn: Turn, question: Question) -> None:
+async def hand_off(turn: Turn, question: HandbookQuestion) -> None:
     """The question waits in /cauhoi; the first tier with somebody in it hears of it now, in their
     private chats, and the asker is told who (or, honestly, that nobody could be)."""
     question.status = QuestionStatus.OPEN
@@ -67,22 +67,22 @@ async def open_questions(turn: Turn, _args: str) -> None:
         turn.say("handbook_staff_only")
         return
     waiting = (
-        Question.status == QuestionStatus.OPEN,
-        or_(col(Question.place_id).is_(None), col(Question.place_id).in_(places)),
+        HandbookQuestion.status == QuestionStatus.OPEN,
+        or_(col(HandbookQuestion.place_id).is_(None), col(HandbookQuestion.place_id).in_(places)),
     )
     rows = await turn.session.exec(
-        select(Question, Person.display_name, Place.name)
-        .join(Person, col(Person.id) == Question.person_id)
-        .outerjoin(Place, col(Place.id) == Question.place_id)
+        select(HandbookQuestion, Person.display_name, Place.name)
+        .join(Person, col(Person.id) == HandbookQuestion.person_id)
+        .outerjoin(Place, col(Place.id) == HandbookQuestion.place_id)
         .where(*waiting)
-        .order_by(col(Question.id))
+        .order_by(col(HandbookQuestion.id))
         .limit(LISTED)
     )
     listed = [
         {"id": q.id, "text": q.text, "asker": shown_name(name), "place": place, "at": turn.local(q.created_at)}
         for q, name, place in rows.all()
     ]
-    total = (await turn.session.exec(select(func.count()).select_from(Question).where(*waiting))).one()
+    total = (await turn.session.exec(select(func.count()).select_from(HandbookQuestion).where(*waiting))).one()
     turn.say("handbook_open_questions", questions=listed, more=total - len(listed))
 
 
@@ -106,10 +106,10 @@ async def reply(turn: Turn, args: str) -> None:
     turn.say("handbook_reply_sent", number=question.id)
 
 
-async def staff_question(turn: Turn, number: str) -> Question | None:
+async def staff_question(turn: Turn, number: str) -> HandbookQuestion | None:
     """The question numbered `number`, if this person may answer it; otherwise says why not."""
     question_id = whole_number(number)
-    question = await turn.session.get(Question, question_id) if question_id is not None else None
+    question = await turn.session.get(HandbookQuestion, question_id) if question_id is not None else None
     if question is None:
         turn.say("handbook_reply_usage")
         return None

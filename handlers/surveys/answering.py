@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from handlers import conversation
 from handlers.conversation import Data, Flow, StepHandler
 from handlers.chat import Button, ChatKind, Event
-from handlers.choices import Choice as MenuItem
+from handlers.choices import Choice
 from handlers.choices import Menu, menu
 from handlers.context import Turn
 from handlers.handbook.normalize import plain
@@ -20,7 +20,7 @@ from handlers.people import place_by_code, villages_of
 from handlers.villages import join_if_none
 from handlers.surveys import engine
 from handlers.surveys.households import household_by_code, new_join_code, shown
-from handlers.surveys.definition import Kind, Question, Survey
+from handlers.surveys.definition import QuestionType, Question, Survey
 from handlers.surveys.limits import limits
 from messages import label
 from storage.db import insert_if_absent
@@ -304,9 +304,9 @@ async def _ask(
 ) -> None:
     today = _today(turn)
     number, total = engine.number_of(survey, question)
-    numbered = Menu(tuple(MenuItem(c.value, c.label) for c in question.choices))
+    numbered = Menu(tuple(Choice(c.value, c.label) for c in question.choices))
     buttons = numbered.buttons
-    if question.kind is Kind.SELECT_MULTIPLE:  # a button adds or removes its choice until "done"
+    if question.kind is QuestionType.SELECT_MULTIPLE:  # a button adds or removes its choice until "done"
         buttons = tuple(Button(b.label, f"{PICK_PREFIX}{b.data}") for b in buttons)
         buttons += (Button(label("done_choosing"), DONE),)
     previous = engine.display(question, response.answers[question.name]) if question.name in response.answers else None

@@ -10,7 +10,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers import conversation, when
+from handlers import conversation, vietnamese_time
 from handlers.conversation import Data, Flow
 from handlers.audience import active_groups, queue, release_time
 from handlers.chat import ChatKind
@@ -18,7 +18,7 @@ from handlers.choices import Menu, menu
 from handlers.context import HandlerSettings, Turn
 from handlers.people import place_by_code, villages_of
 from handlers.permissions import Actor, Spot, may_open_survey, villages_where
-from handlers.handbook import chat as handbook
+from handlers.handbook import asking
 from handlers.numbers import whole_number
 from handlers.surveys import answering, engine
 from messages import render
@@ -290,7 +290,7 @@ async def _on_progress_choice(turn: Turn, _data: Data) -> None:
     if picked is None:
         # the person moved on: whatever they wrote is handled as if no menu were open
         await conversation.finish(turn)
-        await handbook.ask(turn, answer) if answer else turn.say("not_understood")
+        await asking.ask(turn, answer) if answer else turn.say("not_understood")
         return
     if picked == "enough":
         await _leave(turn)
@@ -320,14 +320,14 @@ async def _on_remind_time(turn: Turn, data: Data) -> None:
         await show_progress(turn, "")
         return
     try:
-        moment = turn.now if when.is_now(answer) else when.parse(answer, turn.now, turn.settings.timezone)
-    except when.InThePast:
+        moment = turn.now if vietnamese_time.is_now(answer) else vietnamese_time.parse(answer, turn.now, turn.settings.timezone)
+    except vietnamese_time.InThePast:
         turn.say("time_in_past")
         return
-    except when.NotUnderstood:
+    except vietnamese_time.NotUnderstood:
         turn.say("time_not_understood")
         return
-    if isinstance(moment, when.Recurrence):  # "once, at a set time": a repeating reminder is not offered
+    if isinstance(moment, vietnamese_time.Recurrence):  # "once, at a set time": a repeating reminder is not offered
         turn.say("survey_remind_once")
         return
     turn.session.add(ReminderPlan(campaign_id=campaign.id, created_by=turn.person.id, run_at=moment))

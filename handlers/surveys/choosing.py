@@ -11,7 +11,7 @@ from rapidfuzz.distance import OSA
 
 from handlers.handbook.normalize import plain
 from handlers.numbers import whole_number
-from handlers.surveys.definition import Choice
+from handlers.surveys.definition import Option
 
 _NUMBER_SEPARATORS = re.compile(r"(?:[\s,;.+]|\bvà\b)+")  # "1, 3", "1 3", "1 và 3"
 _TEXT_SEPARATORS = re.compile(r"\s*(?:[,;\n]|\bvà\b)\s*")  # "zalo, facebook", "zalo và facebook"
@@ -71,7 +71,7 @@ def _typo(typed: str, forms: _Forms) -> bool:
 _TIERS: tuple[Callable[[str, _Forms], bool], ...] = (_exact, _first_words, _prefix, _inner_words, _typo)
 
 
-def _by_words(choices: Sequence[Choice], text: str) -> int | Ambiguous | None:
+def _by_words(choices: Sequence[Option], text: str) -> int | Ambiguous | None:
     """The 0-based index of the one choice `text` names, Ambiguous, or None."""
     typed = plain(text)
     if not typed:
@@ -86,7 +86,7 @@ def _by_words(choices: Sequence[Choice], text: str) -> int | Ambiguous | None:
     return None
 
 
-def _by_numbers(choices: Sequence[Choice], text: str) -> list[str] | None:
+def _by_numbers(choices: Sequence[Option], text: str) -> list[str] | None:
     """Values for "1, 3", "1 3", "1 và 3"; None unless every part is a number of the list."""
     numbers = [whole_number(p) for p in _NUMBER_SEPARATORS.split(text) if p]
     if not numbers or not all(n is not None and 1 <= n <= len(choices) for n in numbers):
@@ -102,7 +102,7 @@ def _parts(text: str) -> list[str]:
     return [p for p in _TEXT_SEPARATORS.split(text) if p]
 
 
-def _several(choices: Sequence[Choice], text: str) -> list[str] | Ambiguous | None:
+def _several(choices: Sequence[Option], text: str) -> list[str] | Ambiguous | None:
     """Comma-separated numbers or words. A label may hold commas itself ("Sàn Shopee, Lazada, TikTok
     Shop"), so the longest run of parts that names one choice is taken first."""
     parts, picked, start = _parts(text), [], 0
@@ -120,7 +120,7 @@ def _several(choices: Sequence[Choice], text: str) -> list[str] | Ambiguous | No
     return _unique(picked)
 
 
-def pick(choices: Sequence[Choice], text: str, *, several: bool) -> list[str] | Ambiguous | None:
+def pick(choices: Sequence[Option], text: str, *, several: bool) -> list[str] | Ambiguous | None:
     """The values a typed answer picks. None: it names nothing in the list (or a number outside it)."""
     exact = [c.value for c in choices if plain(c.label) == plain(text) or c.value == text.strip()]
     if len(exact) == 1:

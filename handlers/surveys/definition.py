@@ -8,7 +8,9 @@ from enum import StrEnum
 from handlers.surveys.expr import Expr
 
 
-class Kind(StrEnum):
+class QuestionType(StrEnum):
+    """What a question asks for: XLSForm's `type` column, and our phone number."""
+
     SELECT_ONE = "select_one"
     SELECT_MULTIPLE = "select_multiple"
     INTEGER = "integer"
@@ -20,7 +22,9 @@ class Kind(StrEnum):
 
 
 @dataclass(frozen=True)
-class Choice:
+class Option:
+    """One answer a select question offers: the value stored, the label shown."""
+
     value: str
     label: str
 
@@ -28,11 +32,11 @@ class Choice:
 @dataclass(frozen=True)
 class Question:
     name: str
-    kind: Kind
+    kind: QuestionType
     label: str
     hint: str = ""
     required: bool = False
-    choices: tuple[Choice, ...] = ()
+    choices: tuple[Option, ...] = ()
     constraint: Expr | None = None
     constraint_message: str = ""
     relevant: Expr | None = None

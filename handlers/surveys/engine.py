@@ -11,7 +11,7 @@ from datetime import date, datetime
 
 from handlers.handbook.normalize import plain
 from handlers.surveys import choosing
-from handlers.surveys.definition import Kind, Question, Survey
+from handlers.surveys.definition import QuestionType, Question, Survey
 
 Answers = Mapping[str, object]
 
@@ -46,7 +46,7 @@ def is_relevant(question: Question, answers: Answers, today: str) -> bool:
 def next_question(survey: Survey, answers: Answers, today: str) -> Question | None:
     """The first relevant question nobody in the household has answered or skipped yet."""
     for question in survey.questions:
-        if question.kind is not Kind.NOTE and question.name not in answers and is_relevant(question, answers, today):
+        if question.kind is not QuestionType.NOTE and question.name not in answers and is_relevant(question, answers, today):
             return question
     return None
 
@@ -57,7 +57,7 @@ def notes_before(survey: Survey, question: Question, answers: Answers, today: st
     for candidate in survey.questions:
         if candidate is question:
             return notes
-        if candidate.kind is Kind.NOTE:
+        if candidate.kind is QuestionType.NOTE:
             notes.append(candidate)
         else:
             notes = []
@@ -83,7 +83,7 @@ def answered(survey: Survey, answers: Answers, today: str) -> list[tuple[int, Qu
 
 
 def askable(survey: Survey) -> list[Question]:
-    return [q for q in survey.questions if q.kind is not Kind.NOTE]
+    return [q for q in survey.questions if q.kind is not QuestionType.NOTE]
 
 
 def number_of(survey: Survey, question: Question) -> tuple[int, int]:
@@ -116,23 +116,23 @@ def parse_answer(question: Question, text: str, answers: Answers, today: str) ->
 
 def _parse(question: Question, text: str) -> object | Invalid:
     match question.kind:
-        case Kind.INTEGER:
+        case QuestionType.INTEGER:
             return _integer(text)
-        case Kind.DECIMAL:
+        case QuestionType.DECIMAL:
             found = _DECIMAL.fullmatch(text)
             return float(found.group(1).replace(",", ".")) if found else _integer(text, "decimal")
-        case Kind.DATE:
+        case QuestionType.DATE:
             return _date(text)
-        case Kind.PHONE:
+        case QuestionType.PHONE:
             return _phone(text)
-        case Kind.SELECT_ONE | Kind.SELECT_MULTIPLE:
+        case QuestionType.SELECT_ONE | QuestionType.SELECT_MULTIPLE:
             return _chosen(question, text)
         case _:
             return text if len(text) <= MAX_TEXT else Invalid("text")
 
 
 def _chosen(question: Question, text: str) -> str | list[str] | Invalid:
-    several = question.kind is Kind.SELECT_MULTIPLE
+    several = question.kind is QuestionType.SELECT_MULTIPLE
     picked = choosing.pick(question.choices, text, several=several)
     if isinstance(picked, choosing.Ambiguous):
         return Invalid("ambiguous", picked.typed, picked.numbers)
@@ -174,11 +174,11 @@ def display(question: Question, value: object) -> str | None:
     """An answer as a person reads it back; None for a skipped question."""
     if value is None:
         return None
-    if question.kind is Kind.SELECT_ONE:
+    if question.kind is QuestionType.SELECT_ONE:
         return question.choice_label(str(value))
-    if question.kind is Kind.SELECT_MULTIPLE and isinstance(value, list):
+    if question.kind is QuestionType.SELECT_MULTIPLE and isinstance(value, list):
         return ", ".join(question.choice_label(v) for v in value)
-    if question.kind is Kind.DATE:
+    if question.kind is QuestionType.DATE:
         return f"{date.fromisoformat(str(value)):%d/%m/%Y}"
     if isinstance(value, int | float):
         return number_text(value)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from handlers.surveys.definition import Choice, Indicator, Kind, Question
+from handlers.surveys.definition import Option, Indicator, QuestionType, Question
 from handlers.surveys.expr import NAME, Expr, ExprError, compile_expr
 from messages import render
 
-TOML_TYPES = tuple(kind.value for kind in Kind)
-XLSFORM_TYPES = tuple(kind.value for kind in Kind if kind is not Kind.PHONE)  # ODK has no phone type
+TOML_TYPES = tuple(kind.value for kind in QuestionType)
+XLSFORM_TYPES = tuple(kind.value for kind in QuestionType if kind is not QuestionType.PHONE)  # ODK has no phone type
 CODE = re.compile(r"[a-z0-9-]+")
 
 
@@ -85,11 +85,11 @@ def question(
     earlier: Sequence[Question],
     *,
     name: str,
-    kind: Kind,
+    kind: QuestionType,
     label: str,
     hint: str,
     required: bool,
-    choices: tuple[Choice, ...],
+    choices: tuple[Option, ...],
     constraint: str,
     constraint_message: str,
     relevant: str,
@@ -165,7 +165,7 @@ def percent(value: object) -> float:
     return percent
 
 
-def add_choice(choices: list[Choice], column: str, value: str, label: str) -> None:
+def add_choice(choices: list[Option], column: str, value: str, label: str) -> None:
     if any(choice.value == value for choice in choices):
         raise RowProblem(column, "duplicate_choice", value)  # selected() could not tell the two apart
-    choices.append(Choice(value, label))
+    choices.append(Option(value, label))

@@ -8,7 +8,7 @@ import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from handlers.surveys.definition import Kind, Question
+from handlers.surveys.definition import QuestionType, Question
 from handlers.surveys.expr import Binary, Current, Literal, Node, Ref
 
 _FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
@@ -70,9 +70,9 @@ def limits(question: Question, answers: Mapping[str, object]) -> Limits:
     """The tightest bounds for an integer or decimal question given the answers so far."""
     low: Bound | None = None
     high: Bound | None = None
-    if question.constraint is None or question.kind not in (Kind.INTEGER, Kind.DECIMAL):
+    if question.constraint is None or question.kind not in (QuestionType.INTEGER, QuestionType.DECIMAL):
         return Limits(None, None)
-    whole = question.kind is Kind.INTEGER
+    whole = question.kind is QuestionType.INTEGER
     for op, other in _comparisons(question.constraint.tree, question.name):
         bound = _bound(other, answers)
         if bound is None or (op in ("<", ">") and not whole):  # "less than 2,5" has no last number

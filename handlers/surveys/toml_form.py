@@ -6,7 +6,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from handlers.surveys.definition import Choice, Indicator, Kind, Question, Survey
+from handlers.surveys.definition import Option, Indicator, QuestionType, Question, Survey
 from handlers.surveys.form_rows import (
     CODE,
     INDICATOR_KEYS,
@@ -47,17 +47,17 @@ def _unknown_keys(table: Mapping[str, object], allowed: set[str]) -> None:
             raise RowProblem(key, "unknown_key", key)
 
 
-def _toml_choices(data: Mapping[str, object]) -> dict[str, tuple[Choice, ...]]:
+def _toml_choices(data: Mapping[str, object]) -> dict[str, tuple[Option, ...]]:
     lists = data.get("choices", {})
     if not isinstance(lists, dict):
         raise RowProblem("choices", "bad_value", str(lists))
     return {name: _toml_choice_list(name, entries) for name, entries in lists.items()}
 
 
-def _toml_choice_list(name: str, entries: object) -> tuple[Choice, ...]:
+def _toml_choice_list(name: str, entries: object) -> tuple[Option, ...]:
     if not isinstance(entries, list) or not entries:
         raise RowProblem(name, "no_choices", name)
-    choices: list[Choice] = []
+    choices: list[Option] = []
     for entry in entries:
         if not (isinstance(entry, dict) and entry.keys() == {"value", "label"} and all(
             isinstance(text, str) and text.strip() for text in entry.values()
@@ -68,17 +68,17 @@ def _toml_choice_list(name: str, entries: object) -> tuple[Choice, ...]:
 
 
 def _toml_question(
-    entry: Mapping[str, object], lists: Mapping[str, tuple[Choice, ...]], earlier: Sequence[Question]
+    entry: Mapping[str, object], lists: Mapping[str, tuple[Option, ...]], earlier: Sequence[Question]
 ) -> Question:
     _unknown_keys(entry, _TOML_QUESTION)
     kind_text = _toml_text(entry, "type", required=True)
     if kind_text not in TOML_TYPES:
         raise RowProblem("type", "unsupported_type", kind_text)
-    kind = Kind(kind_text)
+    kind = QuestionType(kind_text)
     list_name = _toml_text(entry, "choices")
-    if kind in (Kind.SELECT_ONE, Kind.SELECT_MULTIPLE) and not list_name:
+    if kind in (QuestionType.SELECT_ONE, QuestionType.SELECT_MULTIPLE) and not list_name:
         raise RowProblem("choices", "no_choices", "")
-    if kind not in (Kind.SELECT_ONE, Kind.SELECT_MULTIPLE) and list_name:
+    if kind not in (QuestionType.SELECT_ONE, QuestionType.SELECT_MULTIPLE) and list_name:
         raise RowProblem("choices", "unexpected_choices", kind_text)
     if list_name and list_name not in lists:
         raise RowProblem("choices", "unknown_choices", list_name)

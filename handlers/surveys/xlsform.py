@@ -11,7 +11,7 @@ from pyxform.errors import PyXFormError
 from pyxform.xls2json_backends import xlsx_to_dict
 from pyxform.xls2xform import convert
 
-from handlers.surveys.definition import Choice, Indicator, Kind, Question, Survey
+from handlers.surveys.definition import Option, Indicator, QuestionType, Question, Survey
 from handlers.surveys.form_rows import (
     CODE,
     XLSFORM_TYPES,
@@ -81,8 +81,8 @@ def _read_xlsx(filename: str, content: bytes) -> dict[str, Any]:
         raise FormError(source=filename, reason="pyxform", value=str(error)) from error
 
 
-def _xls_choices(filename: str, sheet: Sequence[Mapping[str, str]] | None) -> dict[str, tuple[Choice, ...]]:
-    lists: dict[str, list[Choice]] = {}
+def _xls_choices(filename: str, sheet: Sequence[Mapping[str, str]] | None) -> dict[str, tuple[Option, ...]]:
+    lists: dict[str, list[Option]] = {}
     for number, raw in _rows(sheet):
         cells = _canonical(raw)
         try:
@@ -98,16 +98,16 @@ def _xls_choices(filename: str, sheet: Sequence[Mapping[str, str]] | None) -> di
     return {name: tuple(choices) for name, choices in lists.items()}
 
 
-def _xls_kind(type_text: str, lists: Mapping[str, tuple[Choice, ...]]) -> tuple[Kind, tuple[Choice, ...]]:
+def _xls_kind(type_text: str, lists: Mapping[str, tuple[Option, ...]]) -> tuple[QuestionType, tuple[Option, ...]]:
     base, _, list_name = " ".join(type_text.split()).partition(" ")
-    if base in (Kind.SELECT_ONE, Kind.SELECT_MULTIPLE) and " " not in list_name:  # not `or_other`
+    if base in (QuestionType.SELECT_ONE, QuestionType.SELECT_MULTIPLE) and " " not in list_name:  # not `or_other`
         if not list_name:
             raise RowProblem("type", "no_choices", type_text)
         if list_name not in lists:
             raise RowProblem("type", "unknown_choices", list_name)
-        return Kind(base), lists[list_name]
+        return QuestionType(base), lists[list_name]
     if type_text in XLSFORM_TYPES:
-        return Kind(type_text), ()
+        return QuestionType(type_text), ()
     raise RowProblem("type", "unsupported_type", type_text)
 
 
@@ -133,7 +133,7 @@ def _all_of(conditions: Iterable[str]) -> str:
 
 
 def _xls_questions(
-    filename: str, sheet: Sequence[Mapping[str, str]] | None, lists: Mapping[str, tuple[Choice, ...]]
+    filename: str, sheet: Sequence[Mapping[str, str]] | None, lists: Mapping[str, tuple[Option, ...]]
 ) -> list[Question]:
     questions: list[Question] = []
     groups: list[str] = []  # the relevant of each open group, AND-ed into the questions inside it

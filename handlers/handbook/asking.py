@@ -17,7 +17,7 @@ from handlers.handbook.questions import hand_off, place_of, shown_name
 from handlers.handbook.search import Kind
 from handlers.people import has_private_chat
 from messages import label, render
-from storage.models import Question
+from storage.models import HandbookQuestion
 
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 # Longer than about one phone screen: in a group it would push everyone's talk out of view, so it goes
@@ -48,7 +48,7 @@ async def ask(turn: Turn, text: str) -> None:
     if not is_question(text):
         turn.say("not_understood")
         return
-    question = Question(
+    question = HandbookQuestion(
         platform=turn.incoming.platform,
         chat_id=turn.incoming.chat_id,
         user_id=turn.incoming.user_id,
@@ -71,14 +71,14 @@ async def ask(turn: Turn, text: str) -> None:
         await hand_off(turn, question)
 
 
-QuestionStep = Callable[[Turn, Question, Data], Awaitable[None]]
+QuestionStep = Callable[[Turn, HandbookQuestion, Data], Awaitable[None]]
 
 
 def _on_question(step: QuestionStep) -> StepHandler:
     """A step about a question still stored; once an erasure took it, the message is a new one."""
 
     async def handler(turn: Turn, data: Data) -> None:
-        question = await turn.session.get(Question, data.get("question_id"))
+        question = await turn.session.get(HandbookQuestion, data.get("question_id"))
         if question is None:
             await _new_question(turn, turn.incoming.answer)
             return
@@ -87,7 +87,7 @@ def _on_question(step: QuestionStep) -> StepHandler:
     return handler
 
 
-async def _on_offer(turn: Turn, question: Question, data: Data) -> None:
+async def _on_offer(turn: Turn, question: HandbookQuestion, data: Data) -> None:
     answer = turn.incoming.answer
     picked = _offer_menu(turn, data.get("offered", [])).pick(answer)
     if picked is None:
@@ -101,7 +101,7 @@ async def _on_offer(turn: Turn, question: Question, data: Data) -> None:
         await _answer(turn, question, article)
 
 
-async def _on_feedback(turn: Turn, question: Question, _data: Data) -> None:
+async def _on_feedback(turn: Turn, question: HandbookQuestion, _data: Data) -> None:
     answer = turn.incoming.answer
     picked = _feedback_menu().pick(answer)
     if picked is None:
@@ -132,7 +132,7 @@ def _offer_menu(turn: Turn, offered: list[str]) -> Menu:
     return menu(**{f"article:{a.id}": a.title for a in articles}, handoff=label("none_of_these"))
 
 
-async def _answer(turn: Turn, question: Question, article: Article | None) -> None:
+async def _answer(turn: Turn, question: HandbookQuestion, article: Article | None) -> None:
     if article is None:
         await hand_off(turn, question)
         return

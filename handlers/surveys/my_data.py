@@ -27,7 +27,7 @@ from storage.models import (
     InboxUpdate,
     Person,
     Place,
-    Question,
+    HandbookQuestion,
     Reminder,
     SurveyResponse,
 )
@@ -183,9 +183,9 @@ async def _erase_own(turn: Turn, confirmed: bool) -> None:
 async def _erase_questions(session: AsyncSession, person: Person) -> int:
     """The person's handbook questions, with the tech team's answers to them. A handbook entry made
     from one stays in the handbook (the team wrote it), no longer pointing back to the question."""
-    mine = select(Question.id).where(Question.person_id == person.id)
+    mine = select(HandbookQuestion.id).where(HandbookQuestion.person_id == person.id)
     await session.exec(update(HandbookEntry).where(col(HandbookEntry.question_id).in_(mine)).values(question_id=None))
-    return (await session.exec(delete(Question).where(col(Question.person_id) == person.id))).rowcount
+    return (await session.exec(delete(HandbookQuestion).where(col(HandbookQuestion.person_id) == person.id))).rowcount
 
 
 FLOW = Flow("mydata", {"delete_own": _on_delete_own, "delete": _on_delete})
