@@ -19,6 +19,23 @@ def test_small_talk_with_telex_leftovers_and_typos_is_still_small_talk() -> None
     assert handbook.decide("khoa roi").kind is not Kind.CHAT
 
 
+def test_emoticons_stickers_and_everyday_chatter_are_small_talk_but_a_question_with_them_is_not() -> None:
+    handbook = Handbook(load())
+    for said in (":))", "=))", "^^", "<3", "ok :)", "👍🏻", "❤️", "?", "ahihi", "hjhj", "haizz", "ô kê", "xin cảm ơn",
+                 "chào buổi chiều", "bot thông minh ghê", "thôi không cần nữa", "trời nóng quá", "cho em hỏi chút"):
+        assert handbook.decide(said).kind is Kind.CHAT, said
+    for asked in ("mật khẩu wifi :)", "tôi bị lừa mất tiền :(", "😢 mất điện thoại rồi", "cho em hỏi cài vneid", "sao?"):
+        assert handbook.decide(asked).kind is not Kind.CHAT, asked
+
+
+def test_a_problem_described_without_naming_the_service_gets_its_article_through_the_problems_field() -> None:
+    articles = load()
+    described = "bạn bè bảo zalo của tôi nhắn đi mượn tiền"  # a taken-over account, not named as such
+    assert Handbook(articles).decide(described).hits[0].article.id == "bao-mat-tai-khoan"
+    bare = Handbook([replace(a, problems=()) for a in articles]).decide(described)
+    assert bare.hits[0].article.id != "bao-mat-tai-khoan"
+
+
 def test_a_plain_question_however_typed_gets_the_article_not_a_menu() -> None:
     handbook = Handbook(load())
     for typed in ("man rang cai vneid", "caif ddawtj vneidd", "cách cài vneid trên điện thoại"):
@@ -40,3 +57,9 @@ async def test_small_talk_typed_in_telex_gets_the_hello_and_never_reaches_the_te
     [hello] = await harness.send(RESIDENT, "bot oiw")
     assert "Làng số bot" in hello.text and "📘" not in hello.text
     assert harness.fake.messages_to(TECH) == []
+
+
+def test_a_civil_status_copy_next_to_the_birth_article_goes_to_the_tech_team_not_to_that_article() -> None:
+    # "trích lục" (a copy from the civil-status register) is in the [elsewhere] list of adjacent services
+    decision = Handbook(load()).decide("xin trích lục khai sinh bản sao")
+    assert decision.kind is Kind.HANDOFF

@@ -1,4 +1,4 @@
-"""Small talk ("alo", "cảm ơn nha", "haha", "bot ơi", an emoji): the bot says hello and what it can do
+"""Small talk ("alo", "cảm ơn nha", "haha", "bot ơi", an emoji or ":))"): the bot says hello and what it can do
 instead of searching the handbook or bothering the tech team. The words are data, in the [chitchat]
 table of messages/search_words.toml."""
 
@@ -20,6 +20,7 @@ class _Talk:
     longest: int
     fillers: frozenset[str]
     laughter: re.Pattern[str]
+    emoticons: re.Pattern[str]  # ":))", "^^", "<3", as typed, each standing alone
     repair: Repairer  # the handbook's typo repair, against the words of this table ("oiw", "nhìu")
 
 
@@ -35,19 +36,19 @@ def _talk() -> _Talk:
         longest=max(p.count(" ") + 1 for p in phrases),
         fillers=fillers,
         laughter=re.compile("|".join(f"(?:{pattern})" for pattern in raw["laughter"])),
+        emoticons=re.compile("|".join(rf"(?<!\S)(?:{pattern})(?!\S)" for pattern in raw["emoticons"])),
         repair=Repairer(dict.fromkeys(vocabulary, 1)),
     )
 
 
 def is_small_talk(text: str, handbook_word: Callable[[str], bool] = lambda word: False) -> bool:
-    """Only greetings, thanks, laughter and the like (at least one of them, plus fillers such as "nha",
-    "ạ"), or only emoji. A mistyped word is read as the table's word it was meant to be, unless it is a
-    word of the handbook ("khoa" is not "khoe")."""
+    """Only greetings, thanks, laughter, emoji, emoticons and the like (at least one of them, plus
+    fillers such as "nha", "ạ"). A mistyped word is read as the table's word it was meant to be, unless
+    it is a word of the handbook ("khoa" is not "khoe")."""
     talk = _talk()
-    tokens = [w if handbook_word(w) else talk.repair.word(w) for w in expand(plain(standard(text)).split())]
-    if not tokens:
-        return any(unicodedata.category(ch) == "So" for ch in text)
-    said = False
+    words_only = talk.emoticons.sub(" ", text)
+    said = words_only != text or any(unicodedata.category(ch) == "So" for ch in text)
+    tokens = [w if handbook_word(w) else talk.repair.word(w) for w in expand(plain(standard(words_only)).split())]
     i = 0
     while i < len(tokens):
         size = next(
