@@ -26,14 +26,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import handlers.context
 from bot.config import Settings
-from handlers import admin, announcements, villages
+from handlers import admin, announcements, invitations, roles, villages
 from handlers.chat import ChatKind, Event, Incoming
 from handlers.context import Turn
-from handlers.handbook import asking
+from handlers.conversation import Flow
+from handlers.handbook import asking, entries
 from handlers.handbook.search import Handbook
 from handlers.people import person_for
-from handlers.router import route
-from handlers.surveys import answering, campaigns, my_data
+from handlers.router import FLOWS, route
+from handlers.surveys import answering, campaigns, households, my_data
 from handlers.surveys.catalog import Catalog
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
@@ -42,10 +43,13 @@ from storage.models import (
     Campaign,
     ChatGroup,
     Conversation,
+    HandbookEntry,
+    HandbookQuestion,
     Household,
     Person,
     Place,
-    HandbookQuestion,
+    QuestionStatus,
+    Role,
     SurveyResponse,
 )
 from tests.conftest import _postgres_database, settings_for
@@ -337,6 +341,87 @@ def village_step(step: str, member: bool = False) -> Setup:
     return setup
 
 
+async def _answered_question(session: AsyncSession, person: Person) -> HandbookQuestion:
+    question = HandbookQuestion(
+        platform="telegram", chat_id="200", user_id="200", person_id=person.id, place_id=(await _place(session)).id,
+        text="quên mật khẩu VNeID", decision="handoff", status=QuestionStatus.ANSWERED, answer="Vào mục Quên mật khẩu.",
+    )
+    session.add(question)
+    await session.flush()
+    return question
+
+
+async def _entry(session: AsyncSession, person: Person) -> HandbookEntry:
+    question = await _answered_question(session, person)
+    entry = HandbookEntry(title="Quên mật khẩu", body=question.answer, question_id=question.id, created_by=person.id)
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+async def _tech_role(session: AsyncSession) -> int:
+    return (await session.exec(select(Role.id).where(Role.role == "tech_team"))).one()
+
+
+def at(flow: Flow, step: str, data: Callable[[AsyncSession, Person], Awaitable[dict[str, Any]]]) -> Setup:
+    """`step` of `flow`, its data made by `data`."""
+    async def setup(session: AsyncSession, person: Person, _world: World) -> tuple[str, str, dict[str, Any]]:
+        return flow.name, step, await data(session, person)
+
+    return setup
+
+
+async def _villages(session: AsyncSession, _person: Person) -> dict[str, Any]:
+    return {"villages": [(await _place(session, code)).id for code in VILLAGE_GROUPS]}
+
+
+async def _households(session: AsyncSession, person: Person) -> dict[str, Any]:
+    await _member(session, person)
+    assert person.household_id is not None
+    return {"village_id": (await _place(session)).id, "households": [person.household_id]}
+
+
+async def _household(session: AsyncSession, person: Person) -> dict[str, Any]:
+    await _member(session, person)
+    return {"household_id": person.household_id}
+
+
+async def _to_title(session: AsyncSession, person: Person) -> dict[str, Any]:
+    return {"question_id": (await _answered_question(session, person)).id, "suggestion": "Quên mật khẩu VNeID"}
+
+
+async def _to_save(session: AsyncSession, person: Person) -> dict[str, Any]:
+    return {**await _to_title(session, person), "title": "Quên mật khẩu VNeID"}
+
+
+async def _entries(session: AsyncSession, person: Person) -> dict[str, Any]:
+    return {"entries": [(await _entry(session, person)).id]}
+
+
+async def _an_entry(session: AsyncSession, person: Person) -> dict[str, Any]:
+    return {"entry_id": (await _entry(session, person)).id}
+
+
+async def _invite_roles(_session: AsyncSession, _person: Person) -> dict[str, Any]:
+    return {"roles": ["tech_team", "village_head"], "pending": []}
+
+
+async def _invite_places(session: AsyncSession, _person: Person) -> dict[str, Any]:
+    return {"role": "tech_team", "places": [(await _place(session, code)).id for code in VILLAGE_GROUPS]}
+
+
+async def _removable(session: AsyncSession, _person: Person) -> dict[str, Any]:
+    return {"roles": [await _tech_role(session)]}
+
+
+async def _removing(session: AsyncSession, _person: Person) -> dict[str, Any]:
+    return {"role_id": await _tech_role(session)}
+
+
+async def _unseen(session: AsyncSession, person: Person) -> dict[str, Any]:
+    return {"announcement_id": await _draft(session, person)}
+
+
 @dataclass(frozen=True)
 class Step:
     name: str
@@ -376,7 +461,24 @@ STEPS = [
                   "hoi", "moi", "thuhoi", "doimaho", "poster")
     ),
     *(Step(f"/{c}", TECH, _no_conversation, prefix=f"/{c} ") for c in ("traloi", "luuhuongdan")),
+    Step("announce:unseen", HEAD, at(announcements.FLOW, "unseen", _unseen)),
+    Step("household_code:village", HEAD, at(households.FLOW, "village", _villages)),
+    Step("household_code:household", HEAD, at(households.FLOW, "household", _households)),
+    Step("household_code:confirm", HEAD, at(households.FLOW, "confirm", _household)),
+    Step("handbook_entry:title", TECH, at(entries.FLOW, "title", _to_title)),
+    Step("handbook_entry:save", TECH, at(entries.FLOW, "save", _to_save)),
+    Step("handbook_entry:pick", TECH, at(entries.FLOW, "pick", _entries)),
+    Step("handbook_entry:remove", TECH, at(entries.FLOW, "remove", _an_entry)),
+    Step("invitation:pick", HEAD, at(invitations.FLOW, "pick", _invite_roles)),
+    Step("invitation:place", HEAD, at(invitations.FLOW, "place", _invite_places)),
+    Step("role_removal:pick", HEAD, at(roles.FLOW, "pick", _removable)),
+    Step("role_removal:confirm", HEAD, at(roles.FLOW, "confirm", _removing)),
 ]
+
+
+def test_every_step_of_every_flow_is_driven() -> None:
+    driven = {step.name.split(":")[0] + ":" + step.name.split(":")[1] for step in STEPS if ":" in step.name}
+    assert {f"{flow.name}:{step}" for flow in FLOWS for step in flow.steps} <= driven
 
 class Writes:
     """The tables a session writes to, through the ORM or with statements (INSERT … ON CONFLICT, bulk
