@@ -47,7 +47,6 @@ class _Vectors:
     """TF-IDF rows (L2-normalised) for a list of texts, and the same weighting for a query."""
 
     def __init__(self, texts: Sequence[str], features: Callable[[str], Counter[str]] = ngrams) -> None:
-        self._featurise = features
         counts = [features(t) for t in texts]
         df: Counter[str] = Counter()
         for c in counts:
@@ -64,18 +63,26 @@ class _Vectors:
         # columns are what a query selects: CSC makes picking its few n-grams cheap at any size
         self.matrix = csc_matrix(matrix.multiply(1 / norms[:, None]))
 
-    def scores(self, text: str) -> np.ndarray:
-        cols, vals = [], []
-        for gram, tf in self._featurise(text).items():
+    def scores(self, features: Counter[str]) -> np.ndarray:
+        """Cosine of each row with a query's features (made by the same `features` function)."""
+        cols, counts = [], []
+        for gram, tf in features.items():
             i = self.features.get(gram)
             if i is not None:
                 cols.append(i)
-                vals.append((1 + math.log(tf)) * self.idf[i])
+                counts.append(tf)
         if not cols:
             return np.zeros(self.matrix.shape[0])
-        q = np.asarray(vals)
+        picked = np.asarray(cols)
+        q = (1 + np.log(np.asarray(counts, float))) * self.idf[picked]
         q /= np.linalg.norm(q)
-        return np.asarray(self.matrix[:, cols] @ q).ravel()
+        # the picked columns' stored entries, gathered straight from the CSC arrays: scipy's fancy
+        # indexing costs more than the product for a query's hundred-odd n-grams
+        starts, ends = self.matrix.indptr[picked], self.matrix.indptr[picked + 1]
+        lengths = ends - starts
+        at = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+        weights = self.matrix.data[at] * np.repeat(q, lengths)
+        return np.bincount(self.matrix.indices[at], weights=weights, minlength=self.matrix.shape[0])
 
 
 @dataclass(frozen=True)
@@ -126,9 +133,9 @@ class HandbookIndex:
                 "body": [article.body],
             }
             plain_fields = {k: [plain(t) for t in v] for k, v in fields.items()}
-            words = list(dict.fromkeys(w for texts in plain_fields.values() for t in texts for w in t.split()))
-            frequency.update(words)
-            self._words.append(frozenset(words))
+            vocabulary = list(dict.fromkeys(w for texts in plain_fields.values() for t in texts for w in t.split()))
+            frequency.update(vocabulary)
+            self._words.append(frozenset(vocabulary))
             self._core.append(frozenset(w for k in ("title", "synonyms", "questions", "problems", "tags")
                                         for t in plain_fields[k] for w in expand(t.split())))
             self._text.append(" " + " ".join(t for texts in plain_fields.values() for t in texts) + " ")
@@ -141,6 +148,8 @@ class HandbookIndex:
                 phrases.append(text)
                 owners.append(n)
         self.repair = Repairer(frequency)
+        # the longest phrase, in words, that a question can name as not covered
+        self._longest = max(p.count(" ") + 1 for p in [*words().elsewhere, *(p for ps in self._not_covered for p in ps)])
         # a word's weight in the weighted coverage: IDF over articles, an unknown word weighs the most
         self._rarest = math.log(1 + len(self.articles)) + 1
         self._idf = {w: math.log((1 + len(self.articles)) / (1 + df)) + 1 for w, df in frequency.items()}
@@ -169,14 +178,15 @@ class HandbookIndex:
     def views(self, query: str) -> np.ndarray:
         """Each article's score in each view of a repaired question, one row a view (VIEWS)."""
         out = np.zeros((len(VIEWS), len(self.articles)))
-        out[0] = self._documents.scores(query)
-        np.maximum.at(out[1], self._owner, self._phrases.scores(query))
-        out[2] = self._word_documents.scores(query)
+        grams = ngrams(query)
+        out[0] = self._documents.scores(grams)
+        np.maximum.at(out[1], self._owner, self._phrases.scores(grams))
+        out[2] = self._word_documents.scores(terms(query))
         return out
 
     def search(self, question: str, limit: int = 3) -> Lookup:
         spelled = self.repair.spelled(question)
-        query = self.repair.text(question)
+        query = self.repair.repaired(spelled)
         topic = [w for w in query.split() if w not in stopwords()]
         unknown = sum(1 for w in topic if not self.repair.knows(w)) / len(topic) if topic else 0.0
         if not query:
@@ -184,31 +194,36 @@ class HandbookIndex:
         views = self.views(query)
         scores = MIX @ views
         top = np.lexsort((self._id_rank, -scores))[:limit]  # higher score first; equal scores by id
-        said = (f" {' '.join(spelled)} ", f" {query} ")  # as typed, and after typo repair
-        named = [p for p in words().elsewhere if any(f" {p} " in s for s in said)]
+        # as typed, and after typo repair
+        said = _phrases_in(spelled, self._longest) | _phrases_in(query.split(), self._longest)
+        named = [p for p in words().elsewhere if p in said]
         asked = frozenset(topic)
-        first, second = np.sort(views, axis=1)[:, -1], np.sort(views, axis=1)[:, -2]
+        ordered = np.sort(views, axis=1)
+        first, second = ordered[:, -1:], ordered[:, -2:-1]
+        ahead = views >= first
+        lead = (views - np.where(ahead, second, first)).mean(axis=0)  # over the best other article, per view
+        agree = ahead.mean(axis=0)
         weighted = self._weighted_coverage(topic)
+        best_weighted, next_weighted = np.sort(weighted)[-1], np.sort(weighted)[-2] if len(weighted) > 1 else 0.0
         pairs = [f" {a} {b} " for a, b in zip(topic, topic[1:], strict=False)]
         hits = []
         for i in top:
             if scores[i] <= 0:
                 continue
             own = views[:, i]
-            best_other = np.where(own >= first, second, first)
             hits.append(Hit(
                 self.articles[i],
                 float(scores[i]),
                 _coverage(topic, self._words[i]),
                 core=_coverage(topic, self._core[i]),
                 views=tuple(float(v) for v in own),
-                lead=float(np.mean(own - best_other)),
-                agree=float(np.mean(own >= first)),
+                lead=float(lead[i]),
+                agree=float(agree[i]),
                 overlap=max((len(p & asked) / len(p) for p in self._phrase_words[i] if p), default=0.0),
                 elsewhere=any(f" {p} " not in self._text[i] for p in named)
-                or any(f" {p} " in s for p in self._not_covered[i] for s in said),
+                or any(p in said for p in self._not_covered[i]),
                 weighted=float(weighted[i]),
-                weighted_lead=float(weighted[i] - np.max(np.delete(weighted, i), initial=0.0)),
+                weighted_lead=float(weighted[i] - (next_weighted if weighted[i] >= best_weighted else best_weighted)),
                 pairs=sum(1 for p in pairs if p in self._topic_text[i]) / len(pairs) if pairs else 1.0,
             ))
         return Lookup(query, topic, unknown, hits)
@@ -217,6 +232,11 @@ class HandbookIndex:
 def phrase(text: str) -> str:
     """A phrase of the word lists or an article's front matter as the search compares it."""
     return " ".join(expand(plain(text).split()))
+
+
+def _phrases_in(tokens: list[str], longest: int) -> set[str]:
+    """Every run of up to `longest` words of a question: the phrases it can be said to name."""
+    return {" ".join(tokens[i:j]) for i in range(len(tokens)) for j in range(i + 1, min(i + longest, len(tokens)) + 1)}
 
 
 def _coverage(topic: list[str], words: frozenset[str]) -> float:

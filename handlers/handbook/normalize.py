@@ -33,10 +33,19 @@ def plain(text: str) -> str:
     return " ".join(_WORD.findall(text))
 
 
+class Phrases(dict[str, str]):
+    """A replacement table, knowing its longest phrase in words (asked for every question)."""
+
+    def __init__(self, table: Mapping[str, str]) -> None:
+        super().__init__(table)
+        self.longest = max((k.count(" ") + 1 for k in self), default=1)
+        self.first_words = frozenset(k.split(" ", 1)[0] for k in self)  # where a phrase can start
+
+
 @dataclass(frozen=True)
 class Words:
-    abbreviations: dict[str, str]  # plain phrase → plain replacement
-    regional: dict[str, str]  # phrase as typed (lower case, diacritics kept) → standard Vietnamese
+    abbreviations: Phrases  # plain phrase → plain replacement
+    regional: Phrases  # phrase as typed (lower case, diacritics kept) → standard Vietnamese
     stopwords: frozenset[str]
     elsewhere: tuple[str, ...]  # plain phrases naming services the handbook does not cover
 
@@ -44,10 +53,10 @@ class Words:
 @cache
 def words() -> Words:
     raw = tomllib.loads(WORDS_FILE.read_text(encoding="utf-8"))
-    abbreviations = {plain(k): plain(v) for k, v in raw["abbreviations"].items()}
+    abbreviations = Phrases({plain(k): plain(v) for k, v in raw["abbreviations"].items()})
     return Words(
         abbreviations=abbreviations,
-        regional={_typed(k): v for k, v in raw["regional"].items()},
+        regional=Phrases({_typed(k): v for k, v in raw["regional"].items()}),
         stopwords=frozenset(plain(w) for w in raw["stopwords"]["words"]),
         # spelled out as questions are: "thi bằng lái" is met as "thi giay phep lai xe"
         elsewhere=tuple(" ".join(replace_phrases(plain(p).split(), abbreviations)) for p in raw["elsewhere"]["phrases"]),
@@ -62,13 +71,16 @@ def stopwords() -> frozenset[str]:
     return words().stopwords
 
 
-def replace_phrases(tokens: list[str], table: Mapping[str, str]) -> list[str]:
+def replace_phrases(tokens: list[str], table: Phrases) -> list[str]:
     """Replace the phrases of `table` found in `tokens`, longest first ("vn eid" before "vn")."""
-    longest = max((k.count(" ") + 1 for k in table), default=1)
     out: list[str] = []
     i = 0
     while i < len(tokens):
-        for size in range(min(longest, len(tokens) - i), 0, -1):
+        if tokens[i] not in table.first_words:
+            out.append(tokens[i])
+            i += 1
+            continue
+        for size in range(min(table.longest, len(tokens) - i), 0, -1):
             phrase = " ".join(tokens[i : i + size])
             if phrase in table:
                 out.extend(table[phrase].split())
@@ -136,7 +148,11 @@ class Repairer:
         return self._rejoin(expand(plain(standard(text)).split()))
 
     def text(self, text: str) -> str:
-        return " ".join(expand([self.word(w) for w in self.spelled(text)]))
+        return self.repaired(self.spelled(text))
+
+    def repaired(self, spelled: list[str]) -> str:
+        """The question's words (as `spelled` gives them) with typos repaired, as the search compares them."""
+        return " ".join(expand([self.word(w) for w in spelled]))
 
     def _rejoin(self, tokens: list[str]) -> list[str]:
         """Names typed apart become the handbook's word: "v n e i d" and "zalo pay" (when "zalopay" is
