@@ -138,7 +138,7 @@ def build(raw: dict, env: Mapping[str, str], path: Path = DEFAULT_CONFIG) -> Set
             timezone=tz,
             quiet_hours=quiet_hours,
             targets=_targets(raw.get("targets", {})),
-            links=BotLinks(telegram.username, zalo.share_url),
+            links=BotLinks(telegram.username, zalo.share_url, _public_url(web.get("public_url", ""))),
         ),
         telegram=telegram,
         zalo=zalo,
@@ -209,6 +209,14 @@ def _channel(
     return ChannelSettings(
         token, api_url, mode, section.get("webhook_url", ""), limits, webhook_secret, username, share_url
     )
+
+
+def _public_url(value: object) -> str:
+    """[web] public_url: the web console's address as people's browsers reach it (behind the proxy)."""
+    url = str(value).strip().rstrip("/")
+    if url and (urlparse(url).scheme not in ("http", "https") or not urlparse(url).netloc):
+        raise ConfigError(f"web.public_url: cần một địa chỉ http(s)://…, nhận được {url!r}")
+    return url
 
 
 def _targets(section: object) -> dict[str, float]:

@@ -51,6 +51,7 @@ class BotLinks:
 
     telegram_username: str = ""
     zalo_share_url: str = ""
+    console_url: str = ""  # [web] public_url: where the web console is reached from outside; "": nowhere
 
     def telegram(self, payload: str) -> str | None:
         """The t.me link that opens a private chat with the bot on `/start payload`, if the bot is known."""

@@ -198,6 +198,21 @@ def may_remove_role(actor: Actor, role: str, place: Spot, officials_left: int) -
     return may_invite(actor, role, place)
 
 
+def may_use_console(actor: Actor) -> bool:
+    """/web and the web console: staff somewhere (each page then asks the rule of what it shows)."""
+    return actor.holds_any(STAFF)
+
+
+def may_see_place(actor: Actor, place: Spot) -> bool:
+    """A place's page in the web console: its groups, households, questions and notices."""
+    return actor.holds(STAFF, place)
+
+
+def may_read_audit(actor: Actor, commune: Spot) -> bool:
+    """The audit log of a commune and its villages: its commune officials only."""
+    return commune.is_commune and actor.holds(OFFICIAL, commune)
+
+
 async def notice_ref(session: AsyncSession, notice: Announcement) -> NoticeRef:
     """The places a notice targets: its target place, else every place its author may broadcast to."""
     if notice.target_place_id is not None:

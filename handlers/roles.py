@@ -21,6 +21,7 @@ from handlers.context import Turn
 from handlers.conversation import Data, Flow
 from handlers.invitations import private_chats, role_label
 from handlers.permissions import Actor, Spot, invite_places, may_invite, may_remove_role, officials_after_removal
+from handlers.web_login import end_sessions
 from messages import render
 from storage.models import Person, Place, Role, RoleName
 
@@ -80,8 +81,9 @@ async def remove_role(session: AsyncSession, actor: Actor, role_id: int, now: da
         return refused, held
     await session.delete(role)
     await session.flush()
+    ended = await end_sessions(session, person.id, now)  # the web console's pages are re-judged on next login
     await audit.record(session, "role_removed", actor_id=actor.person_id, at=now, place_id=place.id,
-                       role_id=role_id, person=person.id, role=role.role)
+                       role_id=role_id, person=person.id, role=role.role, console_sessions_ended=ended)
     return Verdict.REMOVED, held
 
 

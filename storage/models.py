@@ -428,3 +428,29 @@ class JobRun(SQLModel, table=True):
     due_at: datetime
     outcome: str  # "done" (its work is committed with this row) | "missed" (beyond the grace: reported)
     at: datetime = Field(default_factory=utcnow)
+
+
+class ConsoleLogin(SQLModel, table=True):
+    """A one-time link into the web console, sent by /web in a private chat: only its SHA-256 is kept;
+    it works once, within minutes (handlers/web_login.py)."""
+
+    __tablename__ = "console_login"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True, index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A browser logged into the web console: the cookie's SHA-256, whose it is, until when. Ended by
+    "Đăng xuất" or when one of the person's roles is taken back."""
+
+    __tablename__ = "console_session"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True, index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    ended_at: datetime | None = None

@@ -5,8 +5,6 @@ database and of the live search, after a yes. Both audited; both for staff of th
 
 from __future__ import annotations
 
-import re
-
 from sqlmodel import col, select
 
 from handlers import audit, conversation
@@ -14,26 +12,15 @@ from handlers.chat import Button, ChatKind
 from handlers.choices import Menu, confirmed, menu
 from handlers.context import Turn
 from handlers.conversation import Data, Flow
-from handlers.handbook.questions import staff_question
+from handlers.handbook import inbox
+from handlers.handbook.inbox import TITLE_MAX, Verdict, good_title, suggest_title
 from handlers.handbook.search import entry_article
 from handlers.numbers import whole_number
 from handlers.permissions import Spot, may_answer_question
-from storage.models import HandbookEntry, Place, HandbookQuestion, QuestionStatus
+from storage.models import HandbookEntry, Place, HandbookQuestion
 
-TITLE_MAX = 150
 KEEP_SUGGESTION = ("1", "ok")  # what keeps the suggested title
 LISTED = 30  # /xoahuongdan lists the newest this many; older ones are removed by number
-_EDGES = re.compile(r"^[\W_]+|[\W_]+$")  # leading and trailing punctuation, emoji, spaces
-_SPACES = re.compile(r"\s+")
-
-
-def suggest_title(question: str) -> str:
-    """The question as a title: one line, no stray punctuation at either end, a capital first letter,
-    cut at a word within TITLE_MAX."""
-    text = _EDGES.sub("", _SPACES.sub(" ", question)).strip()
-    if len(text) > TITLE_MAX:
-        text = text[:TITLE_MAX].rsplit(" ", 1)[0]
-    return text[:1].upper() + text[1:]
 
 
 def _menu() -> Menu:
@@ -64,24 +51,27 @@ async def save_command(turn: Turn, args: str) -> None:
 
 async def _answered(turn: Turn, number: str) -> HandbookQuestion | None:
     """The question, answered, not saved yet, and this person's to save; otherwise says why not."""
-    question = await staff_question(turn, number)
-    if question is None:
-        return None
-    if question.status != QuestionStatus.ANSWERED:
-        turn.say("handbook_save_needs_answer", number=question.id)
-        return None
-    saved = (await turn.session.exec(select(HandbookEntry.id).where(HandbookEntry.question_id == question.id))).first()
-    if saved is not None:
-        turn.say("handbook_save_exists", number=question.id, entry=saved)
-        return None
-    return question
+    found = await inbox.saveable(turn.session, await turn.actor(), whole_number(number))
+    _say_refused(turn, found)
+    return found.question if found.verdict is Verdict.DONE else None
+
+
+def _say_refused(turn: Turn, found: inbox.Outcome) -> None:
+    if found.verdict is Verdict.NOT_ALLOWED:
+        turn.say("handbook_staff_only")
+    elif found.verdict is Verdict.NOT_ANSWERED and found.question is not None:
+        turn.say("handbook_save_needs_answer", number=found.question.id)
+    elif found.verdict is Verdict.EXISTS and found.question is not None and found.entry is not None:
+        turn.say("handbook_save_exists", number=found.question.id, entry=found.entry.id)
+    elif found.verdict is not Verdict.DONE:
+        turn.say("handbook_reply_usage")
 
 
 async def _on_title(turn: Turn, data: Data) -> None:
     answer = turn.incoming.answer.strip()
     suggestion = str(data.get("suggestion", ""))
-    title = suggestion if answer.casefold() in KEEP_SUGGESTION else suggest_title(answer)
-    if not any(ch.isalpha() for ch in title) or len(answer) > TITLE_MAX:
+    title = good_title(suggestion if answer.casefold() in KEEP_SUGGESTION else answer)
+    if title is None:
         turn.say("handbook_save_title_bad", suggestion=suggestion, limit=TITLE_MAX)
         return
     question = await turn.session.get(HandbookQuestion, data.get("question_id"))
@@ -101,17 +91,13 @@ async def _on_save(turn: Turn, data: Data) -> None:
     if not answer:
         turn.say("handbook_save_kept")
         return
-    question = await _answered(turn, str(data.get("question_id", "")))  # answered, or saved, meanwhile?
-    if question is None:
+    # answered, or saved, meanwhile? the operation judges again
+    saved = await inbox.save_entry(turn.session, await turn.actor(), int(data.get("question_id", 0)),
+                                   str(data["title"]), turn.handbook, turn.now)
+    if saved.verdict is not Verdict.DONE or saved.question is None or saved.entry is None:
+        _say_refused(turn, saved)
         return
-    entry = HandbookEntry(title=str(data["title"]), body=question.answer, question_id=question.id,
-                          created_by=turn.person.id)
-    turn.session.add(entry)
-    await turn.session.flush()
-    turn.handbook.add(entry_article(entry))
-    await audit.record(turn.session, "handbook_entry_saved", actor_id=turn.person.id, at=turn.now,
-                       place_id=question.place_id, entry=entry.id, question=question.id)
-    turn.say("handbook_saved", number=question.id, entry=entry.id, title=entry.title)
+    turn.say("handbook_saved", number=saved.question.id, entry=saved.entry.id, title=saved.entry.title)
 
 
 # --- /xoahuongdan ---------------------------------------------------------------------------------------

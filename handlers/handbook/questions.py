@@ -3,28 +3,19 @@ village head, else commune officials), the staff's /cauhoi list and their /tralo
 
 from __future__ import annotations
 
-import re
-
-from sqlmodel import col, func, or_, select
-
-from handlers.chat import ChatKind, ChatRef, Outgoing
+from handlers.chat import ChatKind, Outgoing
 from handlers.context import Turn
 from handlers.groups import this_group
+from handlers.handbook import inbox
+from handlers.handbook.inbox import Verdict, shown_name
 from handlers.invitations import private_chats
 from handlers.numbers import whole_number
-from handlers.permissions import Spot, may_answer_question, question_answerers, question_places
+from handlers.permissions import question_answerers, question_places
 from handlers.villages import village_of
 from messages import render
-from storage.models import Household, Person, Place, HandbookQuestion, QuestionStatus
+from storage.models import Household, Place, HandbookQuestion, QuestionStatus
 
 LISTED = 20  # /cauhoi shows the oldest this many; the rest wait their turn
-_LONG_DIGITS = re.compile(r"\d{6,}")
-
-
-def shown_name(name: str) -> str:
-    """A display name as staff and groups may read it: a name that carries a phone number or an account
-    number is not shown at all."""
-    return "" if _LONG_DIGITS.search(name) else name.strip()
 
 
 async def place_of(turn: Turn) -> int | None:
@@ -62,59 +53,34 @@ async def hand_off(turn: Turn, question: HandbookQuestion) -> None:
 async def open_questions(turn: Turn, _args: str) -> None:
     """/cauhoi: questions waiting for the places this person serves, oldest first, with who asked, from
     where and when."""
-    places = await question_places(turn.session, await turn.actor())
-    if not places:
+    actor = await turn.actor()
+    if not await question_places(turn.session, actor):
         turn.say("handbook_staff_only")
         return
-    waiting = (
-        HandbookQuestion.status == QuestionStatus.OPEN,
-        or_(col(HandbookQuestion.place_id).is_(None), col(HandbookQuestion.place_id).in_(places)),
-    )
-    rows = await turn.session.exec(
-        select(HandbookQuestion, Person.display_name, Place.name)
-        .join(Person, col(Person.id) == HandbookQuestion.person_id)
-        .outerjoin(Place, col(Place.id) == HandbookQuestion.place_id)
-        .where(*waiting)
-        .order_by(col(HandbookQuestion.id))
-        .limit(LISTED)
-    )
+    found, total = await inbox.waiting(turn.session, actor, LISTED)
     listed = [
-        {"id": q.id, "text": q.text, "asker": shown_name(name), "place": place, "at": turn.local(q.created_at)}
-        for q, name, place in rows.all()
+        {"id": q.question.id, "text": q.question.text, "asker": q.asker, "place": q.place,
+         "at": turn.local(q.question.created_at)}
+        for q in found
     ]
-    total = (await turn.session.exec(select(func.count()).select_from(HandbookQuestion).where(*waiting))).one()
     turn.say("handbook_open_questions", questions=listed, more=total - len(listed))
 
 
 async def reply(turn: Turn, args: str) -> None:
     """/traloi N nội dung: the answer goes to the person who asked."""
     number, _, text = args.strip().partition(" ")
-    question = await staff_question(turn, number)
-    if question is None:
+    done = await inbox.answer(turn.session, await turn.actor(), whole_number(number), text, turn.now)
+    if done.relay is None or done.question is None:
+        turn.say("handbook_staff_only" if done.verdict is Verdict.NOT_ALLOWED else "handbook_reply_usage")
         return
-    if not text.strip():
-        turn.say("handbook_reply_usage")
-        return
-    question.answer, question.status = text.strip(), QuestionStatus.ANSWERED
-    question.answered_by, question.answered_at = turn.person.id, turn.now
-    turn.reply.messages.append(
-        Outgoing(
-            ChatRef(question.platform, question.chat_id),
-            render("handbook_answer_from_team", question=question.text, answer=question.answer),
-        )
-    )
-    turn.say("handbook_reply_sent", number=question.id)
+    turn.reply.messages.append(done.relay)
+    turn.say("handbook_reply_sent", number=done.question.id)
 
 
 async def staff_question(turn: Turn, number: str) -> HandbookQuestion | None:
     """The question numbered `number`, if this person may answer it; otherwise says why not."""
-    question_id = whole_number(number)
-    question = await turn.session.get(HandbookQuestion, question_id) if question_id is not None else None
-    if question is None:
-        turn.say("handbook_reply_usage")
+    found = await inbox.answerable(turn.session, await turn.actor(), whole_number(number))
+    if found.verdict is not Verdict.DONE:
+        turn.say("handbook_staff_only" if found.verdict is Verdict.NOT_ALLOWED else "handbook_reply_usage")
         return None
-    place = await turn.session.get(Place, question.place_id) if question.place_id else None
-    if not may_answer_question(await turn.actor(), Spot.of(place) if place else None):
-        turn.say("handbook_staff_only")
-        return None
-    return question
+    return found.question
