@@ -82,6 +82,7 @@ class App:
         self._stopping = asyncio.Event()
         self._sole: TextIO | None = None  # SQLite: the lock that keeps a second process off the file
         self.leases: Leases | None = None  # PostgreSQL: other processes may share the work
+        self._keeper: LeaseKeeper | None = None
         self._sweep: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -104,6 +105,7 @@ class App:
         self.sessions = session_factory(self.engine)
         if not is_sqlite(settings.database_url):
             self.leases = Leases(self.engine)
+            self._keeper = LeaseKeeper(self.leases)
 
         routes: dict[str, Route] = {}
         if self.local is not None:
@@ -188,7 +190,8 @@ class App:
             return polls
         hooks: list[tuple[TelegramChannel | ZaloChannel, str, str]] = []  # channel, public URL, secret
         modes = {platform: getattr(self.settings, platform).mode for platform in self.remotes}
-        self.health = Health(self.engine, self.sessions, self.metrics, modes)
+        self.health = Health(self.engine, self.sessions, self.metrics, modes,
+                             polling_since=self._keeper.polling_since if self._keeper else None)
         web_app = make_app(self.health)
         for platform, channel in self.remotes.items():
             channel_settings: ChannelSettings = getattr(self.settings, platform)
@@ -211,11 +214,11 @@ class App:
     def _poll(self, polls: dict[str, Poll]) -> None:
         """The only process (SQLite) polls; among several, the one holding a platform's poll lease. With
         several, leases are renewed, and chats another process left unhandled are taken up."""
-        if self.leases is None:
+        if self._keeper is None:
             for poll in polls.values():
                 self._spawn(poll(lambda: True))
             return
-        self._spawn(LeaseKeeper(self.leases, polls).run())
+        self._spawn(self._keeper.run(polls))
         self._sweep = self._spawn(self.dispatcher.sweep(self._stopping))
 
     async def serve(self, app: web.Application) -> None:

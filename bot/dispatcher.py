@@ -135,10 +135,11 @@ class Dispatcher:
         while not stopping.is_set():
             try:
                 await self._sweep(everything=False)
-            except Exception as exc:
-                if not unavailable(exc):
-                    raise
-                log.warning("looking for updates left unhandled failed (%s); trying again", kind_of(exc))
+            except Exception as exc:  # never the end of the sweep: a dead process's chats depend on it
+                if unavailable(exc):
+                    log.warning("looking for updates left unhandled failed (%s); trying again", kind_of(exc))
+                else:
+                    log.error("looking for updates left unhandled failed; trying again\n%s", trace_of(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), SWEEP_EVERY)
 

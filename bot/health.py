@@ -71,8 +71,12 @@ class Health:
         metrics: Metrics,
         modes: Mapping[str, str],
         poll_stale_after: float = POLL_STALE_AFTER,
+        polling_since: Callable[[str], float | None] | None = None,
     ) -> None:
+        """`polling_since`: when this process started polling a platform, None while another process
+        does (several processes share a database: one polls); None here: this process polls all along."""
         self.poll_stale_after = poll_stale_after
+        self._polling_since = polling_since
         self._metrics = metrics
         self._modes = dict(modes)  # platform → "polling" or "webhook"
         self._started = time.time()
@@ -90,9 +94,13 @@ class Health:
     def _channel(self, platform: str, mode: str) -> dict[str, Any]:
         polled = self._metrics.last(LAST_POLL, platform)
         report: dict[str, Any] = {"mode": mode, "last_update": _iso(self._metrics.last(LAST_UPDATE, platform))}
-        if mode == "polling":
+        since = self._started if self._polling_since is None else self._polling_since(platform)
+        if mode == "polling" and since is None:
+            report["polled_by"] = "another process"
+            report["healthy"] = True
+        elif mode == "polling":
             report["last_poll"] = _iso(polled)
-            report["healthy"] = time.time() - (polled or self._started) <= self.poll_stale_after
+            report["healthy"] = time.time() - max(polled or 0.0, since) <= self.poll_stale_after
         else:
             report["healthy"] = True  # whether the platform reaches us is for the proxy's logs to say
         return report

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import Any
@@ -21,16 +22,18 @@ Poll = Callable[[Callable[[], bool]], Coroutine[Any, Any, None]]  # polls while 
 
 
 class LeaseKeeper:
-    def __init__(self, leases: Leases, polls: dict[str, Poll]) -> None:
+    def __init__(self, leases: Leases) -> None:
         self._leases = leases
-        self._polls = polls
+        self._polls: dict[str, Poll] = {}
         self._held: set[str] = set()  # poll leases this process held at the last renewal it could make
         self._pollers: dict[str, asyncio.Task[None]] = {}
+        self._since: dict[str, float] = {}  # platform → when this process started polling it (epoch)
         self._away = False
 
-    async def run(self) -> None:
+    async def run(self, polls: dict[str, Poll]) -> None:
         """Until cancelled; then the pollers stop and their leases are given up at once (the chat
         leases go with their turns)."""
+        self._polls = polls
         try:
             while True:
                 await self._tick()
@@ -42,6 +45,11 @@ class LeaseKeeper:
             if self._held:
                 with contextlib.suppress(Exception):  # stopping: the leases run out anyway
                     await self._leases.release(*sorted(self._held))
+
+    def polling_since(self, platform: str) -> float | None:
+        """When this process started polling the platform; None while another process does (/healthz)."""
+        poller = self._pollers.get(platform)
+        return self._since.get(platform) if poller is not None and not poller.done() else None
 
     def holds(self, name: str) -> bool:
         """While the database is away the last answer stands: nobody can take the lease over without it,
@@ -72,7 +80,7 @@ class LeaseKeeper:
                 log.info("%s: this process polls for updates now", platform)
                 task = asyncio.create_task(poll(partial(self.holds, name)))
                 task.add_done_callback(partial(_stopped, platform))
-                self._pollers[platform] = task
+                self._pollers[platform], self._since[platform] = task, time.time()
 
 
 def _stopped(platform: str, task: asyncio.Task[None]) -> None:

@@ -224,6 +224,10 @@ async def test_one_of_three_processes_polls_and_another_takes_over_within_10_s_w
             polling = [bot for bot in processes if "this process polls" in bot.text()]
             assert len(before) == 1 and len(polling) == 1, (before, [bot.text()[-500:] for bot in processes])
             assert fake.conflicts == 0
+            standby = next(bot for bot in processes if bot is not polling[0])
+            async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{standby.port}/healthz") as answer:
+                report = await answer.json()  # healthy without polling: a proxy must not restart it
+            assert answer.status == 200 and report["channels"]["telegram"]["polled_by"] == "another process"
             polling[0].process.send_signal(signal.SIGKILL)
             killed = time.monotonic()
             await write(12.0)
