@@ -134,13 +134,14 @@ class DeliveryWorker:
                         async with self._sessions() as session:
                             await outbox.reclaim_expired(session, self._clock())
                     free = limit - len(self._tasks)
-                    claimed = 0
-                    if free >= refill_at or not self._tasks:
-                        claimed = await self._claim(free)
+                    looked = free >= refill_at or not self._tasks
+                    claimed = await self._claim(free) if looked else 0
                     if claimed and claimed == free:
                         await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
                         continue
-                    await self._idle(await self._until_next_due() if not claimed else None)
+                    # nothing due now: sleep until something is; else until a send finishes (no query
+                    # per finished send, which at hundreds a second cost more than the sends)
+                    await self._idle(await self._until_next_due() if looked and not claimed else None)
                 except Exception:  # the database went away for a moment: the outbox waits for it
                     log.exception("%s delivery: claiming failed; trying again shortly", self._channel.platform)
                     await asyncio.sleep(2.0)
