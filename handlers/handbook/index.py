@@ -1,12 +1,14 @@
 """The search index: TF-IDF over character 3–5-grams of diacritic-stripped text, n-grams running
 across word boundaries (so "tien dien" and "tai vneid" stay apart once accents are gone), sublinear
 term frequency, in three views (VIEWS): the whole article, each of its short phrases (title, synonyms,
-sample questions) on its own, and the whole article's topic words and pairs of them. The ranking mixes
-the views by MIX.
+sample questions, problems as residents describe them) on its own, and the whole article's topic words
+and pairs of them. The ranking mixes the views by MIX.
 
 Besides the ranking, a search reports what the decision model (decision.py) weighs: each hit's views,
-its lead over the other articles, how many of the question's topic words it uses (in all its text and
-in its title, synonyms, questions and tags), how well its closest phrase is matched word for word, and
+its lead over the other articles, how many of the question's topic words it uses (in all its text, in
+its title, synonyms, questions, problems and tags, and weighted by how rare each word is across
+articles, with that weighted share's lead over the best other article), how many of the question's
+pairs of neighbouring topic words it has, how well its closest phrase is matched word for word, and
 whether the question names a service the handbook, or this article, does not cover; for the question,
 the share of its topic words no article uses."""
 
