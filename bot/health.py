@@ -95,12 +95,12 @@ class Health:
         polled = self._metrics.last(LAST_POLL, platform)
         report: dict[str, Any] = {"mode": mode, "last_update": _iso(self._metrics.last(LAST_UPDATE, platform))}
         since = self._started if self._polling_since is None else self._polling_since(platform)
-        if mode == "polling" and since is None:
-            report["polled_by"] = "another process"
-            report["healthy"] = True
-        elif mode == "polling":
+        if mode == "polling" and since is not None:
             report["last_poll"] = _iso(polled)
             report["healthy"] = time.time() - max(polled or 0.0, since) <= self.poll_stale_after
+        elif mode == "polling":
+            report["polled_by"] = "another process"
+            report["healthy"] = True
         else:
             report["healthy"] = True  # whether the platform reaches us is for the proxy's logs to say
         return report
