@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
-from sqlalchemy import or_, update
+from sqlalchemy import ColumnElement, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import and_, col, select
@@ -150,7 +150,7 @@ class SurveyReminders(Schedule):
         return bool(claimed.rowcount)
 
 
-def _takeable(now: datetime):  # noqa: ANN202 - a SQL condition
+def _takeable(now: datetime) -> ColumnElement[bool]:
     """Not yet sent: pending, or being sent by a process whose lease ran out (it died)."""
     return or_(
         col(Reminder.status) == ReminderStatus.PENDING,
