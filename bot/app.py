@@ -8,7 +8,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TextIO
 
@@ -25,6 +25,7 @@ from bot.delivery import DeliveryWorker
 from bot.dispatcher import Dispatcher, Route
 from bot.health import Health
 from bot.leasing import LeaseKeeper, Poll
+from bot.media import MediaFiles
 from bot.metrics import Metrics
 from bot.pacing import Pacer, Window
 from bot.reminders import SurveyReminders
@@ -33,6 +34,8 @@ from bot.scheduler import Jobs, RecurringNotices
 from bot.startup import StartError
 from bot.telling import tell
 from bot.web import make_app, webhook_handler
+from bot.web.media import mount_media
+from bot.web.console import Console, mount, sender
 from handlers.handbook.search import Handbook
 from handlers.surveys.catalog import Catalog
 from storage.db import create_engine, is_sqlite, session_factory, shown
@@ -79,6 +82,7 @@ class App:
         self._sync_wanted = False
         self._syncing: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
+        self._media_pruning: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._sole: TextIO | None = None  # SQLite: the lock that keeps a second process off the file
         self.leases: Leases | None = None  # PostgreSQL: other processes may share the work
@@ -134,6 +138,14 @@ class App:
         if isinstance(telegram_bot, TelegramChannel) and telegram_bot.username:  # getMe knows best
             links = replace(settings.handler.links, telegram_username=telegram_bot.username)
             settings = self.settings = replace(settings, handler=replace(settings.handler, links=links))
+        self.media = MediaFiles(
+            self.sessions,
+            {platform: route.channel for platform, route in routes.items()},
+            settings.handler.links.console_url,
+            timedelta(days=settings.media_keep_days),
+            self.clock,
+            partial(tell, self.sessions, routes),
+        )
         for platform, route in routes.items():
             self.workers[platform] = DeliveryWorker(
                 self.engine,
@@ -143,6 +155,7 @@ class App:
                 sole_process=is_sqlite(settings.database_url),
                 clock=self.clock,
                 metrics=self.metrics,
+                media=self.media,
             )
         self.jobs = Jobs(settings.database_url, settings.handler.timezone)
         self.recurring = RecurringNotices(
@@ -164,6 +177,7 @@ class App:
             metrics=self.metrics,
             leases=self.leases,
         )
+        self.console = Console(self.sessions, settings.handler, self.handbook, sender(routes), self.clock)
         for worker in self.workers.values():
             task = asyncio.create_task(worker.run())
             task.add_done_callback(_report_crash)
@@ -177,6 +191,7 @@ class App:
         self.jobs.resume()  # both are ready for their jobs to fire
         self._spawn(self.reminders.send_pending())  # what a crash left unsent: not in the start-up path
         self._retention = self._spawn(InboxRetention(self.sessions, settings.privacy, self.clock).run(self._stopping))
+        self._media_pruning = self._spawn(self.media.run(self._stopping))
         resumed = await self.dispatcher.resume()
         if resumed:
             log.info("%d updates received before the last stop are being handled now", resumed)
@@ -193,6 +208,8 @@ class App:
         self.health = Health(self.engine, self.sessions, self.metrics, modes,
                              polling_since=self._keeper.polling_since if self._keeper else None)
         web_app = make_app(self.health)
+        mount_media(web_app, self.media)
+        mount(web_app, self.console)
         for platform, channel in self.remotes.items():
             channel_settings: ChannelSettings = getattr(self.settings, platform)
             if channel_settings.mode == "polling":
@@ -271,7 +288,8 @@ class App:
         self._stopping.set()
         # the sync and the retention are let finish, not cancelled: a task cancelled inside a SQLite
         # transaction leaves the database locked for the rest of the process
-        await asyncio.gather(*(t for t in (self._syncing, self._retention, self._sweep) if t is not None),
+        await asyncio.gather(*(t for t in (self._syncing, self._retention, self._media_pruning, self._sweep)
+                               if t is not None),
                              return_exceptions=True)
         for worker in self.workers.values():
             await worker.stop()

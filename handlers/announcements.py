@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, or_
 from sqlmodel import col, select
@@ -13,11 +14,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers import audit, conversation, vietnamese_time
 from handlers.conversation import Data, Flow, StepHandler
-from handlers.audience import RELAY, queue, reach, release_time
+from handlers.audience import RELAY, Reach, queue, reach, release_time
 from handlers.chat import Attachment, Button, ChatKind, ChatRef, Outgoing, Reply
 from handlers.choices import Menu, menu
 from handlers.context import HandlerSettings, Turn
 from handlers.groups import this_group
+from handlers.media import refusal_of
 from handlers.numbers import whole_number
 from handlers.people import has_private_chat
 from handlers.permissions import (
@@ -31,6 +33,7 @@ from handlers.permissions import (
     notice_ref,
 )
 from messages import label, render
+from storage.db import insert_if_absent
 from storage.models import (
     Acknowledgement,
     Announcement,
@@ -38,6 +41,8 @@ from storage.models import (
     ChatGroup,
     Delivery,
     DeliveryStatus,
+    Follower,
+    InboxUpdate,
     Person,
     Place,
     PlaceKind,
@@ -49,6 +54,8 @@ BACK_WORDS = ("quay lại", "quay lai")
 CANCELLED_MARK = "cancelled"  # Delivery.last_error of a delivery stopped by /huythongbao
 DRAFT_LINK = "thongbao"  # /start payload: the preview of a notice written in a commune's group
 UNSEEN = "unseen"  # the step of a draft whose preview its author has not been shown yet
+# what people type to say they read a notice (private chats; a reply to the notice in a group)
+ACK_WORDS = frozenset({"1", "đã đọc", "da doc", "đọc rồi", "doc roi", "đã xem", "da xem", "ok", "oke", "okay"})
 
 
 # --- writing a notice in a private chat -------------------------------------------------------------
@@ -60,6 +67,8 @@ async def start(turn: Turn, args: str) -> None:
         return
     if not await broadcast_places(turn.session, await turn.actor()):
         turn.say("announce_not_allowed")
+        return
+    if _file_refused(turn, turn.incoming.attachment):
         return
     draft = Announcement(author_id=turn.person.id)
     _take_content(draft, args, turn.incoming.attachment)
@@ -96,6 +105,8 @@ async def _on_content(turn: Turn, draft: Announcement, _data: Data) -> None:
     if not turn.incoming.answer and turn.incoming.attachment is None:
         turn.say("announce_ask_text")
         return
+    if _file_refused(turn, turn.incoming.attachment):
+        return
     _take_content(draft, turn.incoming.answer, turn.incoming.attachment)
     await _preview(turn, draft)
 
@@ -105,11 +116,19 @@ async def _on_unseen(turn: Turn, draft: Announcement, _data: Data) -> None:
     await _preview(turn, draft)
 
 
+def _file_refused(turn: Turn, attachment: Attachment | None) -> bool:
+    """A file too large, or of a type the bot does not relay: the sender is told why, nothing is kept."""
+    why = refusal_of(attachment) if attachment is not None else None
+    if why is not None:
+        turn.say("media_refused", **why.values())
+    return why is not None
+
+
 def _take_content(draft: Announcement, text: str, attachment: Attachment | None) -> None:
     draft.text = text.strip()
     if attachment is not None:
         draft.attachment_kind, draft.attachment_ref = attachment.kind, attachment.ref
-        draft.attachment_platform = attachment.platform
+        draft.attachment_platform, draft.attachment_name = attachment.platform, attachment.filename
 
 
 def _preview_menu(draft: Announcement) -> Menu:
@@ -128,6 +147,8 @@ async def _preview(turn: Turn, draft: Announcement) -> None:
         attachment=draft.attachment_kind,
         places=[p.name for p in reached.receiving],
         group_count=len(reached.groups),
+        follower_count=len(reached.followers),
+        reach_lines=_reach_lines(reached),
         relayed=draft.source == RELAY,
         urgent=draft.urgent,
         held_until=turn.local(release) if release > turn.now else None,
@@ -230,7 +251,7 @@ async def _on_time_confirmed(turn: Turn, draft: Announcement, data: Data) -> Non
 
 async def _send(turn: Turn, draft: Announcement, due: datetime) -> None:
     reached = await reach(turn.session, await turn.actor(), draft)
-    if not reached.groups:
+    if not reached.groups and not reached.followers:
         turn.say("announce_no_groups", places=[p.name for p in reached.receiving])
         await _preview(turn, draft)
         return
@@ -238,15 +259,27 @@ async def _send(turn: Turn, draft: Announcement, due: datetime) -> None:
     draft.status = AnnouncementStatus.QUEUED
     draft.send_at = due
     _sign(draft, turn.person, reached.places)
-    await queue(turn.session, draft, reached.groups, release)
+    await queue(turn.session, draft, reached.groups, release, reached.followers)
     await conversation.finish(turn)
     turn.outbox_changed = True
     turn.say(
         "announce_queued",
         number=draft.id,
         group_count=len(reached.groups),
+        follower_count=len(reached.followers),
         at=turn.local(release) if release > turn.now else None,
     )
+
+
+def _reach_lines(reached: Reach) -> list[tuple[str, str, int, int]]:
+    """(village, platform, groups, followers) for each village and platform the notice reaches."""
+    names = {p.id: p.name for p in reached.receiving}
+    counts: dict[tuple[str, str], list[int]] = {}
+    for group in reached.groups:
+        counts.setdefault((names.get(group.place_id, "?"), group.platform), [0, 0])[0] += 1
+    for following in reached.followers:
+        counts.setdefault((names.get(following.place_id, "?"), following.follower.platform), [0, 0])[1] += 1
+    return [(place, label(platform), n[0], n[1]) for (place, platform), n in sorted(counts.items())]
 
 
 def _sign(notice: Announcement, author: Person, places: list[Place]) -> None:
@@ -287,6 +320,7 @@ async def occur(session: AsyncSession, template: Announcement, now: datetime, se
         attachment_kind=template.attachment_kind,
         attachment_ref=template.attachment_ref,
         attachment_platform=template.attachment_platform,
+        attachment_name=template.attachment_name,
         urgent=template.urgent,
         author_name=template.author_name,
         from_place=template.from_place,
@@ -299,7 +333,7 @@ async def occur(session: AsyncSession, template: Announcement, now: datetime, se
     session.add(occurrence)
     await session.flush()
     reached = await reach(session, await actor_for(session, author), occurrence)
-    return await queue(session, occurrence, reached.groups, release_time(occurrence, now, settings))
+    return await queue(session, occurrence, reached.groups, release_time(occurrence, now, settings), reached.followers)
 
 
 # --- relay from a commune group ----------------------------------------------------------------------
@@ -333,6 +367,8 @@ async def _relay(turn: Turn, text: str, attachment: Attachment | None) -> None:
         return
     if not text and attachment is None:
         turn.say("relay_usage")
+        return
+    if _file_refused(turn, attachment):
         return
     draft = Announcement(author_id=turn.person.id, source=RELAY, target_place_id=commune.id)
     _take_content(draft, text, attachment)
@@ -402,9 +438,19 @@ FLOW = Flow(
 # --- what a group receives, and its acknowledgements -------------------------------------------------
 
 
-def delivery_message(notice: Announcement, chat: ChatRef, link: str | None = None) -> Outgoing:
-    """What a group receives; a file id only means something on the platform it came from. A survey
-    invitation carries the platform's deep link into a private chat with the bot, where it has one."""
+def delivery_message(
+    notice: Announcement,
+    chat: ChatRef,
+    link: str | None = None,
+    *,
+    file_link: str | None = None,
+    file_name: str = "",
+    private: bool = False,
+) -> Outgoing:
+    """What a group receives; a file id only means something on the platform it came from (the delivery
+    worker carries it to others: bot/media.py), and a file a platform cannot take is `file_link`. A survey
+    invitation carries the platform's deep link into a private chat with the bot, where it has one. A
+    follower's `private` copy ends by asking for a "1" once read (no buttons on Zalo)."""
     attachment = None
     if notice.attachment_ref and notice.attachment_platform == chat.platform:
         attachment = Attachment(notice.attachment_kind or "photo", notice.attachment_ref, chat.platform)
@@ -415,44 +461,117 @@ def delivery_message(notice: Announcement, chat: ChatRef, link: str | None = Non
         place=notice.from_place,
         urgent=notice.urgent,
         link=link,
+        file_link=file_link,
+        file_name=file_name,
+        private=private,
     )
     ack = Button(label("acknowledge"), f"{ACK_PREFIX}{notice.id}")
     return Outgoing(chat, text, (ack,), attachment)
 
 
 async def acknowledge(turn: Turn) -> None:
-    """"✅ Đã đọc" under a notice. Counted only from a chat the notice was delivered to; anything else
-    (a forged or stale button, an id from another chat) is ignored without a word in the group."""
+    """"✅ Đã đọc" under a notice, in a group or a follower's private chat. Counted only from a chat the
+    notice was delivered to; anything else (a forged or stale button, an id from another chat) is
+    ignored without a word in the group."""
     notice_id = whole_number(turn.incoming.answer.removeprefix(ACK_PREFIX))
-    group = await this_group(turn, create=False)
-    if notice_id is None or group is None:
+    if notice_id is None:
         return
+    group_id, follower_id = await _receiving_chat(turn)
     delivered = await turn.session.exec(
         select(Delivery.id).where(
             Delivery.announcement_id == notice_id,
-            Delivery.group_id == group.id,
+            Delivery.group_id == group_id if group_id is not None else Delivery.follower_id == follower_id,
             Delivery.status == DeliveryStatus.SENT,
         )
     )
-    if delivered.first() is None:
+    if (group_id, follower_id) == (None, None) or delivered.first() is None:
         return
-    user = turn.incoming.user_id
-    seen = await turn.session.exec(
-        select(Acknowledgement).where(
-            Acknowledgement.announcement_id == notice_id,
-            Acknowledgement.platform == turn.incoming.platform,
-            Acknowledgement.user_id == user,
+    turn.toast("ack_thanks" if await _acknowledged(turn, notice_id, group_id, follower_id) else "ack_again")
+
+
+async def acknowledge_typed(turn: Turn) -> bool:
+    """"1", "đã đọc" or "ok" typed as the answer to a notice: in a follower's private chat right after
+    it (the notice is the last thing the bot said there), or in a group as a reply to the notice
+    (where the platform tells which message is replied to). False when the text is about something
+    else, and the turn goes on as usual.
+
+    Right after a notice, the typed "1" is taken as "read" before any menu or the handbook: the
+    notice ends with "Trả lời 1 khi đã đọc" and is what the person sees last; a menu asked before it
+    stays where it was, and the reply says so."""
+    msg = turn.incoming
+    if msg.text.strip().lower().strip(" .!") not in ACK_WORDS:
+        return False
+    if msg.chat_kind is ChatKind.GROUP:
+        return await _acknowledge_reply_in_group(turn)
+    follower = (await turn.session.exec(
+        select(Follower).where(Follower.platform == msg.platform, Follower.chat_id == msg.chat_id)
+    )).first()
+    if follower is None:
+        return False
+    latest = (await turn.session.exec(
+        select(Delivery)
+        .where(Delivery.follower_id == follower.id, Delivery.status == DeliveryStatus.SENT)
+        .order_by(col(Delivery.sent_at).desc(), col(Delivery.id).desc())
+        .limit(1)
+    )).first()
+    if latest is None or latest.sent_at is None or await _answered_since(turn, latest.sent_at):
+        return False
+    thanked = await _acknowledged(turn, latest.announcement_id, None, follower.id)
+    waiting = await conversation.current(turn) is not None
+    turn.say("ack_thanks" if thanked else "ack_again", waiting=waiting)
+    return True
+
+
+async def _acknowledge_reply_in_group(turn: Turn) -> bool:
+    """A group member's "1" in reply to the notice itself: counted without a word in the group."""
+    quoted = turn.incoming.quoted
+    group = await this_group(turn, create=False)
+    if quoted is None or not quoted.message_id or group is None:
+        return False
+    delivered = (await turn.session.exec(
+        select(Delivery.announcement_id).where(
+            Delivery.group_id == group.id, Delivery.message_id == quoted.message_id, Delivery.status == DeliveryStatus.SENT
         )
+    )).first()
+    if delivered is None:
+        return False
+    await _acknowledged(turn, delivered, group.id, None)
+    return True
+
+
+async def _answered_since(turn: Turn, sent_at: datetime) -> bool:
+    """Whether the bot handled a message of this chat after `sent_at`: then it spoke after the notice."""
+    msg = turn.incoming
+    rows = await turn.session.exec(
+        select(InboxUpdate.id).where(
+            InboxUpdate.platform == msg.platform,
+            InboxUpdate.chat_id == msg.chat_id,
+            col(InboxUpdate.processed_at) > sent_at,
+        ).limit(1)
     )
-    if seen.first() is not None:
-        turn.toast("ack_again")
-        return
-    turn.session.add(
-        Acknowledgement(
-            announcement_id=notice_id, group_id=group.id, platform=turn.incoming.platform, user_id=user, at=turn.now
-        )
+    return rows.first() is not None
+
+
+async def _receiving_chat(turn: Turn) -> tuple[int | None, int | None]:
+    """(group id, follower id) of this turn's chat as a receiver of notices; (None, None) if unknown."""
+    msg = turn.incoming
+    if msg.chat_kind is ChatKind.GROUP:
+        group = await this_group(turn, create=False)
+        return (group.id if group else None), None
+    rows = await turn.session.exec(
+        select(Follower.id).where(Follower.platform == msg.platform, Follower.chat_id == msg.chat_id)
     )
-    turn.toast("ack_thanks")
+    return None, rows.first()
+
+
+async def _acknowledged(turn: Turn, notice_id: int, group_id: int | None, follower_id: int | None) -> bool:
+    """Record that this person read the notice; False if they had said so already (one per person,
+    however many presses or chats: the row's unique key decides, also for two at once)."""
+    msg = turn.incoming
+    return await insert_if_absent(
+        turn.session, Acknowledgement, announcement_id=notice_id, group_id=group_id, follower_id=follower_id,
+        platform=msg.platform, user_id=msg.user_id, at=turn.now,
+    )
 
 
 # --- reports and cancelling ----------------------------------------------------------------------
@@ -468,33 +587,11 @@ async def status(turn: Turn, args: str) -> None:
             select(Announcement).where(Announcement.parent_id == notice.id).order_by(col(Announcement.id).desc())
         )
         shown = latest.first() or notice
-    rows = await turn.session.exec(  # one row a group: a notice reaches tens of groups, not thousands
-        select(Place.name, ChatGroup.platform, Delivery.status, Delivery.last_error)
-        .join(ChatGroup, col(Delivery.group_id) == ChatGroup.id)
-        .join(Place, col(ChatGroup.place_id) == Place.id, isouter=True)
-        .where(Delivery.announcement_id == shown.id)
-    )
-    by_place: dict[tuple[str, str], dict[str, int]] = {}
-
-    def row(place: str | None, platform: str) -> dict[str, int]:
-        counts = {"sent": 0, "failed": 0, "pending": 0, "stopped": 0, "acks": 0}
-        return by_place.setdefault((place or "?", platform), counts)
-
-    bucket: dict[str, str] = {DeliveryStatus.SENT: "sent", DeliveryStatus.FAILED: "failed", DeliveryStatus.STOPPED: "failed"}
-    for place, platform, state, error in rows.all():
-        stopped = state == DeliveryStatus.STOPPED and error == CANCELLED_MARK
-        row(place, platform)["stopped" if stopped else bucket.get(state, "pending")] += 1
-    acks = await turn.session.exec(
-        select(Place.name, ChatGroup.platform, func.count())
-        .select_from(Acknowledgement)
-        .join(ChatGroup, col(Acknowledgement.group_id) == ChatGroup.id)
-        .join(Place, col(ChatGroup.place_id) == Place.id, isouter=True)
-        .where(Acknowledgement.announcement_id == shown.id)
-        .group_by(Place.name, ChatGroup.platform)
-    )
-    for place, platform, count in acks.all():
-        row(place, platform)["acks"] = count
-    totals = {k: sum(r[k] for r in by_place.values()) for k in ("sent", "failed", "pending", "stopped", "acks")}
+    by_place = await _tally(turn.session, shown.id)
+    totals = {
+        kind: {k: sum(r[kind][k] for r in by_place.values()) for k in COUNTED} for kind in ("groups", "followers")
+    }
+    acks = sum(r["acks"] for r in by_place.values())
     rule = vietnamese_time.Recurrence.decode(notice.recurrence) if notice.recurrence else None
     waiting = await _waiting_until(turn, shown)
     turn.say(
@@ -506,9 +603,61 @@ async def status(turn: Turn, args: str) -> None:
         waiting_until=turn.local(waiting) if waiting else None,
         places=[(place, label(platform), counts) for (place, platform), counts in sorted(by_place.items())],
         totals=totals,
+        acks=acks,
         created=turn.local(shown.created_at),
         cancelled=notice.status == AnnouncementStatus.CANCELLED,
     )
+
+
+COUNTED = ("sent", "failed", "pending", "stopped")
+Tally = dict[tuple[str, str], dict[str, Any]]
+
+
+async def _tally(session: AsyncSession, notice_id: int) -> Tally:
+    """Per (village, platform): its groups' and its followers' deliveries by how a report counts them,
+    and how many people said they read it. Counted in the database: a notice may reach thousands."""
+    tally: Tally = {}
+
+    def row(place: str | None, platform: str) -> dict[str, Any]:
+        fresh = {"groups": dict.fromkeys(COUNTED, 0), "followers": dict.fromkeys(COUNTED, 0), "acks": 0}
+        return tally.setdefault((place or "?", platform), fresh)
+
+    cancelled = col(Delivery.last_error) == CANCELLED_MARK
+    for kind, chat, chat_key, place_of in (
+        ("groups", ChatGroup, col(Delivery.group_id), col(ChatGroup.place_id)),
+        ("followers", Follower, col(Delivery.follower_id), col(Delivery.place_id)),
+    ):
+        deliveries = await session.exec(
+            select(Place.name, chat.platform, Delivery.status, cancelled, func.count())
+            .join(chat, chat_key == chat.id)
+            .join(Place, place_of == Place.id, isouter=True)
+            .where(Delivery.announcement_id == notice_id)
+            .group_by(Place.name, chat.platform, Delivery.status, cancelled)
+        )
+        for place, platform, state, stopped, count in deliveries.all():
+            row(place, platform)[kind][delivery_bucket(state, CANCELLED_MARK if stopped else "")] += count
+    read = await session.exec(
+        select(Place.name, Acknowledgement.platform, func.count())
+        .select_from(Acknowledgement)
+        .join(Delivery, (col(Delivery.announcement_id) == Acknowledgement.announcement_id) & or_(
+            col(Delivery.group_id) == Acknowledgement.group_id, col(Delivery.follower_id) == Acknowledgement.follower_id
+        ))
+        .join(ChatGroup, col(Delivery.group_id) == ChatGroup.id, isouter=True)
+        .join(Place, func.coalesce(ChatGroup.place_id, Delivery.place_id) == Place.id, isouter=True)
+        .where(Acknowledgement.announcement_id == notice_id)
+        .group_by(Place.name, Acknowledgement.platform)
+    )
+    for place, platform, count in read.all():
+        row(place, platform)["acks"] += count
+    return tally
+
+
+def delivery_bucket(state: str, error: str) -> str:
+    """How a report counts one delivery: "sent", "failed" (the group refused it, or the bot was removed),
+    "stopped" (cancelled before it went out) or "pending"."""
+    if state == DeliveryStatus.STOPPED and error == CANCELLED_MARK:
+        return "stopped"
+    return {DeliveryStatus.SENT: "sent", DeliveryStatus.FAILED: "failed", DeliveryStatus.STOPPED: "failed"}.get(state, "pending")
 
 
 async def _waiting_until(turn: Turn, notice: Announcement) -> datetime | None:

@@ -2,7 +2,7 @@
 core's `may_remove_role`), after a confirmation; the person is told in their private chats. A commune
 never loses its last official, not even by their own hand.
 
-`removable_roles` and `remove_role` are plain operations (session, actor, arguments) for the web
+`removable_roles`, `remove_role` and `tell_holder` are plain operations (session, actor, arguments) for the web
 console too."""
 
 from __future__ import annotations
@@ -87,6 +87,15 @@ async def remove_role(session: AsyncSession, actor: Actor, role_id: int, now: da
     return Verdict.REMOVED, held
 
 
+async def tell_holder(session: AsyncSession, held: Held, by: Person) -> list[Outgoing]:
+    """What the person whose role `by` took back is told, in each of their private chats (nothing when
+    they took back their own: they know)."""
+    if held.person.id == by.id:
+        return []
+    text = render("remove_notice", by=by.display_name, role=role_label(held.role.role), place=held.place.name)
+    return [Outgoing(chat, text) for chat in await private_chats(session, held.person.id)]
+
+
 # --- /thuhoi in a chat -----------------------------------------------------------------------------------
 
 
@@ -157,13 +166,8 @@ async def _on_confirm(turn: Turn, data: Data) -> None:
     if verdict is not Verdict.REMOVED or held is None:
         _say_refused(turn, verdict, held)
         return
-    role = role_label(held.role.role)
-    turn.say("remove_done", name=held.person.display_name, role=role, place=held.place.name)
-    if held.person.id == turn.person.id:
-        return  # they have just been told
-    text = render("remove_notice", by=turn.person.display_name, role=role, place=held.place.name)
-    for chat in await private_chats(turn.session, held.person.id):
-        turn.reply.messages.append(Outgoing(chat, text))
+    turn.say("remove_done", name=held.person.display_name, role=role_label(held.role.role), place=held.place.name)
+    turn.reply.messages.extend(await tell_holder(turn.session, held, turn.person))
 
 
 def _say_refused(turn: Turn, verdict: Verdict, held: Held | None) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 
-from handlers import announcements, conversation, groups, identity, onboarding, villages
-from handlers import invitations, roles
+from handlers import announcements, conversation, following, groups, identity, onboarding, villages
+from handlers import invitations, roles, web_login
 from handlers.handbook import asking
 from handlers.handbook import entries, questions
 from handlers.posters import poster_command
@@ -30,6 +30,7 @@ FLOWS: list[Flow] = [
     invitations.FLOW,
     roles.FLOW,
     villages.FLOW,
+    following.FLOW,
 ]
 _BY_NAME = {flow.name: flow for flow in FLOWS}
 
@@ -87,6 +88,9 @@ COMMANDS: dict[str, Command] = {
     "poster": poster_command,
     "thamgia": villages.join_command,
     "roithon": villages.leave_command,
+    "nhantin": following.start_command,
+    "dunglai": following.stop_command,
+    "web": web_login.web_command,
 }
 
 def parse_command(text: str) -> tuple[str, str] | None:
@@ -101,6 +105,15 @@ def parse_command(text: str) -> tuple[str, str] | None:
 
 
 async def route(turn: Turn) -> None:
+    private = turn.incoming.chat_kind is ChatKind.PRIVATE and turn.incoming.event in (Event.MESSAGE, Event.BUTTON)
+    if private:
+        await following.wrote_again(turn)  # a follower who had blocked the bot is reachable again
+    await _route(turn)
+    if private and await conversation.current(turn) is None:
+        await following.offer_if_due(turn)  # a village member never asked whether to follow it: once, now
+
+
+async def _route(turn: Turn) -> None:
     msg = turn.incoming
     if msg.event is Event.BOT_ADDED:
         await groups.bot_added(turn)
@@ -125,6 +138,9 @@ async def route(turn: Turn) -> None:
             turn.say("unknown_command", command=name)
         return
 
+    # "1" right after a notice is "read", before any menu or the handbook (why: acknowledge_typed)
+    if await announcements.acknowledge_typed(turn):
+        return
     if msg.chat_kind is ChatKind.GROUP:
         if msg.text.strip().lower().startswith(announcements.RELAY_TAG):
             await announcements.relay_tagged(turn)

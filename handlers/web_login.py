@@ -70,7 +70,7 @@ async def open_link(session: AsyncSession, token: str, keys: list[str], now: dat
                             expires_at=now + SESSION_LIFETIME)
     session.add(opened)
     await session.flush()
-    await audit.record(session, "console_login", actor_id=login.person_id, at=now, session=opened.id)
+    await audit.record(session, "console_login", actor_id=login.person_id, at=now, console_session=opened.id)
     return secret
 
 
@@ -93,7 +93,7 @@ async def end_session(session: AsyncSession, visitor: Visitor, now: datetime) ->
     """"Đăng xuất"."""
     visitor.session.ended_at = now
     session.add(visitor.session)
-    await audit.record(session, "console_logout", actor_id=visitor.person.id, at=now, session=visitor.session.id)
+    await audit.record(session, "console_logout", actor_id=visitor.person.id, at=now, console_session=visitor.session.id)
 
 
 async def end_sessions(session: AsyncSession, person_id: int, now: datetime) -> int:

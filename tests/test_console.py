@@ -1,0 +1,148 @@
+"""The web console over plain HTTP (aiohttp): logging in with the /web link, sessions, CSRF, and a
+walk of every route as each kind of person."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from sqlmodel import func, select, update
+
+from handlers.web_login import GUESSES
+from storage.models import ConsoleLogin, ConsoleSession, HandbookQuestion, QuestionStatus, Role, utcnow
+from tests.conftest import settings_for
+from tests.console_helpers import (
+    PUBLIC_URL,
+    base,
+    client,
+    csrf_of,
+    handed_off_question,
+    log_in,
+    seed_strangers,
+    web_link,
+)
+from tests.fake_telegram import FakeTelegram
+from tests.harness import OFFICIAL, RESIDENT, TECH, Harness
+
+
+@pytest.fixture
+async def console(fake: FakeTelegram, sqlite_url: str) -> AsyncIterator[Harness]:
+    h = Harness(fake, settings_for(sqlite_url, fake.url, web={"public_url": PUBLIC_URL}))
+    await h.start()
+    await h.seed_commune()
+    await seed_strangers(h)
+    yield h
+    await h.stop()
+
+
+async def test_the_web_link_opens_a_session_once(console: Harness) -> None:
+    app = console.app
+    assert app is not None
+    path = await web_link(console, OFFICIAL)
+    async with client() as browser:
+        async with browser.get(base(app) + path) as page:  # a link preview fetching it spends nothing
+            assert page.status == 200 and "Vào trang quản lý" in await page.text()
+        async with browser.post(base(app) + path, allow_redirects=False) as answer:
+            assert answer.status == 303
+            cookie = answer.cookies["langso_phien"]
+            assert cookie["httponly"] and cookie["samesite"] == "Lax" and not cookie["secure"]
+            assert int(cookie["max-age"]) == 12 * 3600
+        async with browser.get(base(app) + "/") as home:
+            text = await home.text()
+            assert home.status == 200 and "Thôn 1" in text and "Đăng xuất" in text
+    async with client() as again:
+        async with again.post(base(app) + path, allow_redirects=False) as answer:
+            assert answer.status == 403 and "/web" in await answer.text()
+
+
+async def test_a_resident_gets_a_polite_no(console: Harness) -> None:
+    reply = await console.send(RESIDENT, "/web")
+    assert "chỉ dành cho" in (reply[0].text or "") and "dang-nhap" not in (reply[0].text or "")
+
+
+async def test_under_https_the_cookie_is_secure(fake: FakeTelegram, sqlite_url: str) -> None:
+    h = Harness(fake, settings_for(sqlite_url, fake.url, web={"public_url": "https://bot.example.vn"}))
+    await h.start()
+    try:
+        await h.seed_commune()
+        reply = await h.send(OFFICIAL, "/web")
+        path = (reply[0].text or "").split("https://bot.example.vn", 1)[1].split()[0]
+        async with client() as browser, browser.post(base(h.app) + path, allow_redirects=False) as answer:
+            assert answer.status == 303 and answer.cookies["langso_phien"]["secure"]
+    finally:
+        await h.stop()
+
+
+async def test_a_link_past_ten_minutes_or_guessed_opens_nothing_and_guessing_locks_the_address(console: Harness) -> None:
+    app = console.app
+    assert app is not None
+    path = await web_link(console, OFFICIAL)
+    async with app.sessions() as session:
+        await session.exec(update(ConsoleLogin).values(expires_at=utcnow() - timedelta(seconds=1)))
+        await session.commit()
+    async with client() as browser:
+        async with browser.post(base(app) + path, allow_redirects=False) as answer:
+            assert answer.status == 403
+        fresh = await web_link(console, OFFICIAL)
+        for n in range(GUESSES.failures - 1):  # the expired one counted too
+            async with browser.post(f"{base(app)}/dang-nhap/doan-{n}", allow_redirects=False) as answer:
+                assert answer.status == 403
+        async with browser.post(base(app) + fresh, allow_redirects=False) as answer:
+            assert answer.status == 403  # locked out: the right link is not even looked at
+    async with app.sessions() as session:
+        assert (await session.exec(select(func.count()).select_from(ConsoleSession))).one() == 0
+
+
+async def test_forms_without_the_sessions_csrf_token_change_nothing(console: Harness) -> None:
+    app = console.app
+    assert app is not None
+    number = await handed_off_question(console, RESIDENT, "THON-1", "cach cai vneid cho me")
+    async with client() as browser:
+        await log_in(console, browser, TECH)
+        token = await csrf_of(browser, base(app) + "/cau-hoi")
+        for sent in ({}, {"csrf": "0" * len(token)}, {"csrf": token[:-1]}):
+            async with browser.post(f"{base(app)}/cau-hoi/{number}/tra-loi", data={"tra_loi": "Bác mở Zalo…", **sent},
+                                    allow_redirects=False) as answer:
+                assert answer.status == 403
+        async with app.sessions() as session:
+            assert (await session.get(HandbookQuestion, number)).status == QuestionStatus.OPEN
+        async with browser.post(f"{base(app)}/dang-xuat", data={}, allow_redirects=False) as answer:
+            assert answer.status == 403  # a page elsewhere cannot log the person out either
+        before = len(console.fake.messages_to(RESIDENT))
+        async with browser.post(f"{base(app)}/cau-hoi/{number}/tra-loi",
+                                data={"tra_loi": "Bác tải VNeID trên CH Play <b>nhé</b>", "csrf": token}) as answer:
+            assert answer.status == 200 and "Đã gửi câu trả lời" in await answer.text()
+        await console.fake.wait_for(lambda: len(console.fake.messages_to(RESIDENT)) > before)
+        relayed = console.fake.messages_to(RESIDENT)[-1].text or ""
+        assert "Bác tải VNeID trên CH Play <b>nhé</b>" in relayed and "cach cai vneid cho me" in relayed
+        async with browser.get(f"{base(app)}/cau-hoi?tim=vneid") as page:
+            text = await page.text()
+            assert "&lt;b&gt;nhé&lt;/b&gt;" in text and "<b>nhé</b>" not in text  # autoescaped
+
+
+async def test_taking_a_role_back_ends_its_holders_sessions_and_the_audit_log_shows_it(console: Harness) -> None:
+    app = console.app
+    assert app is not None
+    async with client() as tech, client() as official:
+        await log_in(console, tech, TECH)
+        await log_in(console, official, OFFICIAL)
+        async with app.sessions() as session:
+            role = (await session.exec(select(Role).where(Role.role == "tech_team"))).one()
+        url = f"{base(app)}/vai-tro/{role.id}/thu-hoi"
+        token = await csrf_of(official, url)
+        before = len(console.fake.messages_to(TECH))
+        async with official.post(url, data={"csrf": token}) as answer:
+            assert answer.status == 200 and "Đã thu hồi vai trò" in await answer.text()
+        await console.fake.wait_for(lambda: len(console.fake.messages_to(TECH)) > before)
+        assert "Tổ công nghệ số" in (console.fake.messages_to(TECH)[-1].text or "")
+        async with tech.get(f"{base(app)}/", allow_redirects=False) as answer:
+            assert answer.status == 303 and answer.headers["Location"] == "/dang-nhap"
+        async with official.get(f"{base(app)}/nhat-ky") as page:
+            text = await page.text()
+            assert "Đăng nhập trang quản lý" in text and "Thu hồi vai trò" in text
+        token = await csrf_of(official, f"{base(app)}/")
+        async with official.post(f"{base(app)}/dang-xuat", data={"csrf": token}) as answer:
+            assert "Bạn đã đăng xuất" in await answer.text()
+        async with official.get(f"{base(app)}/", allow_redirects=False) as answer:
+            assert answer.status == 303 and answer.headers["Location"] == "/dang-nhap"

@@ -1,0 +1,138 @@
+"""Every route of the web console, as every kind of person who must not use it on the first village
+(THON-1, commune XA1): not logged in, a resident, the tech team, a head of another village, an
+official of another commune. Each gets a 403 or is sent to log in, and nothing changes; what they may
+use is listed too, so a route added without a line here fails the walk."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from sqlmodel import select
+
+from bot.app import App
+from handlers.invitations import create_invitation
+from handlers.permissions import actor_for
+from storage.models import HandbookEntry, HandbookQuestion, Invitation, Person, Place, QuestionStatus, Role, utcnow
+from tests.conftest import settings_for
+from tests.console_helpers import PUBLIC_URL, OTHER_HEAD, OTHER_OFFICIAL, base, client, csrf_of, handed_off_question
+from tests.console_helpers import seed_strangers, session_as
+from tests.fake_telegram import FakeTelegram
+from tests.harness import OFFICIAL, RESIDENT, TECH, Harness
+
+NOBODY, LOGIN, FORBIDDEN, OK = 0, "login", 403, "ok"
+PUBLIC = {("GET", "/dang-nhap"), ("GET", "/dang-nhap/{token}"), ("POST", "/dang-nhap/{token}")}
+KINDS = ("nobody", "resident", "tech", "other_head", "other_official")
+
+# route -> what each kind gets (in KINDS order); POST /dang-xuat is walked last (it ends the session)
+EXPECTED: dict[tuple[str, str], tuple[object, ...]] = {
+    ("GET", "/"): (LOGIN, LOGIN, OK, OK, OK),
+    ("GET", "/noi/{code}"): (LOGIN, LOGIN, OK, FORBIDDEN, FORBIDDEN),
+    ("GET", "/noi/{code}/nguoi"): (LOGIN, LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("GET", "/noi/{code}/ap-phich.pdf"): (LOGIN, LOGIN, OK, FORBIDDEN, FORBIDDEN),
+    ("GET", "/nguoi"): (LOGIN, LOGIN, FORBIDDEN, OK, OK),
+    ("POST", "/moi"): (LOGIN, LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("POST", "/loi-moi/{id}/rut"): (LOGIN, LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("GET", "/vai-tro/{id}/thu-hoi"): (LOGIN, LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("POST", "/vai-tro/{id}/thu-hoi"): (LOGIN, LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("GET", "/cau-hoi"): (LOGIN, LOGIN, OK, OK, OK),
+    ("POST", "/cau-hoi/{id}/tra-loi"): (LOGIN, LOGIN, OK, FORBIDDEN, FORBIDDEN),
+    ("POST", "/cau-hoi/{id}/luu"): (LOGIN, LOGIN, OK, FORBIDDEN, FORBIDDEN),
+    ("GET", "/nhat-ky"): (LOGIN, LOGIN, FORBIDDEN, FORBIDDEN, OK),
+    ("POST", "/dang-xuat"): (LOGIN, LOGIN, OK, OK, OK),
+}
+
+
+@pytest.fixture
+async def walk(fake: FakeTelegram, sqlite_url: str) -> AsyncIterator[Harness]:
+    h = Harness(fake, settings_for(sqlite_url, fake.url, web={"public_url": PUBLIC_URL}))
+    await h.start()
+    await h.seed_commune()
+    await seed_strangers(h)
+    yield h
+    await h.stop()
+
+
+def console_routes(app: App) -> set[tuple[str, str]]:
+    found = set()
+    for route in app._web.app.router.routes():  # type: ignore[union-attr]
+        path = route.resource.canonical if route.resource is not None else ""
+        if route.method in ("GET", "POST") and not path.startswith(("/healthz", "/metrics", "/tep", "/telegram", "/zalo")):
+            found.add((route.method, path))
+    return found
+
+
+async def _objects(h: Harness) -> dict[str, str]:
+    """THON-1's things: an open question, an answered one, an open invitation, the tech team's role."""
+    assert h.app is not None
+    question = await handed_off_question(h, RESIDENT, "THON-1", "wifi nha van hoa mat khau la gi")
+    answered = await handed_off_question(h, RESIDENT, "THON-1", "cach doi mat khau zalo")
+    async with h.app.sessions() as session:
+        row = await session.get(HandbookQuestion, answered)
+        row.status, row.answer = QuestionStatus.ANSWERED, "Vào Cài đặt, Tài khoản và bảo mật."
+        session.add(row)
+        thon1 = (await session.exec(select(Place).where(Place.code == "THON-1"))).one()
+        official = (await session.exec(select(Person).join(Role).where(Role.role == "commune_official"))).first()
+        issued = await create_invitation(session, await actor_for(session, official), "tech_team", thon1, utcnow())
+        role = (await session.exec(select(Role).where(Role.role == "tech_team", Role.place_id == thon1.id))).one()
+        await session.commit()
+        return {"code": "THON-1", "question": str(question), "answered": str(answered),
+                "invitation": str(issued.invitation.id), "role": str(role.id), "thon1": str(thon1.id)}
+
+
+def _path(pattern: str, things: dict[str, str]) -> str:
+    path = pattern.replace("{code}", things["code"])
+    if pattern.startswith("/cau-hoi/{id}/luu"):
+        return path.replace("{id}", things["answered"])
+    for prefix, key in (("/cau-hoi", "question"), ("/loi-moi", "invitation"), ("/vai-tro", "role")):
+        if pattern.startswith(prefix):
+            path = path.replace("{id}", things[key])
+    return path
+
+
+def _form(pattern: str, things: dict[str, str]) -> dict[str, str]:
+    """What a real form would send; an allowed answer or title is left empty, so the walk changes
+    nothing even where it is let through."""
+    if pattern == "/moi":
+        return {"vai_tro_noi": f"tech_team:{things['thon1']}"}
+    return {"tra_loi": "", "tieu_de": ""}
+
+
+async def _status(browser: aiohttp.ClientSession, app: App, method: str, path: str, form: dict[str, str]) -> object:
+    async with browser.request(method, base(app) + path, data=form if method == "POST" else None,
+                               allow_redirects=False) as answer:
+        if answer.status == 303 and answer.headers.get("Location") == "/dang-nhap":
+            return LOGIN
+        if answer.status == 403:
+            return FORBIDDEN
+        assert answer.status in (200, 303, 409), (method, path, answer.status, await answer.text())
+        return OK
+
+
+async def test_every_route_asks_the_permission_core(walk: Harness) -> None:
+    app = walk.app
+    assert app is not None
+    assert console_routes(app) == set(EXPECTED) | PUBLIC, "a console route has no line in the walk"
+    things = await _objects(walk)
+    users = {"resident": RESIDENT, "tech": TECH, "other_head": OTHER_HEAD, "other_official": OTHER_OFFICIAL}
+    ordered = sorted(EXPECTED, key=lambda route: route == ("POST", "/dang-xuat"))
+    for n, kind in enumerate(KINDS):
+        async with client() as browser:
+            csrf = ""
+            if kind in users:
+                await session_as(walk, users[kind], browser)
+                if kind != "resident":
+                    csrf = await csrf_of(browser, base(app) + "/")
+            seen = {}
+            for method, pattern in ordered:
+                form = _form(pattern, things) | {"csrf": csrf}
+                seen[(method, pattern)] = await _status(browser, app, method, _path(pattern, things), form)
+            wrong = {route: got for route, got in seen.items() if got != EXPECTED[route][n]}
+            assert not wrong, f"{kind}: {wrong}"
+    async with app.sessions() as session:  # nothing changed on THON-1
+        assert (await session.get(HandbookQuestion, int(things["question"]))).status == QuestionStatus.OPEN
+        assert (await session.get(Invitation, int(things["invitation"]))).withdrawn_at is None
+        assert await session.get(Role, int(things["role"])) is not None
+        assert (await session.exec(select(HandbookEntry))).first() is None
+        assert len((await session.exec(select(Invitation))).all()) == 1
