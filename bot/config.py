@@ -89,6 +89,7 @@ class Settings:
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     source: Path = field(default=DEFAULT_CONFIG)
     log_json: bool = False  # LANGSO_LOG_FORMAT=json: one JSON object a line
+    media_keep_days: int = 30  # [media] keep_days: files notices carry across platforms, and their links
 
 
 def load(env: Mapping[str, str] | None = None) -> Settings:
@@ -162,6 +163,7 @@ def build(raw: dict, env: Mapping[str, str], path: Path = DEFAULT_CONFIG) -> Set
         ),
         source=path,
         log_json=log_format == "json",
+        media_keep_days=_days(raw.get("media", {}).get("keep_days", 30), "media.keep_days"),
     )
 
 

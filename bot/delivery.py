@@ -17,6 +17,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import DeliverySettings
+from bot.media import MediaFiles
 from bot.metrics import Metrics
 from bot.pacing import Pacer
 from bot.sending import parts
@@ -88,6 +89,7 @@ class DeliveryWorker:
         sole_process: bool,
         clock: Callable[[], datetime] = utcnow,
         metrics: Metrics | None = None,
+        media: MediaFiles | None = None,
     ) -> None:
         self._engine = engine
         self._sessions = session_factory(engine)
@@ -98,7 +100,10 @@ class DeliveryWorker:
         self._clock = clock
         self._metrics = metrics or Metrics()
         self._wake = asyncio.Event()
-        self._plans: OrderedDict[int, list[Outgoing]] = OrderedDict()
+        self._plans: OrderedDict[int, asyncio.Future[list[Outgoing]]] = OrderedDict()
+        self._media = media
+        self._uploads: dict[int, int] = {}  # notice -> the stored file its plan uploads (until it has an id here)
+        self._uploading = asyncio.Lock()  # the first send of a file uploads it; the others wait for its id
         self._tasks: set[asyncio.Task[None]] = set()
         self._held: set[int] = set()  # the deliveries this process has claimed and not yet recorded
         self._recorder = Recorder(engine)
@@ -203,18 +208,53 @@ class DeliveryWorker:
             wake.cancel()  # the sends are not ours to cancel
 
     async def _plan(self, announcement_id: int) -> list[Outgoing]:
-        """The calls one notice needs, rendered once per notice rather than once per group."""
+        """The calls one notice needs, made once per notice rather than once per group: the sends that
+        start together wait for one plan (and one fetch of its file). A plan that failed is made again."""
         plan = self._plans.get(announcement_id)
         if plan is None:
-            async with self._sessions() as session:
-                notice = await session.get(Announcement, announcement_id)
-            assert notice is not None, announcement_id
-            link = self._channel.deep_link(f"{LINK_PREFIX}{notice.campaign_id}") if notice.campaign_id else None
-            plan = parts(delivery_message(notice, ChatRef(self._channel.platform, ""), link), self._channel)
-            self._plans[announcement_id] = plan
+            plan = self._plans[announcement_id] = asyncio.ensure_future(self._make_plan(announcement_id))
             if len(self._plans) > 256:
                 self._plans.popitem(last=False)
-        return plan
+        try:
+            return await asyncio.shield(plan)
+        except Exception:
+            if self._plans.get(announcement_id) is plan:
+                del self._plans[announcement_id]
+            raise
+
+    async def _make_plan(self, announcement_id: int) -> list[Outgoing]:
+        async with self._sessions() as session:
+            notice = await session.get(Announcement, announcement_id)
+        assert notice is not None, announcement_id
+        link = self._channel.deep_link(f"{LINK_PREFIX}{notice.campaign_id}") if notice.campaign_id else None
+        platform = self._channel.platform
+        carried = None
+        if self._media is not None and notice.attachment_ref and notice.attachment_platform != platform:
+            carried = await self._media.carry(notice, self._channel)  # a file written on another platform
+        if carried is None:
+            return parts(delivery_message(notice, ChatRef(platform, ""), link), self._channel)
+        out = delivery_message(notice, ChatRef(platform, ""), link, file_link=carried.link, file_name=carried.file_name)
+        if carried.upload is not None and carried.media_id is not None:
+            self._uploads[announcement_id] = carried.media_id
+        return parts(replace(out, attachment=carried.attachment, upload=carried.upload), self._channel)
+
+    async def _send_part(self, row: outbox.Claimed, done: int, chat: ChatRef, is_group: bool) -> SendResult:
+        """One call of the notice's plan. A file still to upload goes up once: the other sends of the
+        notice wait for the id the platform gives it, and send that."""
+        part = (await self._plan(row.announcement_id))[done]
+        if part.upload is None or row.announcement_id not in self._uploads:
+            async with self._pacer.send_slot(chat, is_group=is_group):
+                return await self._channel.send(replace(part, chat=chat))
+        async with self._uploading:
+            part = (await self._plan(row.announcement_id))[done]  # the id may have come meanwhile
+            async with self._pacer.send_slot(chat, is_group=is_group):
+                result = await self._channel.send(replace(part, chat=chat))
+            media_id = self._uploads.get(row.announcement_id)
+            if part.upload is not None and result.file_ref and media_id is not None and self._media is not None:
+                await self._media.remember(media_id, self._channel.platform, result.file_ref)
+                self._uploads.pop(row.announcement_id, None)
+                self._plans.pop(row.announcement_id, None)  # made again, with the id
+            return result
 
     async def _deliver(self, row: outbox.Claimed) -> None:
         try:
@@ -232,8 +272,7 @@ class DeliveryWorker:
         chat = ChatRef(self._channel.platform, row.chat_id)
         done = row.parts_sent
         while done < len(plan):
-            async with self._pacer.send_slot(chat, is_group=True):
-                result = await self._channel.send(replace(plan[done], chat=chat))
+            result = await self._send_part(row, done, chat, is_group=True)
             if result.outcome is Outcome.SENT:
                 done += 1
                 await self._record_part(row, done, len(plan), result)

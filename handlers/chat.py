@@ -50,9 +50,11 @@ class ChatRef:
 @dataclass(frozen=True)
 class Attachment:
     kind: str  # "photo" | "document"
-    ref: str  # the platform's file id
+    ref: str  # the platform's file id (Telegram) or the file's URL (Zalo)
     platform: str
     filename: str = ""
+    size: int = 0  # bytes, as the platform says before anything is downloaded; 0: not said
+    mime: str = ""  # the type the platform says; "": not said
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,24 @@ class Upload:
 
 
 @dataclass(frozen=True)
+class Fetched:
+    """A file downloaded from the platform it was written on, to carry to another."""
+
+    content: bytes
+    mime: str  # as the platform or the file's name says; "": not known
+    filename: str
+
+
+class Carry(StrEnum):
+    """How a platform takes a file the bot keeps: uploaded, or fetched by the platform from the bot's
+    web address (a photo on Zalo), or not at all, as a link in the text (a document on Zalo)."""
+
+    UPLOAD = "upload"
+    URL = "url"
+    LINK = "link"
+
+
+@dataclass(frozen=True)
 class Outgoing:
     chat: ChatRef
     text: str
@@ -146,6 +166,7 @@ class SendResult:
     retry_after: float = 0.0
     new_chat_id: str | None = None
     detail: str = ""
+    file_ref: str | None = None  # what the platform now calls a file the send uploaded, to send it again
 
 
 class Channel(Protocol):
@@ -165,6 +186,15 @@ class Channel(Protocol):
         ...
 
     async def answer_button(self, incoming: Incoming, text: str) -> None: ...
+
+    def carries(self, kind: str) -> Carry:
+        """How this platform takes a file of `kind` ("photo" | "document") from another platform."""
+        ...
+
+    async def fetch(self, attachment: Attachment, limit: int) -> Fetched | None:
+        """The file an Incoming of this platform carried, or None if it is gone or over `limit` bytes
+        for good; raises when it may work later (the network)."""
+        ...
 
     def deep_link(self, payload: str) -> str | None:
         """A link that opens a private chat with the bot and sends /start `payload`, where the platform

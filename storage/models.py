@@ -100,6 +100,7 @@ class Announcement(SQLModel, table=True):
     attachment_kind: str | None = None
     attachment_ref: str | None = None
     attachment_platform: str | None = None
+    attachment_name: str = ""  # a document's file name as its author sent it
     # how the notice is signed in the groups, fixed when it is queued
     author_name: str = ""
     from_place: str = ""
@@ -454,3 +455,41 @@ class ConsoleSession(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     ended_at: datetime | None = None
+
+class Media(SQLModel, table=True):
+    """A file a notice carries to another platform, kept once by its SHA-256 in the database itself, so
+    every process serves it and backups hold it (storage/media.py). Deleted once no notice younger than
+    `[media] keep_days` (nor a recurring one) uses it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(unique=True)
+    kind: str  # "photo" | "document"
+    mime: str
+    filename: str
+    size: int
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class MediaRef(SQLModel, table=True):
+    """What a platform calls a stored file: the file id it came with or got on upload (Telegram), the
+    URL it came from (Zalo). A notice finds its file by the ref it was written with; a send reuses one."""
+
+    __tablename__ = "media_ref"
+    __table_args__ = (UniqueConstraint("platform", "ref"),)
+    id: int | None = Field(default=None, primary_key=True)
+    media_id: int = Field(foreign_key="media.id", index=True)
+    platform: str
+    ref: str
+
+
+class MediaLink(SQLModel, table=True):
+    """An unguessable, expiring address of a stored file on the bot's web server (bot/web/media.py):
+    only the token's SHA-256 is kept."""
+
+    __tablename__ = "media_link"
+    id: int | None = Field(default=None, primary_key=True)
+    media_id: int = Field(foreign_key="media.id", index=True)
+    token_hash: str
+    expires_at: datetime
+

@@ -57,6 +57,8 @@ _HTML_TAGS = frozenset(
      "a", "code", "pre", "blockquote", "tg-emoji"}
 )
 _PATH_RE = re.compile(r"^/bot([^/]+)/([A-Za-z0-9_]+)/?$")
+_FILE_RE = re.compile(r"^/file/bot([^/]+)/(.+)$")
+_DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile refuses bigger files to bots
 _MAX_STORED_MESSAGES_PER_CHAT = 1000  # enough for reply/callback lookups, bounded for load tests
 _TIMEOUT_FAULT_HOLD = 30.0
 
@@ -301,6 +303,10 @@ class FakeTelegram:
         self._updates: deque[tuple[int, dict]] = deque()
         self._update_ids = itertools.count(100_001)
         self._file_ids = itertools.count(1)
+        # file_id -> (file_path, bytes): what getFile and the download serve; photos and documents the
+        # fake's users send, and files the bot uploaded
+        self.files: dict[str, tuple[str, bytes]] = {}
+        self.downloads: list[str] = []  # file_paths the bot downloaded, in order
         self._callback_ids = itertools.count(7_000_000_001)
         self._open_callbacks: set[str] = set()
         self._allowed_updates: set[str] | None = None  # None = Telegram's default set
@@ -327,6 +333,7 @@ class FakeTelegram:
             "editmessagereplymarkup": self._edit_reply_markup,
             "editmessagetext": self._edit_message_text,
             "getchat": self._get_chat,
+            "getfile": self._get_file,
             # Harmless extras bots commonly call at startup or while working.
             "setmycommands": self._true,
             "deletemycommands": self._true,
@@ -423,6 +430,10 @@ class FakeTelegram:
         caption: str | None = None,
         photo: bool = False,
         document: bool = False,
+        content: bytes | None = None,
+        file_size: int | None = None,
+        file_name: str = "document.pdf",
+        mime_type: str = "application/pdf",
         reply_to_message_id: int | None = None,
         first_name: str = "",
         entities_for_commands: bool = True,
@@ -434,20 +445,25 @@ class FakeTelegram:
             msg["text"] = text
             if entities_for_commands and (ent := self._command_entity(text)):
                 msg["entities"] = [ent]
+        # `content`: the file's bytes (else made up); `file_size`: what the update says (else their length)
         if photo:
             n = next(self._file_ids)
+            data = content if content is not None else _made_up(f"photo {n}", 60812)
             msg["photo"] = [
                 {"file_id": f"AgACAgUAAxkBAAI{n:06d}s", "file_unique_id": f"AQAD{n:06d}s",
                  "width": 90, "height": 67, "file_size": 1433},
                 {"file_id": f"AgACAgUAAxkBAAI{n:06d}m", "file_unique_id": f"AQAD{n:06d}m",
-                 "width": 800, "height": 600, "file_size": 60812},
+                 "width": 800, "height": 600, "file_size": file_size or len(data)},
             ]
+            self.files[f"AgACAgUAAxkBAAI{n:06d}m"] = (f"photos/file_{n}.jpg", data)
         if document:
             n = next(self._file_ids)
+            data = content if content is not None else _made_up(f"document {n}", 24576)
             msg["document"] = {
                 "file_id": f"BQACAgUAAxkBAAI{n:06d}", "file_unique_id": f"AgAD{n:06d}",
-                "file_name": "document.pdf", "mime_type": "application/pdf", "file_size": 24576,
+                "file_name": file_name, "mime_type": mime_type, "file_size": file_size or len(data),
             }
+            self.files[f"BQACAgUAAxkBAAI{n:06d}"] = (f"documents/file_{n}{_suffix(file_name)}", data)
         if caption is not None:
             msg["caption"] = caption
             if entities_for_commands and (ent := self._command_entity(caption)):
@@ -649,6 +665,8 @@ class FakeTelegram:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
+        if request.method == "GET" and (download := _FILE_RE.match(request.path)):
+            return self._download(*download.groups())
         m = _PATH_RE.match(request.path)
         if not m:
             return await self._respond(request, _err(404, "Not Found"))
@@ -1063,6 +1081,8 @@ class FakeTelegram:
         if limited := self._rate_limit(chat.id):
             return limited
         unique = f"AQAD{file_id[-8:]}"
+        if isinstance(upload := params.get(field_name), _Upload):
+            self.files[file_id] = (f"{field_name}s/file_{file_id[-8:]}{_suffix(upload.filename or '')}", upload.content)
         content: dict[str, Any]
         if field_name == "photo":
             content = {"photo": [
@@ -1087,6 +1107,23 @@ class FakeTelegram:
             document=recorded if field_name == "document" else None,
         )
         return _ok(msg)
+
+    async def _get_file(self, params: dict) -> _Reply:
+        known = self.files.get(str(params.get("file_id") or ""))
+        if known is None:
+            return _err(400, "Bad Request: wrong file_id or the file is temporarily unavailable")
+        path, data = known
+        if len(data) > _DOWNLOAD_LIMIT:
+            return _err(400, "Bad Request: file is too big")
+        file_id = str(params["file_id"])
+        return _ok({"file_id": file_id, "file_unique_id": f"U{file_id[-10:]}", "file_size": len(data), "file_path": path})
+
+    def _download(self, token: str, path: str) -> web.Response:
+        found = [data for known_path, data in self.files.values() if known_path == path]
+        if token != self.token or not found:
+            return web.Response(status=404)
+        self.downloads.append(path)
+        return web.Response(body=found[0], content_type="application/octet-stream")
 
     async def _send_photo(self, params: dict) -> _Reply:
         return await self._send_media(params, "sendPhoto", "photo")
@@ -1300,3 +1337,12 @@ class FakeTelegram:
                 return resp.status
         except (TimeoutError, aiohttp.ClientError, OSError):
             return 0
+
+
+def _made_up(label: str, size: int) -> bytes:
+    """Bytes standing for a file a user sent: distinct per file, of the given size."""
+    return (label.encode() * (size // len(label) + 1))[:size]
+
+
+def _suffix(filename: str) -> str:
+    return "." + filename.rsplit(".", 1)[1] if "." in filename else ""

@@ -91,6 +91,9 @@ class FakeZalo:
         self.webhook: dict[str, str] | None = None
         self.webhook_responses: list[int] = []  # status of each POST to the webhook (0 = unreachable)
         self._updates: deque[dict] = deque()
+        # files served at {url}/files/<name>, as the platform's CDN serves the photos people send
+        self.hosted: dict[str, tuple[bytes, str]] = {}
+        self.downloads: list[str] = []  # names fetched from it, in order
         self._faults: dict[str, deque[str]] = {}
         self._message_ids = itertools.count(1)
         self._wakeup = asyncio.Event()
@@ -180,6 +183,11 @@ class FakeZalo:
             self._notify()
         return mid
 
+    def host(self, name: str, content: bytes, content_type: str = "image/jpeg") -> str:
+        """Serve `content` as a photo a person sent; returns its URL (for push's photo_url)."""
+        self.hosted[name] = (content, content_type)
+        return f"{self.url}/files/{name}"
+
     def fail_next(self, chat_id: str, kind: str) -> None:
         """The next send to chat_id fails: "429" (with Retry-After), "403" (blocked), "500", "drop"
         (connection closed without an answer) or "timeout" (no answer until the fake stops)."""
@@ -214,6 +222,13 @@ class FakeZalo:
         self._wakeup = asyncio.Event()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.method == "GET" and request.path.startswith("/files/"):
+            name = request.path.removeprefix("/files/")
+            if name not in self.hosted:
+                return web.Response(status=404)
+            self.downloads.append(name)
+            content, content_type = self.hosted[name]
+            return web.Response(body=content, content_type=content_type)
         m = _PATH_RE.match(request.path)
         if not m:
             return await self._respond(request, _err(404, "Not Found"))

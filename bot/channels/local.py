@@ -9,7 +9,7 @@ from collections.abc import Callable
 from itertools import count
 from typing import Any
 
-from handlers.chat import Attachment, ChatKind, Event, Incoming, Outcome, Outgoing, Quoted, SendResult
+from handlers.chat import Attachment, Carry, ChatKind, Event, Fetched, Incoming, Outcome, Outgoing, Quoted, SendResult
 
 PLATFORM = "local"
 
@@ -38,6 +38,12 @@ class LocalChannel:
 
     def deep_link(self, payload: str) -> str | None:
         return None
+
+    def carries(self, kind: str) -> Carry:
+        return Carry.UPLOAD
+
+    async def fetch(self, attachment: Attachment, limit: int) -> Fetched | None:
+        return None  # the demo's attachments name no real file
 
     def parse(self, payload: dict[str, Any]) -> Incoming:
         return from_payload(payload)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import mimetypes
 import re
 import time
 import warnings
 from collections.abc import Awaitable, Callable
+from pathlib import PurePosixPath
 from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
@@ -28,7 +30,19 @@ from telegram.warnings import PTBUserWarning
 from bot.channels.aiohttp_request import AiohttpRequest
 from bot.logs import size_of
 from bot.startup import StartError
-from handlers.chat import Attachment, ChatKind, Event, Incoming, Outcome, Outgoing, Quoted, SendResult, utf16_units
+from handlers.chat import (
+    Attachment,
+    Carry,
+    ChatKind,
+    Event,
+    Fetched,
+    Incoming,
+    Outcome,
+    Outgoing,
+    Quoted,
+    SendResult,
+    utf16_units,
+)
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +127,26 @@ class TelegramChannel:
             return SendResult(Outcome.FAILED, detail=str(exc))
         except (NetworkError, TelegramError) as exc:  # time-outs, 5xx, dropped connections
             return SendResult(Outcome.FAILED, detail=str(exc) or type(exc).__name__)
-        return SendResult(Outcome.SENT, message_id=str(sent.message_id))
+        return SendResult(Outcome.SENT, message_id=str(sent.message_id), file_ref=_file_id(sent) if out.upload else None)
+
+    def carries(self, kind: str) -> Carry:
+        return Carry.UPLOAD  # photos and documents alike; the file id Telegram gives back is reused
+
+    async def fetch(self, attachment: Attachment, limit: int) -> Fetched | None:
+        """getFile, then the download. Telegram refuses files over 20 MB to bots (BadRequest "file is too
+        big"), and a file id that is no longer valid the same way: both are for good."""
+        try:
+            file = await self.bot.get_file(attachment.ref)
+            if file.file_size and file.file_size > limit:
+                return None
+            content = bytes(await file.download_as_bytearray())
+        except BadRequest as exc:
+            log.warning("telegram: file of a notice not available (%s)", exc)
+            return None
+        if len(content) > limit:
+            return None
+        name = PurePosixPath(file.file_path or "").name or attachment.filename
+        return Fetched(content, attachment.mime or mimetypes.guess_type(name)[0] or "", attachment.filename or name)
 
     def deep_link(self, payload: str) -> str | None:
         return f"https://t.me/{self.username}?start={payload}" if self.username else None
@@ -308,10 +341,21 @@ def _kind(chat_type: str) -> ChatKind:
 
 def _attachment(message: Message) -> Attachment | None:
     if message.photo:
-        return Attachment("photo", message.photo[-1].file_id, PLATFORM)
+        photo = message.photo[-1]  # the largest size
+        return Attachment("photo", photo.file_id, PLATFORM, size=photo.file_size or 0, mime="image/jpeg")
     if message.document:
-        return Attachment("document", message.document.file_id, PLATFORM, message.document.file_name or "")
+        document = message.document
+        return Attachment(
+            "document", document.file_id, PLATFORM, document.file_name or "", document.file_size or 0, document.mime_type or ""
+        )
     return None
+
+
+def _file_id(sent: Message) -> str | None:
+    """The id Telegram gave a file the bot uploaded: sending it again by id uploads nothing."""
+    if sent.photo:
+        return sent.photo[-1].file_id
+    return sent.document.file_id if sent.document else None
 
 
 def _seconds(value: object) -> float:

@@ -12,8 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import mimetypes
 from collections.abc import Awaitable, Callable
+from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import aiohttp
 
@@ -21,7 +24,7 @@ from bot.channels.backlog import LIMIT as BACKLOG_LIMIT
 from bot.channels.backlog import Backlog
 from bot.logs import describe
 from bot.startup import StartError
-from handlers.chat import Attachment, ChatKind, Incoming, Outcome, Outgoing, SendResult
+from handlers.chat import Attachment, Carry, ChatKind, Fetched, Incoming, Outcome, Outgoing, SendResult
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +125,38 @@ class ZaloChannel:
             return SendResult(exc.outcome, retry_after=exc.retry_after, detail=exc.detail)
         message_id = result.get("message_id") if isinstance(result, dict) else None
         return SendResult(Outcome.SENT, message_id=str(message_id) if message_id is not None else None)
+
+    def carries(self, kind: str) -> Carry:
+        # sendPhoto takes a photo's URL and nothing else; there is no way to send a document at all
+        return Carry.URL if kind == "photo" else Carry.LINK
+
+    async def fetch(self, attachment: Attachment, limit: int) -> Fetched | None:
+        """The photo from the URL its update gave. An answer of 4xx, or more than `limit` bytes, is for
+        good; a time-out, a dropped connection or a 5xx may pass (raises ZaloError)."""
+        if self._session is None or self._session.closed:
+            raise RuntimeError("ZaloChannel is not started")
+        timeout = aiohttp.ClientTimeout(total=self.send_timeout * 4, sock_connect=CONNECT_TIMEOUT)
+        try:
+            async with self._session.get(attachment.ref, timeout=timeout) as resp:
+                if resp.status >= 500:
+                    raise ZaloError("file", Outcome.FAILED, f"HTTP {resp.status}", status=resp.status)
+                if resp.status >= 400:
+                    log.warning("zalo: file of a notice not available (HTTP %d)", resp.status)
+                    return None
+                chunks, size = [], 0
+                async for chunk in resp.content.iter_chunked(64 * 1024):
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > limit:  # not read to the end: it will not be kept
+                        return None
+                mime = resp.content_type if resp.content_type != "application/octet-stream" else ""
+        except TimeoutError:
+            raise ZaloError("file", Outcome.FAILED, "timed out") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ZaloError("file", Outcome.FAILED, describe(exc)) from None
+        content = b"".join(chunks)
+        name = PurePosixPath(unquote(urlparse(attachment.ref).path)).name or attachment.filename
+        return Fetched(content, mime or mimetypes.guess_type(name)[0] or "", name)
 
     def deep_link(self, payload: str) -> str | None:
         return None  # no links into a bot chat: invitations say "nhắn /khaosat MÃ cho bot" instead
