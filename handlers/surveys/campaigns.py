@@ -226,7 +226,7 @@ async def progress(session: AsyncSession, villages: list[Place]) -> list[Progres
     ids = [v.id for v in villages]
     by_id = {v.id: v for v in villages}
     campaigns = await session.exec(
-        select(Campaign).where(col(Campaign.place_id).in_(ids), col(Campaign.closed_at).is_(None)).order_by(Campaign.id)
+        select(Campaign).where(col(Campaign.place_id).in_(ids), col(Campaign.closed_at).is_(None)).order_by(col(Campaign.id))
     )
     found = []
     for campaign in campaigns.all():

@@ -29,7 +29,7 @@ def bar_chart(title: str, villages: Sequence[tuple[str, Sequence[Score]]], targe
         middle = 0.4 - height / 2
         for r, target in enumerate(targets):
             axes.vlines(target, r - height / 2, r + 0.8 - height / 2, colors="black", linestyles="dashed",
-                        label=target_label if r == 0 else None)
+                        label=target_label if r == 0 else "_nolegend_")
         axes.set_yticks([r + middle for r in range(rows)], indicators)
     axes.invert_yaxis()
     axes.set_xlim(0, 110)

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 
 class ExprError(Exception):
@@ -223,7 +224,7 @@ def _equal(left: object, right: object) -> bool:
     return x == y if x is not None and y is not None else _string(left) == _string(right)
 
 
-_ORDER: dict[str, Callable[[object, object], bool]] = {
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {  # only ever given two numbers or two strings
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
 }
 

@@ -6,6 +6,7 @@ goes to the household's members only, and staff learn how many got it."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlmodel import col, select
@@ -104,7 +105,7 @@ async def _ask_household(turn: Turn, village: Place) -> None:
              village=village.name, choices=choices.lines)
 
 
-def _household_menu(households: list[Household | None]) -> Menu:
+def _household_menu(households: Sequence[Household | None]) -> Menu:
     """Head and hamlet by number; a household deleted since the list was shown keeps its number."""
     return menu(**{
         f"h{n}": f"{h.head_name}{' — ' + h.hamlet if h.hamlet else ''}" if h else "…"

@@ -47,7 +47,7 @@ async def submitted_answers(session: AsyncSession, campaign: Campaign) -> list[d
             SurveyResponse.campaign_id == campaign.id, SurveyResponse.status == ResponseStatus.SUBMITTED
         )
     )
-    return list(rows.all())
+    return [dict(answers) for answers in rows.all()]
 
 
 @dataclass(frozen=True)
