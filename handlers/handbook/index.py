@@ -26,6 +26,9 @@ from handlers.handbook.articles import Article
 from handlers.handbook.normalize import Repairer, expand, plain, stopwords, words
 
 NGRAMS = (3, 4, 5)
+# above this many stored entries in a query's columns (handbooks of hundreds of articles) scipy's C
+# loops are faster than gathering them with numpy
+GATHER_AT_MOST = 40_000
 WEIGHTS = {"title": 3, "synonyms": 2, "questions": 2, "problems": 2, "tags": 2, "summary": 1, "body": 1}
 VIEWS = ("characters, whole article", "characters, best phrase", "words, whole article")
 # how the views add up to the ranking score; bench/handbook.py --mix picks it inside the k-fold loop
@@ -78,10 +81,12 @@ class _Vectors:
         picked = np.asarray(cols)
         q = (1 + np.log(np.asarray(counts, float))) * self.idf[picked]
         q /= np.linalg.norm(q)
-        # the picked columns' stored entries, gathered straight from the CSC arrays: scipy's fancy
-        # indexing costs more than the product for a query's hundred-odd n-grams
         starts, ends = self.matrix.indptr[picked], self.matrix.indptr[picked + 1]
         lengths = ends - starts
+        if lengths.sum() > GATHER_AT_MOST:
+            return np.asarray(self.matrix[:, picked] @ q).ravel()
+        # the picked columns' stored entries, gathered straight from the CSC arrays: for the few
+        # thousand entries of a real handbook this beats scipy's fancy indexing several times over
         at = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
         weights = self.matrix.data[at] * np.repeat(q, lengths)
         return np.bincount(self.matrix.indices[at], weights=weights, minlength=self.matrix.shape[0])
