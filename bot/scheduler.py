@@ -31,6 +31,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.util import obj_to_ref
+from sqlalchemy.exc import DatabaseError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -55,6 +56,12 @@ class SharedJobStore(SQLAlchemyJobStore):
     """The store every process's scheduler reads and writes: a job another process removed meanwhile
     (a notice cancelled, a one-off job that ran there) is gone, which is no reason to stop scheduling
     (apscheduler lets the JobLookupError end its thread)."""
+
+    def start(self, scheduler: object, alias: str) -> None:
+        try:
+            super().start(scheduler, alias)
+        except DatabaseError:  # processes started together on a new database: another created the table first
+            super().start(scheduler, alias)  # now it is there, and left alone
 
     def update_job(self, job: object) -> None:
         try:
