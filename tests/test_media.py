@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -47,10 +46,10 @@ class Bot:
     public_url: str
 
 
-async def _start(fake: FakeTelegram, zalo: FakeZalo, tmp_path: Path, port: int, public: bool) -> AsyncIterator[Bot]:
+async def _start(fake: FakeTelegram, zalo: FakeZalo, database_url: str, port: int, public: bool) -> AsyncIterator[Bot]:
     public_url = f"http://127.0.0.1:{port}" if public else ""
     settings = settings_for(
-        f"sqlite:///{tmp_path / 'langso.db'}",
+        database_url,
         fake.url,
         env={"LANGSO_ZALO_TOKEN": zalo.token, "LANGSO_ZALO_API_URL": zalo.url},
         web={"port": port, "public_url": public_url},
@@ -78,15 +77,16 @@ async def _start(fake: FakeTelegram, zalo: FakeZalo, tmp_path: Path, port: int, 
 
 
 @pytest.fixture
-async def bot(fake: FakeTelegram, zalo: FakeZalo, tmp_path: Path, unused_tcp_port: int) -> AsyncIterator[Bot]:
-    async for started in _start(fake, zalo, tmp_path, unused_tcp_port, public=True):
+async def bot(fake: FakeTelegram, zalo: FakeZalo, database_url: str, unused_tcp_port: int) -> AsyncIterator[Bot]:
+    """On SQLite and on PostgreSQL, where several processes serve the files from the same rows."""
+    async for started in _start(fake, zalo, database_url, unused_tcp_port, public=True):
         yield started
 
 
 @pytest.fixture
-async def bot_unreachable(fake: FakeTelegram, zalo: FakeZalo, tmp_path: Path, unused_tcp_port: int) -> AsyncIterator[Bot]:
+async def bot_unreachable(fake: FakeTelegram, zalo: FakeZalo, sqlite_url: str, unused_tcp_port: int) -> AsyncIterator[Bot]:
     """No [web] public_url: Zalo cannot be given an address to fetch a file from."""
-    async for started in _start(fake, zalo, tmp_path, unused_tcp_port, public=False):
+    async for started in _start(fake, zalo, sqlite_url, unused_tcp_port, public=False):
         yield started
 
 
