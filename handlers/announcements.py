@@ -657,7 +657,8 @@ def delivery_bucket(state: str, error: str) -> str:
     "stopped" (cancelled before it went out) or "pending"."""
     if state == DeliveryStatus.STOPPED and error == CANCELLED_MARK:
         return "stopped"
-    return {DeliveryStatus.SENT: "sent", DeliveryStatus.FAILED: "failed", DeliveryStatus.STOPPED: "failed"}.get(state, "pending")
+    buckets: dict[str, str] = {DeliveryStatus.SENT: "sent", DeliveryStatus.FAILED: "failed", DeliveryStatus.STOPPED: "failed"}
+    return buckets.get(state, "pending")
 
 
 async def _waiting_until(turn: Turn, notice: Announcement) -> datetime | None:

@@ -19,7 +19,7 @@ from tests.conftest import settings_for
 from tests.console_helpers import PUBLIC_URL, OTHER_HEAD, OTHER_OFFICIAL, base, client, csrf_of, handed_off_question
 from tests.console_helpers import seed_strangers, session_as
 from tests.fake_telegram import FakeTelegram
-from tests.harness import OFFICIAL, RESIDENT, TECH, Harness
+from tests.harness import RESIDENT, TECH, Harness
 
 NOBODY, LOGIN, FORBIDDEN, OK = 0, "login", 403, "ok"
 PUBLIC = {("GET", "/dang-nhap"), ("GET", "/dang-nhap/{token}"), ("POST", "/dang-nhap/{token}")}

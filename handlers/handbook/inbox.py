@@ -6,6 +6,7 @@ asks the permission core (`may_answer_question`) itself."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -82,7 +83,8 @@ async def _mine(session: AsyncSession, actor: Actor) -> ColumnElement[bool]:
     return or_(col(HandbookQuestion.place_id).is_(None), col(HandbookQuestion.place_id).in_(places))
 
 
-async def _listed(session: AsyncSession, *where: ColumnElement[bool], newest_first: bool, limit: int) -> list[Listed]:
+async def _listed(session: AsyncSession, where: Sequence[ColumnElement[bool]], *, newest_first: bool,
+                  limit: int) -> list[Listed]:
     order = col(HandbookQuestion.id).desc() if newest_first else col(HandbookQuestion.id)
     rows = await session.exec(
         select(HandbookQuestion, Person.display_name, Place.name, HandbookEntry.id)
@@ -100,19 +102,19 @@ async def waiting(session: AsyncSession, actor: Actor, limit: int) -> tuple[list
     """The oldest `limit` open questions the actor answers, and how many are open in all."""
     if not await question_places(session, actor):
         return [], 0
-    where = (HandbookQuestion.status == QuestionStatus.OPEN, await _mine(session, actor))
+    where = [col(HandbookQuestion.status) == QuestionStatus.OPEN, await _mine(session, actor)]
     total = (await session.exec(select(func.count()).select_from(HandbookQuestion).where(*where))).one()
-    return await _listed(session, *where, newest_first=False, limit=limit), total
+    return await _listed(session, where, newest_first=False, limit=limit), total
 
 
 async def answered(session: AsyncSession, actor: Actor, words: str, limit: int) -> list[Listed]:
     """Answered questions of the actor's places whose question or answer holds `words` (any case),
     newest first."""
-    where = [HandbookQuestion.status == QuestionStatus.ANSWERED, await _mine(session, actor)]
+    where = [col(HandbookQuestion.status) == QuestionStatus.ANSWERED, await _mine(session, actor)]
     if words.strip():
         pattern = f"%{words.strip()}%"
         where.append(or_(col(HandbookQuestion.text).ilike(pattern), col(HandbookQuestion.answer).ilike(pattern)))
-    return await _listed(session, *where, newest_first=True, limit=limit)
+    return await _listed(session, where, newest_first=True, limit=limit)
 
 
 async def answerable(session: AsyncSession, actor: Actor, question_id: int | None) -> Outcome:

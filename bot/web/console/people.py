@@ -21,7 +21,7 @@ from storage.models import Invitation, Place, Role
 ROUTES = web.RouteTableDef()
 
 
-def _within(places: list[Place], scope: Place | None) -> set[int]:
+def _within(places: list[Place], scope: Place | None) -> set[int | None]:
     return {p.id for p in places if scope is None or p.id == scope.id or p.parent_id == scope.id}
 
 
@@ -86,7 +86,8 @@ def _qr_svg(url: str) -> str:
 @staff
 async def withdraw_invitation(visit: Visit) -> web.StreamResponse:
     invitation = await _invitation(visit.session, visit.request.match_info["id"])
-    require(invitation is not None and invitation.invited_by == visit.actor.person_id)
+    if invitation is None or invitation.id is None or invitation.invited_by != visit.actor.person_id:
+        raise Forbidden
     done = await withdraw(visit.session, visit.actor, invitation.id, visit.now)
     return see_other(f"/nguoi?xong={'rut' if done else 'het-han'}")
 
@@ -107,6 +108,7 @@ async def confirm_removal(visit: Visit) -> web.StreamResponse:
 @staff
 async def remove(visit: Visit) -> web.StreamResponse:
     held = await _removable(visit)
+    assert held.role.id is not None  # a stored row
     verdict, removed = await remove_role(visit.session, visit.actor, held.role.id, visit.now)
     if verdict is Verdict.REMOVED and removed is not None:
         visit.relays.extend(await tell_holder(visit.session, removed, visit.visitor.person))
