@@ -100,7 +100,8 @@ class DeliveryWorker:
         self._clock = clock
         self._metrics = metrics or Metrics()
         self._wake = asyncio.Event()
-        self._plans: OrderedDict[int, asyncio.Future[list[Outgoing]]] = OrderedDict()
+        # notice -> its calls for a group (False) and for a follower's private chat (True)
+        self._plans: OrderedDict[int, asyncio.Future[dict[bool, list[Outgoing]]]] = OrderedDict()
         self._media = media
         self._uploads: dict[int, int] = {}  # notice -> the stored file its plan uploads (until it has an id here)
         self._uploading = asyncio.Lock()  # the first send of a file uploads it; the others wait for its id
@@ -207,7 +208,7 @@ class DeliveryWorker:
         finally:
             wake.cancel()  # the sends are not ours to cancel
 
-    async def _plan(self, announcement_id: int) -> list[Outgoing]:
+    async def _plan(self, announcement_id: int, private: bool) -> list[Outgoing]:
         """The calls one notice needs, made once per notice rather than once per group: the sends that
         start together wait for one plan (and one fetch of its file). A plan that failed is made again."""
         plan = self._plans.get(announcement_id)
@@ -216,13 +217,13 @@ class DeliveryWorker:
             if len(self._plans) > 256:
                 self._plans.popitem(last=False)
         try:
-            return await asyncio.shield(plan)
+            return (await asyncio.shield(plan))[private]
         except Exception:
             if self._plans.get(announcement_id) is plan:
                 del self._plans[announcement_id]
             raise
 
-    async def _make_plan(self, announcement_id: int) -> list[Outgoing]:
+    async def _make_plan(self, announcement_id: int) -> dict[bool, list[Outgoing]]:
         async with self._sessions() as session:
             notice = await session.get(Announcement, announcement_id)
         assert notice is not None, announcement_id
@@ -232,21 +233,26 @@ class DeliveryWorker:
         if self._media is not None and notice.attachment_ref and notice.attachment_platform != platform:
             carried = await self._media.carry(notice, self._channel)  # a file written on another platform
         if carried is None:
-            return parts(delivery_message(notice, ChatRef(platform, ""), link), self._channel)
-        out = delivery_message(notice, ChatRef(platform, ""), link, file_link=carried.link, file_name=carried.file_name)
+            return {p: parts(delivery_message(notice, ChatRef(platform, ""), link, private=p), self._channel)
+                    for p in (False, True)}
         if carried.upload is not None and carried.media_id is not None:
             self._uploads[announcement_id] = carried.media_id
-        return parts(replace(out, attachment=carried.attachment, upload=carried.upload), self._channel)
+        plans = {}
+        for private in (False, True):
+            out = delivery_message(notice, ChatRef(platform, ""), link, file_link=carried.link,
+                                   file_name=carried.file_name, private=private)
+            plans[private] = parts(replace(out, attachment=carried.attachment, upload=carried.upload), self._channel)
+        return plans
 
     async def _send_part(self, row: outbox.Claimed, done: int, chat: ChatRef, is_group: bool) -> SendResult:
         """One call of the notice's plan. A file still to upload goes up once: the other sends of the
         notice wait for the id the platform gives it, and send that."""
-        part = (await self._plan(row.announcement_id))[done]
+        part = (await self._plan(row.announcement_id, row.group_id is None))[done]
         if part.upload is None or row.announcement_id not in self._uploads:
             async with self._pacer.send_slot(chat, is_group=is_group):
                 return await self._channel.send(replace(part, chat=chat))
         async with self._uploading:
-            part = (await self._plan(row.announcement_id))[done]  # the id may have come meanwhile
+            part = (await self._plan(row.announcement_id, row.group_id is None))[done]  # the id may have come meanwhile
             async with self._pacer.send_slot(chat, is_group=is_group):
                 result = await self._channel.send(replace(part, chat=chat))
             media_id = self._uploads.get(row.announcement_id)
@@ -268,15 +274,15 @@ class DeliveryWorker:
         self._metrics.delivered(self._channel.platform, outcome)
 
     async def _deliver_parts(self, row: outbox.Claimed) -> Outcome:
-        plan = await self._plan(row.announcement_id)
+        plan = await self._plan(row.announcement_id, row.group_id is None)
         chat = ChatRef(self._channel.platform, row.chat_id)
         done = row.parts_sent
         while done < len(plan):
-            result = await self._send_part(row, done, chat, is_group=True)
+            result = await self._send_part(row, done, chat, is_group=row.group_id is not None)
             if result.outcome is Outcome.SENT:
                 done += 1
                 await self._record_part(row, done, len(plan), result)
-            elif result.outcome is Outcome.MIGRATED and result.new_chat_id:
+            elif result.outcome is Outcome.MIGRATED and result.new_chat_id and row.group_id is not None:
                 chat = await self._move(row, result.new_chat_id)
             else:
                 await self._record_failure(row, chat, result)
@@ -317,7 +323,11 @@ class DeliveryWorker:
             )
         elif result.outcome is Outcome.STOPPED:
             async with self._sessions() as session:
-                await outbox.stop_group(session, row.group_id, result.detail[:500])
+                if row.group_id is not None:
+                    await outbox.stop_group(session, row.group_id, result.detail[:500])
+                else:  # a follower who blocked the bot: not retried, not targeted until they write again
+                    assert row.follower_id is not None
+                    await outbox.stop_follower(session, row.follower_id, result.detail[:500], self._clock())
                 await session.commit()
         elif result.outcome is Outcome.REJECTED:
             await self._refused(row, result)
@@ -340,8 +350,9 @@ class DeliveryWorker:
 
     async def _refusal_message(self, session: AsyncSession, row: outbox.Claimed, result: SendResult) -> Outgoing | None:
         notice = await session.get(Announcement, row.announcement_id)
-        group = await session.get(ChatGroup, row.group_id)
-        assert notice is not None and group is not None
+        delivery = await session.get(Delivery, row.delivery_id)
+        group = await session.get(ChatGroup, row.group_id) if row.group_id is not None else None
+        assert notice is not None and delivery is not None
         author = await session.exec(
             select(Identity.user_id)
             .where(Identity.person_id == notice.author_id, Identity.platform == self._channel.platform)
@@ -349,14 +360,16 @@ class DeliveryWorker:
         )
         user_id = author.first()
         if user_id is None:  # the author writes on another platform, which this worker cannot reach
-            log.info("notice %d refused in group %d; its author has no chat on %s", notice.id, group.id, self._channel.platform)
+            log.info("notice %d refused (delivery %d); its author has no chat on %s", notice.id, row.delivery_id,
+                     self._channel.platform)
             return None
-        place = await session.get(Place, group.place_id) if group.place_id else None
+        place_id = group.place_id if group is not None else delivery.place_id
+        place = await session.get(Place, place_id) if place_id else None
         text = render(
             "notice_refused",
             number=notice.parent_id or notice.id,  # a recurring notice's occurrences go by its number
             place=place.name if place else "",
-            group=group.title,
+            group=group.title if group is not None else None,  # None: a follower's private chat
             platform=label(self._channel.platform),
             too_long="too long" in result.detail.lower(),  # both platforms' wording for a text over the limit
         )

@@ -16,7 +16,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.metrics import LAST_POLL, LAST_UPDATE, Metrics
-from storage.models import ChatGroup, Delivery, DeliveryStatus
+from storage.models import ChatGroup, Delivery, DeliveryStatus, Follower
 from storage.outage import kind_of
 
 log = logging.getLogger(__name__)
@@ -131,12 +131,14 @@ async def _outbox_backlog(sessions: async_sessionmaker[AsyncSession]) -> dict[st
     """Per platform: deliveries due and not yet sent, and how many seconds the oldest has waited."""
     now = datetime.now(UTC)
     async with sessions() as session:
+        platform = func.coalesce(ChatGroup.platform, Follower.platform)  # a group's, or a follower's chat
         rows = await session.exec(
-            select(ChatGroup.platform, func.count(), func.min(Delivery.not_before))
-            .join(ChatGroup, col(Delivery.group_id) == ChatGroup.id)
+            select(platform, func.count(), func.min(Delivery.not_before))
+            .join(ChatGroup, col(Delivery.group_id) == ChatGroup.id, isouter=True)
+            .join(Follower, col(Delivery.follower_id) == Follower.id, isouter=True)
             .where(col(Delivery.status).in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]))
             .where(col(Delivery.not_before) <= now)
-            .group_by(ChatGroup.platform)
+            .group_by(platform)
         )
         return {platform: (count, max(0.0, (now - oldest).total_seconds())) for platform, count, oldest in rows.all()}
 

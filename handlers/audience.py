@@ -1,4 +1,5 @@
-"""Who receives an announcement: the groups of the targeted places, and the outbox rows for them."""
+"""Who receives an announcement: the groups of the targeted places and their villages' followers (in
+private), and the outbox rows for them: one per chat."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.context import HandlerSettings
+from handlers.following import Following, followers_of
 from handlers.people import villages_of
 from handlers.permissions import Actor, Spot, broadcast_places, may_broadcast_to
 from storage.models import Announcement, ChatGroup, Delivery, Place, PlaceKind
@@ -23,6 +25,7 @@ class Reach:
     places: list[Place]  # what the notice speaks for: its signature names the first
     receiving: list[Place]  # the places whose groups receive it
     groups: list[ChatGroup]
+    followers: list[Following]  # their private copies: also those who are in a group (no one knows who read it)
 
 
 async def reach(session: AsyncSession, actor: Actor, notice: Announcement) -> Reach:
@@ -30,7 +33,8 @@ async def reach(session: AsyncSession, actor: Actor, notice: Announcement) -> Re
     to the villages, never back into commune groups."""
     places = await places_reached(session, actor, notice.target_place_id)
     receiving = [p for p in places if p.kind != PlaceKind.COMMUNE] if notice.source == RELAY else places
-    return Reach(places, receiving, await active_groups(session, receiving))
+    place_ids = [p.id for p in receiving if p.id is not None]
+    return Reach(places, receiving, await active_groups(session, receiving), await followers_of(session, place_ids))
 
 
 async def places_reached(session: AsyncSession, actor: Actor, target_place_id: int | None) -> list[Place]:
@@ -63,12 +67,23 @@ def release_time(announcement: Announcement, due: datetime, settings: HandlerSet
 
 
 async def queue(
-    session: AsyncSession, announcement: Announcement, groups: Sequence[ChatGroup], not_before: datetime
+    session: AsyncSession,
+    announcement: Announcement,
+    groups: Sequence[ChatGroup],
+    not_before: datetime,
+    followers: Sequence[Following] = (),
 ) -> int:
-    """One outbox row per group, in the caller's transaction: committed before anything is sent."""
-    if groups:
-        await session.exec(
-            insert(Delivery),
-            params=[{"announcement_id": announcement.id, "group_id": g.id, "not_before": not_before} for g in groups],
-        )
-    return len(groups)
+    """One outbox row per chat (group or follower), in the caller's transaction: committed before
+    anything is sent. Quiet hours hold both alike (`not_before`)."""
+    rows: list[dict[str, object]] = [
+        {"announcement_id": announcement.id, "group_id": g.id, "not_before": not_before} for g in groups
+    ]
+    rows += [
+        {"announcement_id": announcement.id, "follower_id": f.follower.id, "place_id": f.place_id, "not_before": not_before}
+        for f in followers
+    ]
+    if rows:
+        # the same keys in every row: one executemany (a group row's follower is NULL, and the reverse)
+        keys = ("group_id", "follower_id", "place_id")
+        await session.exec(insert(Delivery), params=[{k: None for k in keys} | row for row in rows])
+    return len(rows)

@@ -59,10 +59,11 @@ class Attachment:
 
 @dataclass(frozen=True)
 class Quoted:
-    """The message an Incoming replies to (for /chuyentiep)."""
+    """The message an Incoming replies to (for /chuyentiep, and a "1" in reply to a notice)."""
 
     text: str
     attachment: Attachment | None = None
+    message_id: str = ""  # the platform's id of the message replied to, where it says
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "text", clean_text(self.text))
@@ -87,6 +88,7 @@ class Incoming:
     chat_title: str = ""
     new_chat_id: str | None = None  # Event.MIGRATED
     sends_files: bool = True  # the adapter says whether the bot can send files (charts, exports) back
+    joins_groups: bool = True  # the adapter says whether the platform lets the bot into groups (Zalo: getMe)
 
     def __post_init__(self) -> None:
         for name in ("text", "user_name", "chat_title"):

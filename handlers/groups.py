@@ -10,6 +10,7 @@ from sqlmodel import select
 from handlers.chat import ChatKind
 from handlers.context import Turn
 from handlers.people import place_by_code
+from messages import label
 from handlers.permissions import Spot, may_link_group, may_unlink_group
 from storage.models import ChatGroup, Place
 from storage.outbox import move_chat, stop_group
@@ -65,6 +66,8 @@ async def link(turn: Turn, args: str) -> None:
     group.place_id, group.active, group.linked_at = place.id, True, turn.now
     parent = await turn.session.get(Place, place.parent_id) if place.parent_id else None
     turn.say("link_done", place=place.name, parent=parent.name if parent else None, kind=place.kind)
+    if not turn.incoming.joins_groups:  # Zalo's getMe says no: this group may never receive a notice
+        turn.say("link_platform_keeps_out", platform=label(turn.incoming.platform), place=place.name)
 
 
 async def unlink(turn: Turn, _args: str) -> None:

@@ -125,15 +125,20 @@ class DeliveryStatus(StrEnum):
 
 
 class Delivery(SQLModel, table=True):
-    """Outbox row: one announcement to one group, committed before any send."""
+    """Outbox row: one announcement to one chat — a group, or a follower's private chat — committed
+    before any send."""
 
     __table_args__ = (
         UniqueConstraint("announcement_id", "group_id"),
+        UniqueConstraint("announcement_id", "follower_id"),
         Index("ix_delivery_due", "status", "not_before"),
     )
     id: int | None = Field(default=None, primary_key=True)
     announcement_id: int = Field(foreign_key="announcement.id", index=True)
-    group_id: int = Field(foreign_key="chat_group.id", index=True)
+    # exactly one of the two: the group, or the follower whose private chat receives it
+    group_id: int | None = Field(default=None, foreign_key="chat_group.id", index=True)
+    follower_id: int | None = Field(default=None, foreign_key="follower.id", index=True)
+    place_id: int | None = Field(default=None, foreign_key="place.id")  # a follower's village when queued
     status: str = DeliveryStatus.PENDING
     not_before: datetime = Field(default_factory=utcnow)
     lease_until: datetime | None = None
@@ -149,6 +154,7 @@ class Acknowledgement(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     announcement_id: int = Field(foreign_key="announcement.id", index=True)
     group_id: int | None = Field(default=None, foreign_key="chat_group.id")
+    follower_id: int | None = Field(default=None, foreign_key="follower.id", index=True)  # read in private
     platform: str
     user_id: str
     at: datetime = Field(default_factory=utcnow)
@@ -456,6 +462,7 @@ class ConsoleSession(SQLModel, table=True):
     expires_at: datetime
     ended_at: datetime | None = None
 
+
 class Media(SQLModel, table=True):
     """A file a notice carries to another platform, kept once by its SHA-256 in the database itself, so
     every process serves it and backups hold it (storage/media.py). Deleted once no notice younger than
@@ -493,3 +500,18 @@ class MediaLink(SQLModel, table=True):
     token_hash: str
     expires_at: datetime
 
+
+class Follower(SQLModel, table=True):
+    """A resident's private chat and whether they want their village's notices there (asked once after
+    joining a village; /nhantin, /dunglai). The person is the identity whose user id is the chat's (a
+    private chat's id is the user's on both platforms), so /lienket moves it with the account; the
+    village is that person's membership (village_member)."""
+
+    __table_args__ = (UniqueConstraint("platform", "chat_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str
+    chat_id: str
+    following: bool = False  # only a yes, said by them, makes it true
+    asked_at: datetime | None = None  # the question was put to them (None: not yet, or asked again)
+    answered_at: datetime | None = None  # when they said yes or no
+    stopped_at: datetime | None = None  # the platform refused the chat (blocked): not targeted until they write

@@ -10,22 +10,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import ColumnElement, bindparam, func, or_, update
 from sqlmodel import col, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import ChatGroup, Delivery, DeliveryStatus
+from storage.models import ChatGroup, Delivery, DeliveryStatus, Follower
 
 
 @dataclass(frozen=True)
 class Claimed:
     delivery_id: int
     announcement_id: int
-    group_id: int
+    group_id: int | None  # None: a follower's private chat
+    follower_id: int | None
     chat_id: str
     parts_sent: int
     attempts: int
+
+
+def _of_platform(platform: str) -> ColumnElement[bool]:
+    """The delivery's chat is on `platform`: its group's, or its follower's private chat's."""
+    group = select(ChatGroup.id).where(col(ChatGroup.id) == col(Delivery.group_id), col(ChatGroup.platform) == platform)
+    follower = select(Follower.id).where(col(Follower.id) == col(Delivery.follower_id), col(Follower.platform) == platform)
+    return or_(group.exists(), follower.exists())
 
 
 async def claim_due(
@@ -38,31 +46,33 @@ async def claim_due(
     every few sends."""
     due = (
         select(col(Delivery.id))
-        .join(ChatGroup, col(Delivery.group_id) == ChatGroup.id)
         .where(
             col(Delivery.status) == DeliveryStatus.PENDING,
             col(Delivery.not_before) <= now,
-            col(ChatGroup.platform) == platform,
+            _of_platform(platform),
         )
         .order_by(col(Delivery.status), col(Delivery.not_before))
         .limit(limit)
         .with_for_update(skip_locked=True, of=Delivery)
     )
-    # the chat as a subquery: SQLite's RETURNING may not name a joined table's columns
-    chat = select(col(ChatGroup.chat_id)).where(col(ChatGroup.id) == col(Delivery.group_id)).scalar_subquery()
+    # the chat as subqueries: SQLite's RETURNING may not name a joined table's columns
+    chat = func.coalesce(
+        select(col(ChatGroup.chat_id)).where(col(ChatGroup.id) == col(Delivery.group_id)).scalar_subquery(),
+        select(col(Follower.chat_id)).where(col(Follower.id) == col(Delivery.follower_id)).scalar_subquery(),
+    )
     claim = (
         update(Delivery)
         .where(col(Delivery.id).in_(due.scalar_subquery()))
         .values(status=DeliveryStatus.SENDING, lease_until=now + lease)
         .returning(
-            col(Delivery.id), col(Delivery.announcement_id), col(Delivery.group_id), chat,
+            col(Delivery.id), col(Delivery.announcement_id), col(Delivery.group_id), col(Delivery.follower_id), chat,
             col(Delivery.parts_sent), col(Delivery.attempts), col(Delivery.not_before),
         )
     )
     rows = (await connection.execute(claim)).all()
     await connection.commit()
     # in the order they were due (RETURNING keeps none), so the earliest go out first
-    return [Claimed(*row[:6]) for row in sorted(rows, key=lambda row: (row[6], row[0]))]
+    return [Claimed(*row[:7]) for row in sorted(rows, key=lambda row: (row[7], row[0]))]
 
 
 async def renew(connection: AsyncConnection, delivery_ids: list[int], until: datetime) -> None:
@@ -90,8 +100,7 @@ async def next_due(session: AsyncSession, platform: str) -> datetime | None:
     """When the earliest waiting delivery becomes due, so the worker can sleep until then."""
     row = await session.exec(
         select(Delivery.not_before)
-        .join(ChatGroup, col(Delivery.group_id) == ChatGroup.id)
-        .where(ChatGroup.platform == platform, col(Delivery.status) == DeliveryStatus.PENDING)
+        .where(col(Delivery.status) == DeliveryStatus.PENDING, _of_platform(platform))
         .order_by(col(Delivery.not_before))
         .limit(1)
     )
@@ -127,6 +136,20 @@ async def stop_group(session: AsyncSession, group_id: int, reason: str) -> None:
         update(Delivery)
         .where(
             col(Delivery.group_id) == group_id,
+            col(Delivery.status).in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
+        )
+        .values(status=DeliveryStatus.STOPPED, last_error=reason, lease_until=None)
+    )
+
+
+async def stop_follower(session: AsyncSession, follower_id: int, reason: str, now: datetime) -> None:
+    """The follower blocked the bot (or their account is gone): their waiting deliveries stop, and they
+    are not targeted again until they write to the bot."""
+    await session.exec(update(Follower).where(col(Follower.id) == follower_id).values(stopped_at=now))
+    await session.exec(
+        update(Delivery)
+        .where(
+            col(Delivery.follower_id) == follower_id,
             col(Delivery.status).in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
         )
         .values(status=DeliveryStatus.STOPPED, last_error=reason, lease_until=None)

@@ -157,9 +157,11 @@ class FakeZalo:
         message_id: str | None = None,
         display_name: str = "",
         caption: str | None = None,
+        reply_to: Sent | None = None,
     ) -> str:
         """An update from a person; served by getUpdates, or POSTed to the webhook when one is set.
-        Returns the message id (pass one to simulate a redelivered update)."""
+        Returns the message id (pass one to simulate a redelivered update). `reply_to`: a message the
+        bot sent, which this one replies to (`reply_to_message`, where the platform delivers it)."""
         mid = message_id or uuid.uuid4().hex
         message: dict[str, Any] = {
             "message_id": mid,
@@ -173,6 +175,8 @@ class FakeZalo:
             message["photo_url"] = photo_url
         if caption is not None:
             message["caption"] = caption
+        if reply_to is not None:
+            message["reply_to_message"] = {"message_id": reply_to.message_id, "text": reply_to.text or ""}
         update = {"event_name": event_name, "message": message}
         if self.webhook:
             task = asyncio.get_running_loop().create_task(self._post_webhook(dict(self.webhook), update))

@@ -277,7 +277,8 @@ class TelegramChannel:
             user_name=message.from_user.full_name,
             text=text,
             attachment=_attachment(message),
-            quoted=Quoted(reply_to.text or reply_to.caption or "", _attachment(reply_to)) if reply_to else None,
+            quoted=Quoted(reply_to.text or reply_to.caption or "", _attachment(reply_to), str(reply_to.message_id))
+            if reply_to else None,
             chat_title=message.chat.title or "",
         )
 

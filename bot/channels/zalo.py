@@ -24,7 +24,7 @@ from bot.channels.backlog import LIMIT as BACKLOG_LIMIT
 from bot.channels.backlog import Backlog
 from bot.logs import describe
 from bot.startup import StartError
-from handlers.chat import Attachment, Carry, ChatKind, Fetched, Incoming, Outcome, Outgoing, SendResult
+from handlers.chat import Attachment, Carry, ChatKind, Fetched, Incoming, Outcome, Outgoing, Quoted, SendResult
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,10 @@ class ZaloChannel:
         self.send_timeout: float = SEND_TIMEOUT
         self.bot_id = ""
         self.username = ""
+        self.names: tuple[str, ...] = ()  # how people mention the bot in a group: "@<name> …"
+        # getMe's can_join_groups: reports say bots on the Zalo Bot Platform are kept out of groups, so
+        # its residents are reached as followers in private chats
+        self.can_join_groups = True
 
     async def start(self) -> None:
         """getMe: a wrong token or URL fails here, as a StartError, with the connections closed."""
@@ -92,6 +96,10 @@ class ZaloChannel:
         me = me if isinstance(me, dict) else {}
         self.bot_id = str(me.get("id", ""))
         self.username = str(me.get("account_name") or me.get("display_name") or "")
+        self.names = tuple(str(me[k]) for k in ("display_name", "account_name") if me.get(k))
+        self.can_join_groups = me.get("can_join_groups") is not False
+        if not self.can_join_groups:
+            log.info("zalo: the bot cannot join groups (getMe); notices reach Zalo residents as followers")
 
     async def stop(self) -> None:
         if self._session is not None and not self._session.closed:
@@ -247,16 +255,28 @@ class ZaloChannel:
             text = message.get("caption") or text
         elif event != TEXT:
             text = ""  # a sticker id or placeholder is not something the person typed
+        group = str(chat.get("chat_type", "")).upper() == "GROUP"
         return Incoming(
             platform=PLATFORM,
             chat_id=str(chat["id"]),
-            chat_kind=ChatKind.GROUP if str(chat.get("chat_type", "")).upper() == "GROUP" else ChatKind.PRIVATE,
+            chat_kind=ChatKind.GROUP if group else ChatKind.PRIVATE,
             user_id=str(sender["id"]),
             user_name=str(sender.get("display_name") or sender.get("name") or ""),
-            text=text,
+            text=self._unmentioned(text) if group else text,
             attachment=attachment,
+            quoted=_quoted(message.get("reply_to_message")),
             sends_files=False,
+            joins_groups=self.can_join_groups,
         )
+
+    def _unmentioned(self, text: str) -> str:
+        """"@Làng số bot /ganthon X" -> "/ganthon X"; a message that starts by mentioning the bot and
+        is no command is a question, as /hoi (as on Telegram)."""
+        for name in self.names:
+            if text.lower().startswith(f"@{name}".lower()):
+                rest = text[len(name) + 1 :].strip()
+                return rest if rest.startswith("/") else f"/hoi {rest}"
+        return text
 
     # --- HTTP -------------------------------------------------------------------------------------
 
@@ -335,6 +355,14 @@ def update_key(payload: dict[str, Any]) -> str | None:
     if not event or message_id in (None, ""):
         return None
     return f"{event}:{message_id}"
+
+
+def _quoted(reply_to: object) -> Quoted | None:
+    """The message a group member replied to, where the update carries it (`reply_to_message`, as in
+    Telegram's shape): its id lets a "1" in reply to a notice count as read."""
+    if not isinstance(reply_to, dict):
+        return None
+    return Quoted(str(reply_to.get("text") or ""), message_id=str(reply_to.get("message_id") or ""))
 
 
 def _unwrap(payload: dict[str, Any]) -> dict[str, Any]:
