@@ -7,21 +7,27 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import socket
 import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from aiohttp import web
 from sqlmodel import select
 
 from bot import logs
 from bot.app import App
 from bot.channels.local import LocalChannel, to_payload
 from bot.config import Settings
+from bot.web.console import mount
 from handlers import admin
+from handlers.people import person_for
+from handlers.permissions import actor_for
+from handlers.web_login import LOGIN_PATH, issue_link
 from handlers.chat import ChatKind, Event, Incoming, Outgoing
 from messages import render
-from storage.models import ChatGroup, Place
+from storage.models import ChatGroup, Place, utcnow
 
 PLATFORM = "local"
 
@@ -87,11 +93,17 @@ async def run_demo(settings: Settings) -> None:
     """Until `:thoat`, the end of the input, or Ctrl-C (which leaves at once: nothing waits on a
     blocked read of the terminal)."""
     local = LocalChannel(on_message=lambda out: show(out, settings.demo.output))
+    port = _free_port()  # beside a running bot, whose port the config names
+    console_url = f"http://127.0.0.1:{port}"
+    handler = settings.handler
     settings = dataclasses.replace(
         settings,
         database_url=settings.demo.database_url,  # never the real bot's
         telegram=dataclasses.replace(settings.telegram, token=None),
         zalo=dataclasses.replace(settings.zalo, token=None),
+        web_host="127.0.0.1",
+        web_port=port,
+        handler=dataclasses.replace(handler, links=dataclasses.replace(handler.links, console_url=console_url)),
     )
     app = App(settings, local=local)
     with logs.held_back():
@@ -101,6 +113,7 @@ async def run_demo(settings: Settings) -> None:
         cast = personas(settings)
         me = cast[-1] if cast else Persona("nguoi-dan", "Người dân", None, "")
         print(render("demo_intro", personas=list(enumerate(cast, 1))))
+        await _serve_console(app, cast[0], console_url)
         loop = asyncio.get_running_loop()
         keyboard = Keyboard(loop)
         while True:
@@ -126,6 +139,25 @@ async def run_demo(settings: Settings) -> None:
             await asyncio.sleep(0.3)  # let the delivery worker show what the groups receive
     finally:
         await app.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def _serve_console(app: App, official: Persona, console_url: str) -> None:
+    """The web console on this machine, and a login link for the demo's commune official."""
+    web_app = web.Application()
+    mount(web_app, app.console)
+    await app.serve(web_app)
+    async with app.sessions() as session:
+        person = await person_for(session, PLATFORM, official.user_id, official.name)
+        token = await issue_link(session, await actor_for(session, person), utcnow())
+        await session.commit()
+    if token is not None:
+        print(render("demo_console", name=official.name, link=f"{console_url}{LOGIN_PATH}{token}"))
 
 
 class Keyboard:
