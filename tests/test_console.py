@@ -10,7 +10,22 @@ import pytest
 from sqlmodel import func, select, update
 
 from handlers.web_login import GUESSES
-from storage.models import ConsoleLogin, ConsoleSession, HandbookQuestion, QuestionStatus, Role, utcnow
+from storage.models import (
+    Acknowledgement,
+    Announcement,
+    AnnouncementStatus,
+    ChatGroup,
+    ConsoleLogin,
+    ConsoleSession,
+    Delivery,
+    DeliveryStatus,
+    HandbookQuestion,
+    Identity,
+    Person,
+    QuestionStatus,
+    Role,
+    utcnow,
+)
 from tests.conftest import settings_for
 from tests.console_helpers import (
     PUBLIC_URL,
@@ -22,8 +37,9 @@ from tests.console_helpers import (
     seed_strangers,
     web_link,
 )
+from tests.console_helpers import OTHER_HEAD
 from tests.fake_telegram import FakeTelegram
-from tests.harness import OFFICIAL, RESIDENT, TECH, Harness
+from tests.harness import HEAD, OFFICIAL, RESIDENT, TECH, VILLAGE_GROUPS, Harness
 
 
 @pytest.fixture
@@ -124,20 +140,24 @@ async def test_forms_without_the_sessions_csrf_token_change_nothing(console: Har
 async def test_taking_a_role_back_ends_its_holders_sessions_and_the_audit_log_shows_it(console: Harness) -> None:
     app = console.app
     assert app is not None
-    async with client() as tech, client() as official:
+    async with client() as tech, client() as head, client() as official:
         await log_in(console, tech, TECH)
+        await log_in(console, head, HEAD)
         await log_in(console, official, OFFICIAL)
         async with app.sessions() as session:
             role = (await session.exec(select(Role).where(Role.role == "tech_team"))).one()
-        url = f"{base(app)}/vai-tro/{role.id}/thu-hoi"
-        token = await csrf_of(official, url)
-        before = len(console.fake.messages_to(TECH))
-        async with official.post(url, data={"csrf": token}) as answer:
-            assert answer.status == 200 and "Đã thu hồi vai trò" in await answer.text()
-        await console.fake.wait_for(lambda: len(console.fake.messages_to(TECH)) > before)
+            one_of_three = (await session.exec(select(Role).join(Person).join(Identity).where(
+                Role.role == "village_head", Identity.user_id == str(HEAD)))).first()
+        for taken in (role, one_of_three):
+            url = f"{base(app)}/vai-tro/{taken.id}/thu-hoi"
+            token = await csrf_of(official, url)
+            async with official.post(url, data={"csrf": token}) as answer:
+                assert answer.status == 200 and "Đã thu hồi vai trò" in await answer.text()
+        await console.fake.wait_for(lambda: len(console.fake.messages_to(TECH)) > 1)
         assert "Tổ công nghệ số" in (console.fake.messages_to(TECH)[-1].text or "")
-        async with tech.get(f"{base(app)}/", allow_redirects=False) as answer:
-            assert answer.status == 303 and answer.headers["Location"] == "/dang-nhap"
+        for browser in (tech, head):  # the head keeps two villages, and still logs in again with /web
+            async with browser.get(f"{base(app)}/", allow_redirects=False) as answer:
+                assert answer.status == 303 and answer.headers["Location"] == "/dang-nhap"
         async with official.get(f"{base(app)}/nhat-ky") as page:
             text = await page.text()
             assert "Đăng nhập trang quản lý" in text and "Thu hồi vai trò" in text
@@ -146,3 +166,50 @@ async def test_taking_a_role_back_ends_its_holders_sessions_and_the_audit_log_sh
             assert "Bạn đã đăng xuất" in await answer.text()
         async with official.get(f"{base(app)}/", allow_redirects=False) as answer:
             assert answer.status == 303 and answer.headers["Location"] == "/dang-nhap"
+
+
+async def test_home_shows_the_latest_notices_delivery_per_village_and_a_head_sees_only_theirs(console: Harness) -> None:
+    app = console.app
+    assert app is not None
+    async with app.sessions() as session:
+        groups = {g.chat_id: g for g in (await session.exec(select(ChatGroup))).all()}
+        head = (await session.exec(select(Person).join(Role).where(Role.role == "village_head"))).first()
+        older = Announcement(author_id=head.id, text="Thông báo cũ", status=AnnouncementStatus.QUEUED)
+        latest = Announcement(author_id=head.id, text="Họp thôn tối nay lúc 19 giờ", status=AnnouncementStatus.QUEUED)
+        session.add_all([older, latest])
+        await session.flush()
+        thon1, thon2 = groups[str(VILLAGE_GROUPS["THON-1"])], groups[str(VILLAGE_GROUPS["THON-2"])]
+        session.add_all([
+            Delivery(announcement_id=older.id, group_id=thon1.id, status=DeliveryStatus.SENT),
+            Delivery(announcement_id=latest.id, group_id=thon1.id, status=DeliveryStatus.SENT),
+            Delivery(announcement_id=latest.id, group_id=thon2.id, status=DeliveryStatus.FAILED, last_error="blocked"),
+            Acknowledgement(announcement_id=latest.id, group_id=thon1.id, platform="telegram", user_id="7"),
+            Acknowledgement(announcement_id=latest.id, group_id=thon1.id, platform="telegram", user_id="8"),
+            Acknowledgement(announcement_id=older.id, group_id=thon1.id, platform="telegram", user_id="9"),
+        ])
+        thon2.active = False
+        session.add(thon2)
+        await session.commit()
+    async with client() as official, client() as head_of_thon2:
+        await log_in(console, official, OFFICIAL)
+        async with official.get(base(app) + "/") as page:
+            text = " ".join((await page.text()).split())
+        thon1_card = text.split('id="noi-THON-1"')[1].split("</article>")[0]
+        thon2_card = text.split('id="noi-THON-2"')[1].split("</article>")[0]
+        assert "Họp thôn tối nay" in thon1_card and "Đã đến 1 nhóm" in thon1_card
+        assert '2 người bấm "Đã đọc"' in thon1_card and "Thông báo cũ" not in thon1_card
+        assert "Đã đến 0 nhóm" in thon2_card and "lỗi 1" in thon2_card and "1 đã xóa bot" in thon2_card
+        await log_in(console, head_of_thon2, OTHER_HEAD)
+        async with head_of_thon2.get(base(app) + "/") as page:
+            text = await page.text()
+        assert 'id="noi-THON-2"' in text and 'id="noi-THON-1"' not in text and 'id="noi-XA1"' not in text
+
+
+async def test_web_in_a_group_gives_no_link(console: Harness) -> None:
+    [in_group] = await console.send(OFFICIAL, "/web", chat=VILLAGE_GROUPS["THON-1"])
+    assert "riêng" in (in_group.text or "") and "dang-nhap" not in (in_group.text or "")
+
+
+async def test_web_without_public_url_says_the_console_is_not_set_up(harness: Harness) -> None:
+    [unset] = await harness.send(OFFICIAL, "/web")  # the shipped config: public_url = ""
+    assert "public_url" in (unset.text or "") and "dang-nhap" not in (unset.text or "")
