@@ -17,7 +17,9 @@ from datetime import datetime
 
 from sqlalchemy import delete, or_
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import QueryableAttribute, defer
 from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Announcement, AnnouncementStatus, Media, MediaLink, MediaRef
@@ -34,16 +36,24 @@ class Stored:
     size: int
 
 
-_STORED = (col(Media.id), col(Media.kind), col(Media.mime), col(Media.filename), col(Media.size))
+def _stored() -> SelectOfScalar[Media]:
+    """Stored files' rows without their bytes, which may be megabytes."""
+    content_column: QueryableAttribute[bytes] = Media.content  # type: ignore[assignment]  # sqlmodel types it as bytes
+    return select(Media).options(defer(content_column))
+
+
+def _of(row: Media) -> Stored:
+    assert row.id is not None
+    return Stored(row.id, row.kind, row.mime, row.filename, row.size)
 
 
 async def find(session: AsyncSession, platform: str, ref: str) -> Stored | None:
     """The file a platform's file id or URL stands for, if it is kept."""
     row = (
-        await session.exec(select(*_STORED).join(MediaRef, col(MediaRef.media_id) == Media.id)
+        await session.exec(_stored().join(MediaRef, col(MediaRef.media_id) == Media.id)
                            .where(MediaRef.platform == platform, MediaRef.ref == ref))
     ).first()
-    return Stored(*row) if row else None
+    return _of(row) if row else None
 
 
 async def keep(
@@ -51,18 +61,15 @@ async def keep(
 ) -> Stored:
     """Store a file once (the same bytes from anywhere are one row) and what `platform` calls it."""
     digest = hashlib.sha256(content).hexdigest()
-    row = (await session.exec(select(*_STORED).where(Media.sha256 == digest))).first()
+    row = (await session.exec(_stored().where(Media.sha256 == digest))).first()
     if row is None:
-        media = Media(sha256=digest, kind=kind, mime=mime, filename=filename, size=len(content), content=content)
+        row = Media(sha256=digest, kind=kind, mime=mime, filename=filename, size=len(content), content=content)
         try:
             async with session.begin_nested():  # another process may be storing the same bytes right now
-                session.add(media)
+                session.add(row)
         except IntegrityError:
-            row = (await session.exec(select(*_STORED).where(Media.sha256 == digest))).one()
-        else:
-            assert media.id is not None
-            row = (media.id, kind, mime, filename, len(content))
-    stored = Stored(*row)
+            row = (await session.exec(_stored().where(Media.sha256 == digest))).one()
+    stored = _of(row)
     await remember(session, stored.id, platform, ref)
     return stored
 
@@ -109,8 +116,8 @@ async def by_link(session: AsyncSession, link_id: int, token: str, now: datetime
     matches = hmac.compare_digest(_digest(token), expected)
     if link is None or not matches or link.expires_at <= now:
         return None
-    row = (await session.exec(select(*_STORED, col(Media.content)).where(Media.id == link.media_id))).first()
-    return (Stored(*row[:5]), row[5]) if row else None
+    row = (await session.exec(_stored().where(Media.id == link.media_id))).first()
+    return (_of(row), await content(session, link.media_id)) if row else None
 
 
 async def prune(session: AsyncSession, cutoff: datetime, now: datetime) -> int:

@@ -14,7 +14,7 @@ from sqlmodel import func, select
 
 from bot.app import App
 from handlers import admin
-from storage.models import Announcement, ChatGroup, Media, utcnow
+from storage.models import Announcement, AnnouncementStatus, ChatGroup, Media, utcnow
 from tests.conftest import settings_for
 from tests.fake_telegram import FakeTelegram, Sent
 from tests.fake_zalo import FakeZalo
@@ -205,3 +205,30 @@ async def test_without_a_public_url_zalo_gets_the_text_and_the_author_a_note(bot
     note = next(m.text for m in bot.telegram.messages_to(TG_HEAD)[before:] if "public_url" in (m.text or ""))
     assert "chỉ nhận được chữ" in note and "Zalo" in note
     assert bot.telegram.downloads == []  # nothing fetched that could not be used
+
+
+async def test_a_file_goes_with_the_notices_that_use_it_unless_one_recurs(bot: Bot) -> None:
+    await _telegram_head(bot, caption="/thongbao Lịch họp", photo=True, content=PHOTO)
+    await _telegram_head(bot, "1")
+    await _groups_got_it(bot)
+    url = bot.zalo.messages_to(ZALO_GROUPS[0])[0].photo
+    assert url and (await _fetch(url))[0] == 200
+
+    async def stored() -> int:
+        async with bot.app.sessions() as session:
+            return (await session.exec(select(func.count()).select_from(Media))).one()
+
+    async def recurring(on: bool) -> None:
+        async with bot.app.sessions() as session:
+            notice = (await session.exec(select(Announcement))).one()
+            notice.status = AnnouncementStatus.RECURRING if on else AnnouncementStatus.QUEUED
+            await session.commit()
+
+    assert await bot.app.media.prune() == 0 and await stored() == 1  # the notice is recent
+    bot.clock.now += timedelta(days=31)  # past [media] keep_days (30)
+    await recurring(True)
+    assert await bot.app.media.prune() == 0 and await stored() == 1  # a recurring notice still needs it
+    await recurring(False)
+    assert await bot.app.media.prune() == 1 and await stored() == 0
+    bot.clock.now -= timedelta(days=31)  # the address would not have expired yet: the file is gone
+    assert (await _fetch(url))[0] == 404
