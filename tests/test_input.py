@@ -26,7 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import handlers.context
 from bot.config import Settings
-from handlers import admin, announcements, invitations, roles, villages
+from handlers import admin, announcements, following, invitations, roles, villages
 from handlers.chat import ChatKind, Event, Incoming
 from handlers.context import Turn
 from handlers.conversation import Flow
@@ -91,11 +91,11 @@ async def test_staff_question_numbers_of_other_scripts_are_asked_again(harness: 
 
 
 async def test_emoji_only_message_is_not_a_question_for_the_tech_team(harness: Harness) -> None:
-    [hello] = await harness.send(RESIDENT, "😀🙏")
-    assert "Làng số bot" in hello.text and "/trogiup" in hello.text  # small talk: a friendly hello
-    for text in ("\u200b\u200d", "??? ..."):
-        [reply] = await harness.send(RESIDENT, text)
-        assert "chưa hiểu" in reply.text
+    for text in ("😀🙏", "??? ..."):  # small talk, or a puzzled resident: a friendly hello saying what the bot does
+        [hello] = await harness.send(RESIDENT, text)
+        assert "Làng số bot" in hello.text and "/trogiup" in hello.text
+    [reply] = await harness.send(RESIDENT, "\u200b\u200d")  # nothing visible at all
+    assert "chưa hiểu" in reply.text
     async with harness.app.sessions() as session:
         assert (await session.exec(select(func.count()).select_from(HandbookQuestion))).one() == 0
     assert harness.fake.messages_to(TECH) == []
@@ -418,6 +418,12 @@ async def _removing(session: AsyncSession, _person: Person) -> dict[str, Any]:
     return {"role_id": await _tech_role(session)}
 
 
+async def _asked_to_follow(session: AsyncSession, person: Person) -> dict[str, Any]:
+    village = await _place(session, "THON-1")
+    await villages.join_village(session, person, village, "command")
+    return {"place_id": village.id}
+
+
 async def _unseen(session: AsyncSession, person: Person) -> dict[str, Any]:
     return {"announcement_id": await _draft(session, person)}
 
@@ -452,6 +458,8 @@ STEPS = [
     Step("village:commune", RESIDENT, village_step("commune")),
     Step("village:village", RESIDENT, village_step("village")),
     Step("village:move", RESIDENT, village_step("move", member=True)),
+    Step("follow:ask", RESIDENT, at(following.FLOW, "ask", _asked_to_follow)),
+    *(Step(f"/{c}", RESIDENT, _no_conversation, prefix=f"/{c} ") for c in ("nhantin", "dunglai")),
     *(Step(f"/{c}", RESIDENT, _no_conversation, prefix=f"/{c} ") for c in ("thamgia", "roithon", "moi", "cuatoi")),
     Step("/start thon_", RESIDENT, _no_conversation, prefix="/start thon_"),
     Step("/start moi_", RESIDENT, _no_conversation, prefix="/start moi_"),
