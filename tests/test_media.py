@@ -107,11 +107,17 @@ async def _groups_got_it(bot: Bot) -> None:
     await bot.zalo.wait_for(lambda: all(bot.zalo.messages_to(c) for c in ZALO_GROUPS))
 
 
-async def test_a_telegram_photo_reaches_zalo_groups_from_the_bots_own_address(bot: Bot) -> None:
-    preview = await _telegram_head(bot, caption="/thongbao Lịch họp thôn tháng này", photo=True, content=PHOTO)
-    assert "kèm 1 ảnh" in preview.text
+async def _telegram_notice(bot: Bot, caption: str, **file: object) -> Sent:
+    """The Telegram head writes a notice with a file and sends it now; returns the preview."""
+    preview = await _telegram_head(bot, caption=f"/thongbao {caption}", **file)
     await _telegram_head(bot, "1")
     await _groups_got_it(bot)
+    return preview
+
+
+async def test_a_telegram_photo_reaches_zalo_groups_from_the_bots_own_address(bot: Bot) -> None:
+    preview = await _telegram_notice(bot, "Lịch họp thôn tháng này", photo=True, content=PHOTO)
+    assert "kèm 1 ảnh" in preview.text
     for chat in ZALO_GROUPS:
         [sent] = bot.zalo.messages_to(chat)
         assert sent.method == "sendPhoto" and "Lịch họp thôn tháng này" in (sent.text or "")
@@ -153,10 +159,7 @@ async def test_a_zalo_photo_is_uploaded_to_telegram_once_then_sent_by_its_id(bot
 
 
 async def test_a_pdf_reaches_zalo_as_a_link_to_the_same_store(bot: Bot) -> None:
-    await _telegram_head(bot, caption="/thongbao Quyết định về lịch tiêm chủng", document=True, content=PDF,
-                         file_name="quyet-dinh.pdf")
-    await _telegram_head(bot, "1")
-    await _groups_got_it(bot)
+    await _telegram_notice(bot, "Quyết định về lịch tiêm chủng", document=True, content=PDF, file_name="quyet-dinh.pdf")
     [sent] = bot.zalo.messages_to(ZALO_GROUPS[0])
     assert sent.method == "sendMessage" and "Quyết định về lịch tiêm chủng" in (sent.text or "")
     line = next(line for line in (sent.text or "").splitlines() if "Tệp đính kèm" in line)
@@ -192,10 +195,8 @@ async def test_a_file_over_the_limits_is_refused_and_nothing_is_sent(bot: Bot, f
 
 async def test_without_a_public_url_zalo_gets_the_text_and_the_author_a_note(bot_unreachable: Bot) -> None:
     bot = bot_unreachable
-    await _telegram_head(bot, caption="/thongbao Lịch họp thôn", photo=True, content=PHOTO)
     before = len(bot.telegram.messages_to(TG_HEAD))
-    await _telegram_head(bot, "1")
-    await _groups_got_it(bot)
+    await _telegram_notice(bot, "Lịch họp thôn", photo=True, content=PHOTO)
     for chat in ZALO_GROUPS:
         [sent] = bot.zalo.messages_to(chat)
         assert sent.method == "sendMessage" and "Lịch họp thôn" in (sent.text or "")
@@ -208,9 +209,7 @@ async def test_without_a_public_url_zalo_gets_the_text_and_the_author_a_note(bot
 
 
 async def test_a_file_goes_with_the_notices_that_use_it_unless_one_recurs(bot: Bot) -> None:
-    await _telegram_head(bot, caption="/thongbao Lịch họp", photo=True, content=PHOTO)
-    await _telegram_head(bot, "1")
-    await _groups_got_it(bot)
+    await _telegram_notice(bot, "Lịch họp", photo=True, content=PHOTO)
     url = bot.zalo.messages_to(ZALO_GROUPS[0])[0].photo
     assert url and (await _fetch(url))[0] == 200
 
