@@ -177,7 +177,8 @@ class App:
             metrics=self.metrics,
             leases=self.leases,
         )
-        self.console = Console(self.sessions, settings.handler, self.handbook, sender(routes), self.clock)
+        self.console = Console(self.sessions, settings.handler, self.handbook, sender(routes), self.clock,
+                               self.surveys, self.wake_delivery)
         for worker in self.workers.values():
             task = asyncio.create_task(worker.run())
             task.add_done_callback(_report_crash)

@@ -20,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers.chat import Outgoing
 from handlers.context import HandlerSettings
 from handlers.handbook.search import Handbook
+from handlers.surveys.catalog import Catalog
 from handlers.permissions import BROADCASTERS, OFFICIAL, STAFF, Actor, places_where
 from handlers.web_login import Visitor, session_actor
 from messages.web import render_page
@@ -36,6 +37,8 @@ class Console:
     handbook: Handbook
     send: Callable[[Outgoing], Awaitable[None]]  # a chat message a page caused, after its commit
     clock: Callable[[], datetime]
+    surveys: Catalog
+    wake_delivery: Callable[[], None]  # deliveries were queued: the worker need not wait for its next look
 
     @property
     def secure(self) -> bool:
@@ -81,6 +84,7 @@ class Visit:
     csrf: str
     form: Mapping[str, Any] = field(default_factory=dict)
     relays: list[Outgoing] = field(default_factory=list)  # sent once the transaction is committed
+    outbox_changed: bool = False  # deliveries were queued: wake the delivery worker after the commit
 
     @property
     def actor(self) -> Actor:
@@ -129,6 +133,8 @@ def staff(handler: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse
             await session.commit()
         for out in visit.relays:
             await console.send(out)
+        if visit.outbox_changed:
+            console.wake_delivery()
         return response
 
     return handle
