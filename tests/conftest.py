@@ -100,3 +100,17 @@ async def harness(fake: FakeTelegram, sqlite_url: str) -> AsyncIterator[Harness]
     await h.seed_commune()
     yield h
     await h.stop()
+
+
+@pytest.fixture
+async def console(fake: FakeTelegram, sqlite_url: str) -> AsyncIterator[Harness]:
+    """The harness with [web] public_url set (the web console), plus a head of another village and an
+    official of another commune (tests/console_helpers.py)."""
+    from tests.console_helpers import PUBLIC_URL, seed_strangers
+
+    h = Harness(fake, settings_for(sqlite_url, fake.url, web={"public_url": PUBLIC_URL}))
+    await h.start()
+    await h.seed_commune()
+    await seed_strangers(h)
+    yield h
+    await h.stop()

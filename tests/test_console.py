@@ -3,10 +3,8 @@ walk of every route as each kind of person."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
 from sqlmodel import func, select, update
 
 from handlers.web_login import GUESSES
@@ -28,28 +26,17 @@ from storage.models import (
 )
 from tests.conftest import settings_for
 from tests.console_helpers import (
-    PUBLIC_URL,
     base,
     client,
     csrf_of,
     handed_off_question,
     log_in,
-    seed_strangers,
     web_link,
 )
 from tests.console_helpers import OTHER_HEAD
 from tests.fake_telegram import FakeTelegram
 from tests.harness import HEAD, OFFICIAL, RESIDENT, TECH, VILLAGE_GROUPS, Harness
 
-
-@pytest.fixture
-async def console(fake: FakeTelegram, sqlite_url: str) -> AsyncIterator[Harness]:
-    h = Harness(fake, settings_for(sqlite_url, fake.url, web={"public_url": PUBLIC_URL}))
-    await h.start()
-    await h.seed_commune()
-    await seed_strangers(h)
-    yield h
-    await h.stop()
 
 
 async def test_the_web_link_opens_a_session_once(console: Harness) -> None:

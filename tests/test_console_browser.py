@@ -13,9 +13,7 @@ import pytest
 from sqlmodel import select
 
 from storage.models import HandbookEntry, HandbookQuestion, QuestionStatus, Role
-from tests.conftest import settings_for
-from tests.console_helpers import OTHER_HEAD, PUBLIC_URL, base, seed_strangers, web_link
-from tests.fake_telegram import FakeTelegram
+from tests.console_helpers import OTHER_HEAD, base, web_link
 from tests.harness import OFFICIAL, RESIDENT, TECH, Harness
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -27,16 +25,6 @@ NEW_HEAD = 400
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium)")
 async_api = pytest.importorskip("playwright.async_api")
 
-
-@pytest.fixture
-async def console(fake: FakeTelegram, sqlite_url: str) -> AsyncIterator[Harness]:
-    h = Harness(fake, settings_for(sqlite_url, fake.url, web={"public_url": PUBLIC_URL}))
-    await h.start()
-    await h.seed_commune()
-    await seed_strangers(h)
-    fake.add_private(NEW_HEAD)
-    yield h
-    await h.stop()
 
 
 @pytest.fixture
@@ -69,6 +57,7 @@ async def log_in(h: Harness, page: object, user: int) -> None:
 async def test_an_official_logs_in_answers_invites_and_logs_out(console: Harness, browser: object) -> None:
     app = console.app
     assert app is not None
+    console.fake.add_private(NEW_HEAD)
     await console.send(RESIDENT, "/thamgia THON-1")
     await console.send(RESIDENT, UNANSWERABLE, first_name="Lan")
     page = await (await browser.new_context(viewport={"width": 390, "height": 844})).new_page()

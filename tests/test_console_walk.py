@@ -5,20 +5,16 @@ use is listed too, so a route added without a line here fails the walk."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 
 import aiohttp
-import pytest
 from sqlmodel import select
 
 from bot.app import App
 from handlers.invitations import create_invitation
 from handlers.permissions import actor_for
 from storage.models import HandbookEntry, HandbookQuestion, Invitation, Person, Place, QuestionStatus, Role, utcnow
-from tests.conftest import settings_for
-from tests.console_helpers import PUBLIC_URL, OTHER_HEAD, OTHER_OFFICIAL, base, client, csrf_of, handed_off_question
-from tests.console_helpers import seed_strangers, session_as
-from tests.fake_telegram import FakeTelegram
+from tests.console_helpers import OTHER_HEAD, OTHER_OFFICIAL, base, client, csrf_of, handed_off_question
+from tests.console_helpers import session_as
 from tests.harness import RESIDENT, TECH, Harness
 
 NOBODY, LOGIN, FORBIDDEN, OK = 0, "login", 403, "ok"
@@ -43,15 +39,6 @@ EXPECTED: dict[tuple[str, str], tuple[object, ...]] = {
     ("POST", "/dang-xuat"): (LOGIN, LOGIN, OK, OK, OK),
 }
 
-
-@pytest.fixture
-async def walk(fake: FakeTelegram, sqlite_url: str) -> AsyncIterator[Harness]:
-    h = Harness(fake, settings_for(sqlite_url, fake.url, web={"public_url": PUBLIC_URL}))
-    await h.start()
-    await h.seed_commune()
-    await seed_strangers(h)
-    yield h
-    await h.stop()
 
 
 def console_routes(app: App) -> set[tuple[str, str]]:
@@ -110,18 +97,18 @@ async def _status(browser: aiohttp.ClientSession, app: App, method: str, path: s
         return OK
 
 
-async def test_every_route_asks_the_permission_core(walk: Harness) -> None:
-    app = walk.app
+async def test_every_route_asks_the_permission_core(console: Harness) -> None:
+    app = console.app
     assert app is not None
     assert console_routes(app) == set(EXPECTED) | PUBLIC, "a console route has no line in the walk"
-    things = await _objects(walk)
+    things = await _objects(console)
     users = {"resident": RESIDENT, "tech": TECH, "other_head": OTHER_HEAD, "other_official": OTHER_OFFICIAL}
     ordered = sorted(EXPECTED, key=lambda route: route == ("POST", "/dang-xuat"))
     for n, kind in enumerate(KINDS):
         async with client() as browser:
             csrf = ""
             if kind in users:
-                await session_as(walk, users[kind], browser)
+                await session_as(console, users[kind], browser)
                 if kind != "resident":
                     csrf = await csrf_of(browser, base(app) + "/")
             seen = {}

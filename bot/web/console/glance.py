@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlmodel import col, func, select
+from sqlmodel.sql.expression import Select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.announcements import delivery_bucket
@@ -48,7 +50,7 @@ class PlaceGlance:
     latest: LatestNotice | None = None
 
 
-async def follower_counts(_session: AsyncSession, _place_ids: Sequence[int]) -> dict[int, int]:
+async def follower_counts(_session: AsyncSession, _place_ids: Sequence[int]) -> dict[int | None, int]:
     """Residents following each place in private (issue 13, followers): none until followers exist."""
     return {}
 
@@ -64,34 +66,32 @@ async def glance(session: AsyncSession, places: Sequence[Place]) -> list[PlaceGl
         .group_by(col(ChatGroup.place_id), col(ChatGroup.platform), col(ChatGroup.active))
     )).all():
         found[place_id].groups.setdefault(platform, {"active": 0, "removed": 0})["active" if active else "removed"] += count
-    for place_id, count in (await session.exec(
-        select(Household.place_id, func.count()).where(col(Household.place_id).in_(ids)).group_by(col(Household.place_id))
-    )).all():
-        found[place_id].households = count
-    for place_id, count in (await session.exec(
-        select(Campaign.place_id, func.count(func.distinct(SurveyResponse.household_id)))
-        .join(SurveyResponse, col(SurveyResponse.campaign_id) == Campaign.id)
-        .where(col(Campaign.place_id).in_(ids), col(Campaign.closed_at).is_(None),
-               SurveyResponse.status == ResponseStatus.SUBMITTED)
-        .group_by(col(Campaign.place_id))
-    )).all():
-        found[place_id].surveyed = count
-    for place_id, count in (await session.exec(
-        select(Role.place_id, func.count())
-        .where(col(Role.place_id).in_(ids), Role.role == RoleName.TECH_TEAM)
-        .group_by(col(Role.place_id))
-    )).all():
-        found[place_id].tech_team = count
-    for place_id, count in (await session.exec(
-        select(HandbookQuestion.place_id, func.count())
-        .where(col(HandbookQuestion.place_id).in_(ids), HandbookQuestion.status == QuestionStatus.OPEN)
-        .group_by(col(HandbookQuestion.place_id))
-    )).all():
-        found[place_id].open_questions = count
-    for place_id, count in (await follower_counts(session, ids)).items():
-        found[place_id].followers = count
+    households = await _by_place(session, select(Household.place_id, func.count())
+                                 .where(col(Household.place_id).in_(ids)).group_by(col(Household.place_id)))
+    surveyed = await _by_place(session, select(Campaign.place_id, func.count(func.distinct(SurveyResponse.household_id)))
+                               .join(SurveyResponse, col(SurveyResponse.campaign_id) == Campaign.id)
+                               .where(col(Campaign.place_id).in_(ids), col(Campaign.closed_at).is_(None),
+                                      SurveyResponse.status == ResponseStatus.SUBMITTED)
+                               .group_by(col(Campaign.place_id)))
+    tech_team = await _by_place(session, select(Role.place_id, func.count())
+                                .where(col(Role.place_id).in_(ids), Role.role == RoleName.TECH_TEAM)
+                                .group_by(col(Role.place_id)))
+    questions = await _by_place(session, select(HandbookQuestion.place_id, func.count())
+                                .where(col(HandbookQuestion.place_id).in_(ids),
+                                       HandbookQuestion.status == QuestionStatus.OPEN)
+                                .group_by(col(HandbookQuestion.place_id)))
+    followers = await follower_counts(session, ids)
+    for place_id, row in found.items():
+        row.households, row.surveyed = households.get(place_id, 0), surveyed.get(place_id, 0)
+        row.tech_team, row.open_questions = tech_team.get(place_id, 0), questions.get(place_id, 0)
+        row.followers = followers.get(place_id, 0)
     await _latest_notices(session, found, ids)
     return [found[p.id] for p in places]
+
+
+async def _by_place(session: AsyncSession, query: Select[Any, Any]) -> dict[int | None, int]:
+    """A (place id, count) query as a dict."""
+    return {place_id: count for place_id, count in (await session.exec(query)).all()}
 
 
 async def _latest_notices(session: AsyncSession, found: dict[int | None, PlaceGlance], ids: list[int]) -> None:
