@@ -515,3 +515,14 @@ class Follower(SQLModel, table=True):
     asked_at: datetime | None = None  # the question was put to them (None: not yet, or asked again)
     answered_at: datetime | None = None  # when they said yes or no
     stopped_at: datetime | None = None  # the platform refused the chat (blocked): not targeted until they write
+
+
+class NoticeTarget(SQLModel, table=True):
+    """One of several places a notice is aimed at (the web console's checkboxes). A notice with none
+    goes by `Announcement.target_place_id` (one place), or else to every place its author manages."""
+
+    __tablename__ = "notice_target"
+    __table_args__ = (UniqueConstraint("announcement_id", "place_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    announcement_id: int = Field(foreign_key="announcement.id", index=True)
+    place_id: int = Field(foreign_key="place.id")
