@@ -23,6 +23,7 @@ from bot.pacing import Pacer
 from bot.sending import parts
 from handlers.announcements import delivery_message
 from handlers.chat import Channel, ChatKind, ChatRef, Outcome, Outgoing, SendResult
+from handlers.notices import REFUSED
 from handlers.surveys.answering import LINK_PREFIX
 from messages import label, render
 from storage import outbox
@@ -32,7 +33,6 @@ from storage.models import Announcement, ChatGroup, Delivery, DeliveryStatus, Id
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(minutes=10)
-REFUSED = "refused: "  # last_error of a delivery the platform refused: how its author's one notice is kept once
 
 
 def backoff(attempts: int) -> timedelta:

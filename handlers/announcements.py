@@ -4,41 +4,30 @@ group, acknowledge, and report (/tinhtrang)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers import audit, conversation, vietnamese_time
+from handlers import conversation, notices, vietnamese_time
 from handlers.conversation import Data, Flow, StepHandler
-from handlers.audience import RELAY, Reach, queue, reach, release_time
+from handlers.audience import RELAY, queue, reach, release_time
 from handlers.chat import Attachment, Button, ChatKind, ChatRef, Outgoing, Reply
 from handlers.choices import Menu, menu
 from handlers.context import HandlerSettings, Turn
 from handlers.groups import this_group
-from handlers.media import refusal_of
+from handlers.media import Refusal, refusal_of
+from handlers.notices import next_firing, take_content
 from handlers.numbers import whole_number
 from handlers.people import has_private_chat
-from handlers.permissions import (
-    NoticeRef,
-    Spot,
-    actor_for,
-    broadcast_places,
-    may_cancel,
-    may_relay_in,
-    may_see_status,
-    notice_ref,
-)
+from handlers.permissions import NoticeRef, Spot, actor_for, broadcast_places, may_relay_in
 from messages import label, render
 from storage.db import insert_if_absent
 from storage.models import (
     Acknowledgement,
     Announcement,
     AnnouncementStatus,
-    ChatGroup,
     Delivery,
     DeliveryStatus,
     Follower,
@@ -51,7 +40,6 @@ from storage.models import (
 RELAY_TAG = "#thongbao"
 ACK_PREFIX = "ack:"
 BACK_WORDS = ("quay lại", "quay lai")
-CANCELLED_MARK = "cancelled"  # Delivery.last_error of a delivery stopped by /huythongbao
 DRAFT_LINK = "thongbao"  # /start payload: the preview of a notice written in a commune's group
 UNSEEN = "unseen"  # the step of a draft whose preview its author has not been shown yet
 # what people type to say they read a notice (private chats; a reply to the notice in a group)
@@ -65,15 +53,14 @@ async def start(turn: Turn, args: str) -> None:
     if turn.incoming.chat_kind is ChatKind.GROUP:
         turn.say("announce_private_only")
         return
-    if not await broadcast_places(turn.session, await turn.actor()):
+    try:
+        draft = await notices.compose(turn.session, await turn.actor(), args, turn.incoming.attachment)
+    except notices.NotAllowed:
         turn.say("announce_not_allowed")
         return
-    if _file_refused(turn, turn.incoming.attachment):
+    if isinstance(draft, Refusal):
+        turn.say("media_refused", **draft.values())
         return
-    draft = Announcement(author_id=turn.person.id)
-    _take_content(draft, args, turn.incoming.attachment)
-    turn.session.add(draft)
-    await turn.session.flush()
     if draft.text or draft.attachment_ref:
         await _preview(turn, draft)
     else:
@@ -107,7 +94,7 @@ async def _on_content(turn: Turn, draft: Announcement, _data: Data) -> None:
         return
     if _file_refused(turn, turn.incoming.attachment):
         return
-    _take_content(draft, turn.incoming.answer, turn.incoming.attachment)
+    take_content(draft, turn.incoming.answer, turn.incoming.attachment)
     await _preview(turn, draft)
 
 
@@ -124,20 +111,13 @@ def _file_refused(turn: Turn, attachment: Attachment | None) -> bool:
     return why is not None
 
 
-def _take_content(draft: Announcement, text: str, attachment: Attachment | None) -> None:
-    draft.text = text.strip()
-    if attachment is not None:
-        draft.attachment_kind, draft.attachment_ref = attachment.kind, attachment.ref
-        draft.attachment_platform, draft.attachment_name = attachment.platform, attachment.filename
-
-
 def _preview_menu(draft: Announcement) -> Menu:
     return menu("send_now", "schedule", "edit", "targets", "urgent_off" if draft.urgent else "urgent_on", "cancel")
 
 
 async def _preview(turn: Turn, draft: Announcement) -> None:
-    reached = await reach(turn.session, await turn.actor(), draft)
-    release = release_time(draft, turn.now, turn.settings)
+    seen = await notices.preview(turn.session, await turn.actor(), draft, turn.now, turn.settings)
+    reached, release = seen.reached, seen.release
     choices = _preview_menu(draft)
     await conversation.move(turn, FLOW, "preview", announcement_id=draft.id)
     turn.say(
@@ -148,7 +128,7 @@ async def _preview(turn: Turn, draft: Announcement) -> None:
         places=[p.name for p in reached.receiving],
         group_count=len(reached.groups),
         follower_count=len(reached.followers),
-        reach_lines=_reach_lines(reached),
+        reach_lines=seen.lines,
         relayed=draft.source == RELAY,
         urgent=draft.urgent,
         held_until=turn.local(release) if release > turn.now else None,
@@ -202,13 +182,14 @@ async def _on_target(turn: Turn, draft: Announcement, _data: Data) -> None:
     if picked is None:
         choices.ask_again(turn)
         return
-    draft.target_place_id = None if picked == "all_places" else int(picked.split(":")[1])
+    await notices.set_targets(turn.session, await turn.actor(), draft,
+                              None if picked == "all_places" else [int(picked.split(":")[1])])
     await _preview(turn, draft)
 
 
 async def _on_time(turn: Turn, draft: Announcement, _data: Data) -> None:
     try:
-        moment = vietnamese_time.parse(turn.incoming.answer, turn.now, turn.settings.timezone)
+        timing = notices.read_time(turn.incoming.answer, draft, turn.now, turn.settings)
     except vietnamese_time.InThePast:
         turn.say("time_in_past")
         return
@@ -216,18 +197,18 @@ async def _on_time(turn: Turn, draft: Announcement, _data: Data) -> None:
         turn.say("time_not_understood")
         return
     choices = menu("confirm", "retry_time", "back")
-    if isinstance(moment, vietnamese_time.Recurrence):
-        await conversation.move(turn, FLOW, "confirm_when", recurrence=moment.encode(), send_at=None)
-        turn.say("announce_confirm_recurring", buttons=choices.buttons, rule=moment, choices=choices.lines,
-                 firing=_next_firing(turn, draft, moment), quiet=turn.settings.quiet_hours)
+    if timing.rule is not None:
+        await conversation.move(turn, FLOW, "confirm_when", recurrence=timing.rule.encode(), send_at=None)
+        turn.say("announce_confirm_recurring", buttons=choices.buttons, rule=timing.rule, choices=choices.lines,
+                 firing=timing.firing, quiet=turn.settings.quiet_hours)
         return
-    await conversation.move(turn, FLOW, "confirm_when", send_at=moment.isoformat(), recurrence=None)
-    release = release_time(draft, moment, turn.settings)
+    assert timing.at is not None
+    await conversation.move(turn, FLOW, "confirm_when", send_at=timing.at.isoformat(), recurrence=None)
     turn.say(
         "announce_confirm_time",
         buttons=choices.buttons,
-        at=turn.local(moment),
-        held_until=turn.local(release) if release > moment else None,
+        at=turn.local(timing.at),
+        held_until=turn.local(timing.held_until) if timing.held_until else None,
         choices=choices.lines,
     )
 
@@ -250,16 +231,12 @@ async def _on_time_confirmed(turn: Turn, draft: Announcement, data: Data) -> Non
 
 
 async def _send(turn: Turn, draft: Announcement, due: datetime) -> None:
-    reached = await reach(turn.session, await turn.actor(), draft)
-    if not reached.groups and not reached.followers:
+    sending = await notices.send(turn.session, await turn.actor(), turn.person, draft, due, turn.settings)
+    reached, release = sending.reached, sending.release
+    if not sending.queued:
         turn.say("announce_no_groups", places=[p.name for p in reached.receiving])
         await _preview(turn, draft)
         return
-    release = release_time(draft, due, turn.settings)
-    draft.status = AnnouncementStatus.QUEUED
-    draft.send_at = due
-    _sign(draft, turn.person, reached.places)
-    await queue(turn.session, draft, reached.groups, release, reached.followers)
     await conversation.finish(turn)
     turn.outbox_changed = True
     turn.say(
@@ -271,44 +248,12 @@ async def _send(turn: Turn, draft: Announcement, due: datetime) -> None:
     )
 
 
-def _reach_lines(reached: Reach) -> list[tuple[str, str, int, int]]:
-    """(village, platform, groups, followers) for each village and platform the notice reaches."""
-    names = {p.id: p.name for p in reached.receiving}
-    counts: dict[tuple[str, str], list[int]] = {}
-    for group in reached.groups:
-        counts.setdefault((names.get(group.place_id, "?"), group.platform), [0, 0])[0] += 1
-    for following in reached.followers:
-        counts.setdefault((names.get(following.place_id, "?"), following.follower.platform), [0, 0])[1] += 1
-    return [(place, label(platform), n[0], n[1]) for (place, platform), n in sorted(counts.items())]
-
-
-def _sign(notice: Announcement, author: Person, places: list[Place]) -> None:
-    notice.author_name = author.display_name
-    notice.from_place = places[0].name if places else ""
-
-
-@dataclass(frozen=True)
-class Firing:
-    """The next firing of a recurring notice, in local time, and until when quiet hours hold it back."""
-
-    at: datetime
-    held_until: datetime | None
-
-
-def _next_firing(turn: Turn, notice: Announcement, rule: vietnamese_time.Recurrence) -> Firing:
-    """The rule's time is the same at every firing, so a held first firing means every one is held."""
-    fire = rule.next_after(turn.now, turn.settings.timezone)
-    release = release_time(notice, fire, turn.settings)
-    return Firing(turn.local(fire), turn.local(release) if release > fire else None)
-
-
 async def _make_recurring(turn: Turn, draft: Announcement, rule: vietnamese_time.Recurrence) -> None:
-    draft.status = AnnouncementStatus.RECURRING
-    draft.recurrence = rule.encode()
-    _sign(draft, turn.person, (await reach(turn.session, await turn.actor(), draft)).places)
+    await notices.make_recurring(turn.session, await turn.actor(), turn.person, draft, rule)
     await conversation.finish(turn)
     turn.schedule_changed = True
-    turn.say("announce_recurring_saved", number=draft.id, rule=rule, firing=_next_firing(turn, draft, rule))
+    turn.say("announce_recurring_saved", number=draft.id, rule=rule,
+             firing=next_firing(draft, rule, turn.now, turn.settings))
 
 
 async def occur(session: AsyncSession, template: Announcement, now: datetime, settings: HandlerSettings) -> int:
@@ -371,7 +316,7 @@ async def _relay(turn: Turn, text: str, attachment: Attachment | None) -> None:
     if _file_refused(turn, attachment):
         return
     draft = Announcement(author_id=turn.person.id, source=RELAY, target_place_id=commune.id)
-    _take_content(draft, text, attachment)
+    take_content(draft, text, attachment)
     turn.session.add(draft)
     await turn.session.flush()
     msg = turn.incoming
@@ -581,96 +526,20 @@ async def status(turn: Turn, args: str) -> None:
     notice, _ref = await _own_notice(turn, args)
     if notice is None:
         return
-    shown = notice
-    if notice.recurrence:  # report its latest occurrence
-        latest = await turn.session.exec(
-            select(Announcement).where(Announcement.parent_id == notice.id).order_by(col(Announcement.id).desc())
-        )
-        shown = latest.first() or notice
-    by_place = await _tally(turn.session, shown.id)
-    totals = {
-        kind: {k: sum(r[kind][k] for r in by_place.values()) for k in COUNTED} for kind in ("groups", "followers")
-    }
-    acks = sum(r["acks"] for r in by_place.values())
-    rule = vietnamese_time.Recurrence.decode(notice.recurrence) if notice.recurrence else None
-    waiting = await _waiting_until(turn, shown)
+    told = await notices.report(turn.session, notice, turn.now, turn.settings)
     turn.say(
         "status",
         notice=notice,
-        shown=shown,
-        rule=rule,
-        upcoming=_next_firing(turn, notice, rule) if rule and notice.status == AnnouncementStatus.RECURRING else None,
-        waiting_until=turn.local(waiting) if waiting else None,
-        places=[(place, label(platform), counts) for (place, platform), counts in sorted(by_place.items())],
-        totals=totals,
-        acks=acks,
-        created=turn.local(shown.created_at),
-        cancelled=notice.status == AnnouncementStatus.CANCELLED,
+        shown=told.shown,
+        rule=told.rule,
+        upcoming=told.upcoming,
+        waiting_until=turn.local(told.waiting_until) if told.waiting_until else None,
+        places=told.places,
+        totals=told.totals,
+        acks=told.acks,
+        created=turn.local(told.shown.created_at),
+        cancelled=told.cancelled,
     )
-
-
-COUNTED = ("sent", "failed", "pending", "stopped")
-Tally = dict[tuple[str, str], dict[str, Any]]
-
-
-async def _tally(session: AsyncSession, notice_id: int) -> Tally:
-    """Per (village, platform): its groups' and its followers' deliveries by how a report counts them,
-    and how many people said they read it. Counted in the database: a notice may reach thousands."""
-    tally: Tally = {}
-
-    def row(place: str | None, platform: str) -> dict[str, Any]:
-        fresh = {"groups": dict.fromkeys(COUNTED, 0), "followers": dict.fromkeys(COUNTED, 0), "acks": 0}
-        return tally.setdefault((place or "?", platform), fresh)
-
-    cancelled = col(Delivery.last_error) == CANCELLED_MARK
-    for kind, chat, chat_key, place_of in (
-        ("groups", ChatGroup, col(Delivery.group_id), col(ChatGroup.place_id)),
-        ("followers", Follower, col(Delivery.follower_id), col(Delivery.place_id)),
-    ):
-        deliveries = await session.exec(
-            select(Place.name, chat.platform, Delivery.status, cancelled, func.count())
-            .join(chat, chat_key == chat.id)
-            .join(Place, place_of == Place.id, isouter=True)
-            .where(Delivery.announcement_id == notice_id)
-            .group_by(Place.name, chat.platform, Delivery.status, cancelled)
-        )
-        for place, platform, state, stopped, count in deliveries.all():
-            row(place, platform)[kind][delivery_bucket(state, CANCELLED_MARK if stopped else "")] += count
-    read = await session.exec(
-        select(Place.name, Acknowledgement.platform, func.count())
-        .select_from(Acknowledgement)
-        .join(Delivery, (col(Delivery.announcement_id) == Acknowledgement.announcement_id) & or_(
-            col(Delivery.group_id) == Acknowledgement.group_id, col(Delivery.follower_id) == Acknowledgement.follower_id
-        ))
-        .join(ChatGroup, col(Delivery.group_id) == ChatGroup.id, isouter=True)
-        .join(Place, func.coalesce(ChatGroup.place_id, Delivery.place_id) == Place.id, isouter=True)
-        .where(Acknowledgement.announcement_id == notice_id)
-        .group_by(Place.name, Acknowledgement.platform)
-    )
-    for place, platform, count in read.all():
-        row(place, platform)["acks"] += count
-    return tally
-
-
-def delivery_bucket(state: str, error: str) -> str:
-    """How a report counts one delivery: "sent", "failed" (the group refused it, or the bot was removed),
-    "stopped" (cancelled before it went out) or "pending"."""
-    if state == DeliveryStatus.STOPPED and error == CANCELLED_MARK:
-        return "stopped"
-    buckets: dict[str, str] = {DeliveryStatus.SENT: "sent", DeliveryStatus.FAILED: "failed", DeliveryStatus.STOPPED: "failed"}
-    return buckets.get(state, "pending")
-
-
-async def _waiting_until(turn: Turn, notice: Announcement) -> datetime | None:
-    """When a notice's deliveries that wait (a set time, quiet hours) may go out; None if none waits."""
-    rows = await turn.session.exec(
-        select(Delivery.not_before)
-        .where(Delivery.announcement_id == notice.id, Delivery.status == DeliveryStatus.PENDING)
-        .order_by(col(Delivery.not_before))
-        .limit(1)
-    )
-    first = rows.first()
-    return first if first is not None and first > turn.now else None
 
 
 async def cancel_sent(turn: Turn, args: str) -> None:
@@ -679,39 +548,17 @@ async def cancel_sent(turn: Turn, args: str) -> None:
     notice, ref = await _own_notice(turn, args, require_number=True)
     if notice is None or ref is None:
         return
-    if not may_cancel(await turn.actor(), ref):
+    done = await notices.cancel(turn.session, await turn.actor(), notice, ref, turn.now)
+    if done.verdict is notices.Verdict.NOT_ALLOWED:
         turn.say("cancel_not_allowed", number=notice.id)
-        return
-    if notice.status == AnnouncementStatus.CANCELLED:
+    elif done.verdict is notices.Verdict.ALREADY:
         turn.say("announce_already_stopped", number=notice.id)
-        return
-    occurrences = select(Announcement.id).where(Announcement.parent_id == notice.id)
-    unsent = await turn.session.exec(
-        select(Delivery).where(
-            or_(col(Delivery.announcement_id) == notice.id, col(Delivery.announcement_id).in_(occurrences)),
-            col(Delivery.status).in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
-        ).order_by(col(Delivery.id))
-    )
-    pending = []
-    sending = 0
-    for delivery in unsent.all():
-        if delivery.status == DeliveryStatus.PENDING:
-            pending.append(delivery)
-        else:
-            sending += 1
-    was_recurring = notice.status == AnnouncementStatus.RECURRING
-    if not pending and not was_recurring:
-        turn.say("announce_nothing_to_stop", number=notice.id, sending=sending)
-        return
-    for delivery in pending:
-        delivery.status = DeliveryStatus.STOPPED
-        delivery.last_error = CANCELLED_MARK
-    notice.status = AnnouncementStatus.CANCELLED
-    turn.schedule_changed = was_recurring
-    await audit.record(turn.session, "notice_cancelled", actor_id=turn.person.id, at=turn.now,
-                       place_id=notice.target_place_id, announcement=notice.id, stopped=len(pending))
-    turn.say("announce_cancelled_sent", number=notice.id, stopped=len(pending), sending=sending,
-             recurring=was_recurring)
+    elif done.verdict is notices.Verdict.NOTHING:
+        turn.say("announce_nothing_to_stop", number=notice.id, sending=done.sending)
+    else:
+        turn.schedule_changed = done.recurring
+        turn.say("announce_cancelled_sent", number=notice.id, stopped=done.stopped, sending=done.sending,
+                 recurring=done.recurring)
 
 
 async def _own_notice(
@@ -725,13 +572,12 @@ async def _own_notice(
         if number is None:
             turn.say("status_usage")
             return None, None
-        notice = await turn.session.get(Announcement, number)
     elif require_number:
         turn.say("status_usage")
         return None, None
     else:
         latest = await turn.session.exec(
-            select(Announcement)
+            select(Announcement.id)
             .where(
                 Announcement.author_id == turn.person.id,
                 Announcement.status != AnnouncementStatus.DRAFT,
@@ -739,13 +585,12 @@ async def _own_notice(
             )
             .order_by(col(Announcement.id).desc())
         )
-        notice = latest.first()
-        if notice is None:
+        number = latest.first()
+        if number is None:
             turn.say("status_none")
             return None, None
-    visible = notice is not None and notice.status != AnnouncementStatus.DRAFT
-    ref = await notice_ref(turn.session, notice) if notice is not None and visible else None
-    if notice is None or ref is None or not may_see_status(await turn.actor(), ref):
+    found = await notices.visible(turn.session, await turn.actor(), number)
+    if found is None:
         turn.say("status_not_found", number=args)
         return None, None
-    return notice, ref
+    return found

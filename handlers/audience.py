@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers.context import HandlerSettings
 from handlers.following import Following, followers_of
 from handlers.people import villages_of
-from handlers.permissions import Actor, Spot, broadcast_places, may_broadcast_to
+from handlers.permissions import Actor, Spot, aimed_at, broadcast_places, may_broadcast_to
 from storage.models import Announcement, ChatGroup, Delivery, Place, PlaceKind
 
 RELAY = "relay"  # Announcement.source of a notice written in a commune's group (#thongbao, /chuyentiep)
@@ -31,24 +31,27 @@ class Reach:
 async def reach(session: AsyncSession, actor: Actor, notice: Announcement) -> Reach:
     """Where a notice goes, asked again at every sending. One relayed from a commune's group goes down
     to the villages, never back into commune groups."""
-    places = await places_reached(session, actor, notice.target_place_id)
+    places = await places_reached(session, actor, await aimed_at(session, notice))
     receiving = [p for p in places if p.kind != PlaceKind.COMMUNE] if notice.source == RELAY else places
     place_ids = [p.id for p in receiving if p.id is not None]
     return Reach(places, receiving, await active_groups(session, receiving), await followers_of(session, place_ids))
 
 
-async def places_reached(session: AsyncSession, actor: Actor, target_place_id: int | None) -> list[Place]:
-    """The target place and, for a commune, its villages; no target means all the author manages.
-    Asked again at every sending (a recurring notice, a relay): an author who lost the role reaches
-    no one."""
-    if target_place_id is None:
+async def places_reached(session: AsyncSession, actor: Actor, target_ids: list[int] | None) -> list[Place]:
+    """The target places and, for a commune, its villages (each once); no target means all the author
+    manages. Asked again at every sending (a recurring notice, a relay): a place the author may no
+    longer send to is dropped, so an author who lost the role reaches no one."""
+    if target_ids is None:
         return await broadcast_places(session, actor)
-    place = await session.get(Place, target_place_id)
-    if place is None or not may_broadcast_to(actor, Spot.of(place)):
-        return []
-    if place.kind == PlaceKind.COMMUNE:
-        return [place, *await villages_of(session, place)]
-    return [place]
+    reached: dict[int | None, Place] = {}
+    for target_id in target_ids:
+        place = await session.get(Place, target_id)
+        if place is None or not may_broadcast_to(actor, Spot.of(place)):
+            continue
+        below = await villages_of(session, place) if place.kind == PlaceKind.COMMUNE else []
+        for each in (place, *below):
+            reached.setdefault(each.id, each)
+    return list(reached.values())
 
 
 async def active_groups(session: AsyncSession, places: Sequence[Place]) -> list[ChatGroup]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Announcement, Person, Place, PlaceKind, Role, RoleName
+from storage.models import Announcement, NoticeTarget, Person, Place, PlaceKind, Role, RoleName
 
 OFFICIAL = frozenset({RoleName.COMMUNE_OFFICIAL})
 HEAD = frozenset({RoleName.VILLAGE_HEAD})
@@ -213,16 +213,37 @@ def may_read_audit(actor: Actor, commune: Spot) -> bool:
     return commune.is_commune and actor.holds(OFFICIAL, commune)
 
 
+def may_import_survey(actor: Actor, opened_in: Iterable[Spot]) -> bool:
+    """Add a survey from an XLSForm in the web console: a commune official. The catalog is shared by
+    every commune, so a form replacing a survey already opened somewhere (`opened_in`: those villages)
+    needs them all to be the official's."""
+    return actor.holds_any(OFFICIAL) and all(actor.holds(OFFICIAL, spot) for spot in opened_in)
+
+
 async def notice_ref(session: AsyncSession, notice: Announcement) -> NoticeRef:
-    """The places a notice targets: its target place, else every place its author may broadcast to."""
-    if notice.target_place_id is not None:
-        target = await session.get(Place, notice.target_place_id)
-        places = [target] if target is not None else []
+    """The places a notice targets: its target places, else every place its author may broadcast to."""
+    aimed = await aimed_at(session, notice)
+    if aimed is not None:
+        places = [p for p in [await session.get(Place, i) for i in aimed] if p is not None]
     else:
         author = await session.get(Person, notice.author_id)
         places = await broadcast_places(session, await actor_for(session, author)) if author else []
     spots = tuple(Spot.of(p) for p in places)
     return NoticeRef(notice.author_id, frozenset(s.commune_id for s in spots), spots)
+
+
+async def aimed_at(session: AsyncSession, notice: Announcement) -> list[int] | None:
+    """The ids of the places a notice is aimed at (a recurring notice's firing: its template's); None:
+    every place its author manages."""
+    source = notice.parent_id or notice.id
+    if source is not None:
+        rows = await session.exec(
+            select(NoticeTarget.place_id).where(NoticeTarget.announcement_id == source).order_by(col(NoticeTarget.id))
+        )
+        several = list(rows.all())
+        if several:
+            return several
+    return [notice.target_place_id] if notice.target_place_id is not None else None
 
 
 # --- what the rules allow, as lists (menus, reports) --------------------------------------------------

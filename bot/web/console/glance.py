@@ -13,7 +13,7 @@ from sqlmodel import col, func, select
 from sqlmodel.sql.expression import Select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.announcements import delivery_bucket
+from handlers.notices import delivery_bucket
 from storage.models import (
     Acknowledgement,
     Announcement,
