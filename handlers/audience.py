@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.context import HandlerSettings
-from handlers.following import Following, followers_of
+from handlers.followers import Following, followers_of
 from handlers.people import villages_of
 from handlers.permissions import Actor, Spot, aimed_at, broadcast_places, may_broadcast_to
 from storage.models import Announcement, ChatGroup, Delivery, Place, PlaceKind

@@ -8,76 +8,24 @@ whose chat the platform refuses (they blocked the bot) is not targeted again unt
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
-from typing import NamedTuple
 
-from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers import audit, conversation, villages  # villages imports this module: used at call time
+from handlers import audit, conversation
 from handlers.chat import ChatKind, Outgoing
 from handlers.choices import Menu, menu
 from handlers.context import Turn
 from handlers.conversation import Data, Flow
 from handlers.handbook import asking
+from handlers.followers import follower_for
+from handlers.villages import village_of
 from messages import render
-from storage.db import insert_if_absent
-from storage.models import Follower, Identity, Person, Place, VillageMember
+from storage.models import Follower, Place
 
 
-class Following(NamedTuple):
-    follower: Follower
-    place_id: int  # the village whose notices they receive
-
-
-# --- plain operations (no chat needed) ------------------------------------------------------------------
-
-
-async def followers_of(session: AsyncSession, place_ids: Sequence[int]) -> list[Following]:
-    """Who receives these villages' notices in private: members who said yes, whose chat the platform
-    has not refused since they last wrote. In a fixed order (the follower's id)."""
-    if not place_ids:
-        return []
-    rows = await session.exec(
-        select(Follower, VillageMember.place_id)
-        .join(Identity, (col(Identity.platform) == Follower.platform) & (col(Identity.user_id) == Follower.chat_id))
-        .join(VillageMember, col(VillageMember.person_id) == Identity.person_id)
-        .where(
-            col(VillageMember.place_id).in_(place_ids),
-            Follower.following == True,  # noqa: E712 - SQL
-            col(Follower.stopped_at).is_(None),
-        )
-        .order_by(col(Follower.id))
-    )
-    return [Following(follower, place_id) for follower, place_id in rows.all()]
-
-
-async def follower_for(session: AsyncSession, platform: str, chat_id: str) -> Follower:
-    """This private chat's row, created (not following) on first need."""
-    await insert_if_absent(session, Follower, platform=platform, chat_id=chat_id, following=False)
-    rows = await session.exec(select(Follower).where(Follower.platform == platform, Follower.chat_id == chat_id))
-    return rows.one()
-
-
-async def end_following(session: AsyncSession, person: Person) -> None:
-    """The person left their village, moved, or erased their data: no more private notices, and the
-    next village they join asks again (a yes or no was about the village they had)."""
-    accounts = (await session.exec(select(Identity.platform, Identity.user_id).where(Identity.person_id == person.id))).all()
-    if accounts:
-        await session.exec(
-            update(Follower)
-            .where(or_(*(and_(col(Follower.platform) == p, col(Follower.chat_id) == u) for p, u in accounts)))
-            .values(following=False, asked_at=None, answered_at=None)
-        )
-
-
-# --- the chat -------------------------------------------------------------------------------------------
-
-
-async def offer(turn: Turn, village: Place) -> None:
-    """After joining `village`: the question, once. Someone already following is told nothing more."""
+async def _offer(turn: Turn, village: Place) -> None:
+    """The question, once, after what the turn said. Someone already following is told nothing more."""
     follower = await follower_for(turn.session, turn.incoming.platform, turn.incoming.chat_id)
     if follower.following:
         return
@@ -95,9 +43,10 @@ async def offer(turn: Turn, village: Place) -> None:
 
 
 async def offer_if_due(turn: Turn) -> None:
-    """At the end of a private turn that leaves no conversation open: a member never asked in this chat
-    (they joined through a household in a survey, or before followers existed) is asked now, once."""
-    village = await villages.village_of(turn.session, turn.person)
+    """At the end of a private turn that leaves no conversation open: a village member never asked in
+    this chat is asked now, once — right after /thamgia or the village's link, after the survey in which
+    their household joined it, or at the next message of someone who joined before followers existed."""
+    village = await village_of(turn.session, turn.person)
     if village is None:
         return
     rows = await turn.session.exec(
@@ -105,7 +54,7 @@ async def offer_if_due(turn: Turn) -> None:
     )
     follower = rows.first()
     if follower is None or (follower.asked_at is None and not follower.following):
-        await offer(turn, village)
+        await _offer(turn, village)
 
 
 async def _on_answer(turn: Turn, _data: Data) -> None:
@@ -132,7 +81,7 @@ async def _decide(turn: Turn, yes: bool) -> None:
     if turn.incoming.chat_kind is not ChatKind.PRIVATE:
         turn.say("follow_private_only")
         return
-    village = await villages.village_of(turn.session, turn.person)
+    village = await village_of(turn.session, turn.person)
     follower = await follower_for(turn.session, turn.incoming.platform, turn.incoming.chat_id)
     if yes and village is None:
         turn.say("follow_no_village")
@@ -151,16 +100,18 @@ async def _decide(turn: Turn, yes: bool) -> None:
 
 async def wrote_again(turn: Turn) -> None:
     """Anyone writing in a private chat can be written to there again: a follower the platform refused
-    (blocked, then unblocked) is targeted again."""
-    await turn.session.exec(
-        update(Follower)
-        .where(
-            col(Follower.platform) == turn.incoming.platform,
-            col(Follower.chat_id) == turn.incoming.chat_id,
-            col(Follower.stopped_at).is_not(None),
+    (blocked, then unblocked) is targeted again. A read first: most turns have nothing to clear, and
+    a turn that is only a question asked again writes nothing."""
+    msg = turn.incoming
+    stopped = await turn.session.exec(
+        select(Follower).where(
+            Follower.platform == msg.platform, Follower.chat_id == msg.chat_id, col(Follower.stopped_at).is_not(None)
         )
-        .values(stopped_at=None)
     )
+    follower = stopped.first()
+    if follower is not None:
+        follower.stopped_at = None
+        turn.session.add(follower)
 
 
 def _menu() -> Menu:

@@ -1,7 +1,7 @@
 """Residents join their village: /thamgia (a numbered list, or the village's code), the village's deep
 link (`/start thon_<CODE>`, the poster's QR), /roithon. A household registered in a survey joins its
 village too. Membership is where a resident's handbook questions go (that village's tech team), and
-whose notices a follower receives in private (handlers/following.py: asked right after joining).
+whose notices a follower receives in private (handlers/following.py asks right after joining).
 
 Village codes are printed on posters, so they are not secrets: an unknown code is simply asked again.
 One village per person (`village_member.person_id` is unique): joining another one moves them, after
@@ -17,11 +17,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
-from handlers import conversation, following
+from handlers import conversation
 from handlers.chat import ChatKind
 from handlers.choices import Choice, Menu, menu
 from handlers.context import Turn
 from handlers.conversation import Data, Flow
+from handlers.followers import end_following
 from handlers.numbers import whole_number
 from handlers.people import place_by_code
 from storage.db import insert_if_absent
@@ -63,7 +64,7 @@ async def join_village(
     if member.place_id != place.id:
         member.place_id, member.source, member.joined_at = place.id, source, at
         session.add(member)
-        await following.end_following(session, person)  # their yes was for the village they left
+        await end_following(session, person)  # their yes was for the village they left
 
 
 async def join_if_none(session: AsyncSession, person: Person, place_id: int, *, at: datetime | None = None) -> bool:
@@ -85,7 +86,7 @@ async def leave_village(session: AsyncSession, person: Person) -> Place | None:
         return None
     place = await session.get(Place, member.place_id)
     await session.delete(member)
-    await following.end_following(session, person)
+    await end_following(session, person)
     return place
 
 
@@ -245,8 +246,8 @@ async def _join(turn: Turn, place: Place, source: str, *, moved: bool = False) -
     await conversation.finish(turn)
     await join_village(turn.session, turn.person, place, source, at=turn.now)
     commune = await turn.session.get(Place, place.parent_id) if place.parent_id else None
+    # the router then asks whether to follow the village (handlers/following.py), in the same reply
     turn.say("village_joined", village=place.name, commune=commune.name if commune else None, moved=moved)
-    await following.offer(turn, place)
 
 
 # --- lists and menus ------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ CANCELLED = {
     "invitation": "left_unfinished",
     "role_removal": "left_unfinished",
     "village": "left_unfinished",
+    "follow": "left_unfinished",
 }
 
 

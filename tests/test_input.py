@@ -43,8 +43,10 @@ from storage.models import (
     Campaign,
     ChatGroup,
     Conversation,
+    Follower,
     HandbookEntry,
     HandbookQuestion,
+    Identity,
     Household,
     Person,
     Place,
@@ -419,8 +421,11 @@ async def _removing(session: AsyncSession, _person: Person) -> dict[str, Any]:
 
 
 async def _asked_to_follow(session: AsyncSession, person: Person) -> dict[str, Any]:
+    """Asked right after joining THON-1, as /thamgia leaves them."""
     village = await _place(session, "THON-1")
     await villages.join_village(session, person, village, "command")
+    identity = (await session.exec(select(Identity).where(Identity.person_id == person.id))).one()
+    session.add(Follower(platform=identity.platform, chat_id=identity.user_id, asked_at=NOW))
     return {"place_id": village.id}
 
 

@@ -17,6 +17,7 @@ from handlers.conversation import Data, Flow
 from handlers.surveys import answering
 from handlers.surveys.households import shown
 from handlers.surveys.answering import summary_lines
+from handlers.followers import end_following
 from handlers.villages import leave_village
 from storage.models import (
     Campaign,
@@ -157,6 +158,7 @@ async def erase(session: AsyncSession, household: Household, person: Person, *, 
         .values(payload=ERASED, replies=None, reply_pending=False, person_id=None)
     )
     asked = await _erase_questions(session, person) if questions else 0
+    await end_following(session, person)  # no more private notices: they asked to be forgotten
     await session.exec(update(Person).where(col(Person.household_id) == household.id).values(household_id=None))
     await session.delete(household)
     person.household_id = None
