@@ -23,6 +23,7 @@ IMAGE = "message.image.received"
 TG_HEAD, ZALO_HEAD = 101, "zl-head-1"
 TG_GROUPS = (-501, -502)
 ZALO_GROUPS = ("zl-group-1", "zl-group-2")
+ZALO_FOLLOWER = "zl-resident-1"  # follows THON-1 in a private chat
 PHOTO = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40 + b"\xff\xd9"  # stands for a JPEG: every byte value
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 20 + b"\n%%EOF"
 
@@ -115,16 +116,27 @@ async def _telegram_notice(bot: Bot, caption: str, **file: object) -> Sent:
     return preview
 
 
-async def test_a_telegram_photo_reaches_zalo_groups_from_the_bots_own_address(bot: Bot) -> None:
+async def _zalo_follows(bot: Bot, user: str) -> None:
+    for text in ("/thamgia THON-1", "1"):  # joins the village, then says yes to its notices
+        want = len(bot.zalo.messages_to(user)) + 1
+        bot.zalo.push("message.text.received", user, user, text)
+        await bot.zalo.wait_for(lambda want=want: len(bot.zalo.messages_to(user)) >= want)
+    await bot.app.dispatcher.drain()
+
+
+async def test_a_telegram_photo_reaches_zalo_groups_and_followers_from_the_bots_own_address(bot: Bot) -> None:
+    await _zalo_follows(bot, ZALO_FOLLOWER)
+    followed = len(bot.zalo.messages_to(ZALO_FOLLOWER))
     preview = await _telegram_notice(bot, "Lịch họp thôn tháng này", photo=True, content=PHOTO)
     assert "kèm 1 ảnh" in preview.text
-    for chat in ZALO_GROUPS:
-        [sent] = bot.zalo.messages_to(chat)
+    await bot.zalo.wait_for(lambda: len(bot.zalo.messages_to(ZALO_FOLLOWER)) > followed)
+    for chat in (*ZALO_GROUPS, ZALO_FOLLOWER):
+        sent = bot.zalo.messages_to(chat)[-1]
         assert sent.method == "sendPhoto" and "Lịch họp thôn tháng này" in (sent.text or "")
         assert sent.photo and sent.photo.startswith(f"{bot.public_url}/tep-dinh-kem/")
         status, body, content_type = await _fetch(sent.photo)
         assert (status, body, content_type) == (200, PHOTO, "image/jpeg")
-    assert len(bot.telegram.downloads) == 1  # fetched once for both Zalo groups
+    assert len(bot.telegram.downloads) == 1  # fetched once for every Zalo chat
     for chat in TG_GROUPS:  # Telegram's own groups get Telegram's own file id, nothing uploaded
         [sent] = bot.telegram.messages_to(chat)
         assert sent.method == "sendPhoto" and sent.photo and sent.photo != "<upload>"
