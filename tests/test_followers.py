@@ -220,3 +220,32 @@ async def _eventually(probe: Callable[[], Awaitable[object]], expected: object, 
     while (seen := await probe()) != expected:
         assert asyncio.get_running_loop().time() < deadline, f"still {seen!r}, expected {expected!r}"
         await asyncio.sleep(0.05)
+
+
+async def test_zalo_as_it_is_ganthon_warns_and_a_reply_1_in_a_group_counts(village: Village) -> None:
+    """getMe says the Zalo bot cannot join groups: /ganthon (with the bot mentioned first, as Zalo groups
+    need) still links a group whose update did arrive, and says notices may not reach it; a member's "1"
+    in reply to the notice counts as read, silently."""
+    zalo = village.zalo
+    group = "zl-group-1"
+
+    async def in_group(user: str, text: str, reply_to: object = None) -> None:
+        zalo.push(TEXT, group, user, text, chat_type="GROUP", reply_to=reply_to)  # type: ignore[arg-type]
+        await zalo.wait_for(lambda: zalo.pending_updates == 0)
+        await village.app.dispatcher.drain()
+
+    await in_group(ZALO_HEAD, "@bot.LangSo /ganthon THON-1")
+    await zalo.wait_for(lambda: len(zalo.messages_to(group)) >= 2)
+    linked, warning = zalo.messages_to(group)[:2]
+    assert "Thôn 1" in linked.text and "không được vào nhóm" in warning.text and "/nhantin" in warning.text
+    await village.broadcast("Lịch họp")
+    await zalo.wait_for(lambda: bool(_notices(zalo.messages_to(group))))
+    notice = _notices(zalo.messages_to(group))[0]
+    before = len(zalo.messages_to(group))
+    await in_group("zl-member", "1", reply_to=notice)
+    await in_group("zl-member-2", "1")  # not a reply to the notice: just talk
+    async with village.app.sessions() as session:
+        acks = (await session.exec(select(Acknowledgement.user_id))).all()
+    assert acks == ["zl-member"] and len(zalo.messages_to(group)) == before
+    [status] = await village.tg(HEAD, "/tinhtrang")
+    assert "Thôn 1 (Zalo): đã nhận 1, lỗi 0, đang chờ 0 nhóm — 1 người đã đọc" in status.text
