@@ -234,6 +234,8 @@ async def test_zalo_as_it_is_ganthon_warns_and_a_reply_1_in_a_group_counts(villa
         await zalo.wait_for(lambda: zalo.pending_updates == 0)
         await village.app.dispatcher.drain()
 
+    [help_text] = await village.zl("zl-newcomer", "/trogiup")
+    assert "/nhantin" in help_text.text and "Trên Zalo, thông báo của thôn tới bà con qua tin nhắn riêng" in help_text.text
     await in_group(ZALO_HEAD, "@bot.LangSo /ganthon THON-1")
     await zalo.wait_for(lambda: len(zalo.messages_to(group)) >= 2)
     linked, warning = zalo.messages_to(group)[:2]
