@@ -12,12 +12,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers import communes
 from handlers.people import person_for, place_by_code, villages_of
 from handlers.permissions import Spot, role_fits
-from handlers.surveys.catalog import Catalog
+from handlers.surveys.catalog import Catalog, keep
 from handlers.surveys.definition import Survey
 from handlers.surveys.forms import load_survey
 from handlers.surveys.reports import export, record_export
 from messages import label, render
-from storage.models import ChatGroup, Place, PlaceKind, Role, RoleName, SurveyForm, utcnow
+from storage.models import ChatGroup, Place, PlaceKind, Role, RoleName, utcnow
 
 
 T = TypeVar("T")
@@ -120,9 +120,7 @@ async def import_survey(session: AsyncSession, filename: str, content: bytes) ->
     """`langso survey import`: the file is checked whole (FormError names the sheet, row and column
     of the first problem), then kept in the database, replacing an earlier import of the same code."""
     survey = load_survey(filename, content)
-    form = await session.get(SurveyForm, survey.code) or SurveyForm(code=survey.code, filename=filename, content=b"")
-    form.filename, form.content, form.imported_at = filename, content, utcnow()
-    session.add(form)
+    await keep(session, survey, filename, content, utcnow())
     return survey
 
 

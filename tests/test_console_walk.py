@@ -7,17 +7,18 @@ from __future__ import annotations
 
 
 import aiohttp
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.app import App
 from handlers.invitations import create_invitation
 from handlers.permissions import actor_for
-from storage.models import HandbookEntry, HandbookQuestion, Invitation, Person, Place, QuestionStatus, Role, utcnow
+from storage.models import Announcement, Campaign, ExportRecord, HandbookEntry, HandbookQuestion, Invitation, Person
+from storage.models import Place, QuestionStatus, Role, SurveyForm, utcnow
 from tests.console_helpers import OTHER_HEAD, OTHER_OFFICIAL, base, client, csrf_of, handed_off_question
 from tests.console_helpers import session_as
 from tests.harness import RESIDENT, TECH, Harness
 
-NOBODY, LOGIN, FORBIDDEN, OK = 0, "login", 403, "ok"
+NOBODY, LOGIN, FORBIDDEN, OK, NOT_FOUND = 0, "login", 403, "ok", 404
 PUBLIC = {("GET", "/dang-nhap"), ("GET", "/dang-nhap/{token}"), ("POST", "/dang-nhap/{token}")}
 KINDS = ("nobody", "resident", "tech", "other_head", "other_official")
 
@@ -36,6 +37,13 @@ EXPECTED: dict[tuple[str, str], tuple[object, ...]] = {
     ("POST", "/cau-hoi/{id}/tra-loi"): (LOGIN, LOGIN, OK, FORBIDDEN, FORBIDDEN),
     ("POST", "/cau-hoi/{id}/luu"): (LOGIN, LOGIN, OK, FORBIDDEN, FORBIDDEN),
     ("GET", "/nhat-ky"): (LOGIN, LOGIN, FORBIDDEN, FORBIDDEN, OK),
+    ("GET", "/khao-sat"): (LOGIN, LOGIN, OK, OK, OK),
+    ("GET", "/noi/{code}/khao-sat"): (LOGIN, LOGIN, OK, FORBIDDEN, FORBIDDEN),
+    ("GET", "/khao-sat/bieu-do.png"): (LOGIN, LOGIN, OK, NOT_FOUND, NOT_FOUND),  # their villages have no survey
+    ("GET", "/noi/{code}/khao-sat/bieu-do.png"): (LOGIN, LOGIN, OK, FORBIDDEN, FORBIDDEN),
+    ("POST", "/khao-sat/mo"): (LOGIN, LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("POST", "/khao-sat/xuat"): (LOGIN, LOGIN, OK, FORBIDDEN, FORBIDDEN),
+    ("POST", "/khao-sat/nhap"): (LOGIN, LOGIN, FORBIDDEN, FORBIDDEN, OK),  # a commune official; no file: nothing
     ("POST", "/dang-xuat"): (LOGIN, LOGIN, OK, OK, OK),
 }
 
@@ -51,7 +59,8 @@ def console_routes(app: App) -> set[tuple[str, str]]:
 
 
 async def _objects(h: Harness) -> dict[str, str]:
-    """THON-1's things: an open question, an answered one, an open invitation, the tech team's role."""
+    """THON-1's things: an open question, an answered one, an open invitation, the tech team's role, an
+    open survey."""
     assert h.app is not None
     question = await handed_off_question(h, RESIDENT, "THON-1", "wifi nha van hoa mat khau la gi")
     answered = await handed_off_question(h, RESIDENT, "THON-1", "cach doi mat khau zalo")
@@ -63,6 +72,7 @@ async def _objects(h: Harness) -> dict[str, str]:
         official = (await session.exec(select(Person).join(Role).where(Role.role == "commune_official"))).first()
         issued = await create_invitation(session, await actor_for(session, official), "tech_team", thon1, utcnow())
         role = (await session.exec(select(Role).where(Role.role == "tech_team", Role.place_id == thon1.id))).one()
+        session.add(Campaign(survey_code="ho-gia-dinh", place_id=thon1.id, opened_by=official.id))
         await session.commit()
         return {"code": "THON-1", "question": str(question), "answered": str(answered),
                 "invitation": str(issued.invitation.id), "role": str(role.id), "thon1": str(thon1.id)}
@@ -83,6 +93,10 @@ def _form(pattern: str, things: dict[str, str]) -> dict[str, str]:
     nothing even where it is let through."""
     if pattern == "/moi":
         return {"vai_tro_noi": f"tech_team:{things['thon1']}"}
+    if pattern == "/khao-sat/mo":  # already open there: let through, it opens nothing
+        return {"khao_sat": "ho-gia-dinh", "thon": things["thon1"], "so_ho": ""}
+    if pattern == "/khao-sat/xuat":  # a survey never opened: let through, no file and no record
+        return {"noi": things["code"], "khao_sat": "khong-co", "dinh_dang": "xlsx"}
     return {"tra_loi": "", "tieu_de": ""}
 
 
@@ -91,9 +105,9 @@ async def _status(browser: aiohttp.ClientSession, app: App, method: str, path: s
                                allow_redirects=False) as answer:
         if answer.status == 303 and answer.headers.get("Location") == "/dang-nhap":
             return LOGIN
-        if answer.status == 403:
-            return FORBIDDEN
-        assert answer.status in (200, 303, 409), (method, path, answer.status, await answer.text())
+        if answer.status in (403, 404):
+            return answer.status
+        assert answer.status in (200, 303, 409, 422), (method, path, answer.status, await answer.text())
         return OK
 
 
@@ -123,3 +137,8 @@ async def test_every_route_asks_the_permission_core(console: Harness) -> None:
         assert await session.get(Role, int(things["role"])) is not None
         assert (await session.exec(select(HandbookEntry))).first() is None
         assert len((await session.exec(select(Invitation))).all()) == 1
+        assert len((await session.exec(select(Campaign))).all()) == 1
+        invitations = select(Announcement).where(col(Announcement.campaign_id).is_not(None))
+        assert (await session.exec(invitations)).first() is None  # no survey invitation went out
+        assert (await session.exec(select(ExportRecord))).first() is None
+        assert (await session.exec(select(SurveyForm))).first() is None

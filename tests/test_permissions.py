@@ -55,6 +55,7 @@ RULES: dict[str, Callable[[p.Actor, p.Spot], bool]] = {
     "cancel_others_notice": lambda a, s: p.may_cancel(a, _notice(SOMEONE_ELSE, s)),
     "see_status_of_own_notice": lambda a, s: p.may_see_status(a, _notice(ME, s)),
     "cancel_own_notice": lambda a, s: p.may_cancel(a, _notice(ME, s)),
+    "import_survey_opened_there": lambda a, s: p.may_import_survey(a, (s,)),
 }
 
 EVERYWHERE = {"V1", "V2", "V3", "C1", "C2"}
@@ -83,6 +84,7 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
     "cancel_others_notice": {"official_C1": OWN_COMMUNE},
     "see_status_of_own_notice": {persona: EVERYWHERE for persona in PERSONAS},
     "cancel_own_notice": {persona: EVERYWHERE for persona in PERSONAS},
+    "import_survey_opened_there": {"official_C1": OWN_COMMUNE},
 }
 
 
@@ -108,6 +110,12 @@ def test_a_role_in_another_commune_gives_nothing_here() -> None:
     actor = p.Actor(ME, (p.Grant(RoleName.VILLAGE_HEAD, SPOTS["V3"]), p.Grant(RoleName.TECH_TEAM, SPOTS["V1"])))
     assert p.may_broadcast_to(actor, SPOTS["V3"]) and not p.may_broadcast_to(actor, SPOTS["V1"])
     assert p.may_export(actor, SPOTS["V1"]) and not p.may_export(actor, SPOTS["V2"])
+
+
+@pytest.mark.parametrize("persona", sorted(PERSONAS))
+def test_a_survey_opened_nowhere_is_imported_by_a_commune_official(persona: str) -> None:
+    assert p.may_import_survey(PERSONAS[persona], ()) is (persona == "official_C1")
+    assert not p.may_import_survey(PERSONAS[persona], (SPOTS["V1"], SPOTS["V3"]))  # V3: another commune's
 
 
 # Who hears of a question the handbook cannot answer: persona -> person id, among the personas above.

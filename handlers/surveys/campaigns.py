@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -21,6 +22,7 @@ from handlers.permissions import Actor, Spot, may_open_survey, villages_where
 from handlers.handbook import asking
 from handlers.numbers import whole_number
 from handlers.surveys import answering, engine
+from handlers.surveys.definition import Survey
 from messages import render
 from storage.models import (
     Announcement,
@@ -135,14 +137,14 @@ def _village_menu(villages: list[Place]) -> Menu:
     return _with_way_out({f"p:{v.id}": v.name for v in villages})
 
 
-async def _campaign_of(turn: Turn, code: str, village: Place) -> Campaign | None:
+async def campaign_of(session: AsyncSession, code: str, village: Place) -> Campaign | None:
     """One campaign per survey and village: opening a closed one again reopens it."""
-    rows = await turn.session.exec(select(Campaign).where(Campaign.survey_code == code, Campaign.place_id == village.id))
+    rows = await session.exec(select(Campaign).where(Campaign.survey_code == code, Campaign.place_id == village.id))
     return rows.first()
 
 
 async def _on_village_chosen(turn: Turn, code: str, village: Place) -> None:
-    earlier = await _campaign_of(turn, code, village)
+    earlier = await campaign_of(turn.session, code, village)
     if earlier is not None and earlier.closed_at is None:
         await conversation.finish(turn)
         turn.say("survey_already_open", village=village.name, since=turn.local(earlier.opened_at))
@@ -151,12 +153,21 @@ async def _on_village_chosen(turn: Turn, code: str, village: Place) -> None:
     turn.say("survey_ask_expected", village=village.name)
 
 
+EXPECTED_MAX = 100_000
+
+
+def expected_count(text: str) -> int | None:
+    """The households a head expects, as typed, if a village can have that many."""
+    number = whole_number(text)
+    return number if number is not None and 1 <= number <= EXPECTED_MAX else None
+
+
 async def _on_expected(turn: Turn, data: Data) -> None:
     answer = turn.incoming.answer
     expected: int | None = None
     if not engine.is_skip(answer):
-        expected = whole_number(answer)
-        if expected is None or not 1 <= expected <= 100_000:
+        expected = expected_count(answer)
+        if expected is None:
             turn.say("survey_ask_expected", village="", again=True)
             return
     village = await turn.session.get(Place, data["village_id"])
@@ -165,34 +176,64 @@ async def _on_expected(turn: Turn, data: Data) -> None:
         await conversation.finish(turn)
         turn.say("survey_gone")
         return
-    if not may_open_survey(await turn.actor(), Spot.of(village)):  # the role was taken away meanwhile
-        await conversation.finish(turn)
+    opened = await open_campaign(turn.session, await turn.actor(), survey, village, expected, turn.now, turn.settings)
+    await conversation.finish(turn)
+    if opened.verdict is OpenVerdict.NOT_ALLOWED:  # the role was taken away meanwhile
         turn.say("survey_staff_only")
-        return
-    campaign = await _campaign_of(turn, survey.code, village) or Campaign(
-        survey_code=survey.code, place_id=village.id, opened_by=turn.person.id
+    elif opened.verdict is OpenVerdict.ALREADY_OPEN:
+        turn.say("survey_already_open", village=village.name, since=turn.local(opened.campaign.opened_at))
+    else:
+        turn.outbox_changed = bool(opened.groups)
+        turn.say("survey_opened", title=survey.title, village=village.name, code=village.code, groups=opened.groups,
+                 notice=opened.notice_id)
+
+
+class OpenVerdict(StrEnum):
+    OPENED = "opened"
+    ALREADY_OPEN = "already_open"
+    NOT_ALLOWED = "not_allowed"
+
+
+@dataclass(frozen=True)
+class Opened:
+    verdict: OpenVerdict
+    campaign: Campaign
+    groups: int = 0  # the village's groups the invitation was queued for
+    notice_id: int | None = None
+
+
+async def open_campaign(
+    session: AsyncSession, actor: Actor, survey: Survey, village: Place, expected: int | None, now: datetime,
+    settings: HandlerSettings,
+) -> Opened:
+    """Open (or reopen) `survey` in `village` and queue its invitation to the village's groups: /khaosat's
+    last step and the web console's "Mở khảo sát". Refused where the person may not, and while it is open."""
+    campaign = await campaign_of(session, survey.code, village) or Campaign(
+        survey_code=survey.code, place_id=village.id, opened_by=actor.person_id
     )
-    campaign.expected_households, campaign.opened_at, campaign.closed_at = expected, turn.now, None
-    turn.session.add(campaign)
-    await turn.session.flush()
+    if not may_open_survey(actor, Spot.of(village)):
+        return Opened(OpenVerdict.NOT_ALLOWED, campaign)
+    if campaign.id is not None and campaign.closed_at is None:
+        return Opened(OpenVerdict.ALREADY_OPEN, campaign)
+    campaign.expected_households, campaign.opened_at, campaign.closed_at = expected, now, None
+    session.add(campaign)
+    await session.flush()
+    author = await session.get(Person, actor.person_id)
     invitation = Announcement(
-        author_id=turn.person.id,
-        author_name=turn.person.display_name,
+        author_id=actor.person_id,
+        author_name=author.display_name if author else "",
         from_place=village.name,
         text=render("survey_invitation_body", title=survey.title, purpose=survey.purpose, code=village.code),
         status=AnnouncementStatus.QUEUED,
         target_place_id=village.id,
         campaign_id=campaign.id,
-        send_at=turn.now,
+        send_at=now,
     )
-    turn.session.add(invitation)
-    await turn.session.flush()
-    groups = await active_groups(turn.session, [village])
-    await queue(turn.session, invitation, groups, release_time(invitation, turn.now, turn.settings))
-    turn.outbox_changed = bool(groups)
-    await conversation.finish(turn)
-    turn.say("survey_opened", title=survey.title, village=village.name, code=village.code, groups=len(groups),
-             notice=invitation.id)
+    session.add(invitation)
+    await session.flush()
+    groups = await active_groups(session, [village])
+    await queue(session, invitation, groups, release_time(invitation, now, settings))
+    return Opened(OpenVerdict.OPENED, campaign, len(groups), invitation.id)
 
 
 # --- progress and reminders ------------------------------------------------------------------------------

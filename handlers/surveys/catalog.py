@@ -44,6 +44,9 @@ class Catalog:
         self._surveys = {**self._shipped, **imported}
         self._seen = seen  # type: ignore[assignment]
 
+    def is_shipped(self, code: str) -> bool:
+        return code in self._shipped
+
     def get(self, code: str) -> Survey | None:
         return self._surveys.get(code)
 
@@ -53,3 +56,11 @@ class Catalog:
 
     def all(self) -> list[Survey]:
         return sorted(self._surveys.values(), key=lambda s: s.title)
+
+
+async def keep(session: AsyncSession, survey: Survey, filename: str, content: bytes, at: datetime) -> None:
+    """An imported form goes into the database (every process's catalog takes it in at its next
+    refresh), replacing an earlier import of the same code."""
+    form = await session.get(SurveyForm, survey.code) or SurveyForm(code=survey.code, filename=filename, content=b"")
+    form.filename, form.content, form.imported_at = filename, content, at
+    session.add(form)

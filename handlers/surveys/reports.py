@@ -4,11 +4,12 @@ people responsible for that place, every copy recorded. `langso export` shares `
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers import audit
@@ -16,6 +17,7 @@ from handlers.chat import ChatKind, Outgoing, Upload
 from handlers.context import Turn
 from handlers.people import place_by_code
 from handlers.surveys.campaigns import staff_villages
+from handlers.surveys.catalog import Catalog
 from handlers.surveys.chart import bar_chart
 from handlers.surveys.definition import Survey
 from handlers.surveys.export import FORMATS, Table, table, to_bytes
@@ -41,6 +43,17 @@ async def latest_campaigns(session: AsyncSession, villages: list[Place]) -> tupl
     return code, latest
 
 
+async def surveys_opened_in(session: AsyncSession, villages: list[Place]) -> list[str]:
+    """The codes of the surveys ever opened in these villages, the most recently opened first."""
+    rows = await session.exec(
+        select(Campaign.survey_code, func.max(Campaign.id))
+        .where(col(Campaign.place_id).in_([v.id for v in villages]))
+        .group_by(col(Campaign.survey_code))
+        .order_by(func.max(Campaign.id).desc())
+    )
+    return [code for code, _ in rows.all()]
+
+
 async def submitted_answers(session: AsyncSession, campaign: Campaign) -> list[dict[str, object]]:
     rows = await session.exec(
         select(SurveyResponse.answers).where(
@@ -62,34 +75,51 @@ class VillageScores:
         return representative(self.households, self.expected)
 
 
+async def village_scores(
+    session: AsyncSession, surveys: Catalog, villages: list[Place], targets: Mapping[str, float], today: str
+) -> tuple[Survey, list[VillageScores]] | None:
+    """The scorecard of the survey most recently opened in `villages`, one row per village that has it
+    (/baocao and the web console's survey page). None when none of them has a campaign."""
+    found = await latest_campaigns(session, villages)
+    survey = surveys.get(found[0]) if found else None
+    if found is None or survey is None:
+        return None
+    results = []
+    for village in villages:
+        campaign = found[1].get(village.id)
+        if campaign is None:
+            continue
+        answers = await submitted_answers(session, campaign)
+        results.append(VillageScores(village, len(answers), campaign.expected_households,
+                                     scorecard(survey, answers, targets, today)))
+    return survey, results
+
+
+async def chart(survey: Survey, results: list[VillageScores]) -> bytes:
+    """The scorecard as a PNG, drawn in a worker thread (matplotlib takes a while)."""
+    return await asyncio.to_thread(
+        bar_chart, survey.title, [(r.village.name, r.scores) for r in results], label("target")
+    )
+
+
 async def report(turn: Turn, args: str) -> None:
     """/baocao [MÃ]: a village head sees their village; a commune official every village side by side."""
     villages = await staff_villages(turn.session, await turn.actor(), "follow", args.strip())
     if not villages:
         turn.say("survey_staff_only")
         return
-    found = await latest_campaigns(turn.session, villages)
-    survey = turn.surveys.get(found[0]) if found else None
-    if found is None or survey is None:
+    today = turn.local(turn.now).date().isoformat()
+    found = await village_scores(turn.session, turn.surveys, villages, turn.settings.targets, today)
+    if found is None:
         turn.say("survey_no_campaign")
         return
-    today = turn.local(turn.now).date().isoformat()
-    results = []
-    for village in villages:
-        campaign = found[1].get(village.id)
-        if campaign is None:
-            continue
-        answers = await submitted_answers(turn.session, campaign)
-        scores = scorecard(survey, answers, turn.settings.targets, today)
-        results.append(VillageScores(village, len(answers), campaign.expected_households, scores))
+    survey, results = found
     turn.say("survey_report", title=survey.title, villages=results, chart=turn.incoming.sends_files,
              number=number_text)
     if not turn.incoming.sends_files:
         return
-    chart = await asyncio.to_thread(
-        bar_chart, survey.title, [(r.village.name, r.scores) for r in results], label("target")
-    )
-    turn.reply.messages.append(Outgoing(turn.incoming.chat, "", upload=Upload("photo", "baocao.png", chart)))
+    png = await chart(survey, results)
+    turn.reply.messages.append(Outgoing(turn.incoming.chat, "", upload=Upload("photo", "baocao.png", png)))
 
 
 @dataclass(frozen=True)
@@ -126,6 +156,34 @@ async def record_export(
                        via=via, format=fmt, households=exported.households, places=exported.place_ids)
 
 
+@dataclass(frozen=True)
+class ExportFile:
+    name: str  # e.g. "lang-so-thon-1-20250301.xlsx"
+    content: bytes
+    households: int
+
+
+async def export_file(
+    session: AsyncSession, surveys: Catalog, villages: list[Place], code: str, fmt: str, *, via: str,
+    person_id: int | None, now: datetime, tz: ZoneInfo, survey_code: str = "",
+) -> ExportFile | None:
+    """/xuat's and the web console's file of `villages`' answers (the villages a person may export,
+    narrowed to the place `code` names: `staff_villages(..., "export", code)`), recorded. The survey is
+    `survey_code`, else the one most recently opened there; None when there is none."""
+    if survey_code:
+        survey = surveys.get(survey_code)
+    else:
+        found = await latest_campaigns(session, villages)
+        survey = surveys.get(found[0]) if found else None
+    if survey is None:
+        return None
+    exported = await export(session, survey, villages, fmt, tz)
+    place = await _named_place(session, code, villages)
+    await record_export(session, exported, survey=survey, scope=place, fmt=fmt, via=via, person_id=person_id, at=now)
+    stamp = now.astimezone(tz).strftime("%Y%m%d")
+    return ExportFile(f"{survey.code}-{place.code}-{stamp}.{fmt}".lower(), exported.content, exported.households)
+
+
 async def export_command(turn: Turn, args: str) -> None:
     """/xuat [MÃ] [csv]"""
     if turn.incoming.chat_kind is ChatKind.GROUP:  # the file holds households' answers: never in a group
@@ -141,19 +199,13 @@ async def export_command(turn: Turn, args: str) -> None:
     if not turn.incoming.sends_files:
         turn.say("survey_export_no_files", code=code or villages[0].code, fmt=fmt)
         return
-    found = await latest_campaigns(turn.session, villages)
-    survey = turn.surveys.get(found[0]) if found else None
-    if survey is None:
+    done = await export_file(turn.session, turn.surveys, villages, code, fmt, via=turn.incoming.platform,
+                             person_id=turn.person.id, now=turn.now, tz=turn.settings.timezone)
+    if done is None:
         turn.say("survey_no_campaign")
         return
-    exported = await export(turn.session, survey, villages, fmt, turn.settings.timezone)
-    place = await _named_place(turn.session, code, villages)
-    await record_export(turn.session, exported, survey=survey, scope=place, fmt=fmt, via=turn.incoming.platform,
-                        person_id=turn.person.id, at=turn.now)
-    stamp = turn.local(turn.now).strftime("%Y%m%d")
-    name = f"{survey.code}-{place.code}-{stamp}.{fmt}".lower()
-    turn.say("survey_export_ready", households=exported.households, fmt=fmt)
-    turn.reply.messages.append(Outgoing(turn.incoming.chat, "", upload=Upload("document", name, exported.content)))
+    turn.say("survey_export_ready", households=done.households, fmt=fmt)
+    turn.reply.messages.append(Outgoing(turn.incoming.chat, "", upload=Upload("document", done.name, done.content)))
 
 
 async def _named_place(session: AsyncSession, code: str, villages: list[Place]) -> Place:

@@ -17,6 +17,7 @@ from multidict import MultiDictProxy
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.web import MAX_BODY
 from handlers.chat import Outgoing
 from handlers.context import HandlerSettings
 from handlers.handbook.search import Handbook
@@ -68,6 +69,7 @@ def nav(actor: Actor) -> dict[str, bool]:
     return {
         "people": actor.holds_any(BROADCASTERS),
         "questions": actor.holds_any(STAFF),
+        "surveys": actor.holds_any(STAFF),
         "audit": actor.holds_any(OFFICIAL),
     }
 
@@ -121,7 +123,10 @@ def staff(handler: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse
                 raise web.HTTPSeeOther(LOGIN_HELP)
             visit = Visit(request, session, visitor, console, now, csrf_token(secret))
             if request.method == "POST":
-                visit.form = await _form(request)
+                form = await _form(request)
+                if form is None:
+                    return visit.page("refused.html", status=413, reason="too_large", limit_mb=MAX_BODY // 2**20)
+                visit.form = form
                 if not hmac.compare_digest(str(visit.form.get("csrf", "")).encode(), visit.csrf.encode()):
                     return visit.page("refused.html", status=403, reason="csrf")
             try:
@@ -140,10 +145,13 @@ def staff(handler: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse
     return handle
 
 
-async def _form(request: web.Request) -> MultiDictProxy[Any]:
+async def _form(request: web.Request) -> MultiDictProxy[Any] | None:
+    """The form with its files; None when it is larger than the server takes (the page says so)."""
     try:
         return await request.post()
-    except (ValueError, web.HTTPRequestEntityTooLarge):
+    except web.HTTPRequestEntityTooLarge:
+        return None
+    except ValueError:
         raise web.HTTPBadRequest() from None
 
 

@@ -1,0 +1,214 @@
+"""The web console's surveys page over plain HTTP: opening a survey for a village (its groups get the
+invitation, as with /khaosat), progress, the scorecard and its chart, an export that is recorded and
+holds the answers, and an XLSForm upload whose errors name the sheet, row and column."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import aiohttp
+from openpyxl import load_workbook
+from sqlmodel import select
+
+from storage.models import AuditEvent, Campaign, ExportRecord, Place, SurveyForm
+from tests.console_helpers import OTHER_OFFICIAL, base, client, csrf_of, log_in
+from tests.harness import HEAD, OFFICIAL, RESIDENT, TECH, VILLAGE_GROUPS, Harness
+from tests.survey_answers import ANSWERS
+from tests.test_surveys import MARKET, MARKET_CHOICES, NEIGHBOUR, answer_all, register
+from tests.xlsforms import xlsform
+
+SURVEY = "ho-gia-dinh"
+
+
+async def _village_id(h: Harness, code: str) -> int:
+    assert h.app is not None
+    async with h.app.sessions() as session:
+        place = (await session.exec(select(Place).where(Place.code == code))).one()
+        assert place.id is not None
+        return place.id
+
+
+async def _post(browser: aiohttp.ClientSession, h: Harness, path: str, data: object) -> aiohttp.ClientResponse:
+    assert h.app is not None
+    return await browser.post(base(h.app) + path, data=data, allow_redirects=False)
+
+
+async def _open(h: Harness, browser: aiohttp.ClientSession, village: str, households: str = "40") -> str:
+    """The surveys page's "Mở khảo sát" form; where the browser is sent next."""
+    assert h.app is not None
+    csrf = await csrf_of(browser, base(h.app) + "/khao-sat")
+    form = {"csrf": csrf, "khao_sat": SURVEY, "thon": str(await _village_id(h, village)), "so_ho": households}
+    async with await _post(browser, h, "/khao-sat/mo", form) as answer:
+        assert answer.status == 303, await answer.text()
+        return answer.headers["Location"]
+
+
+async def _campaigns(h: Harness) -> list[Campaign]:
+    assert h.app is not None
+    async with h.app.sessions() as session:
+        return list((await session.exec(select(Campaign).order_by(Campaign.id))).all())
+
+
+async def test_a_head_opens_a_survey_and_the_village_groups_get_the_invitation(console: Harness) -> None:
+    app = console.app
+    assert app is not None
+    async with client() as browser:
+        await log_in(console, browser, HEAD)
+        assert await _open(console, browser, "THON-1", "lots") == "/noi/THON-1/khao-sat?xong=so-ho"
+        assert await _campaigns(console) == []  # a wrong number of households opens nothing
+        assert await _open(console, browser, "THON-1") == "/noi/THON-1/khao-sat?xong=da-mo&so=1"
+        await console.wait_groups([VILLAGE_GROUPS["THON-1"]])
+        [campaign] = await _campaigns(console)
+        [invitation] = console.fake.messages_to(VILLAGE_GROUPS["THON-1"])
+        assert f"start=ks{campaign.id}" in (invitation.text or "") and "/khaosat THON-1" in (invitation.text or "")
+        assert not console.fake.messages_to(VILLAGE_GROUPS["THON-2"])
+        assert campaign.expected_households == 40
+        assert await _open(console, browser, "THON-1") == "/noi/THON-1/khao-sat?xong=dang-mo"
+        async with browser.get(base(app) + "/noi/THON-1/khao-sat?xong=da-mo&so=1") as page:
+            text = await page.text()
+        assert "Lời mời đang được gửi vào 1 nhóm" in text
+        assert "0 hộ đã gửi" in text and "thôn có khoảng 40 hộ" in text
+        [progress] = await console.send(HEAD, "/tiendo")  # the chat sees the same campaign
+        assert "Thôn 1" in (progress.text or "")
+    assert len(console.fake.messages_to(VILLAGE_GROUPS["THON-1"])) == 1  # opened once
+
+
+async def test_the_tech_team_may_not_open_a_survey(console: Harness) -> None:
+    async with client() as browser:
+        await log_in(console, browser, TECH)
+        assert console.app is not None
+        csrf = await csrf_of(browser, base(console.app) + "/khao-sat")
+        form = {"csrf": csrf, "khao_sat": SURVEY, "thon": str(await _village_id(console, "THON-1")), "so_ho": ""}
+        async with await _post(browser, console, "/khao-sat/mo", form) as answer:
+            assert answer.status == 403
+    assert await _campaigns(console) == []
+
+
+async def _submitted(h: Harness, campaign: Campaign, user: int, head: str) -> None:
+    await register(h, user, campaign, head=head)
+    await answer_all(h, user, ANSWERS)
+    await h.send(user, "1")
+
+
+async def test_progress_scorecard_chart_and_a_recorded_export_that_holds_the_answers(console: Harness) -> None:
+    app = console.app
+    assert app is not None
+    async with client() as browser:
+        await log_in(console, browser, OFFICIAL)
+        await _open(console, browser, "THON-1")
+        await _open(console, browser, "THON-2", "")
+        [campaign, _second] = await _campaigns(console)
+        await _submitted(console, campaign, NEIGHBOUR, "Hà Thị Mai")
+        await register(console, RESIDENT, campaign, head="Lò Văn Pọm")
+        await console.send(RESIDENT, ANSWERS[0])  # one answer of many: in progress
+        async with browser.get(base(app) + "/khao-sat") as page:
+            text = await page.text()
+        row = re.search(r'id="tien-do-THON-1">(.*?)</li>', text, re.S)
+        assert row and "1 hộ đã gửi" in row.group(1) and "1 hộ đang trả lời dở" in row.group(1)
+        # the scorecard side by side: Thôn 1's smartphones 3 of 4 adults (75%, target 80%), Thôn 2 none yet
+        assert "Thôn 1" in text and "Thôn 2" in text and "75% chưa đạt" in text
+        async with browser.get(base(app) + "/khao-sat/bieu-do.png") as chart:
+            assert chart.status == 200 and chart.content_type == "image/png"
+            assert (await chart.read()).startswith(b"\x89PNG")
+        csrf = await csrf_of(browser, base(app) + "/khao-sat")
+        async with await _post(browser, console, "/khao-sat/xuat",
+                               {"csrf": csrf, "khao_sat": SURVEY, "noi": "XA1", "dinh_dang": "xlsx"}) as answer:
+            assert answer.status == 200
+            assert f'filename="{SURVEY}-xa1-' in answer.headers["Content-Disposition"]
+            book = load_workbook(io.BytesIO(await answer.read()))
+        rows = list(book.active.iter_rows(values_only=True))
+        exported = [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+        mai = next(r for r in exported if r["Chủ hộ"] == "Hà Thị Mai")
+        assert mai["Thôn"] == "Thôn 1" and mai["Nhà mình có mấy người?"] == 5 and mai["Trạng thái"] == "Đã gửi"
+        async with await _post(browser, console, "/khao-sat/xuat",
+                               {"csrf": csrf, "khao_sat": SURVEY, "noi": "THON-1", "dinh_dang": "csv"}) as answer:
+            table = list(csv.reader(io.StringIO((await answer.read()).decode("utf-8-sig"))))
+        assert len(table) == 3 and any("Hà Thị Mai" in line for line in table)
+    async with app.sessions() as session:
+        records = (await session.exec(select(ExportRecord).order_by(ExportRecord.id))).all()
+        events = (await session.exec(select(AuditEvent).where(AuditEvent.action == "export"))).all()
+    thon1 = await _village_id(console, "THON-1")
+    assert [(r.via, r.format, r.households, r.place_ids) for r in records] == [
+        ("web", "xlsx", 2, [thon1]), ("web", "csv", 2, [thon1])]
+    assert len(events) == 2
+
+
+async def test_an_export_needs_the_place_to_be_theirs(console: Harness) -> None:
+    async with client() as browser:
+        await log_in(console, browser, OFFICIAL)
+        await _open(console, browser, "THON-1")
+    async with client() as browser:
+        await log_in(console, browser, OTHER_OFFICIAL)
+        assert console.app is not None
+        csrf = await csrf_of(browser, base(console.app) + "/khao-sat")
+        async with await _post(browser, console, "/khao-sat/xuat",
+                               {"csrf": csrf, "khao_sat": SURVEY, "noi": "THON-1", "dinh_dang": "xlsx"}) as answer:
+            assert answer.status == 403
+    assert console.app is not None
+    async with console.app.sessions() as session:
+        assert (await session.exec(select(ExportRecord))).first() is None
+
+
+def _upload(csrf: str, name: str, content: bytes) -> aiohttp.FormData:
+    form = aiohttp.FormData()
+    form.add_field("csrf", csrf)
+    form.add_field("tep", content, filename=name, content_type="application/octet-stream")
+    return form
+
+
+async def test_an_xlsform_upload_names_the_sheet_row_and_column_of_its_error(console: Harness, tmp_path: Path) -> None:
+    app = console.app
+    assert app is not None
+    wrong = xlsform(tmp_path, [*MARKET[:3], ["geopoint", "shop", "Shop", "Cửa hàng ở đâu?"]], MARKET_CHOICES)
+    right = xlsform(tmp_path, MARKET, MARKET_CHOICES, [["form_id", "form_title"], ["ban_hang", "Bán hàng qua mạng"]])
+    async with client() as browser:
+        await log_in(console, browser, OFFICIAL)
+        csrf = await csrf_of(browser, base(app) + "/khao-sat")
+        async with await _post(browser, console, "/khao-sat/nhap", _upload(csrf, "ban-hang.xlsx", wrong)) as answer:
+            text = await answer.text()
+        assert answer.status == 422
+        assert "trang &#34;survey&#34;, dòng 4, cột &#34;type&#34;" in text and "geopoint" in text  # as the CLI says it
+        async with await _post(browser, console, "/khao-sat/nhap", _upload(csrf, "big.xlsx", b"x" * 600_000)) as answer:
+            assert answer.status == 422 and "lớn hơn 512 KB" in await answer.text()
+        async with await _post(browser, console, "/khao-sat/nhap", _upload(csrf, "huge.xlsx", b"x" * 1_100_000)) as answer:
+            assert answer.status == 413 and "Tệp quá lớn" in await answer.text()
+        async with await _post(browser, console, "/khao-sat/nhap", _upload(csrf, "ban-hang.xlsx", right)) as answer:
+            assert answer.status == 303 and answer.headers["Location"] == "/khao-sat?xong=da-nhap#nhap"
+        async with browser.get(base(app) + "/khao-sat") as page:
+            assert '<option value="ban-hang">Bán hàng qua mạng</option>' in await page.text()
+    async with app.sessions() as session:
+        [form] = (await session.exec(select(SurveyForm))).all()
+        assert (form.code, form.filename) == ("ban-hang", "ban-hang.xlsx")
+        assert (await session.exec(select(AuditEvent).where(AuditEvent.action == "survey_imported"))).one()
+    async with client() as browser:  # the catalog is every commune's: another commune's official may not replace it
+        await log_in(console, browser, OFFICIAL)
+        csrf = await csrf_of(browser, base(app) + "/khao-sat")
+        form = {"csrf": csrf, "khao_sat": "ban-hang", "thon": str(await _village_id(console, "THON-1")), "so_ho": ""}
+        async with await _post(browser, console, "/khao-sat/mo", form) as answer:
+            assert answer.headers["Location"].endswith("xong=da-mo&so=1")
+    async with client() as browser:
+        await log_in(console, browser, OTHER_OFFICIAL)
+        csrf = await csrf_of(browser, base(app) + "/khao-sat")
+        async with await _post(browser, console, "/khao-sat/nhap", _upload(csrf, "ban-hang.xlsx", right)) as answer:
+            assert answer.status == 403 and "form_id" in await answer.text()
+        shipped = xlsform(tmp_path, MARKET, MARKET_CHOICES, [["form_id", "form_title"], ["ho_gia_dinh", "Thay thế"]])
+        async with await _post(browser, console, "/khao-sat/nhap", _upload(csrf, "ho.xlsx", shipped)) as answer:
+            assert answer.status == 422 and "trùng với một khảo sát có sẵn" in await answer.text()
+    async with app.sessions() as session:
+        assert len((await session.exec(select(SurveyForm))).all()) == 1
+
+
+async def test_a_resident_or_the_tech_team_cannot_import(console: Harness, tmp_path: Path) -> None:
+    right = xlsform(tmp_path, MARKET, MARKET_CHOICES)
+    async with client() as browser:
+        await log_in(console, browser, TECH)
+        assert console.app is not None
+        csrf = await csrf_of(browser, base(console.app) + "/khao-sat")
+        async with await _post(browser, console, "/khao-sat/nhap", _upload(csrf, "ho.xlsx", right)) as answer:
+            assert answer.status == 403
+    assert console.app is not None
+    async with console.app.sessions() as session:
+        assert (await session.exec(select(SurveyForm))).first() is None
