@@ -1,5 +1,6 @@
-"""The bot process is SIGKILLed in the middle of a 500-group broadcast; after a restart every group
-has the notice, and the only duplicates are sends that were in flight at the kill."""
+"""The bot process is SIGKILLed in the middle of a broadcast to 500 groups and 200 followers' private
+chats; after a restart every chat has the notice, and the only duplicates are sends that were in flight
+at the kill."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from bot.config import DEFAULT_CONFIG
 from handlers import admin
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
-from storage.models import ChatGroup
+from storage.models import ChatGroup, Follower, Identity, Person, VillageMember
 from tests.conftest import TOKEN
 from tests.fake_telegram import FakeTelegram
 
 GROUPS = 500
+FOLLOWERS = 200
 MAX_IN_FLIGHT = 8
 HEAD = 42
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,11 +52,22 @@ async def _seed(database_url: str, fake: FakeTelegram) -> list[int]:
         village = await admin.add_place(session, "village", "THON", "Thôn lớn", "XA")
         await admin.grant_role(session, "telegram", str(HEAD), "village_head", "THON")
         session.add_all(ChatGroup(platform="telegram", chat_id=str(c), place_id=village.id) for c in chats)
+        people = [Person(display_name=f"Người {n}") for n in range(FOLLOWERS)]
+        session.add_all(people)
+        await session.flush()
+        for n, person in enumerate(people):
+            user = str(900_000 + n)
+            session.add(Identity(platform="telegram", user_id=user, person_id=person.id))
+            session.add(VillageMember(person_id=person.id, place_id=village.id))
+            session.add(Follower(platform="telegram", chat_id=user, following=True))
         await session.commit()
     await engine.dispose()
     for chat in chats:
         fake.add_group(chat)
-    return chats
+    followers = [900_000 + n for n in range(FOLLOWERS)]
+    for user in followers:
+        fake.add_private(user)
+    return chats + followers
 
 
 async def _start_bot(config: Path, database_url: str, fake: FakeTelegram) -> asyncio.subprocess.Process:
@@ -89,7 +102,7 @@ async def test_sigkill_mid_broadcast_loses_nothing(tmp_path: Path, database_url:
             bot.send_signal(signal.SIGKILL)
             await bot.wait()
             delivered_before = sum(_notices(fake, wanted).values())
-            assert delivered_before < GROUPS, "the broadcast finished before the kill: nothing was tested"
+            assert delivered_before < GROUPS + FOLLOWERS, "the broadcast finished before the kill: nothing was tested"
 
             bot = await _start_bot(config, database_url, fake)
             await fake.wait_for(lambda: set(_notices(fake, wanted)) == wanted, timeout=60)
