@@ -178,7 +178,7 @@ class App:
             leases=self.leases,
         )
         self.console = Console(self.sessions, settings.handler, self.handbook, sender(routes), self.clock,
-                               self.surveys, self.wake_delivery)
+                               self.surveys, self.wake_delivery, self._schedule_changed)
         for worker in self.workers.values():
             task = asyncio.create_task(worker.run())
             task.add_done_callback(_report_crash)

@@ -204,6 +204,15 @@ def sign(notice: Announcement, author: Person, places: list[Place]) -> None:
     notice.from_place = places[0].name if places else ""
 
 
+def as_received(draft: Announcement, author: Person, places: list[Place]) -> Announcement:
+    """A copy of the draft signed as it will be when sent (not stored): what a preview renders."""
+    copy = Announcement(id=draft.id, author_id=draft.author_id, text=draft.text, urgent=draft.urgent,
+                        attachment_kind=draft.attachment_kind, attachment_ref=draft.attachment_ref,
+                        attachment_platform=draft.attachment_platform, attachment_name=draft.attachment_name)
+    sign(copy, author, places)
+    return copy
+
+
 # --- reports -----------------------------------------------------------------------------------------
 
 

@@ -5,13 +5,17 @@ use is listed too, so a route added without a line here fails the walk."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 
 import aiohttp
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.app import App
+from handlers import notices
 from handlers.invitations import create_invitation
 from handlers.permissions import actor_for
+from storage.models import AnnouncementStatus, Delivery, DeliveryStatus
 from storage.models import Announcement, Campaign, ExportRecord, HandbookEntry, HandbookQuestion, Invitation, Person
 from storage.models import Place, QuestionStatus, Role, SurveyForm, utcnow
 from tests.console_helpers import OTHER_HEAD, OTHER_OFFICIAL, base, client, csrf_of, handed_off_question
@@ -44,8 +48,22 @@ EXPECTED: dict[tuple[str, str], tuple[object, ...]] = {
     ("POST", "/khao-sat/mo"): (LOGIN, LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
     ("POST", "/khao-sat/xuat"): (LOGIN, LOGIN, OK, FORBIDDEN, FORBIDDEN),
     ("POST", "/khao-sat/nhap"): (LOGIN, LOGIN, FORBIDDEN, FORBIDDEN, OK),  # a commune official; no file: nothing
+    ("GET", "/thong-bao"): (LOGIN, LOGIN, OK, OK, OK),
+    ("GET", "/thong-bao/moi"): (LOGIN, LOGIN, FORBIDDEN, OK, OK),
+    ("POST", "/thong-bao/moi"): (LOGIN, LOGIN, FORBIDDEN, OK, OK),  # empty: the form again, nothing kept
+    ("GET", "/thong-bao/{id}/sua"): (LOGIN, LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN),  # another's draft
+    ("POST", "/thong-bao/{id}/sua"): (LOGIN, LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("GET", "/thong-bao/{id}/xem-truoc"): (LOGIN, LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("POST", "/thong-bao/{id}/hen-gio"): (LOGIN, LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("POST", "/thong-bao/{id}/gui"): (LOGIN, LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("POST", "/thong-bao/{id}/bo"): (LOGIN, LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("GET", "/thong-bao/{id}/tep"): (LOGIN, LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("GET", "/thong-bao/{id}"): (LOGIN, LOGIN, OK, FORBIDDEN, FORBIDDEN),  # a notice scheduled for THON-1
+    ("GET", "/thong-bao/{id}/huy"): (LOGIN, LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("POST", "/thong-bao/{id}/huy"): (LOGIN, LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
     ("POST", "/dang-xuat"): (LOGIN, LOGIN, OK, OK, OK),
 }
+DRAFT_ROUTES = ("/sua", "/xem-truoc", "/hen-gio", "/gui", "/bo", "/tep")
 
 
 
@@ -73,15 +91,33 @@ async def _objects(h: Harness) -> dict[str, str]:
         issued = await create_invitation(session, await actor_for(session, official), "tech_team", thon1, utcnow())
         role = (await session.exec(select(Role).where(Role.role == "tech_team", Role.place_id == thon1.id))).one()
         session.add(Campaign(survey_code="ho-gia-dinh", place_id=thon1.id, opened_by=official.id))
+        draft, scheduled = await _notices(h, session, official, thon1)
         await session.commit()
         return {"code": "THON-1", "question": str(question), "answered": str(answered),
-                "invitation": str(issued.invitation.id), "role": str(role.id), "thon1": str(thon1.id)}
+                "invitation": str(issued.invitation.id), "role": str(role.id), "thon1": str(thon1.id),
+                "draft": str(draft), "scheduled": str(scheduled)}
+
+
+async def _notices(h: Harness, session: AsyncSession, official: Person, thon1: Place) -> tuple[int, int]:
+    """The official's draft for THON-1, and a notice to THON-1 scheduled for tomorrow."""
+    actor = await actor_for(session, official)
+    numbers = []
+    for text in ("Bản nháp họp thôn", "Hẹn gửi ngày mai"):
+        notice = await notices.compose(session, actor, text, None)
+        assert isinstance(notice, Announcement) and notice.id is not None
+        assert await notices.set_targets(session, actor, notice, [thon1.id or 0])
+        numbers.append(notice.id)
+    sending = await notices.send(session, actor, official, notice, utcnow() + timedelta(days=1), h.settings.handler)
+    assert sending.queued
+    return numbers[0], numbers[1]
 
 
 def _path(pattern: str, things: dict[str, str]) -> str:
     path = pattern.replace("{code}", things["code"])
     if pattern.startswith("/cau-hoi/{id}/luu"):
         return path.replace("{id}", things["answered"])
+    if pattern.startswith("/thong-bao/{id}"):
+        return path.replace("{id}", things["draft" if pattern.endswith(DRAFT_ROUTES) else "scheduled"])
     for prefix, key in (("/cau-hoi", "question"), ("/loi-moi", "invitation"), ("/vai-tro", "role")):
         if pattern.startswith(prefix):
             path = path.replace("{id}", things[key])
@@ -138,7 +174,10 @@ async def test_every_route_asks_the_permission_core(console: Harness) -> None:
         assert (await session.exec(select(HandbookEntry))).first() is None
         assert len((await session.exec(select(Invitation))).all()) == 1
         assert len((await session.exec(select(Campaign))).all()) == 1
-        invitations = select(Announcement).where(col(Announcement.campaign_id).is_not(None))
-        assert (await session.exec(invitations)).first() is None  # no survey invitation went out
+        assert (await session.exec(select(Announcement).where(col(Announcement.campaign_id).is_not(None)))).first() is None
+        assert len((await session.exec(select(Announcement))).all()) == 2  # no notice was written
+        assert (await session.get(Announcement, int(things["draft"]))).status == AnnouncementStatus.DRAFT
+        queued = await session.exec(select(Delivery.status).where(Delivery.announcement_id == int(things["scheduled"])))
+        assert queued.all() == [DeliveryStatus.PENDING]
         assert (await session.exec(select(ExportRecord))).first() is None
         assert (await session.exec(select(SurveyForm))).first() is None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from messages import label, when_vi
+from messages import cron_day_vi, label, when_vi
 
 PAGES = Path(__file__).resolve().parent
 STATIC = PAGES / "static"
@@ -25,6 +25,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["when_vi"] = when_vi
+    env.filters["cron_day_vi"] = cron_day_vi
     env.globals["label"] = label
     return env
 

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from bot.delivery import send_direct
 from bot.dispatcher import Route
-from bot.web.console import audit_log, home, login, people, questions, surveys
+from bot.web.console import audit_log, home, login, notices, people, questions, surveys
 from bot.web.console.access import CONSOLE, Console
 from handlers.chat import ChatKind, Outcome, Outgoing
 from messages.web import STATIC
@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Console", "mount", "sender", "ROUTE_TABLES"]
 
-ROUTE_TABLES = (login.ROUTES, home.ROUTES, people.ROUTES, questions.ROUTES, audit_log.ROUTES, surveys.ROUTES)
+ROUTE_TABLES = (login.ROUTES, home.ROUTES, people.ROUTES, questions.ROUTES, audit_log.ROUTES, surveys.ROUTES,
+                notices.ROUTES)
 STATIC_PREFIX = "/tep/"
 
 

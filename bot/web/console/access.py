@@ -40,6 +40,7 @@ class Console:
     clock: Callable[[], datetime]
     surveys: Catalog
     wake_delivery: Callable[[], None]  # deliveries were queued: the worker need not wait for its next look
+    reschedule: Callable[[], None]  # a recurring notice was added or cancelled: the scheduler syncs its jobs
 
     @property
     def secure(self) -> bool:
@@ -69,6 +70,7 @@ def nav(actor: Actor) -> dict[str, bool]:
     return {
         "people": actor.holds_any(BROADCASTERS),
         "questions": actor.holds_any(STAFF),
+        "notices": actor.holds_any(STAFF),
         "surveys": actor.holds_any(STAFF),
         "audit": actor.holds_any(OFFICIAL),
     }
@@ -87,6 +89,7 @@ class Visit:
     form: Mapping[str, Any] = field(default_factory=dict)
     relays: list[Outgoing] = field(default_factory=list)  # sent once the transaction is committed
     outbox_changed: bool = False  # deliveries were queued: wake the delivery worker after the commit
+    schedule_changed: bool = False  # a recurring notice was added or cancelled: sync after the commit
 
     @property
     def actor(self) -> Actor:
@@ -123,9 +126,10 @@ def staff(handler: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse
                 raise web.HTTPSeeOther(LOGIN_HELP)
             visit = Visit(request, session, visitor, console, now, csrf_token(secret))
             if request.method == "POST":
-                form = await _form(request)
+                limit = getattr(handler, UPLOAD_LIMIT, MAX_BODY)
+                form = await _form(request.clone(client_max_size=limit) if limit != MAX_BODY else request)
                 if form is None:
-                    return visit.page("refused.html", status=413, reason="too_large", limit_mb=MAX_BODY // 2**20)
+                    return visit.page("refused.html", status=413, reason="too_large", limit_mb=limit // 2**20)
                 visit.form = form
                 if not hmac.compare_digest(str(visit.form.get("csrf", "")).encode(), visit.csrf.encode()):
                     return visit.page("refused.html", status=403, reason="csrf")
@@ -140,9 +144,24 @@ def staff(handler: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse
             await console.send(out)
         if visit.outbox_changed:
             console.wake_delivery()
+        if visit.schedule_changed:
+            console.reschedule()
         return response
 
     return handle
+
+
+UPLOAD_LIMIT = "upload_limit"
+
+
+def uploads(limit: int) -> Callable[[Page], Page]:
+    """A route whose form carries a file larger than the server's usual limit (under `staff`)."""
+
+    def mark(handler: Page) -> Page:
+        setattr(handler, UPLOAD_LIMIT, limit)
+        return handler
+
+    return mark
 
 
 async def _form(request: web.Request) -> MultiDictProxy[Any] | None:
