@@ -13,6 +13,7 @@ import zlib
 import aiohttp
 from sqlmodel import col, func, select
 
+from bot.scheduler import JOB_PREFIX
 from storage.models import Announcement, AnnouncementStatus, AuditEvent, Delivery, DeliveryStatus, Media, Place
 from tests.console_helpers import base, client, csrf_of, log_in
 from tests.harness import OFFICIAL, RESIDENT, VILLAGE_GROUPS, Harness
@@ -214,6 +215,41 @@ async def test_a_weekly_notice_names_its_first_date_and_the_list_its_next(consol
         assert f"lần tới: {first.group(1)}" in listing
     async with h.app.sessions() as session:
         assert (await session.get(Announcement, number)).status == AnnouncementStatus.RECURRING
+    await h.eventually(lambda: _has_job(h, number), True)  # the scheduler synced after the page's commit
+    async with client() as browser:
+        await log_in(h, browser, OFFICIAL)
+        csrf = await csrf_of(browser, base(h.app) + f"/thong-bao/{number}/huy")
+        await post(browser, h, f"/thong-bao/{number}/huy", {"csrf": csrf})
+    await h.eventually(lambda: _has_job(h, number), False)
+
+
+async def _has_job(h: Harness, number: int) -> bool:
+    assert h.app is not None
+    return h.app.recurring.scheduler.get_job(f"{JOB_PREFIX}{number}") is not None
+
+
+async def test_a_draft_is_edited_and_dropped(console: Harness) -> None:
+    h = console
+    assert h.app is not None
+    async with client() as browser:
+        await log_in(h, browser, OFFICIAL)
+        number = await write(browser, h, "Họp tổ.", ("THON-1",), file=("anh.png", png(), "image/png"))
+        csrf = await csrf_of(browser, base(h.app) + f"/thong-bao/{number}/sua")
+        edit = form(csrf, "Họp tổ dời sang 20h.", await place_ids(h, "XA1", "THON-3"), bo_tep="1")
+        edited = await post(browser, h, f"/thong-bao/{number}/sua", edit)
+        assert edited.headers["Location"] == f"/thong-bao/{number}/xem-truoc"
+        preview = await page(browser, h, f"/thong-bao/{number}/xem-truoc")
+        assert "Họp tổ dời sang 20h." in preview
+        assert "Ảnh đính kèm" not in preview
+        # the commune and, again, one of its villages: every village once, the commune's group too
+        assert "Xã Hòa Bình, Thôn 1, Thôn 2, Thôn 3 — 4 nhóm" in preview
+        dropped = await post(browser, h, f"/thong-bao/{number}/bo", {"csrf": csrf})
+        assert dropped.headers["Location"] == "/thong-bao?xong=bo"
+        again = await browser.get(base(h.app) + f"/thong-bao/{number}/xem-truoc", allow_redirects=False)
+        assert again.headers["Location"] == f"/thong-bao/{number}"  # no longer a draft: nothing to send
+    async with h.app.sessions() as session:
+        assert (await session.get(Announcement, number)).status == AnnouncementStatus.CANCELLED
+        assert (await session.exec(select(func.count()).select_from(Delivery))).one() == 0
 
 
 async def test_a_bad_file_or_time_is_explained_and_changes_nothing(console: Harness) -> None:
