@@ -133,5 +133,5 @@ async def test_the_tech_team_sees_its_village_and_the_inbox_only(console: Harnes
     page = await (await browser.new_context(viewport={"width": 390, "height": 844})).new_page()
     await log_in(console, page, TECH)
     nav = page.get_by_role("navigation", name="Các trang")
-    assert await nav.get_by_role("link").all_inner_texts() == ["Tổng quan", "Câu hỏi"]
+    assert await nav.get_by_role("link").all_inner_texts() == ["Tổng quan", "Câu hỏi", "Khảo sát"]
     await look(page, "tong-quan-to-cong-nghe")
