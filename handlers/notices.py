@@ -100,6 +100,7 @@ async def set_targets(session: AsyncSession, actor: Actor, draft: Announcement, 
     elif len(chosen) == 1:
         draft.target_place_id = chosen[0]
     else:
+        assert draft.id is not None  # a stored draft
         draft.target_place_id = None
         session.add_all(NoticeTarget(announcement_id=draft.id, place_id=i) for i in chosen)
     session.add(draft)
@@ -340,28 +341,32 @@ class Failure:
 
 async def failures(session: AsyncSession, notice_id: int | None) -> list[Failure]:
     """The chats a notice failed in (not those cancelled), groups first, then by village and name."""
-    failed = col(Delivery.status).in_([DeliveryStatus.FAILED, DeliveryStatus.STOPPED]) & (
-        col(Delivery.last_error) != CANCELLED_MARK
+    failed = (
+        (col(Delivery.announcement_id) == notice_id)
+        & col(Delivery.status).in_([DeliveryStatus.FAILED, DeliveryStatus.STOPPED])
+        & (col(Delivery.last_error) != CANCELLED_MARK)
     )
     groups = await session.exec(
-        select(Place.name, ChatGroup.platform, ChatGroup.title, Delivery.status, Delivery.last_error)
+        select(Delivery, ChatGroup, col(Place.name))
         .join(ChatGroup, col(Delivery.group_id) == ChatGroup.id)
         .join(Place, col(ChatGroup.place_id) == Place.id, isouter=True)
-        .where(Delivery.announcement_id == notice_id, failed)
+        .where(failed)
     )
-    found = [Failure(place or "?", label(platform), title or "", False, failure_reason(state, error, group=True))
-             for place, platform, title, state, error in groups.all()]
+    found = [Failure(place or "?", label(group.platform), group.title or "", False,
+                     failure_reason(delivery.status, delivery.last_error, group=True))
+             for delivery, group, place in groups.all()]
     followers = await session.exec(
-        select(Place.name, Follower.platform, Person.display_name, Delivery.status, Delivery.last_error)
+        select(Delivery, col(Follower.platform), col(Person.display_name), col(Place.name))
         .join(Follower, col(Delivery.follower_id) == Follower.id)
         .join(Place, col(Delivery.place_id) == Place.id, isouter=True)
         .join(Identity, (col(Identity.platform) == Follower.platform) & (col(Identity.user_id) == Follower.chat_id),
               isouter=True)
         .join(Person, col(Identity.person_id) == Person.id, isouter=True)
-        .where(Delivery.announcement_id == notice_id, failed)
+        .where(failed)
     )
-    found += [Failure(place or "?", label(platform), name or "", True, failure_reason(state, error, group=False))
-              for place, platform, name, state, error in followers.all()]
+    found += [Failure(place or "?", label(platform), name or "", True,
+                      failure_reason(delivery.status, delivery.last_error, group=False))
+              for delivery, platform, name, place in followers.all()]
     return sorted(found, key=lambda f: (f.follower, f.place, f.platform, f.chat))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Mapping
 from datetime import datetime
 
 from aiohttp import web
@@ -116,7 +117,9 @@ def _picked(visit: Visit) -> list[int]:
     return [n for n in (whole_number(str(v)) for v in values) if n is not None]
 
 
-async def _form_again(visit: Visit, draft: Announcement | None, places: list[Place], problem: dict[str, object]) -> web.Response:
+async def _form_again(
+    visit: Visit, draft: Announcement | None, places: list[Place], problem: Mapping[str, object]
+) -> web.Response:
     """The form once more, with what was typed and why it was not taken; nothing is kept (a new draft,
     a changed one, an uploaded file: all rolled back)."""
     refused = render("media_refused", **problem) if problem["reason"] not in (EMPTY["reason"], NO_PLACE["reason"]) else ""
