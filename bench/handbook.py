@@ -28,6 +28,7 @@ import random
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def figures(rows: list[dict[str, str]], searched: list[Searched], decided: list[
 def report(title: str, rows: list[dict[str, str]], searched: list[Searched], decided: list[Kind]) -> None:
     print(f"\n{title}")
     print(f"  {'':22} {'n':>4} {'top-1':>6} {'top-3':>6} {'direct':>7} {'offer':>6} {'handoff':>8} {'chat':>6}")
-    groups = [("all", lambda r: True)]
+    groups = [("all", lambda _: True)]
     groups += [(f"style {s}", lambda r, s=s: r["style"] == s) for s in STYLES]
     groups += [(f"kind {k}", lambda r, k=k: r["kind"] == k) for k in sorted({r["kind"] for r in rows})]
     for name, member in groups:
@@ -210,14 +211,14 @@ def main() -> None:
               f"latency per question: {latency(scaled, questions)} (goal p99 <= 30 ms)")
 
 
-def _share(values) -> float:  # noqa: ANN001 - any iterable of bools
-    values = list(values)
-    return sum(values) / len(values) if values else 0.0
+def _share(values: Iterable[bool]) -> float:
+    shares = list(values)
+    return sum(shares) / len(shares) if shares else 0.0
 
 
-def _pct(values) -> str:  # noqa: ANN001 - any iterable of bools
-    values = list(values)
-    return f"{100 * sum(values) / len(values):5.1f}%" if values else "   n/a"
+def _pct(values: Iterable[bool]) -> str:
+    shares = list(values)
+    return f"{100 * sum(shares) / len(shares):5.1f}%" if shares else "   n/a"
 
 
 if __name__ == "__main__":

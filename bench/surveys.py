@@ -38,13 +38,16 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.control import serve_control  # noqa: E402 - after the path is set
 from tests.survey_answers import ANSWERS  # noqa: E402
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 TOKEN = "123456:BENCH"
 FIRST_USER = 1_000_000  # resident n writes from user id (= private chat id) FIRST_USER + n
@@ -119,8 +122,9 @@ class Crowd:
 
 
 def fake_server_main() -> None:
-    import tests.fake_telegram as fake_module
     from aiohttp import web
+
+    import tests.fake_telegram as fake_module
 
     fake_module._MAX_STORED_MESSAGES_PER_CHAT = 4  # 10,000 chats x 40 messages would be the biggest thing here
 
@@ -262,7 +266,7 @@ def fake_server_main() -> None:
 # ==================================================================================================
 
 
-def bot_settings(environ: dict[str, str]):  # noqa: ANN201 - bot.config.Settings
+def bot_settings(environ: dict[str, str]) -> Settings:
     from bot.config import DEFAULT_CONFIG, build
 
     raw = tomllib.loads(DEFAULT_CONFIG.read_text(encoding="utf-8"))
@@ -302,7 +306,8 @@ class FakeServer:
             [sys.executable, str(Path(__file__).resolve()), "--fake-server"], stdout=subprocess.PIPE, text=True
         )
         ready = self.process.stdout.readline().split()  # type: ignore[union-attr]
-        assert ready and ready[0] == "READY", ready
+        assert ready, ready
+        assert ready[0] == "READY", ready
         self.api, self.control = ready[1], ready[2]
 
     async def get(self, path: str) -> Any:
@@ -491,7 +496,8 @@ class Kill:
     peak_before_mb: float = 0.0
 
 
-async def wait_polling(server: FakeServer, bot: BotProcess, timeout: float = 120.0) -> None:
+# a deadline that ends the run with its own message (and checks the process meanwhile), not a cancellation
+async def wait_polling(server: FakeServer, bot: BotProcess, timeout: float = 120.0) -> None:  # noqa: ASYNC109
     """Until the bot (re)started and called getUpdates."""
     before = (await server.get("/stats"))["get_updates_calls"]
     deadline = time.monotonic() + timeout
@@ -602,7 +608,8 @@ async def run(args: argparse.Namespace, url: str, log: Path) -> None:
     report(args, stats, final, ledger["confirmed_answers"], latencies, phase, kill, bot, stall_nudges, log)
 
 
-async def drain(server: FakeServer, database: Database, timeout: float = 300.0) -> None:
+# past the deadline the run goes on to its report, so this is not a cancellation
+async def drain(server: FakeServer, database: Database, timeout: float = 300.0) -> None:  # noqa: ASYNC109
     """After the time limit: let the bot store and handle what the residents already sent."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

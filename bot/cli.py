@@ -10,29 +10,27 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
-
 from pathlib import Path
 
 import aiohttp
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import cli_db, logs
 from bot.cli_words import HELP, WORDS, translate_argparse
 from bot.config import ChannelSettings, ConfigError, Settings, load
 from bot.startup import StartError
 from handlers import admin, invitations
-from handlers.handbook.search import Handbook
 from handlers.context import BotLinks
+from handlers.handbook.search import Handbook
+from handlers.people import place_by_code
 from handlers.posters import pages_for, poster_pdf
 from handlers.surveys.catalog import Catalog
 from handlers.surveys.export import FORMATS
 from handlers.surveys.forms import FormError
 from messages import render
-from handlers.people import place_by_code
 from storage.db import create_engine, session_factory, shown
-from sqlmodel.ext.asyncio.session import AsyncSession
-from storage.models import utcnow
 from storage.migrate import upgrade
-
+from storage.models import utcnow
 
 ROLES = ["commune_official", "village_head", "tech_team"]
 
@@ -250,12 +248,12 @@ async def _surveys(args: argparse.Namespace, session: AsyncSession, settings: Se
             session, Catalog(), args.survey, args.place, args.format, settings.handler.timezone
         )
         out = Path(args.out or f"{args.survey}-{args.place}.{args.format}".lower())
-        out.write_bytes(content)
+        await asyncio.to_thread(out.write_bytes, content)
         print(render("export_written", path=str(out), households=households))
     elif args.survey_command == "import":
         path = Path(args.path)
         try:
-            content = path.read_bytes()
+            content = await asyncio.to_thread(path.read_bytes)
         except OSError as exc:
             print(render("survey_file_unreadable", path=str(path), reason=exc.strerror or str(exc)), file=sys.stderr)
             return 1
@@ -278,7 +276,8 @@ async def _poster(args: argparse.Namespace, session: AsyncSession, settings: Set
     if not pages:
         raise admin.AdminError("poster_no_villages", name=place.name, code=place.code)
     out = Path(args.out or f"poster-{place.code}.pdf".lower())
-    out.write_bytes(await asyncio.to_thread(poster_pdf, pages))
+    pdf = await asyncio.to_thread(poster_pdf, pages)
+    await asyncio.to_thread(out.write_bytes, pdf)
     print(render("poster_written", path=str(out), pages=len(pages)))
     return 0
 
@@ -289,9 +288,11 @@ async def _telegram_username(telegram: ChannelSettings) -> str:
         return telegram.username
     if telegram.token:
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
-                async with http.get(f"{telegram.api_url}/bot{telegram.token}/getMe") as response:
-                    username = (await response.json()).get("result", {}).get("username", "")
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http,
+                http.get(f"{telegram.api_url}/bot{telegram.token}/getMe") as response,
+            ):
+                username = (await response.json()).get("result", {}).get("username", "")
         except (aiohttp.ClientError, TimeoutError, ValueError):
             username = ""  # the reason may quote the URL, which holds the token: the template says what to do
         if username:

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from handlers.context import BotLinks, HandlerSettings, QuietHours
 
@@ -258,7 +258,7 @@ def _check_database_url(url: str) -> None:
     scheme = urlparse(url).scheme.split("+")[0]
     if scheme not in ("sqlite", "postgresql", "postgres"):
         raise ConfigError(
-            f"LANGSO_DATABASE_URL: chỉ hỗ trợ sqlite:/// hoặc postgresql://, nhận được {url.split(':')[0]!r}"
+            f"LANGSO_DATABASE_URL: chỉ hỗ trợ sqlite:/// hoặc postgresql://, nhận được {url.split(':', maxsplit=1)[0]!r}"
         )
 
 

@@ -22,10 +22,10 @@ from bot.channels.local import LocalChannel, to_payload
 from bot.config import Settings
 from bot.web.console import mount
 from handlers import admin
+from handlers.chat import ChatKind, Event, Incoming, Outgoing
 from handlers.people import person_for
 from handlers.permissions import actor_for
 from handlers.web_login import LOGIN_PATH, issue_link
-from handlers.chat import ChatKind, Event, Incoming, Outgoing
 from messages import render
 from storage.models import ChatGroup, Place, utcnow
 
@@ -196,7 +196,7 @@ def _incoming(line: str, me: Persona, local: LocalChannel) -> Incoming | None:
     """`:nhom CODE text` posts in a group, `:doc CODE` presses "Đã đọc" on its latest notice,
     anything else is a private message to the bot."""
     if line.startswith(":nhom "):
-        _, code, *words = line.split(" ", 2) + [""]
+        _, code, *words = [*line.split(" ", 2), ""]
         return Incoming(PLATFORM, group_id(code), ChatKind.GROUP, me.user_id, me.name, text=" ".join(words).strip())
     if line.startswith(":doc "):
         chat = group_id(line[5:].strip())

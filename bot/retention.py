@@ -16,8 +16,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import PrivacySettings
-from storage.outage import kind_of
 from storage.models import InboxUpdate
+from storage.outage import kind_of
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
@@ -135,10 +136,8 @@ class Jobs:
             if job_id in wanted and (job.func_ref, tuple(job.args)) != (_FIRE, (prefix, wanted[job_id]))
         }
         for job_id in sorted((have.keys() - wanted.keys()) | stale):
-            try:
+            with contextlib.suppress(JobLookupError):  # a one-off job that ran meanwhile
                 self.scheduler.remove_job(job_id)
-            except JobLookupError:
-                pass  # a one-off job that ran meanwhile
         added = sorted(wanted[job_id] for job_id in (wanted.keys() - have.keys()) | stale)
         for key in added:
             self.scheduler.add_job(fire, triggers[key], id=f"{prefix}{key}", args=[prefix, key], replace_existing=True)

@@ -10,8 +10,8 @@ from sqlmodel import select
 from handlers.chat import ChatKind
 from handlers.context import Turn
 from handlers.people import place_by_code
-from messages import label
 from handlers.permissions import Spot, may_link_group, may_unlink_group
+from messages import label
 from storage.models import ChatGroup, Place
 from storage.outbox import move_chat, stop_group
 

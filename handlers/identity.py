@@ -83,7 +83,8 @@ async def _merge(turn: Turn, source: Person, target_id: int) -> AccountJoin:
     recorded so that `/lienket tach` can put it back."""
     session = turn.session
     target = await session.get(Person, target_id)
-    assert target is not None and source.id is not None
+    assert target is not None
+    assert source.id is not None
     identities = list((await session.exec(select(Identity.id).where(Identity.person_id == source.id))).all())
     await session.exec(update(Identity).where(col(Identity.person_id) == source.id).values(person_id=target_id))
     # what they sent before is theirs too: /xoadulieu finds it by person

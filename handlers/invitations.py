@@ -125,7 +125,8 @@ async def accept_invitation(
         await attempts.charge(session, GUESSES, keys, now)
         return Acceptance(Outcome.REFUSED)
     place = await session.get(Place, invitation.place_id)
-    assert place is not None and person.id is not None
+    assert place is not None
+    assert person.id is not None
     if invitation.invited_by == person.id:
         return Acceptance(Outcome.OWN, invitation, place)
     held = await session.exec(

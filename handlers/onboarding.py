@@ -10,7 +10,7 @@ from handlers.permissions import summary
 from messages import label
 
 
-async def help(turn: Turn, _args: str = "") -> None:  # noqa: A001 - the command's name
+async def help(turn: Turn, _args: str = "") -> None:
     roles = await roles_of(turn.session, turn.person)
     turn.say(
         "help",

@@ -5,15 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 
-from handlers import announcements, conversation, following, groups, identity, onboarding, villages
-from handlers import invitations, roles, web_login
-from handlers.handbook import asking
-from handlers.handbook import entries, questions
-from handlers.posters import poster_command
-from handlers.surveys import answering, campaigns, households, my_data, reports
+from handlers import announcements, conversation, following, groups, identity, invitations, onboarding, roles, villages, web_login
 from handlers.chat import ChatKind, Event
 from handlers.context import Turn
 from handlers.conversation import Flow
+from handlers.handbook import asking, entries, questions
+from handlers.posters import poster_command
+from handlers.surveys import answering, campaigns, households, my_data, reports
 
 _COMMAND = re.compile(r"/(\w+)(@\S+)?\s*(.*)", re.DOTALL)
 Command = Callable[[Turn, str], Awaitable[None]]

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from handlers.surveys.definition import Option, Indicator, QuestionType, Question, Survey
+from handlers.surveys.definition import Indicator, Option, Question, QuestionType, Survey
 from handlers.surveys.expr import ExprError, compile_expr
 from handlers.surveys.forms import FormError, load_survey
 from messages import render
 from tests.xlsforms import xlsform
 
+TODAY = "2026-03-01"
 ANSWERS: dict[str, object] = {
     "members": 4,
     "area": 1.5,
@@ -69,15 +70,15 @@ ANSWERS: dict[str, object] = {
     ],
 )
 def test_expression_values(text: str, expected: object) -> None:
-    assert compile_expr(text).evaluate(ANSWERS, today="2026-03-01") == expected
+    assert compile_expr(text).evaluate(ANSWERS, today=TODAY) == expected
 
 
 def test_current_value_and_references() -> None:
     expr = compile_expr(". >= 1 and . <= ${members} and ${area} > 0")
     assert expr.references == frozenset({"members", "area"})
-    assert expr.evaluate(ANSWERS, current=4) is True
-    assert expr.evaluate(ANSWERS, current=5) is False
-    assert expr.evaluate(ANSWERS, current=None) is False
+    assert expr.evaluate(ANSWERS, current=4, today=TODAY) is True
+    assert expr.evaluate(ANSWERS, current=5, today=TODAY) is False
+    assert expr.evaluate(ANSWERS, current=None, today=TODAY) is False
 
 
 @pytest.mark.parametrize(
@@ -147,14 +148,16 @@ def test_toml_survey_loads() -> None:
         "thu-nghiem", "Khảo sát thử", "Thôn hỏi để thử.", "thu.toml",
     )
     members, fibre, phone = survey.questions
-    assert members.required and members.kind is QuestionType.INTEGER
+    assert members.required
+    assert members.kind is QuestionType.INTEGER
     assert members.constraint == compile_expr(". >= 1 and . <= 30")
     assert fibre.choices == (Option("yes", "Có"), Option("no", "Không"))
-    assert fibre.relevant is not None and fibre.relevant.references == {"members"}
+    assert fibre.relevant is not None
+    assert fibre.relevant.references == {"members"}
     assert (phone.kind, phone.hint, phone.required) == (QuestionType.PHONE, "Không muốn cho thì bỏ qua.", False)
     (indicator,) = survey.indicators
     assert indicator.target == 80.0
-    assert indicator.numerator.evaluate({"fibre": "yes"}) is True
+    assert indicator.numerator.evaluate({"fibre": "yes"}, today=TODAY) is True
 
 
 def test_toml_unknown_key_fails() -> None:
@@ -242,9 +245,9 @@ def test_xlsform_loads_into_expected_survey(tmp_path: Path) -> None:
     )
     fibre = survey.by_name["fibre"].relevant
     assert fibre is not None
-    assert fibre.evaluate({"members": 3, "channels": ["fb"]}) is True
-    assert fibre.evaluate({"members": 2, "channels": ["fb"]}) is False
-    assert fibre.evaluate({"members": 1, "channels": ["zalo"]}) is False  # the group's relevant holds
+    assert fibre.evaluate({"members": 3, "channels": ["fb"]}, today=TODAY) is True
+    assert fibre.evaluate({"members": 2, "channels": ["fb"]}, today=TODAY) is False
+    assert fibre.evaluate({"members": 1, "channels": ["zalo"]}, today=TODAY) is False  # the group's relevant holds
 
 
 def test_xlsform_purpose_from_settings(tmp_path: Path) -> None:
@@ -275,7 +278,9 @@ def test_xlsform_geopoint_names_sheet_row_and_column(tmp_path: Path) -> None:
     )
     message = str(error)
     assert 'ho.xlsx — trang "survey", dòng 5, cột "type"' in message
-    assert '"geopoint"' in message and "select_multiple" in message and "phone" not in message
+    assert '"geopoint"' in message
+    assert "select_multiple" in message
+    assert "phone" not in message
 
 
 def test_xlsform_unsupported_column_is_named(tmp_path: Path) -> None:
@@ -327,7 +332,8 @@ def test_xlsform_rejected_by_pyxform(tmp_path: Path) -> None:
     content = xlsform(tmp_path, [HEADER, ["begin group", "g"], ["integer", "members", None, "Mấy người?"]])
     with pytest.raises(FormError) as caught:
         load_survey("ho.xlsx", content)
-    assert caught.value.reason == "pyxform" and "group" in caught.value.value
+    assert caught.value.reason == "pyxform"
+    assert "group" in caught.value.value
 
 
 def test_unknown_format() -> None:

@@ -15,6 +15,7 @@ from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+from typing_extensions import override
 
 from bot.logs import describe
 
@@ -46,6 +47,7 @@ class AiohttpRequest(BaseRequest):
         if self._session is not None and not self._session.closed:
             await self._session.close()
 
+    @override
     async def do_request(
         self,
         url: str,

@@ -9,12 +9,14 @@ from collections.abc import Callable
 from itertools import count
 from typing import Any
 
-from handlers.chat import Attachment, Carry, ChatKind, Event, Fetched, Incoming, Outcome, Outgoing, Quoted, SendResult
+from typing_extensions import override
+
+from handlers.chat import Attachment, Carry, Channel, ChatKind, Event, Fetched, Incoming, Outcome, Outgoing, Quoted, SendResult
 
 PLATFORM = "local"
 
 
-class LocalChannel:
+class LocalChannel(Channel):
     platform = PLATFORM
     text_limit = 100_000
     caption_limit = 100_000
@@ -36,12 +38,15 @@ class LocalChannel:
         if self._on_message is not None and text:
             self._on_message(Outgoing(incoming.chat, f"({text})"))
 
+    @override
     def deep_link(self, payload: str) -> str | None:
         return None
 
+    @override
     def carries(self, kind: str) -> Carry:
         return Carry.UPLOAD
 
+    @override
     async def fetch(self, attachment: Attachment, limit: int) -> Fetched | None:
         return None  # the demo's attachments name no real file
 

@@ -10,6 +10,7 @@ import re
 import time
 import warnings
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -26,6 +27,7 @@ from telegram.error import (
     TelegramError,
 )
 from telegram.warnings import PTBUserWarning
+from typing_extensions import override
 
 from bot.channels.aiohttp_request import AiohttpRequest
 from bot.logs import size_of
@@ -33,6 +35,7 @@ from bot.startup import StartError
 from handlers.chat import (
     Attachment,
     Carry,
+    Channel,
     ChatKind,
     Event,
     Fetched,
@@ -55,10 +58,10 @@ _GONE = re.compile(r"chat not found|bot was kicked|bot is not a member|group cha
 Store = Callable[[str, dict[str, Any]], Awaitable[object]]
 
 
-class TelegramChannel:
+class TelegramChannel(Channel):
     platform = PLATFORM
-    text_limit = MessageLimit.MAX_TEXT_LENGTH
-    caption_limit = MessageLimit.CAPTION_LENGTH
+    text_limit: int = MessageLimit.MAX_TEXT_LENGTH
+    caption_limit: int = MessageLimit.CAPTION_LENGTH
     text_length = staticmethod(utf16_units)  # Telegram's limits count UTF-16 code units
 
     def __init__(self, token: str, api_url: str, *, connections: int) -> None:
@@ -129,6 +132,7 @@ class TelegramChannel:
             return SendResult(Outcome.FAILED, detail=str(exc) or type(exc).__name__)
         return SendResult(Outcome.SENT, message_id=str(sent.message_id), file_ref=_file_id(sent) if out.upload else None)
 
+    @override
     def carries(self, kind: str) -> Carry:
         return Carry.UPLOAD  # photos and documents alike; the file id Telegram gives back is reused
 
@@ -359,5 +363,6 @@ def _file_id(sent: Message) -> str | None:
     return sent.document.file_id if sent.document else None
 
 
-def _seconds(value: object) -> float:
-    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)  # type: ignore[union-attr]
+def _seconds(value: float | timedelta) -> float:
+    """RetryAfter.retry_after: seconds, or a timedelta once python-telegram-bot's time-period setting is on."""
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)

@@ -19,12 +19,13 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import aiohttp
+from typing_extensions import override
 
 from bot.channels.backlog import LIMIT as BACKLOG_LIMIT
 from bot.channels.backlog import Backlog
 from bot.logs import describe
 from bot.startup import StartError
-from handlers.chat import Attachment, Carry, ChatKind, Fetched, Incoming, Outcome, Outgoing, Quoted, SendResult
+from handlers.chat import Attachment, Carry, Channel, ChatKind, Fetched, Incoming, Outcome, Outgoing, Quoted, SendResult
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class ZaloError(RuntimeError):
         self.retry_after = retry_after
 
 
-class ZaloChannel:
+class ZaloChannel(Channel):
     platform = PLATFORM
     text_limit = TEXT_LIMIT
     caption_limit = TEXT_LIMIT
@@ -166,6 +167,7 @@ class ZaloChannel:
         name = PurePosixPath(unquote(urlparse(attachment.ref).path)).name or attachment.filename
         return Fetched(content, mime or mimetypes.guess_type(name)[0] or "", name)
 
+    @override
     def deep_link(self, payload: str) -> str | None:
         return None  # no links into a bot chat: invitations say "nhắn /khaosat MÃ cho bot" instead
 
@@ -280,7 +282,8 @@ class ZaloChannel:
 
     # --- HTTP -------------------------------------------------------------------------------------
 
-    async def _call(self, method: str, body: dict[str, Any], *, timeout: float | None = None) -> Any:
+    # aiohttp applies the timeout to this one request, and the error names it
+    async def _call(self, method: str, body: dict[str, Any], *, timeout: float | None = None) -> Any:  # noqa: ASYNC109
         """POST one method; returns `result` or raises ZaloError carrying the mapped Outcome."""
         if self._session is None or self._session.closed:
             raise RuntimeError("ZaloChannel is not started")

@@ -41,7 +41,7 @@ def _talk() -> _Talk:
     )
 
 
-def is_small_talk(text: str, handbook_word: Callable[[str], bool] = lambda word: False) -> bool:
+def is_small_talk(text: str, handbook_word: Callable[[str], bool] = lambda _: False) -> bool:
     """Only greetings, thanks, laughter, emoji, emoticons and the like (at least one of them, plus
     fillers such as "nha", "ạ"). A mistyped word is read as the table's word it was meant to be, unless
     it is a word of the handbook ("khoa" is not "khoe")."""

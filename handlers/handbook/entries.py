@@ -17,7 +17,7 @@ from handlers.handbook.inbox import TITLE_MAX, Verdict, good_title, suggest_titl
 from handlers.handbook.search import entry_article
 from handlers.numbers import whole_number
 from handlers.permissions import Spot, may_answer_question
-from storage.models import HandbookEntry, Place, HandbookQuestion
+from storage.models import HandbookEntry, HandbookQuestion, Place
 
 KEEP_SUGGESTION = ("1", "ok")  # what keeps the suggested title
 LISTED = 30  # /xoahuongdan lists the newest this many; older ones are removed by number

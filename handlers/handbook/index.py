@@ -18,6 +18,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 from scipy.sparse import csc_matrix, csr_matrix
@@ -45,7 +46,7 @@ def terms(text: str) -> Counter[str]:
     keep apart the syllables that lose their meaning once accents are gone ("tai" alone is download,
     talent or again)."""
     kept = [w for w in text.split() if w not in stopwords()]
-    return Counter(kept + [f"{a} {b}" for a, b in zip(kept, kept[1:], strict=False)])
+    return Counter(kept + [f"{a} {b}" for a, b in pairwise(kept)])
 
 
 class _Vectors:
@@ -161,8 +162,8 @@ class HandbookIndex:
         self._rarest = math.log(1 + len(self.articles)) + 1
         self._idf = {w: math.log((1 + len(self.articles)) / (1 + df)) + 1 for w, df in frequency.items()}
         using: dict[str, list[int]] = {}
-        for n, vocabulary in enumerate(self._words):
-            for w in sorted(vocabulary):
+        for n, article_words in enumerate(self._words):
+            for w in sorted(article_words):
                 using.setdefault(w, []).append(n)
         self._using = {w: np.asarray(ns) for w, ns in using.items()}
         self._documents = _Vectors(documents)
@@ -212,7 +213,7 @@ class HandbookIndex:
         agree = ahead.mean(axis=0)
         weighted = self._weighted_coverage(topic)
         best_weighted, next_weighted = np.sort(weighted)[-1], np.sort(weighted)[-2] if len(weighted) > 1 else 0.0
-        pairs = [f" {a} {b} " for a, b in zip(topic, topic[1:], strict=False)]
+        pairs = [f" {a} {b} " for a, b in pairwise(topic)]
         hits = []
         for i in top:
             if scores[i] <= 0:

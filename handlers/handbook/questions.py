@@ -13,7 +13,7 @@ from handlers.numbers import whole_number
 from handlers.permissions import question_answerers, question_places
 from handlers.villages import village_of
 from messages import render
-from storage.models import Household, Place, HandbookQuestion, QuestionStatus
+from storage.models import HandbookQuestion, Household, Place, QuestionStatus
 
 LISTED = 20  # /cauhoi shows the oldest this many; the rest wait their turn
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.handbook.articles import Article, load
@@ -37,7 +37,7 @@ class Handbook:
 
     @classmethod
     async def load(cls, session: AsyncSession) -> Handbook:
-        entries = (await session.exec(select(HandbookEntry).order_by(HandbookEntry.id))).all()
+        entries = (await session.exec(select(HandbookEntry).order_by(col(HandbookEntry.id)))).all()
         return cls(load() + [entry_article(e) for e in entries])
 
     def add(self, article: Article) -> None:

@@ -9,19 +9,18 @@ from collections.abc import Awaitable, Callable
 from sqlmodel import col, select
 
 from handlers import conversation
-from handlers.conversation import Data, Flow, StepHandler
 from handlers.chat import Button, ChatKind, Event
-from handlers.choices import Choice
-from handlers.choices import Menu, menu
+from handlers.choices import Choice, Menu, menu
 from handlers.context import Turn
+from handlers.conversation import Data, Flow, StepHandler
 from handlers.handbook.normalize import plain
 from handlers.numbers import whole_number
 from handlers.people import place_by_code, villages_of
-from handlers.villages import join_if_none
 from handlers.surveys import engine
+from handlers.surveys.definition import Question, QuestionType, Survey
 from handlers.surveys.households import household_by_code, new_join_code, shown
-from handlers.surveys.definition import QuestionType, Question, Survey
 from handlers.surveys.limits import limits
+from handlers.villages import join_if_none
 from messages import label
 from storage.db import insert_if_absent
 from storage.models import Campaign, Household, Place, ResponseStatus, SurveyResponse

@@ -36,7 +36,7 @@ class _Forms:
 
     @classmethod
     def of(cls, label: str) -> _Forms:
-        return cls(plain(label), plain(label.split("(")[0]))
+        return cls(plain(label), plain(label.split("(", maxsplit=1)[0]))
 
     def word_prefixes(self) -> list[str]:
         words = self.full.split()

@@ -11,7 +11,7 @@ from datetime import date, datetime
 
 from handlers.handbook.normalize import plain
 from handlers.surveys import choosing
-from handlers.surveys.definition import QuestionType, Question, Survey
+from handlers.surveys.definition import Question, QuestionType, Survey
 
 Answers = Mapping[str, object]
 
@@ -137,7 +137,7 @@ def _chosen(question: Question, text: str) -> str | list[str] | Invalid:
     if isinstance(picked, choosing.Ambiguous):
         return Invalid("ambiguous", picked.typed, picked.numbers)
     if several:
-        return picked if picked else Invalid("choices")
+        return picked or Invalid("choices")
     return picked[0] if picked is not None and len(picked) == 1 else Invalid("choice")
 
 
@@ -155,7 +155,7 @@ def _date(text: str) -> str | Invalid:
         return Invalid("date")
     for fmt in _DATE_FORMATS:
         try:
-            return datetime.strptime(cleaned, fmt).date().isoformat()
+            return datetime.strptime(cleaned, fmt).date().isoformat()  # noqa: DTZ007 - a calendar date, no time
         except ValueError:
             continue
     return Invalid("date")

@@ -13,7 +13,6 @@ import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 
@@ -93,7 +92,7 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
         match = _TOKEN.match(text, position)
         if match is None:
             # reported only when the parser gets here, so errors come in reading order
-            tokens.append(("error", text[position:].split()[0]))
+            tokens.append(("error", text[position:].split(maxsplit=1)[0]))
             break
         kind = match.lastgroup or ""
         tokens.append((kind, match.group(kind)))
@@ -242,7 +241,7 @@ def _compare(op: str, left: object, right: object) -> bool:
     return _ORDER[op](_string(left), _string(right))  # ISO dates order correctly as text
 
 
-def _mod(x: int | float, y: int | float) -> int | float:
+def _mod(x: float, y: float) -> int | float:
     remainder = math.fmod(x, y)  # XPath mod keeps the dividend's sign, unlike Python's %
     return int(remainder) if isinstance(x, int) and isinstance(y, int) else remainder
 
@@ -310,9 +309,9 @@ class Expr:
     tree: Node = field(repr=False)
     references: frozenset[str]  # names used as ${name}
 
-    def evaluate(self, answers: Mapping[str, object], current: object = None, today: str | None = None) -> object:
-        """`today` is an ISO date; callers pass the village's local date, tests a fixed one."""
-        return _Evaluation(answers, current, today or date.today().isoformat()).value(self.tree)
+    def evaluate(self, answers: Mapping[str, object], current: object = None, *, today: str) -> object:
+        """`today` is an ISO date: the village's local date (the server's may be another day), in tests a fixed one."""
+        return _Evaluation(answers, current, today).value(self.tree)
 
 
 def compile_expr(text: str) -> Expr:

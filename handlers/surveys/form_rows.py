@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from handlers.surveys.definition import Option, Indicator, QuestionType, Question
+from handlers.surveys.definition import Indicator, Option, Question, QuestionType
 from handlers.surveys.expr import NAME, Expr, ExprError, compile_expr
 from messages import render
 

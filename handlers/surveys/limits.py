@@ -8,7 +8,7 @@ import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from handlers.surveys.definition import QuestionType, Question
+from handlers.surveys.definition import Question, QuestionType
 from handlers.surveys.expr import Binary, Current, Literal, Node, Ref
 
 _FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
@@ -54,7 +54,7 @@ def _bound(node: Node, answers: Mapping[str, object]) -> Bound | None:
     return None
 
 
-def _whole(op: str, value: int | float) -> int:
+def _whole(op: str, value: float) -> int:
     """The first or last whole number a comparison lets through: `. > 2.5` starts at 3."""
     match op:
         case ">=":

@@ -14,21 +14,21 @@ from handlers.chat import ChatKind
 from handlers.choices import Menu, menu
 from handlers.context import Turn
 from handlers.conversation import Data, Flow
-from handlers.surveys import answering
-from handlers.surveys.households import shown
-from handlers.surveys.answering import summary_lines
 from handlers.followers import end_following
+from handlers.surveys import answering
+from handlers.surveys.answering import summary_lines
+from handlers.surveys.households import shown
 from handlers.villages import leave_village
 from storage.models import (
     Campaign,
     Conversation,
     HandbookEntry,
+    HandbookQuestion,
     Household,
     Identity,
     InboxUpdate,
     Person,
     Place,
-    HandbookQuestion,
     Reminder,
     SurveyResponse,
 )

@@ -6,7 +6,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from handlers.surveys.definition import Option, Indicator, QuestionType, Question, Survey
+from handlers.surveys.definition import Indicator, Option, Question, QuestionType, Survey
 from handlers.surveys.form_rows import (
     CODE,
     INDICATOR_KEYS,

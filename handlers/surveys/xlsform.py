@@ -11,7 +11,7 @@ from pyxform.errors import PyXFormError
 from pyxform.xls2json_backends import xlsx_to_dict
 from pyxform.xls2xform import convert
 
-from handlers.surveys.definition import Option, Indicator, QuestionType, Question, Survey
+from handlers.surveys.definition import Indicator, Option, Question, QuestionType, Survey
 from handlers.surveys.form_rows import (
     CODE,
     XLSFORM_TYPES,
@@ -23,8 +23,6 @@ from handlers.surveys.form_rows import (
     question,
 )
 from messages import render
-
-
 
 # auto-filled by ODK on the phone: nothing a chat user answers, so a form may keep them
 _METADATA = {"start", "end", "today", "deviceid", "username", "simserial", "subscriberid", "phonenumber", "audit"}
