@@ -68,6 +68,15 @@ async def write(browser: aiohttp.ClientSession, h: Harness, text: str, codes: tu
     return int(found.group(1))
 
 
+async def read_back(browser: aiohttp.ClientSession, h: Harness, number: int, typed: str) -> tuple[str, str]:
+    """A time typed on the draft's preview; the form's CSRF token and the confirmation page."""
+    assert h.app is not None
+    csrf = await csrf_of(browser, base(h.app) + f"/thong-bao/{number}/xem-truoc")
+    confirm = await post(browser, h, f"/thong-bao/{number}/hen-gio", {"csrf": csrf, "luc": typed})
+    assert confirm.status == 200, await confirm.text()
+    return csrf, await confirm.text()
+
+
 async def page(browser: aiohttp.ClientSession, h: Harness, path: str) -> str:
     assert h.app is not None
     async with browser.get(base(h.app) + path) as answer:
@@ -101,11 +110,8 @@ async def test_a_photo_notice_for_two_villages_is_previewed_scheduled_and_delive
             assert await shown.read() == photo
             assert shown.content_type == "image/png"
 
-        csrf = await csrf_of(browser, base(h.app) + f"/thong-bao/{number}/xem-truoc")
-        confirm = await post(browser, h, f"/thong-bao/{number}/hen-gio", {"csrf": csrf, "luc": "3 giây nữa"})
-        text = await confirm.text()
+        csrf, text = await read_back(browser, h, number, "3 giây nữa")
         at = re.search(r"gửi lúc <strong>(\d\d:\d\d [^<]+, \d\d/\d\d/\d{4})</strong>", text)
-        assert confirm.status == 200
         assert at, text
         moment = re.search(r'name="gio" value="([^"]+)"', text)
         assert moment
@@ -174,9 +180,8 @@ async def test_a_scheduled_notice_is_cancelled_after_a_confirmation(console: Har
     async with client() as browser:
         await log_in(h, browser, OFFICIAL)
         number = await write(browser, h, "Cắt điện từ 8h đến 11h.", ("THON-3",))
-        csrf = await csrf_of(browser, base(h.app) + f"/thong-bao/{number}/xem-truoc")
-        confirm = await post(browser, h, f"/thong-bao/{number}/hen-gio", {"csrf": csrf, "luc": "8h sáng mai"})
-        moment = re.search(r'name="gio" value="([^"]+)"', await confirm.text())
+        csrf, text = await read_back(browser, h, number, "8h sáng mai")
+        moment = re.search(r'name="gio" value="([^"]+)"', text)
         assert moment
         await post(browser, h, f"/thong-bao/{number}/gui", {"csrf": csrf, "gio": moment.group(1)})
         status = await page(browser, h, f"/thong-bao/{number}")
@@ -204,9 +209,7 @@ async def test_a_weekly_notice_names_its_first_date_and_the_list_its_next(consol
     async with client() as browser:
         await log_in(h, browser, OFFICIAL)
         number = await write(browser, h, "Nhắc đổ rác đúng giờ.", ("THON-1",))
-        csrf = await csrf_of(browser, base(h.app) + f"/thong-bao/{number}/xem-truoc")
-        confirm = await post(browser, h, f"/thong-bao/{number}/hen-gio", {"csrf": csrf, "luc": "mỗi chủ nhật 19h"})
-        text = await confirm.text()
+        csrf, text = await read_back(browser, h, number, "mỗi chủ nhật 19h")
         first = re.search(r"lần đầu: <strong>(19:00 Chủ nhật, \d\d/\d\d/\d{4})</strong>", text)
         assert first, text
         saved = await post(browser, h, f"/thong-bao/{number}/gui", {"csrf": csrf, "lap": "mỗi chủ nhật 19h"})

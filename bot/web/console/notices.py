@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 
 from aiohttp import web
 
-from bot.web.console.access import Forbidden, Visit, require, see_other, staff, uploads
+from bot.web.console.access import Forbidden, Page, Visit, require, see_other, staff, uploads
 from handlers import notices, vietnamese_time
 from handlers.announcements import delivery_message
 from handlers.chat import Attachment, ChatRef
@@ -26,9 +26,32 @@ from storage import media
 from storage.models import Announcement, AnnouncementStatus, Person, Place
 
 ROUTES = web.RouteTableDef()
+DraftPage = Callable[[Visit, Announcement], Awaitable[web.StreamResponse]]
 UPLOADED = "web"  # Announcement.attachment_platform of a file sent through the console (kept in the media store)
 UPLOAD_LIMIT = max(MAX_BYTES.values()) + 1024 * 1024  # the largest file a notice takes, and the form around it
 LISTED = 30
+
+
+def own_draft(route: DraftPage) -> Page:
+    """A route on the person's own draft in the path (403: someone else's). Once it is no longer a draft
+    (a second click, a back button) its status page is shown instead."""
+
+    async def handle(visit: Visit) -> web.StreamResponse:
+        notice = await _notice_in_path(visit)
+        require(notice.author_id == visit.actor.person_id)
+        if notice.status != AnnouncementStatus.DRAFT:
+            return see_other(f"/thong-bao/{notice.id}")
+        return await route(visit, notice)
+
+    return handle
+
+
+async def _notice_in_path(visit: Visit) -> Announcement:
+    number = whole_number(visit.request.match_info["id"])
+    notice = await visit.session.get(Announcement, number) if number is not None else None
+    if notice is None or notice.parent_id is not None:
+        raise web.HTTPNotFound
+    return notice
 
 
 # --- writing ------------------------------------------------------------------------------------------
@@ -70,10 +93,8 @@ async def create(visit: Visit) -> web.StreamResponse:
 
 @ROUTES.get("/thong-bao/{id}/sua")
 @staff
-async def edit_form(visit: Visit) -> web.StreamResponse:
-    draft = await _draft(visit)
-    if draft is None:
-        return _gone(visit)
+@own_draft
+async def edit_form(visit: Visit, draft: Announcement) -> web.StreamResponse:
     places = await broadcast_places(visit.session, visit.actor)
     chosen = await _chosen(visit, draft, places)
     return visit.page("notice_form.html", draft=draft, places=places, chosen=chosen, problem=None)
@@ -82,10 +103,8 @@ async def edit_form(visit: Visit) -> web.StreamResponse:
 @ROUTES.post("/thong-bao/{id}/sua")
 @staff
 @uploads(UPLOAD_LIMIT)
-async def edit(visit: Visit) -> web.StreamResponse:
-    draft = await _draft(visit)
-    if draft is None:
-        return _gone(visit)
+@own_draft
+async def edit(visit: Visit, draft: Announcement) -> web.StreamResponse:
     places = await broadcast_places(visit.session, visit.actor)
     file = await _uploaded(visit)
     text = visit.field("noi_dung")
@@ -153,35 +172,13 @@ async def _chosen(visit: Visit, draft: Announcement, places: list[Place]) -> set
     return {p.id for p in places if p.id is not None} if aimed is None else set(aimed)
 
 
-async def _draft(visit: Visit) -> Announcement | None:
-    """The person's own draft in the path (403: someone else's); None once it is no longer a draft."""
-    notice = await _notice_in_path(visit)
-    require(notice.author_id == visit.actor.person_id)
-    return notice if notice.status == AnnouncementStatus.DRAFT else None
-
-
-async def _notice_in_path(visit: Visit) -> Announcement:
-    number = whole_number(visit.request.match_info["id"])
-    notice = await visit.session.get(Announcement, number) if number is not None else None
-    if notice is None or notice.parent_id is not None:
-        raise web.HTTPNotFound
-    return notice
-
-
-def _gone(visit: Visit) -> web.Response:
-    """A draft already sent, scheduled or dropped (a second click, a back button): its status instead."""
-    return see_other(f"/thong-bao/{visit.request.match_info['id']}")
-
-
 # --- preview, time, sending -----------------------------------------------------------------------------
 
 
 @ROUTES.get("/thong-bao/{id}/xem-truoc")
 @staff
-async def preview(visit: Visit) -> web.StreamResponse:
-    draft = await _draft(visit)
-    if draft is None:
-        return _gone(visit)
+@own_draft
+async def preview(visit: Visit, draft: Announcement) -> web.StreamResponse:
     return await _preview_page(visit, draft)
 
 
@@ -200,11 +197,9 @@ async def _preview_page(visit: Visit, draft: Announcement, status: int = 200, **
 
 @ROUTES.post("/thong-bao/{id}/hen-gio")
 @staff
-async def read_time(visit: Visit) -> web.StreamResponse:
+@own_draft
+async def read_time(visit: Visit, draft: Announcement) -> web.StreamResponse:
     """The typed time read back as an exact date (or a rule and its first date) to confirm."""
-    draft = await _draft(visit)
-    if draft is None:
-        return _gone(visit)
     typed = visit.field("luc")
     try:
         timing = notices.read_time(typed, draft, visit.now, visit.console.settings)
@@ -220,11 +215,9 @@ async def read_time(visit: Visit) -> web.StreamResponse:
 
 @ROUTES.post("/thong-bao/{id}/gui")
 @staff
-async def send(visit: Visit) -> web.StreamResponse:
+@own_draft
+async def send(visit: Visit, draft: Announcement) -> web.StreamResponse:
     """Now (no time given), at the confirmed moment, or as the confirmed rule."""
-    draft = await _draft(visit)
-    if draft is None:
-        return _gone(visit)
     author: Person = visit.visitor.person
     if visit.field("lap"):
         timing = _confirmed_rule(visit, draft)
@@ -262,10 +255,8 @@ def _confirmed_moment(value: str) -> datetime | None:
 
 @ROUTES.post("/thong-bao/{id}/bo")
 @staff
-async def discard(visit: Visit) -> web.StreamResponse:
-    draft = await _draft(visit)
-    if draft is None:
-        return _gone(visit)
+@own_draft
+async def discard(visit: Visit, draft: Announcement) -> web.StreamResponse:
     draft.status = AnnouncementStatus.CANCELLED
     visit.session.add(draft)
     return see_other("/thong-bao?xong=bo")
