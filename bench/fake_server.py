@@ -27,6 +27,9 @@ async def main() -> None:
     parser.add_argument("--first-group", type=int, default=-1_000_000)
     parser.add_argument("--groups", type=int, default=10_000)
     parser.add_argument("--platform", choices=["telegram", "zalo"], default="telegram")
+    parser.add_argument("--followers", type=int, default=0, help="private chats, users first-user, first-user+1 …")
+    parser.add_argument("--first-user", type=int, default=5_000_000)
+    parser.add_argument("--private-limit", type=float, default=0, help="sends per second to one private chat; 0 = none")
     args = parser.parse_args()
 
     fake: FakeTelegram | FakeZalo
@@ -34,10 +37,12 @@ async def main() -> None:
         fake = FakeZalo(args.token, global_limit=args.limit or None)
         await fake.start()
     else:
-        fake = FakeTelegram(args.token, global_limit=args.limit or None, private_limit_per_second=None)
+        fake = FakeTelegram(args.token, global_limit=args.limit or None, private_limit_per_second=args.private_limit or None)
         await fake.start()
         for n in range(args.groups):
             fake.add_group(args.first_group - n)
+        for n in range(args.followers):
+            fake.add_private(args.first_user + n)
     probes: dict[str, float] = {}
     latencies: list[float] = []
 
