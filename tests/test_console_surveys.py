@@ -63,14 +63,16 @@ async def test_a_head_opens_a_survey_and_the_village_groups_get_the_invitation(c
         await console.wait_groups([VILLAGE_GROUPS["THON-1"]])
         [campaign] = await _campaigns(console)
         [invitation] = console.fake.messages_to(VILLAGE_GROUPS["THON-1"])
-        assert f"start=ks{campaign.id}" in (invitation.text or "") and "/khaosat THON-1" in (invitation.text or "")
+        assert f"start=ks{campaign.id}" in (invitation.text or "")
+        assert "/khaosat THON-1" in (invitation.text or "")
         assert not console.fake.messages_to(VILLAGE_GROUPS["THON-2"])
         assert campaign.expected_households == 40
         assert await _open(console, browser, "THON-1") == "/noi/THON-1/khao-sat?xong=dang-mo"
         async with browser.get(base(app) + "/noi/THON-1/khao-sat?xong=da-mo&so=1") as page:
             text = await page.text()
         assert "Lời mời đang được gửi vào 1 nhóm" in text
-        assert "0 hộ đã gửi" in text and "thôn có khoảng 40 hộ" in text
+        assert "0 hộ đã gửi" in text
+        assert "thôn có khoảng 40 hộ" in text
         [progress] = await console.send(HEAD, "/tiendo")  # the chat sees the same campaign
         assert "Thôn 1" in (progress.text or "")
     assert len(console.fake.messages_to(VILLAGE_GROUPS["THON-1"])) == 1  # opened once
@@ -106,12 +108,17 @@ async def test_progress_scorecard_chart_and_a_recorded_export_that_holds_the_ans
         await console.send(RESIDENT, ANSWERS[0])  # one answer of many: in progress
         async with browser.get(base(app) + "/khao-sat") as page:
             text = await page.text()
-        row = re.search(r'id="tien-do-THON-1">(.*?)</li>', text, re.S)
-        assert row and "1 hộ đã gửi" in row.group(1) and "1 hộ đang trả lời dở" in row.group(1)
+        row = re.search(r'id="tien-do-THON-1">(.*?)</li>', text, re.DOTALL)
+        assert row
+        assert "1 hộ đã gửi" in row.group(1)
+        assert "1 hộ đang trả lời dở" in row.group(1)
         # the scorecard side by side: Thôn 1's smartphones 3 of 4 adults (75%, target 80%), Thôn 2 none yet
-        assert "Thôn 1" in text and "Thôn 2" in text and "75% chưa đạt" in text
+        assert "Thôn 1" in text
+        assert "Thôn 2" in text
+        assert "75% chưa đạt" in text
         async with browser.get(base(app) + "/khao-sat/bieu-do.png") as chart:
-            assert chart.status == 200 and chart.content_type == "image/png"
+            assert chart.status == 200
+            assert chart.content_type == "image/png"
             assert (await chart.read()).startswith(b"\x89PNG")
         csrf = await csrf_of(browser, base(app) + "/khao-sat")
         async with await _post(browser, console, "/khao-sat/xuat",
@@ -122,11 +129,14 @@ async def test_progress_scorecard_chart_and_a_recorded_export_that_holds_the_ans
         rows = list(book.active.iter_rows(values_only=True))
         exported = [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
         mai = next(r for r in exported if r["Chủ hộ"] == "Hà Thị Mai")
-        assert mai["Thôn"] == "Thôn 1" and mai["Nhà mình có mấy người?"] == 5 and mai["Trạng thái"] == "Đã gửi"
+        assert mai["Thôn"] == "Thôn 1"
+        assert mai["Nhà mình có mấy người?"] == 5
+        assert mai["Trạng thái"] == "Đã gửi"
         async with await _post(browser, console, "/khao-sat/xuat",
                                {"csrf": csrf, "khao_sat": SURVEY, "noi": "THON-1", "dinh_dang": "csv"}) as answer:
             table = list(csv.reader(io.StringIO((await answer.read()).decode("utf-8-sig"))))
-        assert len(table) == 3 and any("Hà Thị Mai" in line for line in table)
+        assert len(table) == 3
+        assert any("Hà Thị Mai" in line for line in table)
     async with app.sessions() as session:
         records = (await session.exec(select(ExportRecord).order_by(ExportRecord.id))).all()
         events = (await session.exec(select(AuditEvent).where(AuditEvent.action == "export"))).all()
@@ -170,13 +180,17 @@ async def test_an_xlsform_upload_names_the_sheet_row_and_column_of_its_error(con
         async with await _post(browser, console, "/khao-sat/nhap", _upload(csrf, "ban-hang.xlsx", wrong)) as answer:
             text = await answer.text()
         assert answer.status == 422
-        assert "trang &#34;survey&#34;, dòng 4, cột &#34;type&#34;" in text and "geopoint" in text  # as the CLI says it
+        assert "trang &#34;survey&#34;, dòng 4, cột &#34;type&#34;" in text
+        assert "geopoint" in text
         async with await _post(browser, console, "/khao-sat/nhap", _upload(csrf, "big.xlsx", b"x" * 600_000)) as answer:
-            assert answer.status == 422 and "lớn hơn 512 KB" in await answer.text()
+            assert answer.status == 422
+            assert "lớn hơn 512 KB" in await answer.text()
         async with await _post(browser, console, "/khao-sat/nhap", _upload(csrf, "huge.xlsx", b"x" * 1_100_000)) as answer:
-            assert answer.status == 413 and "Tệp quá lớn" in await answer.text()
+            assert answer.status == 413
+            assert "Tệp quá lớn" in await answer.text()
         async with await _post(browser, console, "/khao-sat/nhap", _upload(csrf, "ban-hang.xlsx", right)) as answer:
-            assert answer.status == 303 and answer.headers["Location"] == "/khao-sat?xong=da-nhap#nhap"
+            assert answer.status == 303
+            assert answer.headers["Location"] == "/khao-sat?xong=da-nhap#nhap"
         async with browser.get(base(app) + "/khao-sat") as page:
             assert '<option value="ban-hang">Bán hàng qua mạng</option>' in await page.text()
     async with app.sessions() as session:
@@ -193,10 +207,12 @@ async def test_an_xlsform_upload_names_the_sheet_row_and_column_of_its_error(con
         await log_in(console, browser, OTHER_OFFICIAL)
         csrf = await csrf_of(browser, base(app) + "/khao-sat")
         async with await _post(browser, console, "/khao-sat/nhap", _upload(csrf, "ban-hang.xlsx", right)) as answer:
-            assert answer.status == 403 and "form_id" in await answer.text()
+            assert answer.status == 403
+            assert "form_id" in await answer.text()
         shipped = xlsform(tmp_path, MARKET, MARKET_CHOICES, [["form_id", "form_title"], ["ho_gia_dinh", "Thay thế"]])
         async with await _post(browser, console, "/khao-sat/nhap", _upload(csrf, "ho.xlsx", shipped)) as answer:
-            assert answer.status == 422 and "trùng với một khảo sát có sẵn" in await answer.text()
+            assert answer.status == 422
+            assert "trùng với một khảo sát có sẵn" in await answer.text()
     async with app.sessions() as session:
         assert len((await session.exec(select(SurveyForm))).all()) == 1
 

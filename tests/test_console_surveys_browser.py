@@ -5,6 +5,7 @@ the answers and opens the file, and uploads an XLSForm with a mistake to read wh
 
 from __future__ import annotations
 
+import asyncio
 import io
 from pathlib import Path
 
@@ -15,11 +16,13 @@ from storage.models import Campaign, ExportRecord
 from tests.console_helpers import base
 from tests.harness import OFFICIAL, RESIDENT, VILLAGE_GROUPS, Harness
 from tests.survey_answers import ANSWERS
-from tests.test_console_browser import browser, log_in, look, pytestmark  # noqa: F401  (the fixture, the skip)
+from tests.test_console_browser import browser, log_in, look, pytestmark
 from tests.test_surveys import MARKET, MARKET_CHOICES, NEIGHBOUR, answer_all, register
 from tests.xlsforms import xlsform
 
 TITLE = "Khảo sát chuyển đổi số hộ gia đình"
+
+__all__ = ["browser", "pytestmark"]  # the Chromium fixture and its skip, shared with tests/test_console_browser.py
 
 
 async def test_an_official_opens_a_survey_follows_it_exports_and_imports_a_form(
@@ -65,10 +68,13 @@ async def test_an_official_opens_a_survey_follows_it_exports_and_imports_a_form(
     async with page.expect_download() as waiting:
         await page.get_by_role("button", name="Tải tệp").click()
     download = await waiting.value
-    assert download.suggested_filename.startswith("ho-gia-dinh-xa1-") and download.suggested_filename.endswith(".xlsx")
-    rows = list(load_workbook(io.BytesIO(Path(await download.path()).read_bytes())).active.iter_rows(values_only=True))
+    assert download.suggested_filename.startswith("ho-gia-dinh-xa1-")
+    assert download.suggested_filename.endswith(".xlsx")
+    content = await asyncio.to_thread(Path(await download.path()).read_bytes)
+    rows = list(load_workbook(io.BytesIO(content)).active.iter_rows(values_only=True))
     answers = {row[2]: dict(zip(rows[0], row, strict=True)) for row in rows[1:]}
-    assert answers["Hà Thị Mai"]["Nhà mình có mấy người?"] == 5 and answers["Hà Thị Mai"]["Trạng thái"] == "Đã gửi"
+    assert answers["Hà Thị Mai"]["Nhà mình có mấy người?"] == 5
+    assert answers["Hà Thị Mai"]["Trạng thái"] == "Đã gửi"
     assert answers["Lò Văn Pọm"]["Trạng thái"] == "Đang trả lời"
     async with app.sessions() as session:
         [record] = (await session.exec(select(ExportRecord))).all()

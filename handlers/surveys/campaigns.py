@@ -12,15 +12,15 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers import conversation, vietnamese_time
-from handlers.conversation import Data, Flow
 from handlers.audience import active_groups, queue, release_time
 from handlers.chat import ChatKind
 from handlers.choices import Menu, menu
 from handlers.context import HandlerSettings, Turn
-from handlers.people import place_by_code, villages_of
-from handlers.permissions import Actor, Spot, may_open_survey, villages_where
+from handlers.conversation import Data, Flow
 from handlers.handbook import asking
 from handlers.numbers import whole_number
+from handlers.people import place_by_code, villages_of
+from handlers.permissions import Actor, Spot, may_open_survey, villages_where
 from handlers.surveys import answering, engine
 from handlers.surveys.definition import Survey
 from messages import render
@@ -37,6 +37,7 @@ from storage.models import (
     ResponseStatus,
     SurveyResponse,
 )
+
 
 async def start(turn: Turn, args: str) -> None:
     """/khaosat: staff choose between opening a survey and answering for their own household."""
@@ -264,30 +265,27 @@ async def staff_villages(session: AsyncSession, actor: Actor, rule: str, code: s
 
 
 async def progress(session: AsyncSession, villages: list[Place]) -> list[Progress]:
+    """The open campaigns of these villages with their counts: three queries however many villages
+    (the web console shows a whole commune)."""
     ids = [v.id for v in villages]
     by_id = {v.id: v for v in villages}
-    campaigns = await session.exec(
+    campaigns = list((await session.exec(
         select(Campaign).where(col(Campaign.place_id).in_(ids), col(Campaign.closed_at).is_(None)).order_by(col(Campaign.id))
+    )).all())
+    counts = await session.exec(
+        select(SurveyResponse.campaign_id, SurveyResponse.status, func.count())
+        .where(col(SurveyResponse.campaign_id).in_([c.id for c in campaigns]))
+        .group_by(col(SurveyResponse.campaign_id), col(SurveyResponse.status))
     )
-    found = []
-    for campaign in campaigns.all():
-        counts = await session.exec(
-            select(SurveyResponse.status, func.count())
-            .where(SurveyResponse.campaign_id == campaign.id)
-            .group_by(SurveyResponse.status)
-        )
-        by_status = dict(counts.all())
-        registered = await session.exec(select(func.count()).where(Household.place_id == campaign.place_id))
-        found.append(
-            Progress(
-                campaign,
-                by_id[campaign.place_id],
-                by_status.get(ResponseStatus.SUBMITTED, 0),
-                by_status.get(ResponseStatus.IN_PROGRESS, 0),
-                registered.one(),
-            )
-        )
-    return found
+    by_status = {(campaign_id, status): n for campaign_id, status, n in counts.all()}
+    registered = dict((await session.exec(
+        select(Household.place_id, func.count()).where(col(Household.place_id).in_(ids)).group_by(col(Household.place_id))
+    )).all())
+    return [
+        Progress(c, by_id[c.place_id], by_status.get((c.id, ResponseStatus.SUBMITTED), 0),
+                 by_status.get((c.id, ResponseStatus.IN_PROGRESS), 0), registered.get(c.place_id, 0))
+        for c in campaigns
+    ]
 
 
 async def show_progress(turn: Turn, args: str) -> None:

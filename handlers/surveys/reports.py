@@ -20,8 +20,8 @@ from handlers.surveys.campaigns import staff_villages
 from handlers.surveys.catalog import Catalog
 from handlers.surveys.chart import bar_chart
 from handlers.surveys.definition import Survey
-from handlers.surveys.export import FORMATS, Table, table, to_bytes
 from handlers.surveys.engine import number_text
+from handlers.surveys.export import FORMATS, Table, table, to_bytes
 from handlers.surveys.scorecard import Score, representative, scorecard
 from messages import label
 from storage.models import Campaign, ExportRecord, Household, Place, ResponseStatus, SurveyResponse
@@ -84,15 +84,14 @@ async def village_scores(
     survey = surveys.get(found[0]) if found else None
     if found is None or survey is None:
         return None
-    results = []
-    for village in villages:
-        campaign = found[1].get(village.id)
-        if campaign is None:
-            continue
-        answers = await submitted_answers(session, campaign)
-        results.append(VillageScores(village, len(answers), campaign.expected_households,
-                                     scorecard(survey, answers, targets, today)))
-    return survey, results
+    opened = [(v, found[1][v.id]) for v in villages if v.id in found[1]]
+    answers = [await submitted_answers(session, campaign) for _, campaign in opened]
+
+    def score() -> list[VillageScores]:  # pure Python over every household's answers: off the event loop
+        return [VillageScores(village, len(sets), campaign.expected_households, scorecard(survey, sets, targets, today))
+                for (village, campaign), sets in zip(opened, answers, strict=True)]
+
+    return survey, await asyncio.to_thread(score)
 
 
 async def chart(survey: Survey, results: list[VillageScores]) -> bytes:

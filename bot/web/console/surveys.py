@@ -76,7 +76,7 @@ async def scorecard_chart(visit: Visit) -> web.StreamResponse:
     today = visit.local(visit.now).date().isoformat()
     found = await village_scores(visit.session, visit.console.surveys, villages, visit.console.settings.targets, today)
     if found is None:
-        raise web.HTTPNotFound()
+        raise web.HTTPNotFound
     return web.Response(body=await chart(*found), content_type="image/png", headers={"Cache-Control": "no-store"})
 
 
