@@ -16,7 +16,7 @@ def langso(
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot", *args], cwd=cwd, env=environment(env), input=stdin, capture_output=True,
-        text=True, timeout=120,
+        text=True, timeout=120, check=False,
     )
 
 
@@ -29,7 +29,8 @@ def environment(env: dict[str, str] | None = None) -> dict[str, str]:
 def config_in(folder: Path, web_port: int = 0) -> Path:
     """The shipped config.toml in `folder`: its SQLite path `langso.db` is relative to that folder."""
     text = CONFIG.read_text(encoding="utf-8")
-    assert 'database_url = "sqlite:///langso.db"' in text and "port = 8080" in text
+    assert 'database_url = "sqlite:///langso.db"' in text
+    assert "port = 8080" in text
     path = folder / "config.toml"
     path.write_text(text.replace("port = 8080", f"port = {web_port}"), encoding="utf-8")
     return path

@@ -14,6 +14,7 @@ import pytest
 
 from bot.app import App
 from bot.config import DEFAULT_CONFIG, Settings, build
+from tests.console_helpers import PUBLIC_URL, seed_strangers
 from tests.fake_telegram import FakeTelegram
 from tests.fake_zalo import FakeZalo
 from tests.harness import Harness
@@ -106,8 +107,6 @@ async def harness(fake: FakeTelegram, sqlite_url: str) -> AsyncIterator[Harness]
 async def console(fake: FakeTelegram, sqlite_url: str) -> AsyncIterator[Harness]:
     """The harness with [web] public_url set (the web console), plus a head of another village and an
     official of another commune (tests/console_helpers.py)."""
-    from tests.console_helpers import PUBLIC_URL, seed_strangers
-
     h = Harness(fake, settings_for(sqlite_url, fake.url, web={"public_url": PUBLIC_URL}))
     await h.start()
     await h.seed_commune()

@@ -4,15 +4,16 @@
 from __future__ import annotations
 
 import re
-from yarl import URL
 
 import aiohttp
+from sqlmodel import select
+from yarl import URL
 
 from bot.app import App
 from handlers import admin, codes
+from handlers.people import person_for
 from handlers.web_login import SESSION_LIFETIME
-from storage.models import ConsoleSession, Identity, utcnow
-from sqlmodel import select
+from storage.models import ConsoleSession, HandbookQuestion, Identity, Place, QuestionStatus, utcnow
 from tests.harness import Harness
 
 PUBLIC_URL = "http://console.example.vn"  # http: the test browser sends the cookie to 127.0.0.1
@@ -67,8 +68,6 @@ async def session_as(h: Harness, user: int, browser: aiohttp.ClientSession) -> N
             select(Identity.person_id).where(Identity.platform == "telegram", Identity.user_id == str(user))
         )).first()
         if person_id is None:
-            from handlers.people import person_for
-
             person_id = (await person_for(session, "telegram", str(user), f"Người {user}")).id
         now = utcnow()
         session.add(ConsoleSession(token_hash=codes.digest(secret), person_id=person_id, created_at=now,
@@ -87,9 +86,6 @@ async def csrf_of(browser: aiohttp.ClientSession, url: str) -> str:
 async def handed_off_question(h: Harness, user: int, village: str, text: str) -> int:
     """A question `user` asked in private that the handbook handed to `village`'s team; its number."""
     assert h.app is not None
-    from handlers.people import person_for
-    from storage.models import HandbookQuestion, Place, QuestionStatus
-
     async with h.app.sessions() as session:
         person = await person_for(session, "telegram", str(user), f"Người {user}", private=True)
         place = (await session.exec(select(Place).where(Place.code == village))).one()

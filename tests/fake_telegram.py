@@ -29,14 +29,14 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 from aiohttp import web
 
 from tests.loopback import serve_loopback, wait_until
 
-__all__ = ["FakeTelegram", "Sent", "FAULT_KINDS", "SEND_METHODS"]
+__all__ = ["FAULT_KINDS", "SEND_METHODS", "FakeTelegram", "Sent"]
 
 SEND_METHODS = frozenset({"sendmessage", "sendphoto", "senddocument", "copymessage"})
 FAULT_KINDS = frozenset({"429", "500", "502", "drop", "timeout", "403", "400", "too_long"})
@@ -178,7 +178,7 @@ class _SlidingWindow:
     deque and forgets the key once it is empty, so idle chats cost nothing.
     """
 
-    __slots__ = ("count", "period", "_events", "_order")
+    __slots__ = ("_events", "_order", "count", "period")
 
     def __init__(self, per_period: float, period: float) -> None:
         if per_period <= 0:
@@ -368,7 +368,7 @@ class FakeTelegram:
             await self._session.close()
             self._session = None
 
-    async def __aenter__(self) -> FakeTelegram:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -619,9 +619,9 @@ class FakeTelegram:
     def set_limits(
         self,
         *,
-        global_limit: float | None | object = ...,
-        group_limit_per_minute: int | None | object = ...,
-        private_limit_per_second: float | None | object = ...,
+        global_limit: float | object | None = ...,
+        group_limit_per_minute: int | object | None = ...,
+        private_limit_per_second: float | object | None = ...,
     ) -> None:
         """Change rate limits mid-test (omitted ones stay); a changed limit starts with an empty window."""
         if global_limit is not ...:
@@ -879,7 +879,7 @@ class FakeTelegram:
         rows = markup.get("inline_keyboard")
         if rows is not None:
             if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
-                return None, _err(400, "Bad Request: field \"inline_keyboard\" must be an Array of Array")
+                return None, _err(400, 'Bad Request: field "inline_keyboard" must be an Array of Array')
             for row in rows:
                 for button in row:
                     if not isinstance(button, dict) or not button.get("text"):
@@ -1205,7 +1205,7 @@ class FakeTelegram:
         return chat, msg, None
 
     async def _edit_reply_markup(self, params: dict) -> _Reply:
-        chat, msg, error = self._editable(params)
+        _chat, msg, error = self._editable(params)
         if error:
             return error
         assert msg is not None
@@ -1225,7 +1225,7 @@ class FakeTelegram:
         return _ok(msg)
 
     async def _edit_message_text(self, params: dict) -> _Reply:
-        chat, msg, error = self._editable(params)
+        _chat, msg, error = self._editable(params)
         if error:
             return error
         assert msg is not None

@@ -26,7 +26,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 from aiohttp import web
@@ -137,7 +137,7 @@ class FakeZalo:
             await self._session.close()
             self._session = None
 
-    async def __aenter__(self) -> FakeZalo:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 

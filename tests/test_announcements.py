@@ -20,7 +20,8 @@ async def test_village_head_broadcasts_to_three_villages(fake: FakeTelegram, dat
         await h.seed_commune()
         [preview] = await h.send(HEAD, "/thongbao Họp thôn lúc 19h tối thứ Bảy tại nhà văn hóa")
         assert "Họp thôn lúc 19h tối thứ Bảy" in preview.text
-        assert "3 nhóm" in preview.text and "1. Gửi ngay" in preview.text
+        assert "3 nhóm" in preview.text
+        assert "1. Gửi ngay" in preview.text
 
         await h.press(HEAD, HEAD, preview, "1")  # the "Gửi ngay" button
         await h.wait_groups(VILLAGE_CHATS)
@@ -101,7 +102,8 @@ async def test_commune_relay_is_previewed_in_private_before_it_reaches_every_vil
     await harness.send(OFFICIAL, "/trogiup")  # the official has opened a private chat with the bot
     preview = await _relay(harness, "#thongbao Lịch tiếp dân của xã tuần này")
     assert "Lịch tiếp dân của xã tuần này" in preview.text
-    assert "Nơi nhận: Thôn 1, Thôn 2, Thôn 3 — 3 nhóm" in preview.text and "1. Gửi ngay" in preview.text
+    assert "Nơi nhận: Thôn 1, Thôn 2, Thôn 3 — 3 nhóm" in preview.text
+    assert "1. Gửi ngay" in preview.text
     await harness.settle()
     assert all(fake.messages_to(c) == [] for c in VILLAGE_CHATS)  # nothing goes before the official says so
 
@@ -115,7 +117,8 @@ async def test_commune_relay_is_previewed_in_private_before_it_reaches_every_vil
     fake.message(COMMUNE_GROUP, RESIDENT, "Thông báo: thu phí vệ sinh tháng 12")
     await harness.settle()
     preview = await _relay(harness, "/chuyentiep", reply_to_message_id=fake.last_message_id(COMMUNE_GROUP))
-    assert "thu phí vệ sinh" in preview.text and "3 nhóm" in preview.text
+    assert "thu phí vệ sinh" in preview.text
+    assert "3 nhóm" in preview.text
     [targets] = await harness.send(OFFICIAL, "4")
     number = next(line.split(".")[0] for line in targets.text.splitlines() if line.endswith("Thôn 2"))
     [preview] = await harness.send(OFFICIAL, number)
@@ -124,7 +127,8 @@ async def test_commune_relay_is_previewed_in_private_before_it_reaches_every_vil
     await harness.wait_groups([VILLAGE_GROUPS["THON-2"]], count=2)
     assert "thu phí vệ sinh" in fake.messages_to(VILLAGE_GROUPS["THON-2"])[1].text
     await harness.settle()
-    assert len(fake.messages_to(VILLAGE_GROUPS["THON-1"])) == 1 and fake.messages_to(COMMUNE_GROUP) == []
+    assert len(fake.messages_to(VILLAGE_GROUPS["THON-1"])) == 1
+    assert fake.messages_to(COMMUNE_GROUP) == []
 
     # and cancelling there sends nothing
     await _relay(harness, "#thongbao Tin viết nhầm")
@@ -137,17 +141,20 @@ async def test_commune_relay_is_previewed_in_private_before_it_reaches_every_vil
 async def test_relay_by_an_official_who_never_opened_the_bot_waits_as_a_draft(harness: Harness) -> None:
     fake = harness.fake
     [told] = await harness.send(OFFICIAL, "#thongbao Lịch tiêm chủng tháng 12", chat=COMMUNE_GROUP)
-    assert "chưa mở trò chuyện riêng với bot" in told.text and "chưa gửi xuống thôn nào" in told.text
+    assert "chưa mở trò chuyện riêng với bot" in told.text
+    assert "chưa gửi xuống thôn nào" in told.text
     assert "https://t.me/langso_test_bot?start=thongbao" in told.text
     await harness.settle()
-    assert fake.messages_to(OFFICIAL) == [] and all(fake.messages_to(c) == [] for c in VILLAGE_CHATS)
+    assert fake.messages_to(OFFICIAL) == []
+    assert all(fake.messages_to(c) == [] for c in VILLAGE_CHATS)
     async with harness.app.sessions() as session:
         [draft] = (await session.exec(select(Announcement))).all()
         assert draft.status == AnnouncementStatus.DRAFT
         assert (await session.exec(select(func.count()).select_from(Delivery))).one() == 0
 
     [preview] = await harness.send(OFFICIAL, "/start thongbao")  # the link in the group
-    assert "Lịch tiêm chủng tháng 12" in preview.text and "Thôn 1, Thôn 2, Thôn 3 — 3 nhóm" in preview.text
+    assert "Lịch tiêm chủng tháng 12" in preview.text
+    assert "Thôn 1, Thôn 2, Thôn 3 — 3 nhóm" in preview.text
     await harness.send(OFFICIAL, "1")
     await harness.wait_groups(VILLAGE_CHATS)
     assert all("Lịch tiêm chủng" in fake.messages_to(c)[0].text for c in VILLAGE_CHATS)
@@ -157,11 +164,13 @@ async def test_a_relay_draft_is_shown_before_any_answer_to_its_menu(harness: Har
     """Someone who opens the bot by its name, not by the link, and types a number first: the preview, not a send."""
     await harness.send(OFFICIAL, "#thongbao Cắt điện chiều nay", chat=COMMUNE_GROUP)
     [preview] = await harness.send(OFFICIAL, "1")
-    assert "XEM TRƯỚC" in preview.text and "Cắt điện chiều nay" in preview.text
+    assert "XEM TRƯỚC" in preview.text
+    assert "Cắt điện chiều nay" in preview.text
     await harness.settle()
     assert all(harness.fake.messages_to(c) == [] for c in VILLAGE_CHATS)
     [welcome, preview] = await harness.send(OFFICIAL, "/start", expect=2)
-    assert "Xin chào" in welcome.text and "Cắt điện chiều nay" in preview.text
+    assert "Xin chào" in welcome.text
+    assert "Cắt điện chiều nay" in preview.text
 
 
 async def test_cancelling_a_notice_that_has_all_gone_out_says_so(harness: Harness) -> None:
@@ -170,9 +179,11 @@ async def test_cancelling_a_notice_that_has_all_gone_out_says_so(harness: Harnes
     number = int(queued.text.split("số ")[1].split(":")[0])
     await harness.eventually(harness.sent_count, 3)
     [reply] = await harness.send(HEAD, f"/huythongbao {number}")
-    assert "không còn gì để dừng" in reply.text and "0 nhóm" not in reply.text
+    assert "không còn gì để dừng" in reply.text
+    assert "0 nhóm" not in reply.text
     [status] = await harness.send(HEAD, f"/tinhtrang {number}")
-    assert "(đã dừng)" not in status.text and "Tổng: 3 nhóm đã nhận" in status.text
+    assert "(đã dừng)" not in status.text
+    assert "Tổng: 3 nhóm đã nhận" in status.text
 
 
 async def test_relay_by_someone_without_the_role_is_refused(harness: Harness) -> None:
@@ -190,7 +201,9 @@ async def test_photo_with_caption_is_relayed_as_photo(harness: Harness) -> None:
     await harness.send(HEAD, "1")
     await harness.wait_groups(VILLAGE_CHATS)
     sent = harness.fake.messages_to(VILLAGE_CHATS[0])[0]
-    assert sent.method == "sendPhoto" and sent.photo and "Ảnh lịch họp" in sent.text
+    assert sent.method == "sendPhoto"
+    assert sent.photo
+    assert "Ảnh lịch họp" in sent.text
 
 
 async def test_long_notice_is_split_at_paragraphs_in_order(harness: Harness) -> None:
@@ -200,7 +213,9 @@ async def test_long_notice_is_split_at_paragraphs_in_order(harness: Harness) -> 
     chat = VILLAGE_CHATS[0]
     await harness.wait_groups([chat], count=2)
     parts = harness.fake.messages_to(chat)
-    assert len(parts) == 2 and all(len(p.text) <= 4096 for p in parts)
+    assert len(parts) == 2
+    assert all(len(p.text) <= 4096 for p in parts)
     assert parts[0].text.index("Mục 1.") < parts[0].text.index("Mục 2.")
     assert parts[1].text.lstrip().startswith(("Mục 3.", "Mục 4.")) or "Mục 5." in parts[1].text
-    assert parts[0].reply_markup is None and parts[1].reply_markup is not None  # the button ends the notice
+    assert parts[0].reply_markup is None
+    assert parts[1].reply_markup is not None  # the button ends the notice

@@ -63,7 +63,8 @@ async def test_migrated_group_gets_the_notice_at_its_new_id(harness: Harness) ->
     assert fake.messages_to(ONE) == []
     async with harness.app.sessions() as session:
         chats = {g.chat_id for g in (await session.exec(select(ChatGroup).where(ChatGroup.active == True))).all()}  # noqa: E712
-    assert "-100777" in chats and str(ONE) not in chats
+    assert "-100777" in chats
+    assert str(ONE) not in chats
 
 
 async def test_server_errors_and_dropped_connections_are_retried(harness: Harness) -> None:

@@ -61,7 +61,9 @@ def test_split_keeps_order_and_limit_and_prefers_paragraphs() -> None:
 
 def test_quiet_hours_across_midnight() -> None:
     quiet = QuietHours(time(21, 0), time(6, 0))
-    assert quiet.contains(time(23, 0)) and quiet.contains(time(5, 59)) and not quiet.contains(time(6, 0))
+    assert quiet.contains(time(23, 0))
+    assert quiet.contains(time(5, 59))
+    assert not quiet.contains(time(6, 0))
     late = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 22:00 local
     assert quiet.release(late, HCM) == datetime(2026, 11, 23, 23, 0, tzinfo=UTC)  # 06:00 next day
     early = datetime(2026, 11, 23, 21, 0, tzinfo=UTC)  # 04:00 local on the 24th
@@ -95,5 +97,6 @@ async def test_a_full_chat_window_holds_only_that_chat() -> None:
             sent.append(chat.chat_id)
 
     await asyncio.gather(*(send(busy) for _ in range(3)), send(other))
-    assert sent[-1] == "-1" and sent.count("-1") == 3  # the third send to -1 waited for its window
+    assert sent[-1] == "-1"
+    assert sent.count("-1") == 3  # the third send to -1 waited for its window
     assert sent.index("-2") < 3

@@ -36,7 +36,7 @@ GROUP = -100200300
 USER = 4242
 
 
-def _seconds(value: int | float | dtm.timedelta) -> float:
+def _seconds(value: float | dtm.timedelta) -> float:
     return value.total_seconds() if isinstance(value, dtm.timedelta) else float(value)
 
 
@@ -75,14 +75,17 @@ async def test_get_me_and_send_message(fake: FakeTelegram, bot: telegram.Bot) ->
     keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Yes", callback_data="vote:1")]])
     msg = await bot.send_message(GROUP, "Hello village", reply_markup=keyboard)
     assert msg.text == "Hello village"
-    assert msg.chat.id == GROUP and msg.chat.type == "group"
-    assert msg.from_user is not None and msg.from_user.is_bot
+    assert msg.chat.id == GROUP
+    assert msg.chat.type == "group"
+    assert msg.from_user is not None
+    assert msg.from_user.is_bot
     assert msg.reply_markup == keyboard
     second = await bot.send_message(GROUP, "Again")
     assert second.message_id == msg.message_id + 1
 
     [first, _] = fake.messages_to(GROUP)
-    assert first.method == "sendMessage" and first.text == "Hello village"
+    assert first.method == "sendMessage"
+    assert first.text == "Hello village"
     assert first.message_id == msg.message_id
     assert first.reply_markup == {"inline_keyboard": [[{"text": "Yes", "callback_data": "vote:1"}]]}
     assert fake.requests >= 3  # getMe + 2 sends
@@ -90,7 +93,8 @@ async def test_get_me_and_send_message(fake: FakeTelegram, bot: telegram.Bot) ->
 
 async def test_string_that_looks_like_json_stays_text(fake: FakeTelegram, bot: telegram.Bot) -> None:
     msg = await bot.send_message(USER, "123")
-    assert msg.text == "123" and fake.sent[-1].text == "123"
+    assert msg.text == "123"
+    assert fake.sent[-1].text == "123"
 
 
 async def test_get_updates_and_offset_confirmation(fake: FakeTelegram, bot: telegram.Bot) -> None:
@@ -98,9 +102,12 @@ async def test_get_updates_and_offset_confirmation(fake: FakeTelegram, bot: tele
     updates = await bot.get_updates(timeout=0)
     assert [u.update_id for u in updates] == [uid]
     message = updates[0].message
-    assert message is not None and message.text == "/start now"
-    assert message.chat.id == GROUP and message.from_user.id == USER
-    assert message.entities[0].type == "bot_command" and message.entities[0].length == len("/start")
+    assert message is not None
+    assert message.text == "/start now"
+    assert message.chat.id == GROUP
+    assert message.from_user.id == USER
+    assert message.entities[0].type == "bot_command"
+    assert message.entities[0].length == len("/start")
 
     # Unconfirmed updates are served again; an offset confirms and forgets them.
     assert [u.update_id for u in await bot.get_updates(timeout=0)] == [uid]
@@ -118,7 +125,8 @@ async def test_long_poll_returns_early_on_push(fake: FakeTelegram, bot: telegram
     updates = await bot.get_updates(timeout=5)
     elapsed = time.monotonic() - started
     await pusher
-    assert len(updates) == 1 and updates[0].message.text == "hi"
+    assert len(updates) == 1
+    assert updates[0].message.text == "hi"
     assert 0.25 <= elapsed < 2
 
 
@@ -141,12 +149,12 @@ async def test_injected_429_raises_retry_after(fake: FakeTelegram, bot: telegram
 
 async def test_forbidden_injected_and_kick(fake: FakeTelegram, bot: telegram.Bot) -> None:
     fake.fail_next(GROUP, "403")
-    with pytest.raises(Forbidden, match="(?i)kicked"):
+    with pytest.raises(Forbidden, match=r"(?i)kicked"):
         await bot.send_message(GROUP, "x")
     await bot.send_message(GROUP, "x")
     fake.kick(GROUP)
     for _ in range(2):
-        with pytest.raises(Forbidden, match="(?i)bot was kicked from the group chat"):
+        with pytest.raises(Forbidden, match=r"(?i)bot was kicked from the group chat"):
             await bot.send_message(GROUP, "x")
     assert len(fake.sent) == 1
     assert [e["error_code"] for e in fake.errors] == [403, 403, 403]
@@ -159,11 +167,13 @@ async def test_migrate_raises_chat_migrated(fake: FakeTelegram, bot: telegram.Bo
         await bot.send_message(GROUP, "x")
     assert info.value.new_chat_id == new_id
     msg = await bot.send_message(new_id, "moved")
-    assert msg.chat.type == "supergroup" and msg.chat.title == "Thon 1"
+    assert msg.chat.type == "supergroup"
+    assert msg.chat.title == "Thon 1"
 
     [update] = await bot.get_updates(timeout=0)
     assert update.update_id == uid
-    assert update.message.migrate_to_chat_id == new_id and update.message.chat.id == GROUP
+    assert update.message.migrate_to_chat_id == new_id
+    assert update.message.chat.id == GROUP
 
 
 async def test_server_errors_and_drop_raise_network_error(fake: FakeTelegram, bot: telegram.Bot) -> None:
@@ -175,7 +185,7 @@ async def test_server_errors_and_drop_raise_network_error(fake: FakeTelegram, bo
     with pytest.raises(NetworkError):
         await bot.send_message(USER, "x")
     fake.fail_next(USER, "drop")
-    with pytest.raises(NetworkError, match="(?i)disconnected|RemoteProtocolError"):
+    with pytest.raises(NetworkError, match=r"(?i)disconnected|RemoteProtocolError"):
         await bot.send_message(USER, "x")
     assert fake.sent == []  # failed attempts do not count against the rate limit
     await bot.send_message(USER, "after faults")
@@ -199,23 +209,25 @@ async def test_timeout_fault_times_out_and_stop_is_prompt() -> None:
         started = time.monotonic()
         await fake.stop()
     assert time.monotonic() - started < 3
-    assert fake.in_flight == 0 and fake.sent == []
+    assert fake.in_flight == 0
+    assert fake.sent == []
 
 
 async def test_unknown_chat_and_bad_input(fake: FakeTelegram, bot: telegram.Bot) -> None:
-    with pytest.raises(BadRequest, match="(?i)chat not found"):
+    with pytest.raises(BadRequest, match=r"(?i)chat not found"):
         await bot.send_message(-999, "x")
-    with pytest.raises(BadRequest, match="(?i)can't parse entities"):
+    with pytest.raises(BadRequest, match=r"(?i)can't parse entities"):
         await bot.send_message(USER, "a <b>b", parse_mode="HTML")
-    with pytest.raises(BadRequest, match="(?i)message is too long"):
+    with pytest.raises(BadRequest, match=r"(?i)message is too long"):
         await bot.send_message(USER, "x" * 4097)
-    with pytest.raises(BadRequest, match="(?i)BUTTON_DATA_INVALID"):
+    with pytest.raises(BadRequest, match=r"(?i)BUTTON_DATA_INVALID"):
         await bot.send_message(
             USER, "x", reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton("b", callback_data="d" * 65)]])
         )
     assert fake.sent == []
     msg = await bot.send_message(USER, "<b>Chào</b> &amp; hi", parse_mode="HTML")
-    assert msg.text == "Chào & hi" and fake.sent[0].text == "<b>Chào</b> &amp; hi"
+    assert msg.text == "Chào & hi"
+    assert fake.sent[0].text == "<b>Chào</b> &amp; hi"
 
 
 async def test_wrong_token_and_unknown_method(fake: FakeTelegram, bot: telegram.Bot) -> None:
@@ -240,7 +252,8 @@ async def test_global_limit(fake: FakeTelegram) -> None:
             with pytest.raises(RetryAfter) as info:
                 await b.send_message(chats[5], "over")
             assert retry_after_of(info.value) == 1
-            assert limited.rejected_429 == 1 and len(limited.sent) == 5
+            assert limited.rejected_429 == 1
+            assert len(limited.sent) == 5
         finally:
             await b.shutdown()
 
@@ -252,7 +265,8 @@ async def test_group_limit_per_minute(fake: FakeTelegram, bot: telegram.Bot) -> 
     with pytest.raises(RetryAfter) as info:
         await bot.send_message(GROUP, "21st")
     assert 55 <= retry_after_of(info.value) <= 60
-    assert fake.rejected_429 == 1 and len(fake.messages_to(GROUP)) == 20
+    assert fake.rejected_429 == 1
+    assert len(fake.messages_to(GROUP)) == 20
     await bot.send_message(-555, "other group is independent")
 
 
@@ -286,14 +300,17 @@ async def test_callback_answer_and_edit(fake: FakeTelegram, bot: telegram.Bot) -
     fake.callback(GROUP, USER, "yes", sent.message_id)
     [update] = await bot.get_updates(timeout=0)
     cq = update.callback_query
-    assert cq is not None and cq.data == "yes" and cq.message.message_id == sent.message_id
+    assert cq is not None
+    assert cq.data == "yes"
+    assert cq.message.message_id == sent.message_id
     assert await cq.answer("Thanks")
     assert fake.answered_callbacks[0]["text"] == "Thanks"
-    with pytest.raises(BadRequest, match="(?i)query is too old"):
+    with pytest.raises(BadRequest, match=r"(?i)query is too old"):
         await cq.answer("twice")
     edited = await bot.edit_message_reply_markup(GROUP, sent.message_id, reply_markup=None)
-    assert isinstance(edited, telegram.Message) and edited.reply_markup is None
-    with pytest.raises(BadRequest, match="(?i)not modified"):
+    assert isinstance(edited, telegram.Message)
+    assert edited.reply_markup is None
+    with pytest.raises(BadRequest, match=r"(?i)not modified"):
         await bot.edit_message_reply_markup(GROUP, sent.message_id, reply_markup=None)
     edited = await bot.edit_message_text("Closed", GROUP, sent.message_id)
     assert edited.text == "Closed"
@@ -301,13 +318,17 @@ async def test_callback_answer_and_edit(fake: FakeTelegram, bot: telegram.Bot) -
 
 async def test_updates_parse_in_ptb(fake: FakeTelegram, bot: telegram.Bot) -> None:
     photo_msg = await bot.send_photo(USER, photo=b"\x89PNG fake bytes", caption="Poster")
-    assert photo_msg.photo and photo_msg.caption == "Poster"
-    assert fake.sent[-1].photo == "<upload>" and fake.sent[-1].text == "Poster"
+    assert photo_msg.photo
+    assert photo_msg.caption == "Poster"
+    assert fake.sent[-1].photo == "<upload>"
+    assert fake.sent[-1].text == "Poster"
     fake.set_limits(private_limit_per_second=None)  # let this test send freely to USER
     doc = await bot.send_document(USER, document=b"%PDF", filename="form.pdf", caption="Form")
-    assert doc.document.file_name == "form.pdf" and fake.sent[-1].document == "<upload>"
+    assert doc.document.file_name == "form.pdf"
+    assert fake.sent[-1].document == "<upload>"
     copy = await bot.copy_message(GROUP, USER, doc.message_id)
-    assert fake.sent[-1].method == "copyMessage" and fake.sent[-1].message_id == copy.message_id
+    assert fake.sent[-1].method == "copyMessage"
+    assert fake.sent[-1].message_id == copy.message_id
 
     fake.message(USER, USER, caption="/report broken pump", photo=True)
     fake.message(USER, USER, document=True)
@@ -319,7 +340,8 @@ async def test_updates_parse_in_ptb(fake: FakeTelegram, bot: telegram.Bot) -> No
     raw = [u for _, u in fake._updates]
     assert len(raw) == 8
     parsed = [Update.de_json(u, bot) for u in raw[:-1]]
-    assert parsed[0].message.photo and parsed[0].message.caption_entities[0].type == "bot_command"
+    assert parsed[0].message.photo
+    assert parsed[0].message.caption_entities[0].type == "bot_command"
     assert parsed[1].message.document.file_name == "document.pdf"
     assert parsed[2].message.reply_to_message.message_id == photo_msg.message_id
     assert parsed[3].my_chat_member.new_chat_member.status == "kicked"
@@ -348,7 +370,8 @@ async def test_webhook_delivery_and_conflict(fake: FakeTelegram, bot: telegram.B
     try:
         queued = fake.message(USER, USER, "before webhook")
         assert await bot.set_webhook(f"http://127.0.0.1:{port}/hook", secret_token="s3cret_TOKEN")
-        assert fake.webhook is not None and fake.webhook["secret_token"] == "s3cret_TOKEN"
+        assert fake.webhook is not None
+        assert fake.webhook["secret_token"] == "s3cret_TOKEN"
         pushed = fake.message(GROUP, USER, "after webhook")
         await fake.wait_for(lambda: len(fake.webhook_responses) >= 3, timeout=5)
         assert fake.webhook_responses == [500, 200, 200]
@@ -372,7 +395,7 @@ async def test_second_instance_long_poll_conflicts_first(fake: FakeTelegram, bot
         first = asyncio.create_task(bot.get_updates(timeout=3))
         await asyncio.sleep(0.2)
         second = asyncio.create_task(other.get_updates(timeout=0))
-        with pytest.raises(Conflict, match="(?i)terminated by other getUpdates"):
+        with pytest.raises(Conflict, match=r"(?i)terminated by other getUpdates"):
             await first
         assert await second == ()
     finally:
@@ -391,7 +414,7 @@ async def test_in_flight_and_response_delay() -> None:
             assert len(slow.sent) == 5  # counted/accepted on arrival, answered after the delay
             await asyncio.gather(*tasks)
             assert slow.in_flight == 0
-            with pytest.raises(AssertionError, match="(?i)condition not met"):
+            with pytest.raises(AssertionError, match=r"(?i)condition not met"):
                 await slow.wait_for(lambda: slow.in_flight == 99, timeout=0.05)
         finally:
             await b.shutdown()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+
 import aiohttp
 from sqlmodel import func, select
 
@@ -28,7 +29,8 @@ async def test_tech_team_links_a_group_and_the_group_is_told(harness: Harness) -
     [done] = await harness.send(TECH, "/ganthon thon-1", chat=NEW_GROUP)
     assert "đã được gắn với Thôn 1 (Xã Hòa Bình)" in done.text
     group, code = await _group(harness, NEW_GROUP)
-    assert code == "THON-1" and group.active
+    assert code == "THON-1"
+    assert group.active
     [bye] = await harness.send(TECH, "/boganthon", chat=NEW_GROUP)
     assert "Đã bỏ gắn" in bye.text
     assert (await _group(harness, NEW_GROUP))[1] is None
@@ -38,7 +40,7 @@ async def test_member_without_role_cannot_link(harness: Harness) -> None:
     harness.fake.add_group(NEW_GROUP, "Nhóm lạ")
     [refusal] = await harness.send(RESIDENT, "/ganthon THON-1", chat=NEW_GROUP)
     assert "mới gắn được nhóm" in refusal.text
-    group, code = await _group(harness, NEW_GROUP)
+    _group_chat, code = await _group(harness, NEW_GROUP)
     assert code is None
     # tech team of THON-1 has no say over THON-2
     [refusal] = await harness.send(TECH, "/ganthon THON-2", chat=NEW_GROUP)
@@ -52,7 +54,8 @@ async def test_group_upgraded_to_supergroup_keeps_its_link(harness: Harness) -> 
     harness.fake.migrate(one, -100555)
     await harness.settle()
     group, code = await _group(harness, -100555)
-    assert code == "THON-1" and group.active
+    assert code == "THON-1"
+    assert group.active
     assert (await _group(harness, one))[0] is None
 
 
@@ -65,7 +68,8 @@ async def test_malformed_updates_are_skipped_without_crashing(harness: Harness) 
     assert "Làng số bot" in reply.text
     async with harness.app.sessions() as session:
         errors = (await session.exec(select(InboxUpdate.error).where(InboxUpdate.error != ""))).all()
-    assert len(errors) == 2 and all(e.startswith("malformed") for e in errors)
+    assert len(errors) == 2
+    assert all(e.startswith("malformed") for e in errors)
 
 
 async def test_webhook_rejects_requests_without_the_secret(fake: FakeTelegram, sqlite_url: str, unused_tcp_port: int) -> None:
@@ -79,7 +83,8 @@ async def test_webhook_rejects_requests_without_the_secret(fake: FakeTelegram, s
     h = Harness(fake, settings)
     await h.start()
     try:
-        assert fake.webhook and fake.webhook["secret_token"] == "s3cret-token"
+        assert fake.webhook
+        assert fake.webhook["secret_token"] == "s3cret-token"
         update = {"update_id": 1, "message": {"message_id": 1, "date": 0, "chat": {"id": 5, "type": "private"},
                                                "from": {"id": 5, "is_bot": False, "first_name": "X"}, "text": "/start"}}
         url = f"http://127.0.0.1:{unused_tcp_port}/telegram/webhook"
@@ -95,7 +100,8 @@ async def test_webhook_rejects_requests_without_the_secret(fake: FakeTelegram, s
         assert fake.messages_to(5) == []
         # the real thing: the fake Telegram posts with the secret, and the bot answers
         [reply] = await h.send(RESIDENT, "/trogiup")
-        assert "Làng số bot" in reply.text and fake.webhook_responses[-1] == 200
+        assert "Làng số bot" in reply.text
+        assert fake.webhook_responses[-1] == 200
     finally:
         await h.stop()
 

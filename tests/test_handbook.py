@@ -3,7 +3,9 @@ relayed back, a saved answer found by the next search, and feedback stored."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 
 from sqlmodel import select
 
@@ -46,16 +48,20 @@ async def _questions(h: Harness) -> list[HandbookQuestion]:
 
 async def test_a_clear_question_gets_the_article_and_feedback_is_stored(harness: Harness) -> None:
     article, feedback = await harness.send(RESIDENT, "cách cài vneid trên điện thoại", expect=2)
-    assert article.text.startswith("📘 Cài ứng dụng VNeID") and "CÁC BƯỚC" in article.text
-    assert "Có giúp được bạn không?" in feedback.text and "1. Có" in feedback.text
+    assert article.text.startswith("📘 Cài ứng dụng VNeID")
+    assert "CÁC BƯỚC" in article.text
+    assert "Có giúp được bạn không?" in feedback.text
+    assert "1. Có" in feedback.text
     await harness.press(RESIDENT, RESIDENT, feedback, "1")
     [question] = await _questions(harness)
-    assert question.article_id == "vneid-cai-dat" and question.helpful is True
+    assert question.article_id == "vneid-cai-dat"
+    assert question.helpful is True
 
 
 async def test_an_unclear_question_offers_three_and_a_number_picks_one(harness: Harness) -> None:
     [offer] = await harness.send(RESIDENT, "tien dien tra o dau")
-    assert "Trả lời bằng số" in offer.text and "4. Không bài nào đúng" in offer.text
+    assert "Trả lời bằng số" in offer.text
+    assert "4. Không bài nào đúng" in offer.text
     first_title = offer.text.splitlines()[1].split(". ", 1)[1]
     article, _feedback = await harness.send(RESIDENT, "1", expect=2)
     assert first_title in article.text
@@ -82,7 +88,8 @@ async def test_unanswerable_question_goes_to_the_tech_team_and_their_answer_come
     [title] = await harness.send(TECH, f"/luuhuongdan {question.id}")
     assert '"Giá phân bón hôm nay bao nhiêu"' in title.text  # the suggested title
     [shown] = await harness.send(TECH, "ok")
-    assert "bảng tin hợp tác xã" in shown.text and "1. Đồng ý" in shown.text
+    assert "bảng tin hợp tác xã" in shown.text
+    assert "1. Đồng ý" in shown.text
     [saved] = await harness.send(TECH, "1")
     assert "Đã lưu" in saved.text
     article, _ = await harness.send(RESIDENT, "giá phân bón hôm nay bao nhiêu", expect=2)
@@ -90,11 +97,12 @@ async def test_unanswerable_question_goes_to_the_tech_team_and_their_answer_come
 
 
 async def test_not_helpful_hands_off_and_a_group_question_uses_hoi(harness: Harness) -> None:
-    _article, feedback = await harness.send(RESIDENT, "quen mat khau vneid", expect=2)
+    _article, _feedback = await harness.send(RESIDENT, "quen mat khau vneid", expect=2)
     [handed] = await harness.send(RESIDENT, "2")
     assert "đã chuyển cho Tổ công nghệ số" in handed.text
     [question] = await _questions(harness)
-    assert question.helpful is False and question.status == QuestionStatus.OPEN
+    assert question.helpful is False
+    assert question.status == QuestionStatus.OPEN
 
     group, neighbour = VILLAGE_GROUPS["THON-1"], 300  # the neighbour never wrote to the bot in private
     replies = await harness.send(neighbour, "/hoi cach quet ma qr tra tien", chat=group, expect=2)
@@ -103,23 +111,24 @@ async def test_not_helpful_hands_off_and_a_group_question_uses_hoi(harness: Harn
     assert asked.place_id is not None  # a group question belongs to the group's village
 
 
-def test_langso_ask_prints_the_top_articles(tmp_path) -> None:  # noqa: ANN001
+def test_langso_ask_prints_the_top_articles(tmp_path: Path) -> None:
     env = {"LANGSO_DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}"}
     result = langso("ask", "cach cai vneid", "--json", env=env)
     assert result.returncode == 0
-    import json
-
     printed = json.loads(result.stdout.splitlines()[-1])
-    assert printed["decision"] == "answer" and printed["hits"][0]["id"] == "vneid-cai-dat"
+    assert printed["decision"] == "answer"
+    assert printed["hits"][0]["id"] == "vneid-cai-dat"
     assert printed["ms"] >= 0
     listed = langso("handbook", "list", env=env)
-    assert "vneid-cai-dat" in listed.stdout and len(listed.stdout.splitlines()) >= 30
+    assert "vneid-cai-dat" in listed.stdout
+    assert len(listed.stdout.splitlines()) >= 30
 
 
 def test_regional_speech_spaced_out_names_and_accents_are_read_as_standard_words() -> None:
     repair = Handbook(load()).index.repair
     assert repair.text("mần răng cài vneid ở mô") == "lam sao cai vneid o dau"
-    assert repair.text("v n e i d") == "vneid" and repair.text("zalo pay") == "zalopay"
+    assert repair.text("v n e i d") == "vneid"
+    assert repair.text("zalo pay") == "zalopay"
     assert repair.text("mở tài khoản") == "mo tai khoan"  # "mô" is "đâu" only with its accent
 
 
@@ -134,7 +143,9 @@ def test_small_talk_is_decided_before_any_search() -> None:
 async def test_small_talk_gets_a_friendly_reply_and_never_reaches_the_tech_team(harness: Harness) -> None:
     for said in ("alo", "cảm ơn bot nhiều nha", "haha"):
         [hello] = await harness.send(RESIDENT, said)
-        assert "Làng số bot" in hello.text and "/trogiup" in hello.text and "📘" not in hello.text
+        assert "Làng số bot" in hello.text
+        assert "/trogiup" in hello.text
+        assert "📘" not in hello.text
     assert await _questions(harness) == []
     assert harness.fake.messages_to(TECH) == []
 

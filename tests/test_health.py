@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -50,7 +51,7 @@ def value(samples: dict, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-async def until(probe, timeout: float = 10.0) -> None:  # noqa: ANN001 - an async predicate
+async def until(probe: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not await probe():
         assert asyncio.get_running_loop().time() < deadline, "never became true"
@@ -138,13 +139,16 @@ async def test_healthz_answers_503_while_the_database_does_not(fake: FakeTelegra
         await fake.wait_for(lambda: len(fake.messages_to(RESIDENT)) == 1)
         status, report = await health(app)
         assert status == 200, report
-        assert report["database"] == "ok" and report["channels"]["telegram"]["mode"] == "polling"
-        assert report["channels"]["telegram"]["last_update"] and report["channels"]["telegram"]["last_poll"]
+        assert report["database"] == "ok"
+        assert report["channels"]["telegram"]["mode"] == "polling"
+        assert report["channels"]["telegram"]["last_update"]
+        assert report["channels"]["telegram"]["last_poll"]
         assert str(RESIDENT) not in str(report)  # counts and times, nothing about anyone
 
         with database_away(database_url):
             status, report = await health(app)
-            assert status == 503 and report["database"] == "unavailable", report
+            assert status == 503, report
+            assert report["database"] == "unavailable", report
             assert value(await scrape(app), "langso_database_up") == 0
         await until(lambda: _healthy(app))
     finally:
@@ -163,7 +167,8 @@ async def test_healthz_answers_503_when_polling_has_not_succeeded_for_a_long_whi
         await fake.stop()  # Telegram unreachable: every getUpdates fails from now on
         await asyncio.sleep(1.5)
         status, report = await health(app)
-        assert status == 503 and report["database"] == "ok", report
+        assert status == 503, report
+        assert report["database"] == "ok", report
         assert report["channels"]["telegram"]["healthy"] is False
     finally:
         await app.stop()
@@ -181,12 +186,14 @@ async def test_healthz_in_webhook_mode_tells_when_the_last_update_came(
     await app.start()
     try:
         status, report = await health(app)
-        assert status == 200 and report["channels"]["telegram"] == {"mode": "webhook", "last_update": None, "healthy": True}
+        assert status == 200
+        assert report["channels"]["telegram"] == {"mode": "webhook", "last_update": None, "healthy": True}
         fake.add_private(RESIDENT)
         fake.message(RESIDENT, RESIDENT, "/trogiup")
         await fake.wait_for(lambda: len(fake.messages_to(RESIDENT)) == 1)
         status, report = await health(app)
-        assert status == 200 and report["channels"]["telegram"]["last_update"]
+        assert status == 200
+        assert report["channels"]["telegram"]["last_update"]
     finally:
         await app.stop()
 
@@ -195,7 +202,7 @@ async def _healthy(app: App) -> bool:
     return (await health(app))[0] == 200
 
 
-class database_away:  # noqa: N801 - used as a context manager
+class database_away:
     """SQLite: another process holds the write lock; PostgreSQL: the server refuses the bot's database."""
 
     def __init__(self, url: str) -> None:

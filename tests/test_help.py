@@ -34,6 +34,8 @@ async def test_help_lists_each_command_once_whatever_the_roles(harness: Harness)
     # what they do for the village comes first, what anyone can do last
     assert head.index("/thongbao") < head.index("/khaosat") < head.index("/cauhoi") < head.index("/thamgia")
     tech = await _help(harness, TECH)
-    assert "/thongbao" not in tech and tech.index("/cauhoi") < tech.index("/thamgia")
+    assert "/thongbao" not in tech
+    assert tech.index("/cauhoi") < tech.index("/thamgia")
     resident = await _help(harness, RESIDENT)
-    assert "/cauhoi" not in resident and {"/khaosat", "/moi", "/thamgia"} <= set(resident)
+    assert "/cauhoi" not in resident
+    assert {"/khaosat", "/moi", "/thamgia"} <= set(resident)

@@ -46,8 +46,8 @@ from storage.models import (
     Follower,
     HandbookEntry,
     HandbookQuestion,
-    Identity,
     Household,
+    Identity,
     Person,
     Place,
     QuestionStatus,
@@ -71,7 +71,8 @@ async def test_nfd_back_word_while_editing_a_notice_returns_to_the_preview(harne
     [ask] = await harness.send(HEAD, "3")  # edit
     assert "nội dung mới" in ask.text
     [preview] = await harness.send(HEAD, NFD_BACK)
-    assert "Họp thôn tối thứ Bảy" in preview.text and "quay" not in preview.text.split("Họp thôn")[1][:40]
+    assert "Họp thôn tối thứ Bảy" in preview.text
+    assert "quay" not in preview.text.split("Họp thôn")[1][:40]
     async with harness.app.sessions() as session:
         texts = (await session.exec(select(Announcement.text))).all()
     assert texts == ["Họp thôn tối thứ Bảy"]
@@ -89,13 +90,15 @@ async def test_numbers_of_other_scripts_are_asked_again(harness: Harness, number
 async def test_staff_question_numbers_of_other_scripts_are_asked_again(harness: Harness) -> None:
     for number in ("²", "５", HUGE):
         [usage] = await harness.send(TECH, f"/traloi {number} Bạn vào Cài đặt")
-        assert "/traloi" in usage.text and "trục trặc" not in usage.text
+        assert "/traloi" in usage.text
+        assert "trục trặc" not in usage.text
 
 
 async def test_emoji_only_message_is_not_a_question_for_the_tech_team(harness: Harness) -> None:
     for text in ("😀🙏", "??? ..."):  # small talk, or a puzzled resident: a friendly hello saying what the bot does
         [hello] = await harness.send(RESIDENT, text)
-        assert "Làng số bot" in hello.text and "/trogiup" in hello.text
+        assert "Làng số bot" in hello.text
+        assert "/trogiup" in hello.text
     [reply] = await harness.send(RESIDENT, "\u200b\u200d")  # nothing visible at all
     assert "chưa hiểu" in reply.text
     async with harness.app.sessions() as session:
@@ -295,7 +298,7 @@ def survey(step: str, member: bool = False, **extra: Any) -> Setup:
 def campaign_step(step: str, **extra: Any) -> Setup:
     async def setup(session: AsyncSession, person: Person, _world: World) -> tuple[str, str, dict[str, Any]]:
         data = dict(extra)
-        if step in ("expected",):
+        if step == "expected":
             data["village_id"] = (await _place(session)).id
         if step in ("progress", "remind_time"):
             data["campaign_id"] = (await _campaign(session, person)).id

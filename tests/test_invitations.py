@@ -16,8 +16,8 @@ from sqlmodel import col, select
 from bot.app import App
 from bot.config import DEFAULT_CONFIG
 from handlers import admin, invitations, roles
-from handlers.permissions import actor_for
 from handlers.people import person_for, place_by_code
+from handlers.permissions import actor_for
 from storage.models import AttemptCounter, AuditEvent, Conversation, Invitation, Place, Role, utcnow
 from tests.cli_helpers import langso
 from tests.fake_telegram import FakeTelegram
@@ -112,10 +112,12 @@ async def test_the_first_invitation_from_the_shell_is_accepted_on_telegram_by_it
     printed = await asyncio.to_thread(_shell_invite, sqlite_url, tmp_path, "langso_test_bot", "commune_official", "XA2")
     link = re.search(r"https://t\.me/langso_test_bot\?start=(moi_[\w-]+)", printed)
     assert link, printed
-    assert "Cán bộ xã — Xã Bình An" in printed and _code(printed)
+    assert "Cán bộ xã — Xã Bình An" in printed
+    assert _code(printed)
     answer = await village.tg(NEWCOMER, f"/start {link.group(1)}", expect=2)
     assert "Từ nay bạn là Cán bộ xã — Xã Bình An" in answer[0]
-    assert "/thongbao" in answer[1] and "Cán bộ xã — Xã Bình An" in answer[1]  # what they can do now
+    assert "/thongbao" in answer[1]
+    assert "Cán bộ xã — Xã Bình An" in answer[1]  # what they can do now
     assert await _held(village, "telegram", str(NEWCOMER)) == [("commune_official", "XA2")]
     # it worked once: the same invitation's code is now refused
     assert REFUSED in (await village.zl(ZALO_OTHER, f"/moi {_code(printed)}"))[0]
@@ -130,34 +132,45 @@ async def test_the_first_invitation_from_the_shell_is_accepted_on_zalo_by_its_co
     answer = await village.zl(ZALO_NEWCOMER, f"/moi {_code(printed)}", expect=2)
     assert "Từ nay bạn là Cán bộ xã — Xã Bình An" in answer[0]
     preview = (await village.zl(ZALO_NEWCOMER, "/thongbao Họp xã tối nay"))[0]
-    assert "XEM TRƯỚC" in preview and "Xã Bình An" in preview
+    assert "XEM TRƯỚC" in preview
+    assert "Xã Bình An" in preview
 
 
 async def test_an_official_invites_a_village_head_who_then_broadcasts_to_their_village(village: Village) -> None:
     [menu] = await village.tg(OFFICIAL, "/moi")
-    assert "1. Cán bộ xã" in menu and "2. Trưởng thôn" in menu and "3. Tổ công nghệ số" in menu
+    assert "1. Cán bộ xã" in menu
+    assert "2. Trưởng thôn" in menu
+    assert "3. Tổ công nghệ số" in menu
     [places] = await village.tg(OFFICIAL, "2")
-    assert "Thôn 1" in places and "Thôn 2" in places and "Thôn 9" not in places  # not another commune
+    assert "Thôn 1" in places
+    assert "Thôn 2" in places
+    assert "Thôn 9" not in places  # not another commune
     number = next(line.split(".")[0] for line in places.splitlines() if line.endswith("Thôn 2"))
     created, card = await village.tg(OFFICIAL, number, expect=2)
-    assert "Trưởng thôn — Thôn 2" in created and "Trưởng thôn — Thôn 2" in card
+    assert "Trưởng thôn — Thôn 2" in created
+    assert "Trưởng thôn — Thôn 2" in card
     told = len(village.telegram.messages_to(OFFICIAL))
     accepted = await village.zl(ZALO_NEWCOMER, f"/moi {_code(card)}", expect=2)
     assert "Từ nay bạn là Trưởng thôn — Thôn 2" in accepted[0]
     await village.telegram.wait_for(lambda: len(village.telegram.messages_to(OFFICIAL)) > told)
     notice = village.telegram.messages_to(OFFICIAL)[-1].text
-    assert "User zl-new" in notice and "Trưởng thôn — Thôn 2" in notice
+    assert "User zl-new" in notice
+    assert "Trưởng thôn — Thôn 2" in notice
     preview = (await village.zl(ZALO_NEWCOMER, "/thongbao Thu tiền điện thứ bảy"))[0]
-    assert "XEM TRƯỚC" in preview and "Nơi nhận: Thôn 2" in preview
+    assert "XEM TRƯỚC" in preview
+    assert "Nơi nhận: Thôn 2" in preview
     assert await _audit(village) == ["invitation_created", "invitation_accepted"]
 
 
 async def test_a_head_invites_only_tech_team_of_their_own_village(village: Village) -> None:
     [menu] = await village.tg(HEAD, "/moi")
-    assert "1. Tổ công nghệ số" in menu and "Trưởng thôn" not in menu and "Cán bộ xã" not in menu
+    assert "1. Tổ công nghệ số" in menu
+    assert "Trưởng thôn" not in menu
+    assert "Cán bộ xã" not in menu
     assert "Xin lỗi, tôi chưa hiểu" in (await village.tg(HEAD, "2"))[0]  # nothing numbered 2
     created, card = await village.tg(HEAD, "1", expect=2)  # one place: no place menu
-    assert "Tổ công nghệ số — Thôn 1" in created and _code(card)
+    assert "Tổ công nghệ số — Thôn 1" in created
+    assert _code(card)
 
     # choices forged into the conversation: the permission core decides again, nothing is created
     async with village.app.sessions() as session:
@@ -180,7 +193,8 @@ async def test_a_head_invites_only_tech_team_of_their_own_village(village: Villa
     assert "không thể mời" in (await village.tg(HEAD, "1"))[0]
     async with village.app.sessions() as session:
         made = (await session.exec(select(Invitation.role, Invitation.place_id))).all()
-    assert len(made) == 1 and made[0][0] == "tech_team"
+    assert len(made) == 1
+    assert made[0][0] == "tech_team"
 
 
 async def _forge(v: Village, user: int, step: str, **data: object) -> None:
@@ -204,7 +218,8 @@ async def test_expired_used_withdrawn_and_made_up_invitations_get_one_polite_lin
     await village.telegram.wait_for(lambda: len(village.telegram.messages_to(OFFICIAL)) >= told)
     await village.tg(OFFICIAL, "/moi")
     [places] = await village.tg(OFFICIAL, "3")  # tech team: of the commune or of one of its villages
-    assert "1. Xã Hòa Bình" in places and "2. Thôn 1" in places
+    assert "1. Xã Hòa Bình" in places
+    assert "2. Thôn 1" in places
     _created, card = await village.tg(OFFICIAL, "2", expect=2)
     withdrawn_code = _code(card)
     [menu] = await village.tg(OFFICIAL, "/moi")
@@ -216,7 +231,8 @@ async def test_expired_used_withdrawn_and_made_up_invitations_get_one_polite_lin
         for code in (expired.shown_code, used.shown_code, withdrawn_code, "1234 5678 9012")
     ]
     answers.append((await village.tg(NEWCOMER, "/start moi_not-a-real-token"))[0])
-    assert len(set(answers)) == 1 and REFUSED in answers[0]
+    assert len(set(answers)) == 1
+    assert REFUSED in answers[0]
     assert await _held(village, "telegram", str(NEWCOMER)) == []
     assert (await _audit(village)).count("invitation_withdrawn") == 1
 
@@ -230,7 +246,8 @@ async def test_twenty_wrong_codes_lock_the_chat_and_the_right_code_is_refused_me
         wrong = f"{(digits + n) % 10**12:012d}"
         answers.extend(await village.zl(ZALO_OTHER, f"/moi {wrong}"))
     answers.extend(await village.zl(ZALO_OTHER, f"/moi {right}"))  # during the lock: not even looked at
-    assert len(set(answers)) == 1 and REFUSED in answers[0]
+    assert len(set(answers)) == 1
+    assert REFUSED in answers[0]
     assert await _held(village, "zalo", ZALO_OTHER) == []
     async with village.app.sessions() as session:
         locks = (await session.exec(select(AttemptCounter.key, AttemptCounter.locked_until))).all()
@@ -243,7 +260,8 @@ async def test_thuhoi_takes_a_role_back_and_the_person_can_no_longer_broadcast(v
     _created, card = await _head_invites_tech_team(village)
     [listing] = await village.tg(OFFICIAL, "/thuhoi")
     line = next(line for line in listing.splitlines() if "Bác Tư" in line)
-    assert "Trưởng thôn — Thôn 1" in line and "Chị Lan" in listing
+    assert "Trưởng thôn — Thôn 1" in line
+    assert "Chị Lan" in listing
     [confirm] = await village.tg(OFFICIAL, line.split(".")[0])
     assert "Bác Tư" in confirm
     told = len(village.telegram.messages_to(HEAD))

@@ -10,6 +10,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Self
 from urllib.parse import urlparse
 
 import aiohttp
@@ -80,7 +81,7 @@ class FaultProxy:
         self._server: asyncio.Server | None = None
         self.url = ""
 
-    async def __aenter__(self) -> FaultProxy:
+    async def __aenter__(self) -> Self:
         self._server = await asyncio.start_server(self._client, "127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
         return self
@@ -165,7 +166,8 @@ async def test_no_secret_in_any_log_line_while_connections_break(
         finally:
             await app.stop()
     everything = log.text()
-    assert "getUpdates" in log.text("bot.channels.telegram") and "getUpdates" in log.text("bot.channels.zalo")
+    assert "getUpdates" in log.text("bot.channels.telegram")
+    assert "getUpdates" in log.text("bot.channels.zalo")
     checked = everything if redaction else log.text("bot.")
     for secret in SECRETS:
         assert secret not in checked, _around(checked, secret)
@@ -235,8 +237,10 @@ async def test_a_residents_text_and_phone_stay_out_of_the_log(
             finally:
                 await harness.stop()
     logged = log.text()
-    assert "handler failed on update" in logged and "IntegrityError" in logged  # the failure is there
-    assert "skipping malformed telegram update" in logged and "no id" in logged
+    assert "handler failed on update" in logged
+    assert "IntegrityError" in logged  # the failure is there
+    assert "skipping malformed telegram update" in logged
+    assert "no id" in logged
     for private in (PHONE, PHONE.replace(" ", ""), "cách cài VNeID", "Nguyễn Văn Sáu"):
         assert private not in logged, _around(logged, private)
 
@@ -264,7 +268,8 @@ def test_redaction_covers_messages_arguments_tracebacks_and_the_database_passwor
     log = logging.getLogger("tests.redaction")
     with captured(logging.DEBUG, settings) as handler:
         log.debug("connecting to %s", url)
-        log.info(f"token {TELEGRAM_TOKEN} and its half %s", TELEGRAM_TOKEN.split(":")[1])
+        # the token in the format string as well as in an argument: both are redacted
+        log.info(f"token {TELEGRAM_TOKEN} and its half %s", TELEGRAM_TOKEN.split(":")[1])  # noqa: G004
         try:
             raise ConnectionError(f"refused: postgresql://bot:{password}@db.example")
         except ConnectionError:
@@ -275,7 +280,9 @@ def test_redaction_covers_messages_arguments_tracebacks_and_the_database_passwor
         except RuntimeError:
             sys.excepthook(*sys.exc_info())
     logged = handler.text() + capsys.readouterr().err
-    assert logged.count(logs.REDACTED) >= 5 and "database unreachable" in logged and "ConnectionError" in logged
+    assert logged.count(logs.REDACTED) >= 5
+    assert "database unreachable" in logged
+    assert "ConnectionError" in logged
     assert "RuntimeError: start-up failed for bot***" in logged
     for secret in (password, password.replace("/", "%2F").replace(":", "%3A"), TELEGRAM_TOKEN.split(":")[1]):
         assert secret not in logged, _around(logged, secret)
@@ -292,7 +299,8 @@ def _around(text: str, needle: str) -> str:
 def test_libraries_log_at_warning_unless_asked_for_details(tmp_path: Path) -> None:
     """Migrations on a new database: alembic's INFO lines only with -v."""
     quiet = langso("db", "upgrade", env={"LANGSO_DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}"})
-    assert quiet.returncode == 0 and quiet.stderr == ""
+    assert quiet.returncode == 0
+    assert quiet.stderr == ""
     detailed = langso("-v", "db", "upgrade", env={"LANGSO_DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}"})
     assert "INFO alembic.runtime.migration: Running upgrade" in detailed.stderr
 
@@ -301,10 +309,12 @@ def test_json_logs_are_one_object_a_line(tmp_path: Path) -> None:
     env = {"LANGSO_DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}", "LANGSO_LOG_FORMAT": "json"}
     result = langso("-v", "db", "upgrade", env=env)
     entries = [json.loads(line) for line in result.stderr.splitlines()]
-    assert entries and all({"time", "level", "logger", "message"} <= entry.keys() for entry in entries)
+    assert entries
+    assert all({"time", "level", "logger", "message"} <= entry.keys() for entry in entries)
     assert any(e["logger"].startswith("alembic") and e["message"].startswith("Running upgrade") for e in entries)
     wrong = langso("db", "where", env=env | {"LANGSO_LOG_FORMAT": "xml"})
-    assert wrong.returncode == 2 and "LANGSO_LOG_FORMAT" in wrong.stderr
+    assert wrong.returncode == 2
+    assert "LANGSO_LOG_FORMAT" in wrong.stderr
 
 
 def test_json_logs_keep_the_redaction_and_carry_the_traceback_as_text(capsys: pytest.CaptureFixture[str]) -> None:
@@ -327,8 +337,11 @@ def test_json_logs_keep_the_redaction_and_carry_the_traceback_as_text(capsys: py
             logging.getLogger(name).setLevel(library_level)
     [line] = capsys.readouterr().err.splitlines()
     entry = json.loads(line)
-    assert entry["level"] == "ERROR" and entry["logger"] == "bot.test" and entry["message"] == "start-up for bot***"
-    assert entry["exc_info"].startswith("Traceback") and "ConnectionError: refused" in entry["exc_info"]
+    assert entry["level"] == "ERROR"
+    assert entry["logger"] == "bot.test"
+    assert entry["message"] == "start-up for bot***"
+    assert entry["exc_info"].startswith("Traceback")
+    assert "ConnectionError: refused" in entry["exc_info"]
     assert TELEGRAM_TOKEN.split(":")[1] not in line
 
 

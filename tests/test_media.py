@@ -132,14 +132,18 @@ async def test_a_telegram_photo_reaches_zalo_groups_and_followers_from_the_bots_
     await bot.zalo.wait_for(lambda: len(bot.zalo.messages_to(ZALO_FOLLOWER)) > followed)
     for chat in (*ZALO_GROUPS, ZALO_FOLLOWER):
         sent = bot.zalo.messages_to(chat)[-1]
-        assert sent.method == "sendPhoto" and "Lịch họp thôn tháng này" in (sent.text or "")
-        assert sent.photo and sent.photo.startswith(f"{bot.public_url}/tep-dinh-kem/")
+        assert sent.method == "sendPhoto"
+        assert "Lịch họp thôn tháng này" in (sent.text or "")
+        assert sent.photo
+        assert sent.photo.startswith(f"{bot.public_url}/tep-dinh-kem/")
         status, body, content_type = await _fetch(sent.photo)
         assert (status, body, content_type) == (200, PHOTO, "image/jpeg")
     assert len(bot.telegram.downloads) == 1  # fetched once for every Zalo chat
     for chat in TG_GROUPS:  # Telegram's own groups get Telegram's own file id, nothing uploaded
         [sent] = bot.telegram.messages_to(chat)
-        assert sent.method == "sendPhoto" and sent.photo and sent.photo != "<upload>"
+        assert sent.method == "sendPhoto"
+        assert sent.photo
+        assert sent.photo != "<upload>"
 
     url = bot.zalo.messages_to(ZALO_GROUPS[0])[0].photo
     assert url
@@ -161,10 +165,12 @@ async def test_a_zalo_photo_is_uploaded_to_telegram_once_then_sent_by_its_id(bot
     await _groups_got_it(bot)
     sends = sorted((bot.telegram.messages_to(c)[0] for c in TG_GROUPS), key=lambda s: s.at)
     assert [s.method for s in sends] == ["sendPhoto", "sendPhoto"]
-    assert sends[0].photo == "<upload>" and sends[0].params["photo"].content == PHOTO
+    assert sends[0].photo == "<upload>"
+    assert sends[0].params["photo"].content == PHOTO
     assert sends[1].photo not in (None, "<upload>")  # the id Telegram gave the upload
     assert bot.telegram.files[sends[1].photo][1] == PHOTO
-    assert "Ảnh lịch họp" in (sends[0].text or "") and "Ảnh lịch họp" in (sends[1].text or "")
+    assert "Ảnh lịch họp" in (sends[0].text or "")
+    assert "Ảnh lịch họp" in (sends[1].text or "")
     assert bot.zalo.downloads == ["anh-hop-thon.jpg"]  # fetched once
     for chat in ZALO_GROUPS:  # Zalo's own groups get the photo's own URL
         assert bot.zalo.messages_to(chat)[0].photo == url
@@ -173,7 +179,8 @@ async def test_a_zalo_photo_is_uploaded_to_telegram_once_then_sent_by_its_id(bot
 async def test_a_pdf_reaches_zalo_as_a_link_to_the_same_store(bot: Bot) -> None:
     await _telegram_notice(bot, "Quyết định về lịch tiêm chủng", document=True, content=PDF, file_name="quyet-dinh.pdf")
     [sent] = bot.zalo.messages_to(ZALO_GROUPS[0])
-    assert sent.method == "sendMessage" and "Quyết định về lịch tiêm chủng" in (sent.text or "")
+    assert sent.method == "sendMessage"
+    assert "Quyết định về lịch tiêm chủng" in (sent.text or "")
     line = next(line for line in (sent.text or "").splitlines() if "Tệp đính kèm" in line)
     assert "quyet-dinh.pdf" in line
     link = line.rsplit(" ", 1)[-1]
@@ -194,7 +201,8 @@ async def test_a_pdf_reaches_zalo_as_a_link_to_the_same_store(bot: Bot) -> None:
 )
 async def test_a_file_over_the_limits_is_refused_and_nothing_is_sent(bot: Bot, file: dict, said: str) -> None:
     refusal = await _telegram_head(bot, caption="/thongbao Xem tệp đính kèm", **file)
-    assert said in refusal.text and "Chưa có gì được gửi đi" in refusal.text
+    assert said in refusal.text
+    assert "Chưa có gì được gửi đi" in refusal.text
     preview = await _telegram_head(bot, "/thongbao Họp thôn tối nay")  # the next notice is written as usual
     assert "XEM TRƯỚC" in preview.text
     await bot.app.dispatcher.drain()
@@ -211,19 +219,22 @@ async def test_without_a_public_url_zalo_gets_the_text_and_the_author_a_note(bot
     await _telegram_notice(bot, "Lịch họp thôn", photo=True, content=PHOTO)
     for chat in ZALO_GROUPS:
         [sent] = bot.zalo.messages_to(chat)
-        assert sent.method == "sendMessage" and "Lịch họp thôn" in (sent.text or "")
+        assert sent.method == "sendMessage"
+        assert "Lịch họp thôn" in (sent.text or "")
     assert bot.telegram.messages_to(TG_GROUPS[0])[0].method == "sendPhoto"
     await bot.telegram.wait_for(lambda: any("public_url" in (m.text or "")
                                             for m in bot.telegram.messages_to(TG_HEAD)[before:]))
     note = next(m.text for m in bot.telegram.messages_to(TG_HEAD)[before:] if "public_url" in (m.text or ""))
-    assert "chỉ nhận được chữ" in note and "Zalo" in note
+    assert "chỉ nhận được chữ" in note
+    assert "Zalo" in note
     assert bot.telegram.downloads == []  # nothing fetched that could not be used
 
 
 async def test_a_file_goes_with_the_notices_that_use_it_unless_one_recurs(bot: Bot) -> None:
     await _telegram_notice(bot, "Lịch họp", photo=True, content=PHOTO)
     url = bot.zalo.messages_to(ZALO_GROUPS[0])[0].photo
-    assert url and (await _fetch(url))[0] == 200
+    assert url
+    assert (await _fetch(url))[0] == 200
 
     async def stored() -> int:
         async with bot.app.sessions() as session:
@@ -235,11 +246,14 @@ async def test_a_file_goes_with_the_notices_that_use_it_unless_one_recurs(bot: B
             notice.status = AnnouncementStatus.RECURRING if on else AnnouncementStatus.QUEUED
             await session.commit()
 
-    assert await bot.app.media.prune() == 0 and await stored() == 1  # the notice is recent
+    assert await bot.app.media.prune() == 0
+    assert await stored() == 1  # the notice is recent
     bot.clock.now += timedelta(days=31)  # past [media] keep_days (30)
     await recurring(True)
-    assert await bot.app.media.prune() == 0 and await stored() == 1  # a recurring notice still needs it
+    assert await bot.app.media.prune() == 0
+    assert await stored() == 1  # a recurring notice still needs it
     await recurring(False)
-    assert await bot.app.media.prune() == 1 and await stored() == 0
+    assert await bot.app.media.prune() == 1
+    assert await stored() == 0
     bot.clock.now -= timedelta(days=31)  # the address would not have expired yet: the file is gone
     assert (await _fetch(url))[0] == 404

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Self
 
 import pytest
 
@@ -47,7 +48,8 @@ def bound_port() -> Iterator[int]:
 def _assert_one_line(result: subprocess.CompletedProcess[str], *cause: str) -> None:
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1, result.stderr
-    assert "Traceback" not in result.stderr and "Unclosed" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "Unclosed" not in result.stderr
     assert all(word in result.stderr for word in cause), result.stderr
 
 
@@ -119,7 +121,8 @@ def test_the_config_files_sqlite_path_is_used_from_any_folder(tmp_path: Path) ->
 def test_db_where_hides_the_postgresql_password(tmp_path: Path) -> None:
     env = {"LANGSO_CONFIG": str(config_in(tmp_path)), "LANGSO_DATABASE_URL": "postgresql://bot:pg-secret@db.example/langso"}
     shown = langso("db", "where", env=env)
-    assert shown.returncode == 0 and shown.stdout.strip() == "postgresql://bot:***@db.example/langso"
+    assert shown.returncode == 0
+    assert shown.stdout.strip() == "postgresql://bot:***@db.example/langso"
 
 
 # --- the demo ---------------------------------------------------------------------------------
@@ -139,12 +142,14 @@ def test_ctrl_c_leaves_the_demo_at_once_and_the_real_database_is_untouched(tmp_p
         sent = time.monotonic()
         demo.send_signal(signal.SIGINT)
         code = demo.wait(timeout=10)
-        assert time.monotonic() - sent < 5 and code == 0
+        assert time.monotonic() - sent < 5
+        assert code == 0
     finally:
         if demo.poll() is None:
             demo.kill()
         demo.communicate()
-    assert (tmp_path / "langso-demo.db").exists() and not (tmp_path / "langso.db").exists()
+    assert (tmp_path / "langso-demo.db").exists()
+    assert not (tmp_path / "langso.db").exists()
 
 
 def test_files_the_demo_receives_go_into_its_ignored_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -153,7 +158,8 @@ def test_files_the_demo_receives_go_into_its_ignored_folder(tmp_path: Path, caps
     chart = Outgoing(ChatRef("local", "truong-thon-1"), "Biểu đồ", upload=Upload("photo", "../bao-cao.png", b"PNG"))
     show(chart, settings.demo.output)
     saved = tmp_path / "demo-output" / "bao-cao.png"
-    assert saved.read_bytes() == b"PNG" and str(saved) in capsys.readouterr().out
+    assert saved.read_bytes() == b"PNG"
+    assert str(saved) in capsys.readouterr().out
     assert "demo-output/" in (ROOT / ".gitignore").read_text().splitlines()
 
 
@@ -170,7 +176,7 @@ class Writer:
         self.committed = 0
         self._thread = threading.Thread(target=self._run)
 
-    def __enter__(self) -> Writer:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -210,10 +216,12 @@ def test_backup_of_a_database_being_written_and_its_restore(tmp_path: Path) -> N
     with sqlite3.connect(copy) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     in_copy = _codes(copy)
-    assert {f"W-{n}" for n in range(1, before + 1)} <= in_copy and len(in_copy) <= after
+    assert {f"W-{n}" for n in range(1, before + 1)} <= in_copy
+    assert len(in_copy) <= after
     assert not Path(f"{copy}-wal").exists()  # one self-contained file
     again = langso("db", "backup", str(copy), env=env)
-    assert again.returncode == 1 and "đã có" in again.stderr  # an old backup is never overwritten
+    assert again.returncode == 1
+    assert "đã có" in again.stderr  # an old backup is never overwritten
 
     with sqlite3.connect(live) as db:
         db.execute("DELETE FROM place")
@@ -241,7 +249,9 @@ def test_restore_refuses_a_file_that_is_not_a_good_backup(tmp_path: Path, kind: 
             _damage(bad)
     refused = langso("db", "restore", str(bad), env=env)
     assert refused.returncode == 1, refused.stderr
-    assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr and str(bad) in refused.stderr
+    assert refused.stderr.count("\n") == 1
+    assert "Traceback" not in refused.stderr
+    assert str(bad) in refused.stderr
     assert _codes(tmp_path / "langso.db") == {"XA-1"}  # nothing changed
     assert not (tmp_path / "langso.db.before-restore").exists()
 

@@ -11,8 +11,8 @@ import io
 import json
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -22,7 +22,7 @@ from bot.config import ConfigError, PrivacySettings
 from bot.retention import InboxRetention
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
-from storage.models import AuditEvent, ExportRecord, Household, InboxUpdate, Person, Place, HandbookQuestion, VillageMember
+from storage.models import AuditEvent, ExportRecord, HandbookQuestion, Household, InboxUpdate, Person, Place, VillageMember
 from tests.cli_helpers import langso
 from tests.conftest import settings_for
 from tests.fake_telegram import FakeTelegram
@@ -146,7 +146,8 @@ async def test_erasure_leaves_nothing_of_the_household_in_any_table(bot: Harness
     await bot.settle()
     assert await scan(bot, needles) == []
 
-    assert "1 bộ câu trả lời" in deleted.text and "0 lời nhắc" in deleted.text
+    assert "1 bộ câu trả lời" in deleted.text
+    assert "0 lời nhắc" in deleted.text
     assert "1 câu hỏi" in deleted.text
     messages = int(re.search(r"nội dung (\d+) tin nhắn", deleted.text).group(1))
     assert messages >= 20  # the resident's and the spouse's updates: every answer, the name, the code
@@ -183,15 +184,18 @@ async def test_someone_in_no_household_can_erase_what_they_wrote(harness: Harnes
     await harness.settle()
     assert {needle for _t, _c, needle in await scan(harness, [QUESTION])} == {QUESTION}
     [confirm] = await harness.send(NEIGHBOUR, "/xoadulieu")
-    assert "chưa khai hộ nào" in confirm.text and "1. Xóa hẳn" in confirm.text
+    assert "chưa khai hộ nào" in confirm.text
+    assert "1. Xóa hẳn" in confirm.text
     [deleted] = await harness.send(NEIGHBOUR, "1")
     await harness.settle()
-    assert "1 câu hỏi" in deleted.text and "Thôn 1" in deleted.text
+    assert "1 câu hỏi" in deleted.text
+    assert "Thôn 1" in deleted.text
     assert await scan(harness, [QUESTION]) == []
     async with harness.app.sessions() as session:
         assert (await session.exec(select(func.count()).select_from(VillageMember))).scalar_one() == 0
     [event] = await audit_events(harness, "person_erased")
-    assert event.details["questions"] == 1 and event.details["messages"] >= 3
+    assert event.details["questions"] == 1
+    assert event.details["messages"] >= 3
 
 
 # --- household codes ---------------------------------------------------------------------------------------
@@ -208,7 +212,8 @@ async def test_a_household_code_cannot_be_guessed_and_the_lock_hides_the_right_c
         answers.add(wrong.text)
     [refused] = await bot.send(STRANGER, code)  # the right code, during the lock
     answers.add(refused.text)
-    assert len(answers) == 1 and "không tìm thấy hộ nào" in refused.text
+    assert len(answers) == 1
+    assert "không tìm thấy hộ nào" in refused.text
     await start_joining(bot, STRANGER)  # /khaosat again: a new conversation, the same lock
     [refused] = await bot.send(STRANGER, code)
     assert refused.text in answers
@@ -237,7 +242,8 @@ async def test_staff_reset_sends_the_new_code_to_the_members_and_not_to_the_staf
     [villages] = await harness.send(HEAD, "/doimaho")  # the head of three villages picks one
     number = next(line.split(".")[0] for line in villages.text.splitlines() if line.endswith("Thôn 1"))
     [households] = await harness.send(HEAD, number)
-    assert f"{NAME} — {HAMLET}" in households.text and "Lò Văn Pọm" in households.text
+    assert f"{NAME} — {HAMLET}" in households.text
+    assert "Lò Văn Pọm" in households.text
     number = next(line.split(".")[0] for line in households.text.splitlines() if NAME in line)
     [confirm] = await harness.send(HEAD, number)
     assert "2 người trong hộ" in confirm.text
@@ -248,7 +254,9 @@ async def test_staff_reset_sends_the_new_code_to_the_members_and_not_to_the_staf
     [to_resident] = harness.fake.messages_to(RESIDENT)[seen[RESIDENT]:]
     [to_spouse] = harness.fake.messages_to(SPOUSE)[seen[SPOUSE]:]
     new = CODE.search(to_resident.text).group(1)
-    assert new != old and new in to_spouse.text and "đổi mã hộ" in to_resident.text
+    assert new != old
+    assert new in to_spouse.text
+    assert "đổi mã hộ" in to_resident.text
     assert len(harness.fake.messages_to(NEIGHBOUR)) == seen[NEIGHBOUR]
     assert not [m for m in harness.fake.messages_to(HEAD) if new in m.text or new.replace(" ", "") in m.text]
 
@@ -258,7 +266,8 @@ async def test_staff_reset_sends_the_new_code_to_the_members_and_not_to_the_staf
     joined, _question = await harness.send(STRANGER, new, expect=2)
     assert NAME in joined.text
     [event] = await audit_events(harness, "household_code_reset")
-    assert event.details["members"] == 2 and old.replace(" ", "") not in json.dumps(event.details)
+    assert event.details["members"] == 2
+    assert old.replace(" ", "") not in json.dumps(event.details)
 
 
 # --- exports -------------------------------------------------------------------------------------------------
@@ -277,9 +286,11 @@ async def test_exports_carry_no_join_code_and_record_the_places_in_the_file(
     _ready, document = await harness.send(OFFICIAL, "/xuat XA1 csv", expect=2)
     text = document.params["document"].content.decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
-    assert rows[0][:3] == ["Thôn", "Số hộ", "Chủ hộ"] and len(rows) == 3
+    assert rows[0][:3] == ["Thôn", "Số hộ", "Chủ hộ"]
+    assert len(rows) == 3
     for code in codes:
-        assert code.replace(" ", "") not in text and code not in text
+        assert code.replace(" ", "") not in text
+        assert code not in text
     async with harness.app.sessions() as session:
         places = {p.code: p.id for p in (await session.exec(select(Place))).scalars().all()}
         households = {h.head_name: h.id for h in (await session.exec(select(Household))).scalars().all()}
@@ -329,7 +340,8 @@ async def test_retention_deletes_old_handled_updates_in_batches_and_keeps_the_re
             left = sorted((await session.exec(select(InboxUpdate.key))).scalars().all())
     finally:
         await engine.dispose()
-    assert pruned == 1_203 and left == ["r2000", "r2001", "r2002"]
+    assert pruned == 1_203
+    assert left == ["r2000", "r2001", "r2002"]
 
 
 async def test_the_bot_prunes_the_inbox_when_it_starts(fake: FakeTelegram, sqlite_url: str) -> None:
@@ -355,7 +367,7 @@ async def test_the_bot_prunes_the_inbox_when_it_starts(fake: FakeTelegram, sqlit
 
 @pytest.mark.parametrize("days", [0, -3, 1.5, "30", True])
 def test_a_bad_retention_period_is_named(days: object, sqlite_url: str) -> None:
-    with pytest.raises(ConfigError, match="privacy.inbox_retention_days"):
+    with pytest.raises(ConfigError, match=r"privacy\.inbox_retention_days"):
         settings_for(sqlite_url, privacy={"inbox_retention_days": days})
 
 

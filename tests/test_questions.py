@@ -49,7 +49,8 @@ async def test_a_village_with_a_tech_team_tells_only_the_team(harness: Harness) 
     assert "đã chuyển cho Tổ công nghệ số" in handed
     await harness.fake.wait_for(lambda: len(_new_questions(harness, TECH)) == 1)
     await harness.settle()
-    assert _new_questions(harness, HEAD) == [] and _new_questions(harness, OFFICIAL) == []
+    assert _new_questions(harness, HEAD) == []
+    assert _new_questions(harness, OFFICIAL) == []
 
 
 async def test_a_village_without_tech_team_tells_its_head(harness: Harness) -> None:
@@ -57,11 +58,14 @@ async def test_a_village_without_tech_team_tells_its_head(harness: Harness) -> N
     assert "chuyển cho trưởng thôn" in handed
     await harness.fake.wait_for(lambda: len(_new_questions(harness, HEAD)) == 1)
     [told] = _new_questions(harness, HEAD)
-    assert UNANSWERABLE in told and "Thôn 2" in told and "/traloi" in told
+    assert UNANSWERABLE in told
+    assert "Thôn 2" in told
+    assert "/traloi" in told
     [question] = await _questions(harness)
     [answered] = await harness.send(HEAD, f"/traloi {question.id} {ANSWER}")  # whoever is told may answer
     assert "Đã gửi câu trả lời" in answered.text
-    assert _new_questions(harness, TECH) == [] and _new_questions(harness, OFFICIAL) == []
+    assert _new_questions(harness, TECH) == []
+    assert _new_questions(harness, OFFICIAL) == []
 
 
 async def test_a_village_without_tech_team_or_head_tells_the_commune_officials(harness: Harness) -> None:
@@ -72,13 +76,15 @@ async def test_a_village_without_tech_team_or_head_tells_the_commune_officials(h
     [question] = await _questions(harness)
     [answered] = await harness.send(OFFICIAL, f"/traloi {question.id} {ANSWER}")
     assert "Đã gửi câu trả lời" in answered.text
-    assert _new_questions(harness, HEAD) == [] and _new_questions(harness, TECH) == []
+    assert _new_questions(harness, HEAD) == []
+    assert _new_questions(harness, TECH) == []
 
 
 async def test_when_nobody_can_be_told_the_asker_hears_so_and_the_question_waits(harness: Harness) -> None:
     await _add_village(harness, "THON-X", commune="XA2")
     handed = await _ask_from(harness, "THON-X")
-    assert "chưa có tổ công nghệ số, trưởng thôn hay cán bộ xã" in handed and "vẫn được giữ lại" in handed
+    assert "chưa có tổ công nghệ số, trưởng thôn hay cán bộ xã" in handed
+    assert "vẫn được giữ lại" in handed
     [question] = await _questions(harness)
     assert question.status == QuestionStatus.OPEN
     for staff in (TECH, HEAD, OFFICIAL):  # nobody of another commune was told
@@ -105,7 +111,8 @@ async def test_a_name_that_is_a_phone_number_is_not_shown(harness: Harness) -> N
     await harness.send(RESIDENT, "/thamgia THON-1", first_name="0912345678")
     await harness.send(RESIDENT, UNANSWERABLE, first_name="0912345678")
     [listing] = await harness.send(TECH, "/cauhoi")
-    assert "0912345678" not in listing.text and "Người hỏi chưa có tên — Thôn 1" in listing.text
+    assert "0912345678" not in listing.text
+    assert "Người hỏi chưa có tên — Thôn 1" in listing.text
 
 
 async def _answered_question(h: Harness) -> HandbookQuestion:
@@ -125,11 +132,13 @@ async def test_saving_an_answer_asks_a_title_shows_the_entry_and_saves_after_a_y
     [asked] = await harness.send(TECH, f"/luuhuongdan {question.id}")
     assert 'Bot gợi ý: "Giá phân bón hôm nay bao nhiêu"' in asked.text
     [shown] = await harness.send(TECH, "Xem giá phân bón ở đâu")
-    assert "📘 Xem giá phân bón ở đâu" in shown.text and ANSWER in shown.text
+    assert "📘 Xem giá phân bón ở đâu" in shown.text
+    assert ANSWER in shown.text
     assert await _entries(harness) == []  # nothing saved before the yes
     [saved] = await harness.send(TECH, "1")
     [entry] = await _entries(harness)
-    assert entry.title == "Xem giá phân bón ở đâu" and f"bài số {entry.id}" in saved.text
+    assert entry.title == "Xem giá phân bón ở đâu"
+    assert f"bài số {entry.id}" in saved.text
     article, _feedback = await harness.send(RESIDENT, "xem giá phân bón ở đâu", expect=2)
     assert ANSWER in article.text
     [again] = await harness.send(TECH, f"/luuhuongdan {question.id}")
@@ -162,7 +171,8 @@ async def test_a_removed_entry_is_no_longer_an_answer_for_the_bot_or_langso_ask(
     [listing] = await harness.send(TECH, "/xoahuongdan")
     assert f"{entry.id}. Giá phân bón hôm nay bao nhiêu" in listing.text
     [confirm] = await harness.send(TECH, str(entry.id))
-    assert "Xóa bài số" in confirm.text and ANSWER in confirm.text
+    assert "Xóa bài số" in confirm.text
+    assert ANSWER in confirm.text
     [removed] = await harness.send(TECH, "1")
     assert "Đã xóa" in removed.text
     assert await _entries(harness) == []
@@ -189,7 +199,8 @@ async def test_removal_by_number_and_no_keeps_it(harness: Harness) -> None:
     [kept] = await harness.send(TECH, "Không")
     assert "vẫn được giữ" in kept.text
     [unknown] = await harness.send(TECH, "/xoahuongdan 999")
-    assert 'Không có bài số "999"' in unknown.text and f"{entry.id}. " in unknown.text
+    assert 'Không có bài số "999"' in unknown.text
+    assert f"{entry.id}. " in unknown.text
     await harness.send(TECH, "/huy")
     assert [e.id for e in await _entries(harness)] == [entry.id]
 

@@ -28,7 +28,8 @@ async def test_quiet_hours_hold_a_notice_until_morning_unless_urgent(fake: FakeT
     try:
         await h.seed_commune()
         [preview] = await h.send(HEAD, "/thongbao Sáng mai đi làm đường")
-        assert "giờ nghỉ (21:00–06:00)" in preview.text and "06:00 thứ Ba, 24/11/2026" in preview.text
+        assert "giờ nghỉ (21:00–06:00)" in preview.text
+        assert "06:00 thứ Ba, 24/11/2026" in preview.text
         [queued] = await h.send(HEAD, "1")
         assert "lúc 06:00 thứ Ba, 24/11/2026" in queued.text
         async with h.app.sessions() as session:
@@ -37,7 +38,8 @@ async def test_quiet_hours_hold_a_notice_until_morning_unless_urgent(fake: FakeT
 
         await h.send(HEAD, "/thongbao Khẩn: nước lũ lên, di chuyển đồ đạc")
         [preview] = await h.send(HEAD, "5")  # mark urgent
-        assert "KHẨN" in preview.text and "giờ nghỉ" not in preview.text
+        assert "KHẨN" in preview.text
+        assert "giờ nghỉ" not in preview.text
         await h.send(HEAD, "1")
         await h.wait_groups(list(VILLAGE_GROUPS.values()))
         assert all("THÔNG BÁO KHẨN" in fake.messages_to(c)[0].text for c in VILLAGE_GROUPS.values())
@@ -55,18 +57,23 @@ async def test_recurring_notice_is_kept_across_restarts_and_fires(harness: Harne
     number = int(saved.text.split("số ")[1].split(":")[0])
     await harness.restart()
     job = harness.app.recurring.scheduler.get_job(f"{JOB_PREFIX}{number}")
-    assert job is not None and isinstance(job.trigger, CronTrigger)
+    assert job is not None
+    assert isinstance(job.trigger, CronTrigger)
     fire_at = job.next_run_time.astimezone(UTC)
-    assert fire_at.weekday() in (5, 6) and (fire_at + timedelta(hours=7)).hour == 19  # Sunday 19:00 +07
+    assert fire_at.weekday() in (5, 6)
+    assert (fire_at + timedelta(hours=7)).hour == 19  # Sunday 19:00 +07
     first = when_vi(job.next_run_time.astimezone(harness.settings.handler.timezone))
-    assert f"lần đầu: {first}" in confirm.text and f"lần đầu: {first}" in saved.text  # the job's own date
+    assert f"lần đầu: {first}" in confirm.text
+    assert f"lần đầu: {first}" in saved.text  # the job's own date
     [status] = await harness.send(HEAD, f"/tinhtrang {number}")
-    assert f"Lần tới: {first}" in status.text and "Chưa gửi lần nào" in status.text
+    assert f"Lần tới: {first}" in status.text
+    assert "Chưa gửi lần nào" in status.text
 
     assert await harness.app.recurring.occur(number) == 3  # what the job does when it fires
     await harness.eventually(harness.sent_count, 3)
     [status] = await harness.send(HEAD, f"/tinhtrang {number}")
-    assert "Nhắc lại lúc 19:00 mỗi Chủ nhật" in status.text and "Tổng: 3 nhóm đã nhận" in status.text
+    assert "Nhắc lại lúc 19:00 mỗi Chủ nhật" in status.text
+    assert "Tổng: 3 nhóm đã nhận" in status.text
 
     [stopped] = await harness.send(HEAD, f"/huythongbao {number}")
     assert "không nhắc lại nữa" in stopped.text
@@ -93,12 +100,14 @@ async def test_the_first_date_of_a_recurring_notice_and_quiet_hours_are_said(fak
         await h.send(HEAD, "/thongbao Họp giao ban thôn")
         await h.send(HEAD, "2")
         [confirm] = await h.send(HEAD, "mỗi chủ nhật 19h")
-        assert "lần đầu: 19:00 Chủ nhật, 06/12/2026" in confirm.text and "giờ nghỉ" not in confirm.text
+        assert "lần đầu: 19:00 Chủ nhật, 06/12/2026" in confirm.text
+        assert "giờ nghỉ" not in confirm.text
 
         await h.send(HEAD, "2")  # another time: one inside quiet hours
         [confirm] = await h.send(HEAD, "mỗi ngày 22h")
         assert "lần đầu: 22:00 thứ Ba, 01/12/2026" in confirm.text
-        assert "giờ nghỉ (21:00–06:00)" in confirm.text and "chờ đến 06:00" in confirm.text
+        assert "giờ nghỉ (21:00–06:00)" in confirm.text
+        assert "chờ đến 06:00" in confirm.text
         assert "06:00 thứ Tư, 02/12/2026" in confirm.text
         [saved] = await h.send(HEAD, "1")
         assert "(sau giờ nghỉ: 06:00 thứ Tư, 02/12/2026)" in saved.text
@@ -127,10 +136,12 @@ async def test_status_says_when_a_scheduled_notice_goes_out_and_cancel_counts_wh
         [stopped] = await h.send(HEAD, f"/huythongbao {number}")
         assert "3 nhóm chưa nhận sẽ không nhận nữa" in stopped.text
         [status] = await h.send(HEAD, f"/tinhtrang {number}")
-        assert "(đã dừng)" in status.text and "Hẹn gửi" not in status.text
+        assert "(đã dừng)" in status.text
+        assert "Hẹn gửi" not in status.text
         assert "Tổng: 0 nhóm đã nhận, 0 lỗi, 0 đang chờ, 3 đã dừng" in status.text
         [again] = await h.send(HEAD, f"/huythongbao {number}")
-        assert "đã được dừng từ trước" in again.text and "0 nhóm" not in again.text
+        assert "đã được dừng từ trước" in again.text
+        assert "0 nhóm" not in again.text
         assert all(fake.messages_to(c) == [] for c in VILLAGE_GROUPS.values())
     finally:
         await h.stop()
@@ -153,7 +164,8 @@ async def test_stopping_a_recurring_notice_also_stops_a_firing_held_by_quiet_hou
         assert "chờ hết giờ nghỉ đến 06:00 thứ Ba, 24/11/2026" in status.text
 
         [stopped] = await h.send(HEAD, f"/huythongbao {number}")
-        assert "không nhắc lại nữa" in stopped.text and "3 nhóm chưa nhận sẽ không nhận nữa" in stopped.text
+        assert "không nhắc lại nữa" in stopped.text
+        assert "3 nhóm chưa nhận sẽ không nhận nữa" in stopped.text
         async with h.app.sessions() as session:
             states = {d.status for d in (await session.exec(select(Delivery))).all()}
         assert states == {"stopped"}

@@ -24,14 +24,17 @@ def emoji_count(texts: list[str | None]) -> int:
 
 def test_split_by_utf16_units_keeps_every_part_within_the_limit_and_loses_nothing() -> None:
     parts = split_text(EMOJI_NOTICE * 3, TELEGRAM_LIMIT, utf16_units)
-    assert len(parts) > 1 and all(utf16_units(p) <= TELEGRAM_LIMIT for p in parts)
+    assert len(parts) > 1
+    assert all(utf16_units(p) <= TELEGRAM_LIMIT for p in parts)
     assert "".join("".join(parts).split()) == "".join((EMOJI_NOTICE * 3).split())
     run = split_text("😀" * 5000, TELEGRAM_LIMIT, utf16_units)  # no boundary at all: cut between emoji
-    assert [utf16_units(p) for p in run] == [4096, 4096, 1808] and "".join(run) == "😀" * 5000
+    assert [utf16_units(p) for p in run] == [4096, 4096, 1808]
+    assert "".join(run) == "😀" * 5000
 
 
 def test_the_notice_is_over_telegrams_limit_only_in_utf16_units() -> None:
-    assert len(EMOJI_NOTICE) == 2118 and utf16_units(EMOJI_NOTICE) > TELEGRAM_LIMIT
+    assert len(EMOJI_NOTICE) == 2118
+    assert utf16_units(EMOJI_NOTICE) > TELEGRAM_LIMIT
 
 
 async def test_emoji_notice_is_previewed_and_delivered_in_every_group(harness: Harness) -> None:
@@ -76,6 +79,7 @@ async def test_refused_notice_is_reported_to_its_author_once(harness: Harness, f
     await harness.settle()
     told = [m.text or "" for m in fake.messages_to(HEAD) if "không gửi được" in (m.text or "")]
     assert len(told) == 1, told  # three groups refused it; the author hears once
-    assert f"Thông báo số {number} không gửi được vào nhóm \"Nhóm THON-" in told[0]
-    assert reason in told[0] and f"/tinhtrang {number}" in told[0]
+    assert f'Thông báo số {number} không gửi được vào nhóm "Nhóm THON-' in told[0]
+    assert reason in told[0]
+    assert f"/tinhtrang {number}" in told[0]
     assert all(fake.messages_to(chat) == [] for chat in VILLAGE_CHATS)

@@ -59,7 +59,8 @@ async def test_thamgia_lists_the_villages_and_joins_the_one_picked(harness: Harn
     await harness.press(RESIDENT, RESIDENT, listing, "2")
     joined = harness.fake.messages_to(RESIDENT)[-1].text
     assert "Bạn đã tham gia Thôn 2 (Xã Hòa Bình)" in joined
-    assert "Tổ công nghệ số của Thôn 2" in joined and "/roithon" in joined  # what joining means
+    assert "Tổ công nghệ số của Thôn 2" in joined
+    assert "/roithon" in joined  # what joining means
     assert await _membership(harness, str(RESIDENT)) == ("THON-2", "command")
 
 
@@ -84,7 +85,8 @@ async def test_a_village_code_a_link_cannot_carry_gets_a_link_by_number(harness:
         village = await admin.add_place(session, "village", "THÔN ĐÔNG", "Thôn Đông", "XA1")
         await session.commit()
     payload = village_link_payload(village)
-    assert payload == f"thonid_{village.id}" and payload.isascii()
+    assert payload == f"thonid_{village.id}"
+    assert payload.isascii()
     [joined] = await harness.send(RESIDENT, f"/start {payload}")
     assert "Bạn đã tham gia Thôn Đông" in joined.text
     assert await _membership(harness, str(RESIDENT)) == ("THÔN ĐÔNG", "link")
@@ -93,7 +95,8 @@ async def test_a_village_code_a_link_cannot_carry_gets_a_link_by_number(harness:
 async def test_joining_another_village_says_so_first_and_moves(harness: Harness) -> None:
     await harness.send(RESIDENT, "/thamgia THON-1")
     [ask] = await harness.send(RESIDENT, "/thamgia THON-2")
-    assert "đang là người của Thôn 1" in ask.text and "chuyển sang Thôn 2" in ask.text
+    assert "đang là người của Thôn 1" in ask.text
+    assert "chuyển sang Thôn 2" in ask.text
     assert await _membership(harness, str(RESIDENT)) == ("THON-1", "command")  # nothing moved yet
     [stayed] = await harness.send(RESIDENT, "2")
     assert "vẫn là người của Thôn 1" in stayed.text
@@ -110,7 +113,8 @@ async def test_joining_another_village_says_so_first_and_moves(harness: Harness)
 async def test_roithon_leaves_in_one_step(harness: Harness) -> None:
     await harness.send(RESIDENT, "/thamgia THON-1")
     [left] = await harness.send(RESIDENT, "/roithon")
-    assert "Bạn đã rời Thôn 1" in left.text and "/thamgia" in left.text
+    assert "Bạn đã rời Thôn 1" in left.text
+    assert "/thamgia" in left.text
     assert await _membership(harness, str(RESIDENT)) is None
     [nothing] = await harness.send(RESIDENT, "/roithon")
     assert "chưa tham gia thôn nào" in nothing.text
@@ -171,9 +175,11 @@ async def test_a_member_joining_a_household_by_code_joins_its_village(harness: H
 @pytest.mark.parametrize("bad", ["9", "0", "😀", "-1", "1 2", "٣"])
 async def test_bad_answers_are_asked_again_and_change_nothing(harness: Harness, bad: str) -> None:
     [unknown] = await harness.send(RESIDENT, "/thamgia KHONG-CO")
-    assert "Không tìm thấy thôn có mã KHONG-CO" in unknown.text and "1. Thôn 1" in unknown.text
+    assert "Không tìm thấy thôn có mã KHONG-CO" in unknown.text
+    assert "1. Thôn 1" in unknown.text
     [again] = await harness.send(RESIDENT, bad)
-    assert "chưa hiểu" in again.text and "3. Thôn 3" in again.text
+    assert "chưa hiểu" in again.text
+    assert "3. Thôn 3" in again.text
     assert await _member_rows(harness) == 0
     [joined] = await harness.send(RESIDENT, "1")  # still at the same list
     assert "Bạn đã tham gia Thôn 1" in joined.text
@@ -186,7 +192,8 @@ async def test_bad_answers_are_asked_again_and_change_nothing(harness: Harness, 
 
 async def test_an_unknown_link_a_commune_link_and_a_group_change_nothing(harness: Harness) -> None:
     [unknown] = await harness.send(RESIDENT, "/start thon_KHONG-CO")
-    assert "Không tìm thấy thôn có mã KHONG-CO" in unknown.text and "2. Thôn 2" in unknown.text
+    assert "Không tìm thấy thôn có mã KHONG-CO" in unknown.text
+    assert "2. Thôn 2" in unknown.text
     [unknown] = await harness.send(RESIDENT, "/start thonid_99999999999999999999")
     assert "Không tìm thấy thôn." in unknown.text
     async with harness.app.sessions() as session:
@@ -207,13 +214,17 @@ async def test_many_villages_ask_for_the_commune_first(harness: Harness) -> None
             await admin.add_place(session, "village", f"AP-{n}", f"Bản {n:02d}", "XA2")
         await session.commit()
     [communes] = await harness.send(RESIDENT, "/thamgia")
-    assert "1. Xã An Phú" in communes.text and "2. Xã Hòa Bình" in communes.text
+    assert "1. Xã An Phú" in communes.text
+    assert "2. Xã Hòa Bình" in communes.text
     [villages] = await harness.send(RESIDENT, "2")
-    assert "của Xã Hòa Bình" in villages.text and "3. Thôn 3" in villages.text and "Bản" not in villages.text
+    assert "của Xã Hòa Bình" in villages.text
+    assert "3. Thôn 3" in villages.text
+    assert "Bản" not in villages.text
     [joined] = await harness.send(RESIDENT, "3")
     assert "Bạn đã tham gia Thôn 3" in joined.text
     [listing] = await harness.send(RESIDENT, "/thamgia XA2")  # a commune's code lists its villages
-    assert "1. Bản 01" in listing.text and "đang là người của Thôn 3" in listing.text
+    assert "1. Bản 01" in listing.text
+    assert "đang là người của Thôn 3" in listing.text
 
 
 # --- Zalo: numbered choices, no buttons, no deep links -----------------------------------------------

@@ -40,8 +40,10 @@ async def test_zalo_webhook_refuses_the_telegram_secret_and_takes_its_own(
         app = App(settings)
         await app.start()
         try:
-            assert fake.webhook and fake.webhook["secret_token"] == TELEGRAM_SECRET
-            assert zalo.webhook and zalo.webhook["secret_token"] == ZALO_SECRET
+            assert fake.webhook
+            assert fake.webhook["secret_token"] == TELEGRAM_SECRET
+            assert zalo.webhook
+            assert zalo.webhook["secret_token"] == ZALO_SECRET
             async with aiohttp.ClientSession() as client:
                 for headers in ({"X-Bot-Api-Secret-Token": TELEGRAM_SECRET},
                                 {"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET}):
@@ -75,4 +77,5 @@ def test_webhook_mode_needs_a_secret_for_that_platform(tmp_path: Path) -> None:
            "LANGSO_ZALO_TOKEN": "99:zalo", "LANGSO_TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET}
     result = langso("run", env=env)
     assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and "LANGSO_ZALO_WEBHOOK_SECRET" in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "LANGSO_ZALO_WEBHOOK_SECRET" in result.stderr, result.stderr

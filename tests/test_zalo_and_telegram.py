@@ -3,7 +3,6 @@ and Zalo groups once each, the status shows both, and /lienket joins one person'
 
 from __future__ import annotations
 
-
 import aiohttp
 import pytest
 from sqlmodel import func, select
@@ -46,15 +45,18 @@ async def _zalo_says(zalo: FakeZalo, text: str, count: int = 1) -> list:
 async def test_a_notice_from_zalo_reaches_both_platforms_once(both: tuple[App, FakeTelegram, FakeZalo]) -> None:
     _app, telegram, zalo = both
     [preview] = await _zalo_says(zalo, "/thongbao Họp thôn tối thứ Bảy")
-    assert "2 nhóm" in preview.text and "1. Gửi ngay" in preview.text  # numbered: Zalo has no buttons
+    assert "2 nhóm" in preview.text
+    assert "1. Gửi ngay" in preview.text  # numbered: Zalo has no buttons
     await _zalo_says(zalo, "1")
     await telegram.wait_for(lambda: len(telegram.messages_to(TG_GROUP)) == 1)
     await zalo.wait_for(lambda: len(zalo.messages_to(ZALO_GROUP)) == 1)
     assert "Họp thôn tối thứ Bảy" in telegram.messages_to(TG_GROUP)[0].text
     assert "Họp thôn tối thứ Bảy" in zalo.messages_to(ZALO_GROUP)[0].text
     [status] = await _zalo_says(zalo, "/tinhtrang")
-    assert "Thôn 1 (Telegram)" in status.text and "Thôn 1 (Zalo)" in status.text
-    assert len(telegram.messages_to(TG_GROUP)) == 1 and len(zalo.messages_to(ZALO_GROUP)) == 1
+    assert "Thôn 1 (Telegram)" in status.text
+    assert "Thôn 1 (Zalo)" in status.text
+    assert len(telegram.messages_to(TG_GROUP)) == 1
+    assert len(zalo.messages_to(ZALO_GROUP)) == 1
 
 
 async def test_lienket_lets_roles_follow_the_person(both: tuple[App, FakeTelegram, FakeZalo]) -> None:
@@ -83,7 +85,8 @@ async def test_zalo_splits_a_long_notice_in_order(both: tuple[App, FakeTelegram,
     await zalo.wait_for(lambda: len(zalo.messages_to(ZALO_GROUP)) == 2)
     parts = [m.text for m in zalo.messages_to(ZALO_GROUP)]
     assert all(len(p) <= 2000 for p in parts)
-    assert "Phần một." in parts[0] and parts[1].lstrip().startswith("Phần hai.")
+    assert "Phần một." in parts[0]
+    assert parts[1].lstrip().startswith("Phần hai.")
 
 
 async def test_zalo_webhook_checks_the_secret_and_ignores_replays(
@@ -116,21 +119,24 @@ async def test_zalo_webhook_checks_the_secret_and_ignores_replays(
                         assert response.status == 200
             await zalo.wait_for(lambda: len(zalo.messages_to("u-9")) == 1)
             await app.dispatcher.drain()
-            assert len(zalo.messages_to("u-9")) == 1 and "Làng số bot" in zalo.messages_to("u-9")[0].text
-            assert zalo.webhook and zalo.webhook.get("secret_token") == "zl-secret"
+            assert len(zalo.messages_to("u-9")) == 1
+            assert "Làng số bot" in zalo.messages_to("u-9")[0].text
+            assert zalo.webhook
+            assert zalo.webhook.get("secret_token") == "zl-secret"
         finally:
             await app.stop()
 
 
 async def test_a_zalo_resident_answers_the_survey_by_numbers(both: tuple[App, FakeTelegram, FakeZalo]) -> None:
-    app, telegram, zalo = both
+    _app, telegram, zalo = both
     await _zalo_says(zalo, "/khaosat")
     await _zalo_says(zalo, "1")  # open a survey
     await _zalo_says(zalo, "1")  # the household survey
     await _zalo_says(zalo, "bỏ qua")  # how many households: not known
     await zalo.wait_for(lambda: len(zalo.messages_to(ZALO_GROUP)) == 1)
     invitation = zalo.messages_to(ZALO_GROUP)[0].text
-    assert "/khaosat THON-1" in invitation and "t.me" not in invitation  # no deep links on Zalo
+    assert "/khaosat THON-1" in invitation
+    assert "t.me" not in invitation  # no deep links on Zalo
     await telegram.wait_for(lambda: len(telegram.messages_to(TG_GROUP)) == 1)
     assert "https://t.me/" in telegram.messages_to(TG_GROUP)[0].text
 
@@ -148,12 +154,16 @@ async def test_a_zalo_resident_answers_the_survey_by_numbers(both: tuple[App, Fa
     await says("1")
     await says("Hoàng Văn Sáng")
     _created, first = await says("bỏ qua", 2)
-    assert "Câu 1/" in first.text and "Gõ một số" in first.text
+    assert "Câu 1/" in first.text
+    assert "Gõ một số" in first.text
     for answer in ("3", "2", "2", "2", "3", "2", "1", "1", "1", "2", "2", "3", "2, 4", "0912 345 678"):
         [last] = await says(answer)
-    assert "1. Gửi câu trả lời" in last.text and "0912345678" in last.text
+    assert "1. Gửi câu trả lời" in last.text
+    assert "0912345678" in last.text
     await says("1")
     [report] = await _zalo_says(zalo, "/baocao")
-    assert "1 hộ đã gửi" in report.text and "Biểu đồ" not in report.text  # Zalo takes no uploaded image
+    assert "1 hộ đã gửi" in report.text
+    assert "Biểu đồ" not in report.text  # Zalo takes no uploaded image
     [export] = await _zalo_says(zalo, "/xuat")
-    assert "Telegram" in export.text and "langso export" in export.text
+    assert "Telegram" in export.text
+    assert "langso export" in export.text

@@ -97,7 +97,8 @@ async def test_poll_stores_messages_that_parse(fake: FakeZalo, channel: ZaloChan
 
     assert [key for key, _ in stored] == [f"{TEXT}:{private_id}", f"{TEXT}:{group_id}"]
     first, second = (channel.parse(payload) for _, payload in stored)
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     assert (first.platform, first.chat_id, first.chat_kind, first.user_id, first.user_name, first.text) == (
         "zalo", "p-1", ChatKind.PRIVATE, "u-1", "An", "xin chao",
     )
@@ -124,7 +125,8 @@ async def test_wrapped_and_bare_payloads_parse_alike(channel: ZaloChannel) -> No
     wrapped = {"ok": True, "result": bare}
     assert channel.parse(bare) == channel.parse(wrapped)
     parsed = channel.parse(wrapped)
-    assert parsed is not None and (parsed.chat_id, parsed.user_id, parsed.text) == ("chat-1", "user-1", "chào")
+    assert parsed is not None
+    assert (parsed.chat_id, parsed.user_id, parsed.text) == ("chat-1", "user-1", "chào")
     assert update_key(bare) == update_key(wrapped) == f"{TEXT}:m-1"
     assert update_key({"ok": True}) is None
 
@@ -164,7 +166,8 @@ async def test_webhook_receives_wrapped_update_with_secret(fake: FakeZalo, chann
     finally:
         await runner.cleanup()
     secret, body = received[0]
-    assert secret == "s3cret-token" and body["ok"] is True
+    assert secret == "s3cret-token"
+    assert body["ok"] is True
     assert update_key(body) == f"{TEXT}:{mid}"
     assert channel.parse(body).text == "qua webhook"  # type: ignore[union-attr]
 
@@ -174,7 +177,8 @@ async def test_webhook_receives_wrapped_update_with_secret(fake: FakeZalo, chann
 
 async def test_send_text(fake: FakeZalo, channel: ZaloChannel) -> None:
     result = await channel.send(out("p-1", "Chọn 1 hoặc 2", buttons=(Button("1", "1"),)))
-    assert result.outcome is Outcome.SENT and result.message_id
+    assert result.outcome is Outcome.SENT
+    assert result.message_id
     [sent] = fake.sent
     assert (sent.chat_id, sent.method, sent.text, sent.photo) == ("p-1", "sendMessage", "Chọn 1 hoặc 2", None)
     assert sent.message_id == result.message_id
@@ -207,11 +211,13 @@ async def test_send_failures_map_onto_outcomes(fake: FakeZalo, channel: ZaloChan
 async def test_send_time_out_is_failed(fake: FakeZalo, channel: ZaloChannel) -> None:
     fake.fail_next("p-1", "timeout")
     result = await channel.send(out("p-1", "hello"))
-    assert result.outcome is Outcome.FAILED and "timed out" in result.detail
+    assert result.outcome is Outcome.FAILED
+    assert "timed out" in result.detail
 
 
 async def test_too_long_text_is_rejected_not_split(fake: FakeZalo, channel: ZaloChannel) -> None:
     result = await channel.send(out("p-1", "x" * 2001))
     assert result.outcome is Outcome.REJECTED
-    assert fake.sent == [] and len(fake.calls) == 2  # getMe, then exactly one sendMessage
+    assert fake.sent == []
+    assert len(fake.calls) == 2  # getMe, then exactly one sendMessage
     assert (await channel.send(out("p-1", "x" * 2000))).outcome is Outcome.SENT
