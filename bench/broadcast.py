@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.app import App  # noqa: E402
 from bot.channels.aiohttp_request import AiohttpRequest  # noqa: E402
-from bot.config import DEFAULT_CONFIG, build  # noqa: E402
+from bot.config import DEFAULT_CONFIG, Settings, build  # noqa: E402
 from handlers import admin  # noqa: E402
 from storage.models import (  # noqa: E402
     Announcement,
@@ -80,7 +80,8 @@ class FakeServer:
             stdout=subprocess.PIPE, text=True,
         )
         ready = self.process.stdout.readline().split()  # type: ignore[union-attr]
-        assert ready and ready[0] == "READY", ready
+        assert ready, ready
+        assert ready[0] == "READY", ready
         self.api, self.control = ready[1], ready[2]
 
     async def stats(self) -> dict:
@@ -96,7 +97,7 @@ class FakeServer:
         self.process.wait()
 
 
-def settings(database: Path, servers: dict[str, FakeServer], run: Run):  # noqa: ANN201 - Settings
+def settings(database: Path, servers: dict[str, FakeServer], run: Run) -> Settings:
     raw = tomllib.loads(DEFAULT_CONFIG.read_text(encoding="utf-8"))
     raw["quiet_hours"] = {"start": "00:00", "end": "00:00"}
     raw["delivery"]["max_in_flight"] = run.max_in_flight

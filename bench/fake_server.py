@@ -15,9 +15,9 @@ from pathlib import Path
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.control import serve_control  # noqa: E402
-from tests.fake_telegram import FakeTelegram  # noqa: E402
-from tests.fake_zalo import FakeZalo  # noqa: E402
+from bench.control import serve_control
+from tests.fake_telegram import FakeTelegram
+from tests.fake_zalo import FakeZalo
 
 
 async def main() -> None:

@@ -6,18 +6,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import alembic.util
 from aiohttp import web
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from bot.channels.local import LocalChannel
 from bot.channels import telegram, zalo
+from bot.channels.local import LocalChannel
 from bot.channels.telegram import TelegramChannel
 from bot.channels.zalo import ZaloChannel
 from bot.config import ChannelSettings, Settings
@@ -34,8 +34,8 @@ from bot.scheduler import Jobs, RecurringNotices
 from bot.startup import StartError
 from bot.telling import tell
 from bot.web import make_app, webhook_handler
-from bot.web.media import mount_media
 from bot.web.console import Console, mount, sender
+from bot.web.media import mount_media
 from handlers.handbook.search import Handbook
 from handlers.surveys.catalog import Catalog
 from storage.db import create_engine, is_sqlite, session_factory, shown
@@ -46,6 +46,7 @@ from storage.outage import kind_of, retried, unavailable
 from storage.sole import InUse, hold_sqlite
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")  # what a spawned task returns
 
 
 
@@ -53,7 +54,7 @@ log = logging.getLogger(__name__)
 class Remote:
     """What the app needs to know of a platform it reaches over the network."""
 
-    channel: type[TelegramChannel] | type[ZaloChannel]
+    channel: type[TelegramChannel | ZaloChannel]
     update_key: Callable[[dict[str, Any]], str | None]
     secret_header: str
 
@@ -73,7 +74,7 @@ class App:
         self.clock = clock
         self.remotes: dict[str, TelegramChannel | ZaloChannel] = {}
         self.workers: dict[str, DeliveryWorker] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._workers: set[asyncio.Task[None]] = set()
         self._web: web.AppRunner | None = None
         self.web_port: int | None = None  # the port the server listens on (the setting may say 0: any free one)
@@ -277,7 +278,7 @@ class App:
         for worker in self.workers.values():
             worker.wake()
 
-    def _spawn(self, coroutine) -> asyncio.Task[None]:  # noqa: ANN001 - any coroutine
+    def _spawn(self, coroutine: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         task = asyncio.create_task(coroutine)
         task.add_done_callback(_report_crash)
         task.add_done_callback(self._tasks.discard)
@@ -339,6 +340,6 @@ def _first_line(exc: BaseException) -> str:
     return (str(origin).strip().splitlines() or [type(origin).__name__])[0][:200]
 
 
-def _report_crash(task: asyncio.Task[None]) -> None:
+def _report_crash(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("background task stopped", exc_info=task.exception())

@@ -50,7 +50,8 @@ async def test_sigterm_stops_the_bot_cleanly_with_exit_code_0(tmp_path: Path) ->
     assert bot.returncode == 0, log[-3000:]
     assert "Traceback" not in log, log[-3000:]
     assert "getUpdates" in log  # it did log at debug level
-    assert TOKEN not in log and TOKEN.split(":")[1] not in log
+    assert TOKEN not in log
+    assert TOKEN.split(":")[1] not in log
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
