@@ -8,16 +8,14 @@ import contextlib
 import dataclasses
 import logging
 import time
-from dataclasses import replace
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, false, func, literal, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy import ColumnElement, exists, false, literal
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -28,18 +26,22 @@ from bot.pacing import Pacer
 from handlers.chat import Attachment, Button, Channel, ChatKind, ChatRef, Incoming, Outcome, Outgoing
 from handlers.context import HandlerSettings, Turn
 from handlers.handbook.search import Handbook
-from handlers.surveys.catalog import Catalog
 from handlers.people import person_for
 from handlers.router import route
+from handlers.surveys.catalog import Catalog
 from messages import render
+from storage import inbox
+from storage.autocommit import autocommit
 from storage.leases import LENGTH, Leases, chat_lease
-from storage.models import InboxUpdate, Lease, utcnow
+from storage.models import InboxUpdate, Lease, Person, utcnow
 from storage.outage import kind_of, retried, unavailable
 
 log = logging.getLogger(__name__)
 
 SWEEP_EVERY = 1.0  # seconds between looks for updates of chats nobody holds (several processes)
-SWEEP_LIMIT = 200  # chats taken up per look
+SWEEP_LIMIT = 500  # updates taken up per look
+SETTLED = timedelta(seconds=2)  # the sweep leaves a newer update to the process that kept it
+HOLD = 1.0  # seconds a chat is kept after its last turn: a quick next message needs no new lease
 
 
 
@@ -53,8 +55,10 @@ class Route:
 class _ChatWork:
     """This process's worker for one chat."""
 
-    again: bool = True  # look for unhandled updates (once more)
+    again: bool = True  # take the chat and look for unhandled updates (once more)
+    look: bool = True  # the inbox may hold updates of the chat this process did not read
     parsed: dict[int, Incoming] = field(default_factory=dict)  # updates read when they were kept
+    woken: asyncio.Event = field(default_factory=asyncio.Event)  # something new for a worker holding the chat
 
 
 class _Lost(Exception):
@@ -80,6 +84,7 @@ class Dispatcher:
         """`leases`: other processes share the database, and a chat's turns run in the one holding its
         lease; None when this is the only process (SQLite), where its own chat workers suffice."""
         self._sessions = sessions
+        self._engine: AsyncEngine = sessions.kw["bind"]  # for statements that need no ORM session
         self._routes = routes
         self._settings = settings
         self._handbook = handbook
@@ -95,24 +100,21 @@ class Dispatcher:
         self._replied: list[int] = []  # inbox rows whose replies went out, to be marked so
         self._marking: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()  # turns waiting for the database give up: the next start has them
+        self._draining = False  # chats are let go as soon as nothing is left to handle
 
     async def receive(self, platform: str, key: str, payload: dict[str, Any]) -> bool:
         """Keep an update; False if it was already kept (a replayed webhook, a re-polled batch)."""
         incoming, error = self._parse(platform, key, payload)
-        async with self._sessions() as session:
-            chat_id = incoming.chat.chat_id if incoming else None
-            row = InboxUpdate(platform=platform, key=key, chat_id=chat_id, payload=payload, received_at=self._clock())
-            session.add(row)
-            try:
-                await session.commit()
-            except IntegrityError:
-                return False
+        chat_id = incoming.chat.chat_id if incoming else None
+        async with autocommit(self._engine) as connection:
+            row_id = await inbox.keep(connection, platform, key, chat_id, payload, self._clock())
+        if row_id is None:
+            return False
         self._metrics.received(platform)
-        assert row.id is not None  # just kept
         if incoming is None:
-            self._spawn(self._handle_alone(row.id, error))
+            self._spawn(self._handle_alone(row_id, error))
         else:
-            self._wake(incoming.chat, {row.id: incoming})
+            self._wake(incoming.chat, {row_id: incoming})
         return True
 
     async def resume(self) -> int:
@@ -144,15 +146,26 @@ class Dispatcher:
                 await asyncio.wait_for(stopping.wait(), SWEEP_EVERY)
 
     async def drain(self) -> None:
-        """Wait until everything received so far has been handled (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Wait until everything received so far has been handled (tests, shutdown); chats are let go
+        without waiting for a next message."""
+        self._draining = True
+        try:
+            while self._tasks:
+                self._let_go()
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        finally:
+            self._draining = False
         if self._marking is not None:
             await asyncio.gather(self._marking, return_exceptions=True)
 
     def stop(self) -> None:
         """Turns waiting for the database stop waiting (then `drain`); their updates stay in the inbox."""
         self._stopping.set()
+        self._let_go()
+
+    def _let_go(self) -> None:
+        for work in self._chats.values():
+            work.woken.set()
 
     def _parse(self, platform: str, key: str, payload: dict[str, Any]) -> tuple[Incoming | None, str]:
         route = self._routes.get(platform)
@@ -177,17 +190,21 @@ class Dispatcher:
             self._spawn(self._run_chat(chat, work))
         work.parsed.update(parsed)
         work.again = True
+        work.look = work.look or not parsed  # from the sweep: updates this process did not read
+        work.woken.set()
 
     async def _run_chat(self, chat: ChatRef, work: _ChatWork) -> None:
-        """Hold the chat, handle its unhandled updates oldest first, let it go. An update kept by another
-        process while this one held the chat (its worker could not take the chat) is found after the
-        chat is let go; one that arrives here meanwhile sets `again`."""
+        """Hold the chat, handle its unhandled updates oldest first, keep it HOLD seconds for a next
+        message, let it go. An update kept by another process while this one held the chat (its worker
+        could not take the chat) is found after the chat is let go; one that arrives here meanwhile
+        sets `again`."""
         name = chat_lease(chat.platform, chat.chat_id)
         try:
             while work.again:
                 work.again = False
                 if not await retried(partial(self._claim, name), f"taking chat {name}", stop=self._stopping):
                     continue  # the holder finds our update when it lets the chat go, or the sweep does
+                work.look = True
                 try:
                     await self._handle_chat(chat, work, name)
                 finally:
@@ -205,7 +222,17 @@ class Dispatcher:
             del self._chats[chat]
 
     async def _handle_chat(self, chat: ChatRef, work: _ChatWork, name: str) -> None:
+        """Turns while there are updates to handle. The inbox is read when this process kept an update
+        of the chat or may not know of one (just taken, woken by the sweep, the last one came from
+        elsewhere), not after every turn."""
         while True:
+            if not (work.look or work.parsed):
+                if not await self._held_for_more(work):
+                    return
+                continue
+            work.again, work.look = False, False
+            work.woken.clear()
+            read = set(work.parsed)
             started = time.monotonic()
             try:
                 done = await retried(partial(self._turn_in_slot, chat, work, name), f"chat {name}", stop=self._stopping)
@@ -213,11 +240,26 @@ class Dispatcher:
                 log.warning("chat %s was taken over by another process mid-turn; it carries on there", name)
                 return
             if done is None:
-                return
+                for row_id in read:  # handled meanwhile (by a process that held the chat before)
+                    work.parsed.pop(row_id, None)
+                continue
             row_id, turn = done
+            if row_id not in read:
+                work.look = True  # it came from the inbox: more may wait there
             if turn is not None:
                 await self._answer(row_id, turn)
                 self._metrics.turn(turn.incoming.platform, time.monotonic() - started)
+
+    async def _held_for_more(self, work: _ChatWork) -> bool:
+        """Nothing left: wait up to HOLD seconds for a next message, still holding the chat (several
+        processes; with one there is no lease to spare)."""
+        if self._leases is None or self._draining or self._stopping.is_set():
+            return False
+        try:
+            await asyncio.wait_for(work.woken.wait(), HOLD)
+        except TimeoutError:
+            return False
+        return not (self._draining or self._stopping.is_set())
 
     async def _claim(self, name: str) -> bool:
         return True if self._leases is None else await self._leases.take(name)
@@ -232,22 +274,28 @@ class Dispatcher:
                 log.warning("chat %s not let go (%s); another process takes it when it runs out", name, kind_of(exc))
 
     async def _turn_in_slot(self, chat: ChatRef, work: _ChatWork, name: str) -> tuple[int, Turn | None] | None:
-        async with self._slots:  # bounds open database sessions; not held while waiting to try again
-            async with self._sessions() as session:
-                row = (await session.exec(
-                    select(InboxUpdate)
-                    .where(InboxUpdate.platform == chat.platform, InboxUpdate.chat_id == chat.chat_id,
-                           col(InboxUpdate.processed_at).is_(None))
-                    .order_by(col(InboxUpdate.id)).limit(1).with_for_update()
-                )).first()
-                if row is None:
+        """The chat's oldest unhandled update, handled in one transaction. The update this process read
+        first is most likely it: its person is looked up first and stamped on the row as it is locked."""
+        # the slot bounds open database sessions; it is not held while waiting to try again
+        async with self._slots, self._sessions() as session:
+                expected = min(work.parsed, default=None)
+                person = await self._person(session, work.parsed[expected]) if expected is not None else None
+                connection = await session.connection()
+                row_id = await inbox.take_oldest(connection, chat.platform, chat.chat_id, person.id if person else None)
+                if row_id is None:
                     return None
-                row_id = row.id
-                assert row_id is not None  # a stored row
-                known = work.parsed.pop(row_id, None)
-                incoming, error = (known, "") if known else self._parse(row.platform, row.key, row.payload)
+                incoming, error = work.parsed.pop(row_id, None), ""
+                stamped, turn = person is not None, None
+                if row_id != expected:  # an older one than this process read, or one it did not read
+                    person = None
+                    if incoming is None:
+                        platform, key, payload = await inbox.read(connection, row_id)
+                        incoming, error = self._parse(platform, key, payload)
                 try:
-                    turn = await self._turn(session, row, incoming, error)
+                    if incoming is not None:
+                        turn, error = await self._turn(session, row_id, incoming, person)
+                    elif stamped:
+                        await inbox.stamp(connection, row_id, None)  # with the person of the update expected
                 except Exception as exc:
                     if unavailable(exc):
                         raise
@@ -255,15 +303,16 @@ class Dispatcher:
                     # up the chat's later messages, nor come back forever; the row keeps the error
                     log.error("handling update %d failed; it is set aside\n%s", row_id, trace_of(exc))
                     await session.rollback()
-                    reread = await session.get(InboxUpdate, row_id)
-                    assert reread is not None
-                    row = reread
-                    turn = None
-                    row.processed_at, row.error = self._clock(), f"failed: {kind_of(exc)}"[:500]
-                if self._leases is not None and not await self._leases.confirm(await session.connection(), name):
-                    raise _Lost  # nothing of the turn is committed: the new holder runs it
+                    turn, error = None, f"failed: {kind_of(exc)}"[:500]
+                kept = [k for out in turn.reply.messages if (k := _keep(out, turn.incoming.chat_kind))] if turn else []
+                # with other processes, only while the chat is still ours: one that hung past its lease
+                # commits nothing, and the new holder runs the turn
+                held = self._leases.holds(name) if self._leases is not None else None
+                if not await inbox.finish(await session.connection(), row_id, self._clock(), error, kept or None,
+                                          only_if=held):
+                    raise _Lost
                 await session.commit()
-                self._metrics.handled(row.platform, failed=bool(row.error))
+                self._metrics.handled(chat.platform, failed=bool(error))
                 return row_id, turn
 
     async def _handle_alone(self, row_id: int, error: str | None) -> None:
@@ -287,37 +336,36 @@ class Dispatcher:
             await session.commit()
             self._metrics.handled(row.platform, failed=bool(error))
 
-    async def _turn(self, session: AsyncSession, row: InboxUpdate, incoming: Incoming | None, error: str) -> Turn | None:
-        """Run the update's turn in the session; the row is marked handled, with the replies to send."""
-        row_id = row.id
-        turn = None
-        if incoming is not None:
-            private = incoming.chat_kind is ChatKind.PRIVATE  # from now on the bot may write to them there
-            person = await person_for(session, incoming.platform, incoming.user_id, incoming.user_name, private=private)
-            row.person_id = person.id  # whose update: /xoadulieu blanks the household members' updates
+    async def _person(self, session: AsyncSession, incoming: Incoming) -> Person:
+        private = incoming.chat_kind is ChatKind.PRIVATE  # from now on the bot may write to them there
+        return await person_for(session, incoming.platform, incoming.user_id, incoming.user_name, private=private)
+
+    async def _turn(
+        self, session: AsyncSession, row_id: int, incoming: Incoming, person: Person | None
+    ) -> tuple[Turn, str]:
+        """Run the update's turn in the session: the turn, and the error to keep with the update.
+        `person`: whose update it is, already stamped on the row."""
+        if person is None:
+            person = await self._person(session, incoming)
+            # whose update: /xoadulieu blanks the household members' updates
+            await inbox.stamp(await session.connection(), row_id, person.id)
+        turn = Turn(incoming, session, person, self._settings, self._clock(), self._handbook, self._surveys)
+        try:
+            await route(turn)
+        except Exception as exc:
+            if unavailable(exc):
+                raise  # not the handler's fault: the whole turn is tried again
+            # a bug must not eat the message: it stays in the inbox with the error, the person
+            # is told, and nothing half-done is committed
+            log.error("handler failed on update %d\n%s", row_id, trace_of(exc))
+            log.debug("handler failed on update %d", row_id, exc_info=exc)
+            await session.rollback()
+            person = await self._person(session, incoming)
+            await inbox.stamp(await session.connection(), row_id, person.id)  # the rollback took the first away
             turn = Turn(incoming, session, person, self._settings, self._clock(), self._handbook, self._surveys)
-            try:
-                await route(turn)
-            except Exception as exc:
-                if unavailable(exc):
-                    raise  # not the handler's fault: the whole turn is tried again
-                # a bug must not eat the message: it stays in the inbox with the error, the person
-                # is told, and nothing half-done is committed
-                log.error("handler failed on update %d\n%s", row_id, trace_of(exc))
-                log.debug("handler failed on update %d", row_id, exc_info=exc)
-                await session.rollback()
-                reread = await session.get(InboxUpdate, row_id)
-                assert reread is not None
-                row = reread
-                error = f"handler: {kind_of(exc)}"[:500]  # the message can quote the person's text
-                person = await person_for(session, incoming.platform, incoming.user_id, incoming.user_name, private=private)
-                row.person_id = person.id  # stamped again: the rollback took the first stamp away
-                turn = Turn(incoming, session, person, self._settings, self._clock(), self._handbook, self._surveys)
-                turn.say("internal_error")
-        row.processed_at, row.error = self._clock(), error
-        kept = [k for out in turn.reply.messages if (k := _keep(out, turn.incoming.chat_kind))] if turn else []
-        row.replies, row.reply_pending = kept or None, bool(kept)
-        return turn
+            turn.say("internal_error")
+            return turn, f"handler: {kind_of(exc)}"[:500]  # the message can quote the person's text
+        return turn, ""
 
     async def _unanswered(self) -> list[tuple[int, Any]]:
         """Turns whose replies did not all go out. With other processes running, only those of chats
@@ -346,29 +394,21 @@ class Dispatcher:
             await session.commit()
 
     async def _sweep(self, *, everything: bool) -> int:
-        """Start on the unhandled updates of chats nobody holds; `everything` (at start-up): all of them,
-        also updates without a chat just kept, whose own process is otherwise left time to mark them.
-        Returns how many updates were found waiting."""
-        pending = col(InboxUpdate.processed_at).is_(None)
-        chats = (
-            select(InboxUpdate.platform, InboxUpdate.chat_id, func.count())
-            .where(pending, col(InboxUpdate.chat_id).is_not(None), ~self._held_elsewhere())
-            .group_by(col(InboxUpdate.platform), col(InboxUpdate.chat_id))
-        )
-        alone = select(InboxUpdate.id).where(pending, col(InboxUpdate.chat_id).is_(None)).order_by(col(InboxUpdate.id))
-        if not everything:
-            chats = chats.limit(SWEEP_LIMIT)
-            alone = alone.where(col(InboxUpdate.received_at) < self._clock() - 2 * LENGTH).limit(SWEEP_LIMIT)
-        async with self._sessions() as session:
-            waiting = (await session.exec(chats)).all()
-            lone = (await session.exec(alone)).all()
-        for platform, chat_id, _ in waiting:
-            assert chat_id is not None  # as selected
-            self._wake(ChatRef(platform, chat_id), {})
-        for row_id in lone:
-            assert row_id is not None  # a stored row
-            self._spawn(self._handle_alone(row_id, None))
-        return sum(count for _, _, count in waiting) + len(lone)
+        """Start on the unhandled updates of chats nobody holds, and of none, kept SETTLED ago or more
+        (a newer one is its own process's to start on); `everything` (at start-up): all of them, however
+        new. One walk of the pending updates' index. Returns how many updates were found waiting."""
+        settled = None if everything else self._clock() - SETTLED
+        async with autocommit(self._engine) as connection:
+            found = await inbox.left_over(connection, settled, ~self._held_elsewhere(), None if everything else SWEEP_LIMIT)
+        chats: dict[ChatRef, None] = {}  # in the order of their oldest update
+        for row_id, platform, chat_id in found:
+            if chat_id is None:
+                self._spawn(self._handle_alone(row_id, None))
+            else:
+                chats.setdefault(ChatRef(platform, chat_id))
+        for chat in chats:
+            self._wake(chat, {})
+        return len(found)
 
     def _held_elsewhere(self) -> ColumnElement[bool]:
         """The update's chat is held by a live lease (this process's own included)."""
@@ -378,14 +418,8 @@ class Dispatcher:
         return exists().where(col(Lease.name) == name, col(Lease.expires_at) > self._leases.now())
 
     async def _waiting(self, chat: ChatRef) -> bool:
-        async with self._sessions() as session:
-            found = await session.exec(
-                select(InboxUpdate.id).where(
-                    InboxUpdate.platform == chat.platform, InboxUpdate.chat_id == chat.chat_id,
-                    col(InboxUpdate.processed_at).is_(None),
-                ).limit(1)
-            )
-            return found.first() is not None
+        async with autocommit(self._engine) as connection:
+            return await inbox.has_unhandled(connection, chat.platform, chat.chat_id)
 
     async def _answer(self, row_id: int, turn: Turn) -> None:
         if turn.outbox_changed:
@@ -407,11 +441,8 @@ class Dispatcher:
             if outcome in (Outcome.FAILED, Outcome.THROTTLED) and (kept := _keep(out, kind)):
                 unsent.append(kept)
         if unsent:
-            async with self._sessions() as session:
-                row = await session.get(InboxUpdate, row_id)
-                if row is not None:
-                    row.replies = unsent
-                    await session.commit()
+            async with autocommit(self._engine) as connection:
+                await inbox.keep_unsent(connection, row_id, unsent)
             return
         self._replied.append(row_id)
         if self._marking is None or self._marking.done():
@@ -431,11 +462,8 @@ class Dispatcher:
                 log.warning("%d turns' replies not marked sent (%s)", len(done), kind_of(exc))
 
     async def _mark(self, done: list[int]) -> None:
-        async with self._sessions() as session:
-            await session.exec(
-                update(InboxUpdate).where(col(InboxUpdate.id).in_(done)).values(replies=None, reply_pending=False)
-            )
-            await session.commit()
+        async with autocommit(self._engine) as connection:
+            await inbox.mark_sent(connection, done)
 
 
 def _keep(out: Outgoing, kind: ChatKind) -> dict[str, Any] | None:

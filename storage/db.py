@@ -14,6 +14,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.idle_ping import ping_when_idle
+
 
 def async_url(url: str) -> str:
     parsed = make_url(_canonical(url))
@@ -66,9 +68,9 @@ def create_engine(url: str) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
-    return create_async_engine(
-        async_url(url), pool_size=10, max_overflow=10, pool_pre_ping=True, hide_parameters=True
-    )
+    engine = create_async_engine(async_url(url), pool_size=10, max_overflow=10, hide_parameters=True)
+    ping_when_idle(engine)  # not before every use, as pool_pre_ping would: a round trip per turn
+    return engine
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:

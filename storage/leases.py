@@ -4,10 +4,11 @@ is the one process running a chat's turns.
 
 Rows rather than PostgreSQL advisory locks: they work on both databases, they run out when their
 holder hangs (an advisory lock held by a stuck connection never does), and a holder can prove it still
-holds one inside the transaction that acts on it (`confirm`). Time is the database's, so processes whose
+holds one inside the statement that acts on it (`holds`). Time is the database's, so processes whose
 clocks disagree still agree on who holds what; SQLite has a single process and uses its own clock.
-Taking a lease changes its holder, and a holder only renews or confirms rows naming itself: a process
-that hung past its lease's end and wakes up finds it gone, and acts on nothing."""
+Taking a lease changes its holder, and a holder only renews or relies on rows naming itself: a process
+that hung past its lease's end and wakes up finds it gone, and acts on nothing. Each change is a
+statement of its own, sent without BEGIN and COMMIT (storage/autocommit.py)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ import secrets
 import socket
 from datetime import timedelta
 
-from sqlalchemy import ColumnElement, delete, func, literal, update
+from sqlalchemy import ColumnElement, delete, exists, func, literal, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 from sqlmodel.sql.sqltypes import UTCDateTime
 
+from storage.autocommit import autocommit
 from storage.models import Lease, utcnow
 
 LENGTH = timedelta(seconds=6)  # a dead holder's lease is taken over within this plus one renewal period
@@ -66,30 +68,28 @@ class Leases:
             set_={"holder": row.excluded.holder, "expires_at": row.excluded.expires_at},
             where=(col(Lease.expires_at) < self.now()) | (col(Lease.holder) == row.excluded.holder),
         ).returning(col(Lease.name))
-        async with self._engine.begin() as connection:
+        async with autocommit(self._engine) as connection:
             return (await connection.execute(statement)).first() is not None
 
     async def renew(self) -> set[str]:
         """Every lease this process still holds, extended; those another process took are not in it."""
-        async with self._engine.begin() as connection:
+        async with autocommit(self._engine) as connection:
             rows = await connection.execute(
                 update(Lease).where(col(Lease.holder) == self.holder).values(expires_at=self._until())
                 .returning(col(Lease.name))
             )
             return set(rows.scalars())
 
-    async def confirm(self, connection: AsyncConnection, name: str) -> bool:
-        """Inside the transaction that acts under the lease, just before its commit: still ours (then
-        renewed, and nobody can take it before the commit, which waits on the row's lock)?"""
-        result = await connection.execute(
-            update(Lease).where(col(Lease.name) == name, col(Lease.holder) == self.holder)
-            .values(expires_at=self._until())
+    def holds(self, name: str) -> ColumnElement[bool]:
+        """A condition for the statement that acts under the lease: it is still this process's and has
+        not run out. `renew` keeps it alive meanwhile (every RENEW_EVERY, with all of the process's)."""
+        return exists().where(
+            col(Lease.name) == name, col(Lease.holder) == self.holder, col(Lease.expires_at) > self.now()
         )
-        return bool(result.rowcount)
 
     async def release(self, *names: str) -> None:
         """Given up at once: another process may take them without waiting for them to run out."""
-        async with self._engine.begin() as connection:
+        async with autocommit(self._engine) as connection:
             await connection.execute(
                 delete(Lease).where(col(Lease.holder) == self.holder, col(Lease.name).in_(names))
             )
