@@ -10,8 +10,8 @@ The data is written straight through the models. The console's pages are fetched
 client in a thread of its own (as a browser would, one after another, with the official's session
 cookie); "/trogiup" is pushed from private chats through the fake server, which times the bot's reply.
 Prints p50 / p95 / max of the home page (then, for information, of the surveys page, whose scorecard
-reads every household's answers), the chat reply times, and how far the broadcast got meanwhile. Passes when the home page's p95 is at most 100 ms and every reply came
-within 1 s.
+reads every household's answers), the chat reply times, and how far the broadcast got meanwhile.
+Passes when the home page's p95 is at most 100 ms and every reply came within 1 s.
 """
 
 from __future__ import annotations

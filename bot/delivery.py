@@ -38,7 +38,7 @@ MAX_BACKOFF = timedelta(minutes=10)
 def backoff(attempts: int) -> timedelta:
     """2, 4, 8 … seconds with jitter, so failed sends to many groups do not come back all at once."""
     seconds = min(2**attempts, MAX_BACKOFF.total_seconds())
-    return timedelta(seconds=seconds * random.uniform(0.8, 1.2))
+    return timedelta(seconds=seconds * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not a secret
 
 
 class Recorder:
@@ -201,7 +201,7 @@ class DeliveryWorker:
             return 5.0
         return min(5.0, max(0.05, (due - self._clock()).total_seconds()))
 
-    async def _idle(self, timeout: float | None) -> None:
+    async def _idle(self, timeout: float | None) -> None:  # noqa: ASYNC109 - the wake-up event or this, whichever first
         wake = asyncio.ensure_future(self._wake.wait())
         try:
             await asyncio.wait([wake, *self._tasks], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -352,7 +352,8 @@ class DeliveryWorker:
         notice = await session.get(Announcement, row.announcement_id)
         delivery = await session.get(Delivery, row.delivery_id)
         group = await session.get(ChatGroup, row.group_id) if row.group_id is not None else None
-        assert notice is not None and delivery is not None
+        assert notice is not None
+        assert delivery is not None
         author = await session.exec(
             select(Identity.user_id)
             .where(Identity.person_id == notice.author_id, Identity.platform == self._channel.platform)

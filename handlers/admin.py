@@ -19,7 +19,6 @@ from handlers.surveys.reports import export, record_export
 from messages import label, render
 from storage.models import ChatGroup, Place, PlaceKind, Role, RoleName, utcnow
 
-
 T = TypeVar("T")
 
 

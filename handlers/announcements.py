@@ -11,17 +11,17 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers import conversation, notices, vietnamese_time
-from handlers.conversation import Data, Flow, StepHandler
 from handlers.audience import RELAY, queue, reach, release_time
 from handlers.chat import Attachment, Button, ChatKind, ChatRef, Outgoing, Reply
 from handlers.choices import Menu, menu
 from handlers.context import HandlerSettings, Turn
+from handlers.conversation import Data, Flow, StepHandler
 from handlers.groups import this_group
 from handlers.media import Refusal, refusal_of
 from handlers.notices import next_firing, take_content
 from handlers.numbers import whole_number
 from handlers.people import has_private_chat
-from handlers.permissions import NoticeRef, Spot, actor_for, broadcast_places, may_relay_in
+from handlers.permissions import Actor, NoticeRef, Spot, actor_for, broadcast_places, may_relay_in
 from messages import label, render
 from storage.db import insert_if_absent
 from storage.models import (
@@ -59,7 +59,7 @@ async def start(turn: Turn, args: str) -> None:
         turn.say("announce_not_allowed")
         return
     if isinstance(draft, Refusal):
-        turn.say("media_refused", **draft.values())
+        _tell_refused(turn, draft)
         return
     if draft.text or draft.attachment_ref:
         await _preview(turn, draft)
@@ -107,8 +107,12 @@ def _file_refused(turn: Turn, attachment: Attachment | None) -> bool:
     """A file too large, or of a type the bot does not relay: the sender is told why, nothing is kept."""
     why = refusal_of(attachment) if attachment is not None else None
     if why is not None:
-        turn.say("media_refused", **why.values())
+        _tell_refused(turn, why)
     return why is not None
+
+
+def _tell_refused(turn: Turn, why: Refusal) -> None:
+    turn.say("media_refused", reason=why.reason, size_mb=why.size_mb, limit_mb=why.limit_mb, extension=why.extension)
 
 
 def _preview_menu(draft: Announcement) -> Menu:
@@ -277,7 +281,9 @@ async def occur(session: AsyncSession, template: Announcement, now: datetime, se
     )
     session.add(occurrence)
     await session.flush()
-    reached = await reach(session, await actor_for(session, author), occurrence)
+    # an author erased since reaches no one: every sending asks the permission core afresh
+    actor = await actor_for(session, author) if author is not None else Actor(0)
+    reached = await reach(session, actor, occurrence)
     return await queue(session, occurrence, reached.groups, release_time(occurrence, now, settings), reached.followers)
 
 
@@ -315,7 +321,7 @@ async def _relay(turn: Turn, text: str, attachment: Attachment | None) -> None:
         return
     if _file_refused(turn, attachment):
         return
-    draft = Announcement(author_id=turn.person.id, source=RELAY, target_place_id=commune.id)
+    draft = Announcement(author_id=(await turn.actor()).person_id, source=RELAY, target_place_id=commune.id)
     take_content(draft, text, attachment)
     turn.session.add(draft)
     await turn.session.flush()

@@ -88,5 +88,5 @@ async def queue(
     if rows:
         # the same keys in every row: one executemany (a group row's follower is NULL, and the reverse)
         keys = ("group_id", "follower_id", "place_id")
-        await session.exec(insert(Delivery), params=[{k: None for k in keys} | row for row in rows])
+        await session.exec(insert(Delivery), params=[dict.fromkeys(keys) | row for row in rows])
     return len(rows)

@@ -17,8 +17,8 @@ from handlers.chat import ChatKind, Outgoing
 from handlers.choices import Menu, menu
 from handlers.context import Turn
 from handlers.conversation import Data, Flow
-from handlers.handbook import asking
 from handlers.followers import follower_for
+from handlers.handbook import asking
 from handlers.villages import village_of
 from messages import render
 from storage.models import Follower, Place

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import delete, func, or_
+from sqlalchemy import select as select_columns  # sqlmodel's select is typed for at most four columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -282,11 +283,11 @@ async def tally(session: AsyncSession, notice_id: int | None) -> Tally:
         ("groups", ChatGroup, col(Delivery.group_id), col(ChatGroup.place_id)),
         ("followers", Follower, col(Delivery.follower_id), col(Delivery.place_id)),
     ):
-        deliveries = await session.exec(
-            select(Place.name, chat.platform, Delivery.status, cancelled, func.count())
+        deliveries = await session.execute(
+            select_columns(col(Place.name), col(chat.platform), col(Delivery.status), cancelled, func.count())
             .join(chat, chat_key == chat.id)
             .join(Place, place_of == Place.id, isouter=True)
-            .where(Delivery.announcement_id == notice_id)
+            .where(col(Delivery.announcement_id) == notice_id)
             .group_by(Place.name, chat.platform, Delivery.status, cancelled)
         )
         for place, platform, state, stopped, count in deliveries.all():

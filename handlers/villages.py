@@ -56,7 +56,9 @@ async def join_village(
     session: AsyncSession, person: Person, place: Place, source: str, *, at: datetime | None = None
 ) -> None:
     """Make `person` a member of the village `place`, moving them from any other village."""
-    assert place.kind == PlaceKind.VILLAGE and place.id is not None and person.id is not None
+    assert place.kind == PlaceKind.VILLAGE
+    assert place.id is not None
+    assert person.id is not None
     at = at or utcnow()
     # two accounts of one person joining at once: one row either way
     await insert_if_absent(session, VillageMember, person_id=person.id, place_id=place.id, source=source, joined_at=at)

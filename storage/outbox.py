@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, bindparam, func, or_, update
-from sqlmodel import col, select
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import ChatGroup, Delivery, DeliveryStatus, Follower

@@ -96,7 +96,8 @@ async def test_an_official_logs_in_answers_invites_and_logs_out(console: Harness
     assert re.fullmatch(r"\d{12}", code)
     await look(page, "loi-moi")
     [accepted, *_] = await console.send(NEW_HEAD, f"/moi {code}", expect=1)
-    assert "Trưởng thôn" in (accepted.text or "") and "Thôn 1" in (accepted.text or "")
+    assert "Trưởng thôn" in (accepted.text or "")
+    assert "Thôn 1" in (accepted.text or "")
     async with app.sessions() as session:
         heads = (await session.exec(select(Role).where(Role.role == "village_head"))).all()
         assert len(heads) == 5  # HEAD on three villages, OTHER_HEAD, and the new one
@@ -120,11 +121,13 @@ async def test_a_head_of_another_village_gets_403_on_the_first_villages_pages(co
     await look(page, "tong-quan-truong-thon")
     for path in ("/noi/THON-1", "/noi/THON-1/nguoi", "/noi/THON-1/ap-phich.pdf", "/nhat-ky"):
         answer = await page.goto(base(app) + path)
-        assert answer is not None and answer.status == 403, path
+        assert answer is not None, path
+        assert answer.status == 403, path
         assert await page.get_by_role("heading", name="Bạn không có quyền xem trang này").is_visible()
     await look(page, "khong-co-quyen")
     answer = await page.goto(base(app) + "/noi/THON-2")
-    assert answer is not None and answer.status == 200
+    assert answer is not None
+    assert answer.status == 200
 
 
 async def test_the_tech_team_sees_its_village_and_the_inbox_only(console: Harness, browser: object) -> None:

@@ -15,11 +15,24 @@ from bot.app import App
 from handlers import notices
 from handlers.invitations import create_invitation
 from handlers.permissions import actor_for
-from storage.models import AnnouncementStatus, Delivery, DeliveryStatus
-from storage.models import Announcement, Campaign, ExportRecord, HandbookEntry, HandbookQuestion, Invitation, Person
-from storage.models import Place, QuestionStatus, Role, SurveyForm, utcnow
-from tests.console_helpers import OTHER_HEAD, OTHER_OFFICIAL, base, client, csrf_of, handed_off_question
-from tests.console_helpers import session_as
+from storage.models import (
+    Announcement,
+    AnnouncementStatus,
+    Campaign,
+    Delivery,
+    DeliveryStatus,
+    ExportRecord,
+    HandbookEntry,
+    HandbookQuestion,
+    Invitation,
+    Person,
+    Place,
+    QuestionStatus,
+    Role,
+    SurveyForm,
+    utcnow,
+)
+from tests.console_helpers import OTHER_HEAD, OTHER_OFFICIAL, base, client, csrf_of, handed_off_question, session_as
 from tests.harness import RESIDENT, TECH, Harness
 
 NOBODY, LOGIN, FORBIDDEN, OK, NOT_FOUND = 0, "login", 403, "ok", 404
@@ -104,7 +117,8 @@ async def _notices(h: Harness, session: AsyncSession, official: Person, thon1: P
     numbers = []
     for text in ("Bản nháp họp thôn", "Hẹn gửi ngày mai"):
         notice = await notices.compose(session, actor, text, None)
-        assert isinstance(notice, Announcement) and notice.id is not None
+        assert isinstance(notice, Announcement)
+        assert notice.id is not None
         assert await notices.set_targets(session, actor, notice, [thon1.id or 0])
         numbers.append(notice.id)
     sending = await notices.send(session, actor, official, notice, utcnow() + timedelta(days=1), h.settings.handler)

@@ -47,11 +47,13 @@ class Village:
     async def follow_all(self) -> None:
         for user in TG_FOLLOWERS:
             [joined] = await self.tg(user, "/thamgia THON-1")
-            assert "Bạn đã tham gia Thôn 1" in joined.text and "1. Có" in joined.text
+            assert "Bạn đã tham gia Thôn 1" in joined.text
+            assert "1. Có" in joined.text
             assert "Từ nay, thông báo của Thôn 1" in (await self.tg(user, "1"))[0].text
         for user in ZALO_FOLLOWERS:
             [joined] = await self.zl(user, "/thamgia THON-1")
-            assert "nhận thông báo của Thôn 1" in joined.text and "2. Không" in joined.text
+            assert "nhận thông báo của Thôn 1" in joined.text
+            assert "2. Không" in joined.text
             await self.zl(user, "1")
 
     async def broadcast(self, text: str) -> Sent:
@@ -103,7 +105,8 @@ async def test_one_copy_per_chat_and_acknowledgements_count_people(village: Vill
     assert [len(_notices(telegram.messages_to(c))) for c in chats] == [1, 1, 1]
     assert [len(_notices(zalo.messages_to(u))) for u in ZALO_FOLLOWERS] == [1, 1, 1]
     private = _notices(zalo.messages_to(ZALO_FOLLOWERS[0]))[0].text
-    assert private.rstrip().endswith("Trả lời 1 khi đã đọc.") and "Họp thôn tối thứ Bảy" in private
+    assert private.rstrip().endswith("Trả lời 1 khi đã đọc.")
+    assert "Họp thôn tối thứ Bảy" in private
     assert "Trả lời 1" not in _notices(telegram.messages_to(TG_GROUP))[0].text  # the group has the button
 
     for user in ZALO_FOLLOWERS:  # Zalo has no buttons: "1" (or "đã đọc", "ok") right after the notice
@@ -121,7 +124,8 @@ async def test_one_copy_per_chat_and_acknowledgements_count_people(village: Vill
     assert ("Thôn 1 (Telegram): đã nhận 1, lỗi 0, đang chờ 0 nhóm; đã nhận 2, lỗi 0, đang chờ 0 người nhận tin riêng"
             " — 1 người đã đọc") in status.text
     assert "Thôn 1 (Zalo): đã nhận 3, lỗi 0, đang chờ 0 người nhận tin riêng — 3 người đã đọc" in status.text
-    assert "Tổng: 1 nhóm đã nhận" in status.text and "5 người nhận tin riêng đã nhận" in status.text
+    assert "Tổng: 1 nhóm đã nhận" in status.text
+    assert "5 người nhận tin riêng đã nhận" in status.text
     assert "4 người đã đọc" in status.text
     async with village.app.sessions() as session:
         assert (await session.exec(select(func.count()).select_from(Acknowledgement))).one() == 4
@@ -138,12 +142,16 @@ async def test_a_1_after_a_notice_is_read_and_the_open_question_waits(village: V
     await village.broadcast("Lịch tiêm phòng")
     await village.zalo.wait_for(lambda: bool(_notices(village.zalo.messages_to(user))))
     [thanks] = await village.zl(user, "1")
-    assert "đã ghi nhận bạn đã đọc" in thanks.text and "vẫn chờ bạn trả lời" in thanks.text
+    assert "đã ghi nhận bạn đã đọc" in thanks.text
+    assert "vẫn chờ bạn trả lời" in thanks.text
     [menu_answer] = await village.zl(user, "1")  # now the menu's answer: Thôn 1, where they are already
-    assert "Thôn 1" in menu_answer.text and "đã ghi nhận" not in menu_answer.text
+    assert "Thôn 1" in menu_answer.text
+    assert "đã ghi nhận" not in menu_answer.text
     [other] = await village.zl(ZALO_FOLLOWERS[1], "ok")
     [again] = await village.zl(ZALO_FOLLOWERS[1], "ok")  # the bot spoke after the notice: not an ack
-    assert "đã ghi nhận" in other.text and "đã ghi nhận" not in again.text and "xác nhận đọc rồi" not in again.text
+    assert "đã ghi nhận" in other.text
+    assert "đã ghi nhận" not in again.text
+    assert "xác nhận đọc rồi" not in again.text
 
 
 async def test_dunglai_stops_the_next_notice_and_nhantin_starts_it(village: Village) -> None:
@@ -173,7 +181,8 @@ async def test_nobody_is_followed_without_a_yes_and_leaving_ends_it(village: Vil
     answer = await village.zl(ZALO_FOLLOWERS[0], "cách cài vneid")  # moved on: a question, not a yes
     assert "VNeID" in answer[0].text
     preview = await village.broadcast("Không ai nhận riêng")
-    assert "1 nhóm." in preview.text and "người nhận tin riêng" not in preview.text
+    assert "1 nhóm." in preview.text
+    assert "người nhận tin riêng" not in preview.text
     await telegram.wait_for(lambda: bool(_notices(telegram.messages_to(TG_GROUP))))
     assert await village.deliveries() == {DeliveryStatus.SENT: 1}
     async with village.app.sessions() as session:
@@ -199,7 +208,8 @@ async def test_a_follower_who_blocked_the_bot_is_stopped_not_retried(village: Vi
     await _eventually(states, {DeliveryStatus.SENT: 5, DeliveryStatus.STOPPED: 1})
     async with village.app.sessions() as session:
         follower = (await session.exec(select(Follower).where(Follower.chat_id == str(blocked)))).one()
-        assert follower.stopped_at is not None and follower.following
+        assert follower.stopped_at is not None
+        assert follower.following
     await village.broadcast("Thông báo thứ hai")  # not targeted: one row fewer
     await telegram.wait_for(lambda: len(_notices(telegram.messages_to(TG_FOLLOWERS[1]))) == 2)
     async with village.app.sessions() as session:
@@ -235,11 +245,14 @@ async def test_zalo_as_it_is_ganthon_warns_and_a_reply_1_in_a_group_counts(villa
         await village.app.dispatcher.drain()
 
     [help_text] = await village.zl("zl-newcomer", "/trogiup")
-    assert "/nhantin" in help_text.text and "Trên Zalo, thông báo của thôn tới bà con qua tin nhắn riêng" in help_text.text
+    assert "/nhantin" in help_text.text
+    assert "Trên Zalo, thông báo của thôn tới bà con qua tin nhắn riêng" in help_text.text
     await in_group(ZALO_HEAD, "@bot.LangSo /ganthon THON-1")
     await zalo.wait_for(lambda: len(zalo.messages_to(group)) >= 2)
     linked, warning = zalo.messages_to(group)[:2]
-    assert "Thôn 1" in linked.text and "không được vào nhóm" in warning.text and "/nhantin" in warning.text
+    assert "Thôn 1" in linked.text
+    assert "không được vào nhóm" in warning.text
+    assert "/nhantin" in warning.text
     await village.broadcast("Lịch họp")
     await zalo.wait_for(lambda: bool(_notices(zalo.messages_to(group))))
     notice = _notices(zalo.messages_to(group))[0]
@@ -248,6 +261,7 @@ async def test_zalo_as_it_is_ganthon_warns_and_a_reply_1_in_a_group_counts(villa
     await in_group("zl-member-2", "1")  # not a reply to the notice: just talk
     async with village.app.sessions() as session:
         acks = (await session.exec(select(Acknowledgement.user_id))).all()
-    assert acks == ["zl-member"] and len(zalo.messages_to(group)) == before
+    assert acks == ["zl-member"]
+    assert len(zalo.messages_to(group)) == before
     [status] = await village.tg(HEAD, "/tinhtrang")
     assert "Thôn 1 (Zalo): đã nhận 1, lỗi 0, đang chờ 0 nhóm — 1 người đã đọc" in status.text

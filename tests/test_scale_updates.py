@@ -222,12 +222,14 @@ async def test_one_of_three_processes_polls_and_another_takes_over_within_10_s_w
             await write(3.0)
             before = fake.pollers(steady)
             polling = [bot for bot in processes if "this process polls" in bot.text()]
-            assert len(before) == 1 and len(polling) == 1, (before, [bot.text()[-500:] for bot in processes])
+            assert len(before) == 1, (before, [bot.text()[-500:] for bot in processes])
+            assert len(polling) == 1, (before, [bot.text()[-500:] for bot in processes])
             assert fake.conflicts == 0
             standby = next(bot for bot in processes if bot is not polling[0])
             async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{standby.port}/healthz") as answer:
                 report = await answer.json()  # healthy without polling: a proxy must not restart it
-            assert answer.status == 200 and report["channels"]["telegram"]["polled_by"] == "another process"
+            assert answer.status == 200
+            assert report["channels"]["telegram"]["polled_by"] == "another process"
             polling[0].process.send_signal(signal.SIGKILL)
             killed = time.monotonic()
             await write(12.0)
@@ -309,9 +311,11 @@ async def test_polling_refused_because_another_program_polls_backs_off_and_says_
             await app.stop()
     print(f"over 5 s of conflict: {len(ours)} getUpdates, {len(deletes)} deleteWebhook")
     assert fake.conflicts > 0  # the other program was there
-    assert len(ours) <= 4 and not deletes
+    assert len(ours) <= 4
+    assert not deletes
     said = [r.getMessage() for r in caplog.records if "refuses getUpdates" in r.getMessage()]
-    assert len(said) == 1 and "terminated by other getUpdates request" in said[0], said
+    assert len(said) == 1, said
+    assert "terminated by other getUpdates request" in said[0], said
 
 
 # --- 4. SQLite: one bot process ---------------------------------------------------------------------
@@ -335,6 +339,8 @@ async def test_a_second_langso_run_on_the_same_sqlite_file_refuses_while_cli_com
         listed = await asyncio.to_thread(langso, "admin", "place", "list", env=env)
         assert first.process.returncode is None  # still running
     lines = (out + err).decode().strip().splitlines()
-    assert second.returncode == 2 and len(lines) == 1, lines
-    assert "PostgreSQL" in lines[0] and str(tmp_path / "langso.db") in lines[0], lines
+    assert second.returncode == 2, lines
+    assert len(lines) == 1, lines
+    assert "PostgreSQL" in lines[0], lines
+    assert str(tmp_path / "langso.db") in lines[0], lines
     assert listed.returncode == 0, listed.stderr

@@ -19,7 +19,7 @@ def mount_media(app: web.Application, files: MediaFiles) -> None:
 async def _serve(files: MediaFiles, request: web.Request) -> web.StreamResponse:
     found = await files.open(int(request.match_info["link_id"]), request.match_info["token"])
     if found is None:
-        raise web.HTTPNotFound()
+        raise web.HTTPNotFound
     stored, content = found
     return web.Response(
         body=content,

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from handlers.surveys.engine import askable, display
 from handlers.surveys.definition import Survey
+from handlers.surveys.engine import askable, display
 from messages import label
 from storage.models import Household, SurveyResponse
 
@@ -46,7 +46,7 @@ def to_bytes(data: Table, fmt: str, sheet: str) -> bytes:
         writer.writerow(data.header)
         writer.writerows(data.rows)
         return text.getvalue().encode("utf-8-sig")  # the BOM makes Excel read Vietnamese correctly
-    from openpyxl import Workbook  # ~20 MB: loaded with the first XLSX export, not at start-up
+    from openpyxl import Workbook  # noqa: PLC0415 - ~20 MB: loaded with the first XLSX export, not at start-up
 
     book = Workbook()
     page = book.active

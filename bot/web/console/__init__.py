@@ -18,7 +18,7 @@ from messages.web import STATIC
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Console", "mount", "sender", "ROUTE_TABLES"]
+__all__ = ["ROUTE_TABLES", "Console", "mount", "sender"]
 
 ROUTE_TABLES = (login.ROUTES, home.ROUTES, people.ROUTES, questions.ROUTES, audit_log.ROUTES, surveys.ROUTES,
                 notices.ROUTES)

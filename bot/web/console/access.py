@@ -21,8 +21,8 @@ from bot.web import MAX_BODY
 from handlers.chat import Outgoing
 from handlers.context import HandlerSettings
 from handlers.handbook.search import Handbook
-from handlers.surveys.catalog import Catalog
 from handlers.permissions import BROADCASTERS, OFFICIAL, STAFF, Actor, places_where
+from handlers.surveys.catalog import Catalog
 from handlers.web_login import Visitor, session_actor
 from messages.web import render_page
 from storage.models import Place
@@ -171,7 +171,7 @@ async def _form(request: web.Request) -> MultiDictProxy[Any] | None:
     except web.HTTPRequestEntityTooLarge:
         return None
     except ValueError:
-        raise web.HTTPBadRequest() from None
+        raise web.HTTPBadRequest from None
 
 
 def see_other(location: str) -> web.Response:

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlmodel import col, func, select
-from sqlmodel.sql.expression import Select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import Select
 
 from handlers.notices import delivery_bucket
 from storage.models import (
@@ -91,7 +91,7 @@ async def glance(session: AsyncSession, places: Sequence[Place]) -> list[PlaceGl
 
 async def _by_place(session: AsyncSession, query: Select[Any, Any]) -> dict[int | None, int]:
     """A (place id, count) query as a dict."""
-    return {place_id: count for place_id, count in (await session.exec(query)).all()}
+    return dict((await session.exec(query)).all())
 
 
 async def _latest_notices(session: AsyncSession, found: dict[int | None, PlaceGlance], ids: list[int]) -> None:

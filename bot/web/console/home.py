@@ -27,7 +27,7 @@ async def place_in_path(visit: Visit) -> Place:
     """The place the path names, if the person serves it (404: no such place; 403: not theirs)."""
     place = await place_by_code(visit.session, visit.request.match_info["code"])
     if place is None:
-        raise web.HTTPNotFound()
+        raise web.HTTPNotFound
     require(may_see_place(visit.actor, Spot.of(place)))
     return place
 

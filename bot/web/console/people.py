@@ -22,7 +22,7 @@ ROUTES = web.RouteTableDef()
 
 
 def _within(places: list[Place], scope: Place | None) -> set[int | None]:
-    return {p.id for p in places if scope is None or p.id == scope.id or p.parent_id == scope.id}
+    return {p.id for p in places if scope is None or scope.id in (p.id, p.parent_id)}
 
 
 async def _people(visit: Visit, scope: Place | None) -> web.StreamResponse:
@@ -123,7 +123,7 @@ async def _removable(visit: Visit) -> Held:
     role = await visit.session.get(Role, number) if number is not None else None
     place = await visit.session.get(Place, role.place_id) if role is not None else None
     if role is None or place is None:
-        raise web.HTTPNotFound()
+        raise web.HTTPNotFound
     refused = await judge(visit.session, visit.actor, role, place)
     if refused is Verdict.LAST_OFFICIAL:
         raise Forbidden("last_official", 409, place=place.name)

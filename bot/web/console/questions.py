@@ -32,7 +32,7 @@ def _refused(outcome: inbox.Outcome) -> None:
     if outcome.verdict is Verdict.NOT_ALLOWED:
         raise Forbidden
     if outcome.verdict is Verdict.GONE:
-        raise web.HTTPNotFound()
+        raise web.HTTPNotFound
 
 
 @ROUTES.post("/cau-hoi/{id}/tra-loi")
