@@ -105,6 +105,8 @@ class App:
             self._sole = hold_sqlite(settings.database_url)
         except InUse:
             raise StartError("sqlite_busy", database=shown(settings.database_url)) from None
+        except OSError as exc:  # its folder cannot be made or written: the database cannot open either
+            raise StartError("database", database=shown(settings.database_url), detail=_first_line(exc)) from None
         await _open_database(settings.database_url)
         self.engine = create_engine(settings.database_url)
         self.sessions = session_factory(self.engine)
