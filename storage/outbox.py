@@ -132,26 +132,20 @@ async def record_many(connection: AsyncConnection, changes: list[dict[str, objec
 async def stop_group(session: AsyncSession, group_id: int, reason: str) -> None:
     """The platform says the bot is no longer in this group: stop every delivery waiting for it."""
     await session.exec(update(ChatGroup).where(col(ChatGroup.id) == group_id).values(active=False))
-    await session.exec(
-        update(Delivery)
-        .where(
-            col(Delivery.group_id) == group_id,
-            col(Delivery.status).in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
-        )
-        .values(status=DeliveryStatus.STOPPED, last_error=reason, lease_until=None)
-    )
+    await _stop_waiting(session, col(Delivery.group_id) == group_id, reason)
 
 
 async def stop_follower(session: AsyncSession, follower_id: int, reason: str, now: datetime) -> None:
     """The follower blocked the bot (or their account is gone): their waiting deliveries stop, and they
     are not targeted again until they write to the bot."""
     await session.exec(update(Follower).where(col(Follower.id) == follower_id).values(stopped_at=now))
+    await _stop_waiting(session, col(Delivery.follower_id) == follower_id, reason)
+
+
+async def _stop_waiting(session: AsyncSession, chat: ColumnElement[bool], reason: str) -> None:
     await session.exec(
         update(Delivery)
-        .where(
-            col(Delivery.follower_id) == follower_id,
-            col(Delivery.status).in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
-        )
+        .where(chat, col(Delivery.status).in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]))
         .values(status=DeliveryStatus.STOPPED, last_error=reason, lease_until=None)
     )
 
