@@ -2,7 +2,8 @@
 database, against one fake Telegram Bot API in a process of its own with no limits.
 
     python bench/scale.py                                   # 1, 2 and 3 processes
-    python bench/scale.py --processes 1 --profile /tmp/p    # cProfile of each bot process (.pid files)
+    python bench/scale.py --processes 1 --profile /tmp/p    # cProfile (CPU time) of each bot process (.pid files)
+    python bench/scale.py --processes 1 --statements /tmp/s # each bot process's SQL statements, counted
     python bench/scale.py --database-url postgresql://postgres@127.0.0.1:5432/test
 
 Two phases per process count, each on a fresh database:
@@ -13,8 +14,10 @@ Two phases per process count, each on a fresh database:
 - deliveries: one notice to G groups through the outbox, no platform limit. Deliveries per second,
   lost (groups never reached), duplicates (groups reached twice).
 Prints each count's figures and its ratio to one process, the CPU milliseconds per survey message and
-per delivery of one process (utime + stime of the bot process over the phase), and outbox deliveries/s
-with one process divided by a bare python-telegram-bot send loop on the same fake server.
+per delivery (utime + stime over the phase) of the bot processes together, of PostgreSQL and of the fake
+platform: on a machine of two cores the three share them, so the ratio can reach 2 only when the bots'
+part is most of it. Then outbox deliveries/s with one process divided by a bare python-telegram-bot
+send loop on the same fake server.
 """
 
 from __future__ import annotations
@@ -171,17 +174,49 @@ def fake_server_main() -> None:
 def run_bot_main() -> None:
     from bot.cli import main
 
+    statements = os.environ.get("LANGSO_BENCH_STATEMENTS")
+    if statements:
+        count_statements(Path(f"{statements}.{os.getpid()}"))
     profile = os.environ.get("LANGSO_BENCH_PROFILE")
     if not profile:
         sys.exit(main(["run"]))
     import cProfile
 
-    profiler = cProfile.Profile()
+    # CPU time, not the wall clock: on a busy machine a send that wakes PostgreSQL is charged for the
+    # time PostgreSQL then ran on this core
+    profiler = cProfile.Profile(time.process_time)
     profiler.enable()
     code = main(["run"])
     profiler.disable()
     profiler.dump_stats(f"{profile}.{os.getpid()}")
     sys.exit(code)
+
+
+def count_statements(path: Path) -> None:
+    """Every statement the process sends, and every connection taken from a pool (a ping each with
+    pre-ping), counted by its first words and written to `path` at exit, most frequent first."""
+    import atexit
+    import re
+    from collections import Counter
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.pool import Pool
+
+    counts: Counter[str] = Counter()
+
+    def executed(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        counts[re.sub(r"\s+", " ", statement)[:140]] += 1
+
+    event.listen(Engine, "before_cursor_execute", executed)
+    event.listen(Engine, "commit", lambda _conn: counts.update(["COMMIT"]))
+    event.listen(Engine, "rollback", lambda _conn: counts.update(["ROLLBACK"]))
+    event.listen(Pool, "checkout", lambda *_: counts.update(["(pool checkout)"]))
+
+    def write() -> None:
+        path.write_text("".join(f"{n:8d}  {text}\n" for text, n in counts.most_common()), encoding="utf-8")
+
+    atexit.register(write)
 
 
 # ==================================================================================================
@@ -193,7 +228,8 @@ class FakeServer:
     def __init__(self) -> None:
         self.process = subprocess.Popen([sys.executable, __file__, "--fake-server"], stdout=subprocess.PIPE, text=True)
         ready = self.process.stdout.readline().split()  # type: ignore[union-attr]
-        assert ready and ready[0] == "READY", ready
+        assert ready, "the fake server said nothing"
+        assert ready[0] == "READY", ready
         self.api, self.control = ready[1], ready[2]
 
     async def call(self, method: str, path: str, body: object = None) -> dict:
@@ -210,7 +246,7 @@ class FakeServer:
 class Bots:
     """k bot processes on one database, each on its own port in webhook mode."""
 
-    def __init__(self, folder: Path, url: str, fake: FakeServer, count: int, profile: str | None) -> None:
+    def __init__(self, folder: Path, url: str, fake: FakeServer, count: int, args: argparse.Namespace) -> None:
         config = (ROOT / "config.toml").read_text(encoding="utf-8")
         for old, new in (
             ('start = "21:00"', 'start = "00:00"'), ('end = "06:00"', 'end = "00:00"'),
@@ -231,7 +267,8 @@ class Bots:
                 "LANGSO_CONFIG": str(path), "LANGSO_DATABASE_URL": url, "LANGSO_TELEGRAM_TOKEN": TOKEN,
                 "LANGSO_TELEGRAM_API_URL": fake.api, "LANGSO_TELEGRAM_WEBHOOK_SECRET": SECRET,
                 "PYTHONPATH": str(ROOT),
-            } | ({"LANGSO_BENCH_PROFILE": profile} if profile else {})
+            } | ({"LANGSO_BENCH_PROFILE": args.profile} if args.profile else {}) | (
+                {"LANGSO_BENCH_STATEMENTS": args.statements} if args.statements else {})
             self.processes.append(subprocess.Popen(
                 [sys.executable, __file__, "--run-bot"], cwd=ROOT, env=env, stdout=self.logs[n].open("wb"),
                 stderr=subprocess.STDOUT,
@@ -251,11 +288,7 @@ class Bots:
         raise SystemExit("a bot did not start:\n" + "\n".join(log.read_text(errors="replace")[-2000:] for log in self.logs))
 
     def cpu_seconds(self) -> float:
-        total = 0
-        for process in self.processes:
-            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        return total / TICKS
+        return sum(cpu_seconds(process.pid) for process in self.processes)
 
     def stop(self) -> None:
         for process in self.processes:
@@ -267,22 +300,67 @@ class Bots:
                 process.kill()
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process so far; 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def postgres_seconds() -> float:
+    """CPU of every PostgreSQL process on this machine (the bots' connections stay open for a phase, so
+    their backends are counted whole; 0 when the server runs elsewhere or as another user we cannot see)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if "(postgres)" in text:
+            total += cpu_seconds(int(stat.parent.name))
+    return total
+
+
+@dataclass
+class Cpu:
+    """CPU seconds of the bots, PostgreSQL and the fake platform, so that a phase's share of each shows."""
+
+    bots: float
+    postgres: float
+    platform: float
+
+    @classmethod
+    def now(cls, bots: Bots, fake: FakeServer) -> Cpu:
+        return cls(bots.cpu_seconds(), postgres_seconds(), cpu_seconds(fake.process.pid))
+
+    def per(self, start: Cpu, count: int) -> Cpu:
+        """Milliseconds per item since `start`."""
+        scale = 1000 / max(1, count)
+        return Cpu((self.bots - start.bots) * scale, (self.postgres - start.postgres) * scale,
+                   (self.platform - start.platform) * scale)
+
+    def __str__(self) -> str:
+        return f"bots {self.bots:.2f}, PostgreSQL {self.postgres:.2f}, fake platform {self.platform:.2f}"
+
+
 @dataclass
 class Figures:
     survey_rate: float = 0.0
     survey_lost: int = 0
     survey_duplicates: int = 0
     out_of_order: int = 0
-    survey_cpu_ms: float = 0.0
+    survey_cpu_ms: Cpu | None = None
     delivery_rate: float = 0.0
     delivery_lost: int = 0
     delivery_duplicates: int = 0
-    delivery_cpu_ms: float = 0.0
+    delivery_cpu_ms: Cpu | None = None
 
 
-async def until(check: Callable[[], Any], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not await check():
+async def until(check: Callable[[], Any], within: float) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and not await check():  # noqa: ASYNC110 - asks another process
         await asyncio.sleep(0.25)
 
 
@@ -321,10 +399,10 @@ async def measure(args: argparse.Namespace, count: int) -> Figures:
     try:
         campaign = await seed(url, args.residents)
         with tempfile.TemporaryDirectory() as tmp:
-            bots = Bots(Path(tmp), url, fake, count, args.profile)
+            bots = Bots(Path(tmp), url, fake, count, args)
             try:
                 await bots.ready()
-                cpu = bots.cpu_seconds()
+                cpu = Cpu.now(bots, fake)
                 await fake.call("POST", "/survey", {"residents": args.residents, "campaign": campaign, "hooks": bots.hooks})
 
                 async def surveys_done() -> bool:
@@ -333,14 +411,14 @@ async def measure(args: argparse.Namespace, count: int) -> Figures:
                 await until(surveys_done, args.seconds)
                 await asyncio.sleep(1.0)  # a late duplicate would show now
                 stats = await fake.call("GET", "/stats")
-                figures.survey_cpu_ms = (bots.cpu_seconds() - cpu) * 1000 / max(1, stats["handled"])
+                figures.survey_cpu_ms = Cpu.now(bots, fake).per(cpu, stats["handled"])
                 figures.survey_rate = stats["handled"] / max(1e-9, stats["last_prompt"] - stats["first_prompt"])
                 figures.survey_lost = args.residents - stats["completed"]
                 figures.survey_duplicates = stats["duplicates"]
                 figures.out_of_order = stats["out_of_order"]
 
                 await fake.call("POST", "/groups", {"groups": args.groups})
-                cpu = bots.cpu_seconds()
+                cpu = Cpu.now(bots, fake)
                 await queue_notice(url, args.groups)
 
                 async def delivered() -> bool:
@@ -350,7 +428,7 @@ async def measure(args: argparse.Namespace, count: int) -> Figures:
                 await asyncio.sleep(1.0)
                 stats = await fake.call("GET", "/stats")
                 sends = stats["groups_reached"] + stats["group_duplicates"]
-                figures.delivery_cpu_ms = (bots.cpu_seconds() - cpu) * 1000 / max(1, sends)
+                figures.delivery_cpu_ms = Cpu.now(bots, fake).per(cpu, sends)
                 figures.delivery_rate = sends / max(1e-9, stats["last_group"] - stats["first_group"])
                 figures.delivery_lost = args.groups - stats["groups_reached"]
                 figures.delivery_duplicates = stats["group_duplicates"]
@@ -376,6 +454,7 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=180, help="the longest a phase may take")
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--profile", help="write each bot process's cProfile stats to PROFILE.<pid>")
+    parser.add_argument("--statements", help="write each bot process's SQL statements, counted, to STATEMENTS.<pid>")
     args = parser.parse_args()
     results: dict[int, Figures] = {}
     for count in args.processes:
@@ -387,9 +466,7 @@ async def main() -> None:
               f"{f.survey_lost}, duplicates {f.survey_duplicates}, out of order {f.out_of_order}]; deliveries "
               f"{f.delivery_rate:.1f}/s [{args.groups} groups, lost {f.delivery_lost}, duplicates "
               f"{f.delivery_duplicates}]{ratio}", flush=True)
-        if count == 1:
-            print(f"  one process's CPU: {f.survey_cpu_ms:.2f} ms per survey message, {f.delivery_cpu_ms:.2f} ms "
-                  "per delivery", flush=True)
+        print(f"  CPU ms per survey message: {f.survey_cpu_ms}; per delivery: {f.delivery_cpu_ms}", flush=True)
     if 1 in results:
         from bench.broadcast import bare_loop
 
