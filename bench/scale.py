@@ -309,18 +309,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def postgres_seconds() -> float:
-    """CPU of every PostgreSQL process on this machine (the bots' connections stay open for a phase, so
-    their backends are counted whole; 0 when the server runs elsewhere or as another user we cannot see)."""
-    total = 0.0
+def postgres_seconds() -> dict[int, float]:
+    """CPU of each PostgreSQL process on this machine by pid (none when the server runs elsewhere)."""
+    found = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
         except OSError:
             continue
         if "(postgres)" in text:
-            total += cpu_seconds(int(stat.parent.name))
-    return total
+            found[int(stat.parent.name)] = cpu_seconds(int(stat.parent.name))
+    return found
 
 
 @dataclass
@@ -328,7 +327,7 @@ class Cpu:
     """CPU seconds of the bots, PostgreSQL and the fake platform, so that a phase's share of each shows."""
 
     bots: float
-    postgres: float
+    postgres: dict[int, float]  # by pid: a backend that ends during a phase takes its CPU with it
     platform: float
 
     @classmethod
@@ -338,11 +337,12 @@ class Cpu:
     def per(self, start: Cpu, count: int) -> Cpu:
         """Milliseconds per item since `start`."""
         scale = 1000 / max(1, count)
-        return Cpu((self.bots - start.bots) * scale, (self.postgres - start.postgres) * scale,
-                   (self.platform - start.platform) * scale)
+        postgres = sum(seconds - start.postgres.get(pid, 0.0) for pid, seconds in self.postgres.items())
+        return Cpu((self.bots - start.bots) * scale, {0: postgres * scale}, (self.platform - start.platform) * scale)
 
     def __str__(self) -> str:
-        return f"bots {self.bots:.2f}, PostgreSQL {self.postgres:.2f}, fake platform {self.platform:.2f}"
+        postgres = sum(self.postgres.values())
+        return f"bots {self.bots:.2f}, PostgreSQL {postgres:.2f}, fake platform {self.platform:.2f}"
 
 
 @dataclass
