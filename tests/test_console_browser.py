@@ -136,5 +136,10 @@ async def test_the_tech_team_sees_its_village_and_the_inbox_only(console: Harnes
     page = await (await browser.new_context(viewport={"width": 390, "height": 844})).new_page()
     await log_in(console, page, TECH)
     nav = page.get_by_role("navigation", name="Các trang")
-    assert await nav.get_by_role("link").all_inner_texts() == ["Tổng quan", "Câu hỏi", "Khảo sát"]
+    # "Thông báo" lists the village's notices and their delivery (may_see_status); writing one is not offered
+    assert await nav.get_by_role("link").all_inner_texts() == ["Tổng quan", "Thông báo", "Câu hỏi", "Khảo sát"]
     await look(page, "tong-quan-to-cong-nghe")
+    shown = await page.goto(base(app) + "/thong-bao")
+    assert shown is not None
+    assert shown.status == 200
+    assert await page.get_by_role("link", name="Viết thông báo mới").count() == 0
