@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import delete, func, or_
-from sqlalchemy import select as select_columns  # sqlmodel's select is typed for at most four columns
+from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -283,7 +283,7 @@ async def tally(session: AsyncSession, notice_id: int | None) -> Tally:
         ("groups", ChatGroup, col(Delivery.group_id), col(ChatGroup.place_id)),
         ("followers", Follower, col(Delivery.follower_id), col(Delivery.place_id)),
     ):
-        deliveries = await session.execute(
+        deliveries = await (await session.connection()).execute(  # five columns: sqlmodel types four
             select_columns(col(Place.name), col(chat.platform), col(Delivery.status), cancelled, func.count())
             .join(chat, chat_key == chat.id)
             .join(Place, place_of == Place.id, isouter=True)
