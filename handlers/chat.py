@@ -49,12 +49,22 @@ class ChatRef:
 
 @dataclass(frozen=True)
 class Attachment:
-    kind: str  # "photo" | "document"
+    kind: str  # "photo" | "document" | "voice" | "audio" | "video" (a Telegram video note is a "video")
     ref: str  # the platform's file id (Telegram) or the file's URL (Zalo)
     platform: str
     filename: str = ""
     size: int = 0  # bytes, as the platform says before anything is downloaded; 0: not said
     mime: str = ""  # the type the platform says; "": not said
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place a person shared from their phone (Telegram's location or venue). Zalo's bots receive
+    none: there a place is typed as coordinates or a map link, which the survey parses from the text."""
+
+    latitude: float
+    longitude: float
+    accuracy: float | None = None  # metres, where the platform says (Telegram's horizontal_accuracy)
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,7 @@ class Incoming:
     button_data: str | None = None
     callback_id: str | None = None
     attachment: Attachment | None = None
+    location: Location | None = None
     quoted: Quoted | None = None
     chat_title: str = ""
     new_chat_id: str | None = None  # Event.MIGRATED

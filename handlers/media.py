@@ -49,7 +49,9 @@ class Refusal:
 def refusal(kind: str, size: int, mime: str = "", filename: str = "") -> Refusal | None:
     """None if a file of this kind, size (0: not known yet) and type ("": not known yet) may go into a
     notice."""
-    limit = MAX_BYTES.get(kind, MAX_BYTES["document"])
+    if kind not in MAX_BYTES:  # a voice note, a video: notices carry photos and documents only
+        return Refusal("type", extension=PurePosixPath(filename).suffix.lower())
+    limit = MAX_BYTES[kind]
     if size > limit:
         return Refusal("too_large", size_mb=round(size / MB, 1), limit_mb=limit // MB)
     if kind == "document" and mime_of(filename, mime) not in DOCUMENT_TYPES.values():

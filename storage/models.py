@@ -526,3 +526,33 @@ class NoticeTarget(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     announcement_id: int = Field(foreign_key="announcement.id", index=True)
     place_id: int = Field(foreign_key="place.id")
+
+
+class AnswerFileStatus(StrEnum):
+    PENDING = "pending"  # to fetch from the platform into the media store
+    STORED = "stored"  # in the media store; the answer holds its media_id
+    FAILED = "failed"  # the platform no longer serves it, or it is over the limit: not tried again
+    DROPPED = "dropped"  # the answer was changed before the file was fetched: nothing to keep
+
+
+class AnswerFile(SQLModel, table=True):
+    """A file a resident sent as a survey answer (a photo, a voice note…), written by the chat with the
+    answer itself and fetched into the media store by bot/answer_media.py. A row of its own rather than
+    a scan of the answers' JSON: "what is left to fetch" is one indexed query, and retries and failures
+    are kept without adding anything to the answer's value."""
+
+    __tablename__ = "answer_file"
+    __table_args__ = (Index("ix_answer_file_due", "status", "next_try_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    response_id: int = Field(foreign_key="survey_response.id", index=True)
+    question: str  # the question's name
+    at: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # repeat instances
+    kind: str
+    platform: str
+    ref: str  # the platform's file id (Telegram) or URL (Zalo)
+    status: str = AnswerFileStatus.PENDING
+    media_id: int | None = Field(default=None, foreign_key="media.id", index=True)
+    attempts: int = 0
+    next_try_at: datetime = Field(default_factory=utcnow)
+    claimed_until: datetime | None = None  # a process is fetching it; another may take it after this
+    created_at: datetime = Field(default_factory=utcnow)

@@ -11,7 +11,20 @@ from typing import Any
 
 from typing_extensions import override
 
-from handlers.chat import Attachment, Carry, Channel, ChatKind, Event, Fetched, Incoming, Outcome, Outgoing, Quoted, SendResult
+from handlers.chat import (
+    Attachment,
+    Carry,
+    Channel,
+    ChatKind,
+    Event,
+    Fetched,
+    Incoming,
+    Location,
+    Outcome,
+    Outgoing,
+    Quoted,
+    SendResult,
+)
 
 PLATFORM = "local"
 
@@ -64,6 +77,8 @@ def from_payload(payload: dict[str, Any]) -> Incoming:
     data["event"] = Event(data.get("event", Event.MESSAGE))
     if data.get("attachment"):
         data["attachment"] = Attachment(**data["attachment"])
+    if data.get("location"):
+        data["location"] = Location(**data["location"])
     if data.get("quoted"):
         quoted = dict(data["quoted"])
         quoted["attachment"] = Attachment(**quoted["attachment"]) if quoted.get("attachment") else None

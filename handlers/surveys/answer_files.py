@@ -1,0 +1,46 @@
+"""Files residents send as survey answers (image, audio, video and file questions).
+
+The chat records the answer as the contract's dict (`answer_of`: media_id None) and, in the same
+transaction, `remember_file`: a row the bot's collector (bot/answer_media.py) picks up within a second,
+fetches from the platform once, keeps in the media store and writes the media_id into the answer. A row
+rather than a scan of every response's JSON for media_id None: finding what is left to fetch is one
+indexed query whatever the number of responses, a file that cannot be fetched is marked once and not
+tried forever, and erasing a household's answers finds its files by response."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers.chat import Attachment
+from handlers.media import MAX_BYTES as NOTICE_MAX_BYTES
+from handlers.media import MB
+from storage.models import AnswerFile
+
+# A photo as for notices (10 MB); anything else up to 20 MB, the most Telegram lets a bot download
+# (getFile): a larger file could not be fetched at all. Zalo's bots receive photos only.
+MAX_BYTES = {"photo": NOTICE_MAX_BYTES["photo"], "document": 20 * MB, "voice": 20 * MB, "audio": 20 * MB,
+             "video": 20 * MB}
+
+
+def limit_of(kind: str) -> int:
+    """The most bytes an answer file of `kind` may have (the chat may refuse a larger one at once, from
+    the size the platform says; the collector checks the bytes)."""
+    return MAX_BYTES.get(kind, MAX_BYTES["document"])
+
+
+def answer_of(attachment: Attachment) -> dict[str, object]:
+    """The answer's value (survey_model.md): what the file is, media_id None until it is stored."""
+    return {"kind": attachment.kind, "platform": attachment.platform, "ref": attachment.ref,
+            "filename": attachment.filename, "mime": attachment.mime, "size": attachment.size, "media_id": None}
+
+
+async def remember_file(
+    session: AsyncSession, response_id: int, question: str, at: Sequence[int], attachment: Attachment
+) -> None:
+    """The file `attachment` answers `question` (its name) in the repeat instances `at` of response
+    `response_id`: to be fetched into the media store. Added to the session, committed with the turn, so
+    the answer and its file row exist together or not at all."""
+    session.add(AnswerFile(response_id=response_id, question=question, at=list(at), kind=attachment.kind,
+                           platform=attachment.platform, ref=attachment.ref))
