@@ -89,6 +89,7 @@ class Question:
     choice_filter: Expr | None = None  # evaluated for each choice; bare names are the choice's columns
     default: str = ""
     required_message: str = ""
+    required_if: Expr | None = None  # XLSForm's `required` as an expression: required while it is true
     read_only: bool = False
     appearance: str = ""
     parameters: tuple[tuple[str, str], ...] = ()  # range start/end/step, …
