@@ -25,7 +25,7 @@ from handlers.handbook.search import Handbook
 from handlers.people import place_by_code
 from handlers.posters import pages_for, poster_pdf
 from handlers.surveys.catalog import Catalog
-from handlers.surveys.export import FORMATS
+from handlers.surveys.export import FORMATS, ExportOptions, Naming
 from handlers.surveys.forms import FormError
 from messages import render
 from storage.db import create_engine, session_factory, shown
@@ -94,6 +94,7 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--place", required=True, help=h["export_place"])
     export.add_argument("--format", choices=FORMATS, default="xlsx", help=h["format"])
     export.add_argument("--out", help=h["export_out"])
+    export.add_argument("--names", action="store_true", help=h["names"])
     poster = sub.add_parser("poster", help=h["poster"], description=h["poster"])
     poster.add_argument("--place", required=True, help=h["poster_place"])
     poster.add_argument("--out", help=h["poster_out"])
@@ -244,12 +245,12 @@ async def _invite(args: argparse.Namespace, session: AsyncSession, settings: Set
 
 async def _surveys(args: argparse.Namespace, session: AsyncSession, settings: Settings) -> int:
     if args.command == "export":
-        content, households = await admin.export_answers(
-            session, Catalog(), args.survey, args.place, args.format, settings.handler.timezone
-        )
+        naming: Naming = "name" if args.names else "label"
+        exported = await admin.export_answers(session, Catalog(), args.survey, args.place, args.format,
+                                              settings.handler.timezone, ExportOptions(naming, naming))
         out = Path(args.out or f"{args.survey}-{args.place}.{args.format}".lower())
-        await asyncio.to_thread(out.write_bytes, content)
-        print(render("export_written", path=str(out), households=households))
+        await asyncio.to_thread(out.write_bytes, exported.content)
+        print(render("export_written", path=str(out), households=exported.households, left_out=exported.left_out))
     elif args.survey_command == "import":
         path = Path(args.path)
         try:

@@ -14,8 +14,9 @@ from handlers.people import person_for, place_by_code, villages_of
 from handlers.permissions import Spot, role_fits
 from handlers.surveys.catalog import Catalog, keep
 from handlers.surveys.definition import Survey
+from handlers.surveys.export import ExportOptions
 from handlers.surveys.forms import load_survey
-from handlers.surveys.reports import export, record_export
+from handlers.surveys.reports import Exported, export, record_export
 from messages import label, render
 from storage.models import ChatGroup, Place, PlaceKind, Role, RoleName, utcnow
 
@@ -124,8 +125,9 @@ async def import_survey(session: AsyncSession, filename: str, content: bytes) ->
 
 
 async def export_answers(
-    session: AsyncSession, catalog: Catalog, survey_code: str, place_code: str, fmt: str, tz: ZoneInfo
-) -> tuple[bytes, int]:
+    session: AsyncSession, catalog: Catalog, survey_code: str, place_code: str, fmt: str, tz: ZoneInfo,
+    options: ExportOptions,
+) -> Exported:
     """`langso export`: a village's (or a whole commune's) answers, recorded like a /xuat."""
     await catalog.refresh(session)
     survey = catalog.get(survey_code)
@@ -135,6 +137,6 @@ async def export_answers(
     if place is None:
         raise AdminError("admin_unknown_place", code=place_code)
     villages = await villages_of(session, place) if place.kind == PlaceKind.COMMUNE else [place]
-    exported = await export(session, survey, villages, fmt, tz)
+    exported = await export(session, survey, villages, fmt, tz, options)
     await record_export(session, exported, survey=survey, scope=place, fmt=fmt, via="cli", person_id=None, at=utcnow())
-    return exported.content, exported.households
+    return exported

@@ -21,7 +21,7 @@ from handlers.surveys.catalog import Catalog
 from handlers.surveys.chart import bar_chart
 from handlers.surveys.definition import Survey
 from handlers.surveys.engine import number_text
-from handlers.surveys.export import FORMATS, Table, table, to_bytes
+from handlers.surveys.export import FORMATS, LABELS, ExportOptions, Submission, to_bytes, workbook
 from handlers.surveys.scorecard import Score, representative, scorecard
 from messages import label
 from storage.models import Campaign, ExportRecord, Household, Place, ResponseStatus, SurveyResponse
@@ -126,9 +126,13 @@ class Exported:
     content: bytes
     households: int
     place_ids: list[int]  # the villages whose households are in the file, ascending
+    left_out: list[str]  # the repeats' sheets a CSV cannot hold (it is the households' sheet only)
 
 
-async def export(session: AsyncSession, survey: Survey, villages: list[Place], fmt: str, tz: ZoneInfo) -> Exported:
+async def export(
+    session: AsyncSession, survey: Survey, villages: list[Place], fmt: str, tz: ZoneInfo,
+    options: ExportOptions = LABELS,
+) -> Exported:
     rows = await session.exec(
         select(Place, Household, SurveyResponse)
         .join(Household, col(Household.id) == SurveyResponse.household_id)
@@ -138,9 +142,9 @@ async def export(session: AsyncSession, survey: Survey, villages: list[Place], f
         .order_by(Place.name, Household.head_name, col(Household.id))
     )
     found = list(rows.all())
-    data = table(survey, [(h, r) for _, h, r in found], tz)
-    data = Table([label("col_village"), *data.header], [[p.name, *row] for (p, _, _), row in zip(found, data.rows, strict=True)])
-    return Exported(to_bytes(data, fmt, survey.title), len(found), sorted({p.id for p, _, _ in found}))
+    sheets = workbook(survey, [Submission(p.name, h, r) for p, h, r in found], tz, options)
+    left_out = [s.title for s in sheets[1:]] if fmt == "csv" else []
+    return Exported(to_bytes(sheets, fmt), len(found), sorted({p.id for p, _, _ in found}), left_out)
 
 
 async def record_export(
@@ -160,6 +164,7 @@ class ExportFile:
     name: str  # e.g. "lang-so-thon-1-20250301.xlsx"
     content: bytes
     households: int
+    left_out: list[str]  # the repeats' sheets a CSV leaves out
 
 
 async def export_file(
@@ -180,7 +185,8 @@ async def export_file(
     place = await _named_place(session, code, villages)
     await record_export(session, exported, survey=survey, scope=place, fmt=fmt, via=via, person_id=person_id, at=now)
     stamp = now.astimezone(tz).strftime("%Y%m%d")
-    return ExportFile(f"{survey.code}-{place.code}-{stamp}.{fmt}".lower(), exported.content, exported.households)
+    return ExportFile(f"{survey.code}-{place.code}-{stamp}.{fmt}".lower(), exported.content, exported.households,
+                      exported.left_out)
 
 
 async def export_command(turn: Turn, args: str) -> None:
@@ -203,7 +209,7 @@ async def export_command(turn: Turn, args: str) -> None:
     if done is None:
         turn.say("survey_no_campaign")
         return
-    turn.say("survey_export_ready", households=done.households, fmt=fmt)
+    turn.say("survey_export_ready", households=done.households, fmt=fmt, left_out=done.left_out, code=code)
     turn.reply.messages.append(Outgoing(turn.incoming.chat, "", upload=Upload("document", done.name, done.content)))
 
 
