@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,7 +23,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
-from storage.models import Announcement, AnnouncementStatus, Media, MediaLink, MediaRef
+from storage.models import Announcement, AnnouncementStatus, AnswerFile, Media, MediaLink, MediaRef
+
+# files survey answers hold: kept as long as the answers are (they go when the answers are erased)
+_ANSWERING = select(AnswerFile.media_id).where(col(AnswerFile.media_id).is_not(None))
 
 
 @dataclass(frozen=True)
@@ -121,8 +125,8 @@ async def by_link(session: AsyncSession, link_id: int, token: str, now: datetime
 
 
 async def prune(session: AsyncSession, cutoff: datetime, now: datetime) -> int:
-    """Delete expired links, and files stored before `cutoff` that no notice written since then, and no
-    recurring notice, uses; returns how many files went."""
+    """Delete expired links, and files stored before `cutoff` that no notice written since then, no
+    recurring notice and no survey answer uses; returns how many files went."""
     await session.exec(delete(MediaLink).where(col(MediaLink.expires_at) <= now))
     in_use = (
         select(MediaRef.media_id)
@@ -131,13 +135,34 @@ async def prune(session: AsyncSession, cutoff: datetime, now: datetime) -> int:
         .where(or_(col(Announcement.created_at) >= cutoff, col(Announcement.status) == AnnouncementStatus.RECURRING))
     )
     old = list((await session.exec(
-        select(Media.id).where(col(Media.created_at) < cutoff, ~col(Media.id).in_(in_use))
+        select(Media.id).where(col(Media.created_at) < cutoff, ~col(Media.id).in_(in_use), ~col(Media.id).in_(_ANSWERING))
     )).all())
-    if old:
-        await session.exec(delete(MediaLink).where(col(MediaLink.media_id).in_(old)))
-        await session.exec(delete(MediaRef).where(col(MediaRef.media_id).in_(old)))
-        await session.exec(delete(Media).where(col(Media.id).in_(old)))
+    await _delete(session, old)
     return len(old)
+
+
+async def drop_unused(session: AsyncSession, media_ids: Sequence[int]) -> int:
+    """Delete these files, with their refs and links, unless a survey answer or a notice (of any age)
+    still uses the same bytes; returns how many went."""
+    if not media_ids:
+        return 0
+    noticed = (
+        select(MediaRef.media_id)
+        .join(Announcement, (col(Announcement.attachment_platform) == MediaRef.platform)
+              & (col(Announcement.attachment_ref) == MediaRef.ref))
+    )
+    unused = list((await session.exec(
+        select(Media.id).where(col(Media.id).in_(media_ids), ~col(Media.id).in_(noticed), ~col(Media.id).in_(_ANSWERING))
+    )).all())
+    await _delete(session, unused)
+    return len(unused)
+
+
+async def _delete(session: AsyncSession, media_ids: Sequence[int | None]) -> None:
+    if media_ids:
+        await session.exec(delete(MediaLink).where(col(MediaLink.media_id).in_(media_ids)))
+        await session.exec(delete(MediaRef).where(col(MediaRef.media_id).in_(media_ids)))
+        await session.exec(delete(Media).where(col(Media.id).in_(media_ids)))
 
 
 def _digest(token: str) -> str:

@@ -159,7 +159,7 @@ async def test_erasure_leaves_nothing_of_the_household_in_any_table(bot: Harness
         rows = (await session.exec(select(InboxUpdate))).scalars().all()
         assert sum(row.payload == {"erased": True} for row in rows) == messages
     [event] = await audit_events(bot, "household_erased")
-    assert event.details == {"answers": 1, "reminders": 0, "messages": messages, "questions": 1}
+    assert event.details == {"answers": 1, "reminders": 0, "messages": messages, "questions": 1, "files": 0}
     [mine] = await bot.send(RESIDENT, "/cuatoi")
     assert "chưa khai hộ nào" in mine.text
 

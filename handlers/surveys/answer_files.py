@@ -9,14 +9,17 @@ tried forever, and erasing a household's answers finds its files by response."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+from sqlalchemy import delete
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.chat import Attachment
 from handlers.media import MAX_BYTES as NOTICE_MAX_BYTES
 from handlers.media import MB
-from storage.models import AnswerFile
+from storage import media
+from storage.models import AnswerFile, SurveyResponse
 
 # A photo as for notices (10 MB); anything else up to 20 MB, the most Telegram lets a bot download
 # (getFile): a larger file could not be fetched at all. Zalo's bots receive photos only.
@@ -44,3 +47,37 @@ async def remember_file(
     the answer and its file row exist together or not at all."""
     session.add(AnswerFile(response_id=response_id, question=question, at=list(at), kind=attachment.kind,
                            platform=attachment.platform, ref=attachment.ref))
+
+
+def scope_of(answers: Mapping[str, object], question: str, at: Sequence[int]) -> dict[str, object] | None:
+    """The dict that holds `question`'s answer in the repeat instances `at` (the answers themselves
+    outside repeats), found without the form: a name is unique over the whole form, so only one repeat's
+    instance `at[0]`, and so on down, can hold it."""
+    if not at:
+        return answers if question in answers else None  # type: ignore[return-value]  # a JSON object
+    for value in answers.values():
+        if isinstance(value, list) and len(value) > at[0] and isinstance(value[at[0]], dict):
+            found = scope_of(value[at[0]], question, at[1:])
+            if found is not None:
+                return found
+    return None
+
+
+def file_answer(answers: Mapping[str, object], question: str, at: Sequence[int], ref: str) -> dict[str, object] | None:
+    """The answer's file dict if it is still the file `ref` (the resident may have sent another since, or
+    gone back and skipped the question)."""
+    scope = scope_of(answers, question, at)
+    value = scope.get(question) if scope is not None else None
+    return value if isinstance(value, dict) and value.get("ref") == ref else None
+
+
+async def erase_files(session: AsyncSession, household_id: int) -> int:
+    """The household's answer files go, and their stored bytes with every address they were served at
+    (unless a notice or another answer uses the same bytes): before its answers themselves. Returns how
+    many stored files were deleted."""
+    responses = select(SurveyResponse.id).where(SurveyResponse.household_id == household_id)
+    # RETURNING: a file the collector stores while this runs is waited for, and its media_id seen
+    rows = await session.exec(
+        delete(AnswerFile).where(col(AnswerFile.response_id).in_(responses)).returning(col(AnswerFile.media_id))
+    )
+    return await media.drop_unused(session, sorted({m for m in rows.scalars() if m is not None}))

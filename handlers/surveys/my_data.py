@@ -16,6 +16,7 @@ from handlers.context import Turn
 from handlers.conversation import Data, Flow
 from handlers.followers import end_following
 from handlers.surveys import answering
+from handlers.surveys.answer_files import erase_files
 from handlers.surveys.answering import summary_lines
 from handlers.surveys.households import shown
 from handlers.villages import leave_village
@@ -44,6 +45,7 @@ class Erased:
     reminders: int
     messages: int
     questions: int
+    files: int = 0  # photos, voice notes, files sent as answers (their stored bytes)
 
 
 async def _household(turn: Turn) -> Household | None:
@@ -145,6 +147,8 @@ async def erase(session: AsyncSession, household: Household, person: Person, *, 
     person's handbook questions go too. Members stay people of the bot, in no household."""
     members = list((await session.exec(select(Person.id).where(Person.household_id == household.id))).all())
     accounts = (await session.exec(select(Identity.platform, Identity.user_id).where(col(Identity.person_id).in_(members)))).all()
+    assert household.id is not None
+    files = await erase_files(session, household.id)
     answers = await session.exec(delete(SurveyResponse).where(col(SurveyResponse.household_id) == household.id))
     reminders = await session.exec(delete(Reminder).where(col(Reminder.household_id) == household.id))
     if accounts:  # where they are in the survey holds what they typed last (a head's name, an answer)
@@ -162,7 +166,7 @@ async def erase(session: AsyncSession, household: Household, person: Person, *, 
     await session.exec(update(Person).where(col(Person.household_id) == household.id).values(household_id=None))
     await session.delete(household)
     person.household_id = None
-    return Erased(answers.rowcount, reminders.rowcount, messages.rowcount, asked)
+    return Erased(answers.rowcount, reminders.rowcount, messages.rowcount, asked, files)
 
 
 async def _erase_own(turn: Turn, confirmed: bool) -> None:
