@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from handlers.handbook.chitchat import is_small_talk
-from handlers.handbook.decision import FEATURES, Kind, Model, signals
+from handlers.handbook.decision import FEATURES, Kind, Model, answerable, signals
 from handlers.handbook.index import HandbookIndex, Lookup
 
 PRECISION = 0.985
@@ -74,7 +74,9 @@ def fit(searched: list[Searched], note: str = "", precision: float = PRECISION) 
     known = np.array([s.known for s in rows], float)
     weights = Model(mean, scale, _logistic(z, right), _logistic(z, known), 1.0, 0.0)
     p_right, p_known = weights.probabilities(x)
-    return Model(mean, scale, weights.right, weights.known, _answer_from(p_right, right, precision),
+    # the operating point among the questions that may be answered at all (decision.answerable)
+    may = np.array([answerable(s.lookup) for s in rows])
+    return Model(mean, scale, weights.right, weights.known, _answer_from(p_right[may], right[may], precision),
                  _handoff_below(p_known[known == 1]), note)
 
 

@@ -48,19 +48,31 @@ def is_small_talk(text: str, handbook_word: Callable[[str], bool] = lambda _: Fa
     talk = _talk()
     words_only = talk.emoticons.sub(" ", text)
     said = words_only != text or any(unicodedata.category(ch) == "So" for ch in text)
-    tokens = [w if handbook_word(w) else talk.repair.word(w) for w in expand(plain(standard(words_only)).split())]
-    i = 0
-    while i < len(tokens):
-        size = next(
-            (n for n in range(min(talk.longest, len(tokens) - i), 0, -1) if " ".join(tokens[i : i + n]) in talk.phrases),
-            0,
-        )
-        if size:
-            said, i = True, i + size
-        elif talk.laughter.fullmatch(tokens[i]):
-            said, i = True, i + 1
-        elif tokens[i] in talk.fillers:
-            i += 1
-        else:
-            return False
-    return said
+    typed = expand(plain(standard(words_only)).split())
+    # repaired, then spelled out again: "ddc" is "dc", which is "duoc"
+    tokens = expand([w if handbook_word(w) else talk.repair.word(w) for w in typed])
+    reading = _reading(tokens, talk)
+    return reading is not None and (reading or said)
+
+
+def _reading(tokens: list[str], talk: _Talk) -> bool | None:
+    """How the whole message reads as small talk: None if some word is not small talk, else whether
+    it says something (a phrase or laughter) rather than fillers alone. Every way of cutting it into
+    phrases is tried: "chúc bot ngủ ngon" is "chúc" + "bot" + "ngủ ngon", although "bot ngủ" is a phrase."""
+    # best[i]: the best reading of tokens[:i] (None: none; False: fillers only; True: says something)
+    best: list[bool | None] = [None] * (len(tokens) + 1)
+    best[0] = False
+    for i, token in enumerate(tokens):
+        if best[i] is None:
+            continue
+        steps = [(i + n, True) for n in range(1, min(talk.longest, len(tokens) - i) + 1)
+                 if " ".join(tokens[i : i + n]) in talk.phrases]
+        if talk.laughter.fullmatch(token):
+            steps.append((i + 1, True))
+        if token in talk.fillers:
+            steps.append((i + 1, False))
+        for end, says in steps:
+            reading = bool(best[i]) or says
+            if best[end] is None or (reading and not best[end]):
+                best[end] = reading
+    return best[-1]

@@ -53,6 +53,13 @@ def signals(lookup: Lookup) -> np.ndarray:
     ])
 
 
+def answerable(lookup: Lookup) -> bool:
+    """Whether the top article may answer directly at all: never when the question names a service next
+    to ours that the article does not cover (the [elsewhere] list, its not_covered), however sure the
+    model is: an unrelated article given as the answer misleads, a menu or the tech team does not."""
+    return not lookup.hits[0].elsewhere
+
+
 @dataclass(frozen=True)
 class Model:
     mean: np.ndarray
@@ -72,7 +79,7 @@ class Model:
         if not lookup.hits:
             return Kind.HANDOFF
         right, known = (float(p[0]) for p in self.probabilities(signals(lookup)))
-        if right >= self.answer_from:
+        if right >= self.answer_from and answerable(lookup):
             return Kind.ANSWER
         return Kind.HANDOFF if known < self.handoff_below else Kind.OFFER
 

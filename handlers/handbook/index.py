@@ -32,6 +32,10 @@ NGRAMS = (3, 4, 5)
 GATHER_AT_MOST = 40_000
 WEIGHTS = {"title": 3, "synonyms": 2, "questions": 2, "problems": 2, "tags": 2, "summary": 1, "body": 1}
 VIEWS = ("characters, whole article", "characters, best phrase", "words, whole article")
+# a named service's phrase of this many words or more is also found in another order, with at most
+# LOOSE_SLACK other words among its own (Vietnamese often puts the object first: "thẻ BHYT hết hạn, gia hạn ở đâu")
+LOOSE_FROM = 3
+LOOSE_SLACK = 4
 # how the views add up to the ranking score; bench/handbook.py --mix picks it inside the k-fold loop
 MIX = np.array([1.0, 0.1, 0.5])
 
@@ -157,7 +161,9 @@ class HandbookIndex:
                 owners.append(n)
         self.repair = Repairer(frequency)
         # the longest phrase, in words, that a question can name as not covered
-        self._longest = max(p.count(" ") + 1 for p in [*words().elsewhere, *(p for ps in self._not_covered for p in ps)])
+        named = [*words().elsewhere, *(p for ps in self._not_covered for p in ps)]
+        self._longest = max(p.count(" ") + 1 for p in named)
+        self._loose = [(p, p.split()) for p in dict.fromkeys(named) if p.count(" ") + 1 >= LOOSE_FROM]
         # a word's weight in the weighted coverage: IDF over articles, an unknown word weighs the most
         self._rarest = math.log(1 + len(self.articles)) + 1
         self._idf = {w: math.log((1 + len(self.articles)) / (1 + df)) + 1 for w, df in frequency.items()}
@@ -204,6 +210,7 @@ class HandbookIndex:
         top = np.lexsort((self._id_rank, -scores))[:limit]  # higher score first; equal scores by id
         # as typed, and after typo repair
         said = _phrases_in(spelled, self._longest) | _phrases_in(query.split(), self._longest)
+        said |= {p for p, ws in self._loose if _loosely_in(ws, query.split())}
         named = [p for p in words().elsewhere if p in said]
         asked = frozenset(topic)
         ordered = np.sort(views, axis=1)
@@ -240,6 +247,16 @@ class HandbookIndex:
 def phrase(text: str) -> str:
     """A phrase of the word lists or an article's front matter as the search compares it."""
     return " ".join(expand(plain(text).split()))
+
+
+def _loosely_in(phrase: list[str], tokens: list[str]) -> bool:
+    """A phrase of several words said in another order or with words between, close together: "thẻ BHYT
+    hết hạn rồi, gia hạn ở đâu" names "gia hạn bảo hiểm y tế", "màn hình bị vỡ thì thay ở đâu" names
+    "thay màn hình"."""
+    if not set(phrase) <= set(tokens):
+        return False
+    width = len(phrase) + LOOSE_SLACK
+    return any(set(phrase) <= set(tokens[start : start + width]) for start in range(max(1, len(tokens) - width + 1)))
 
 
 def _phrases_in(tokens: list[str], longest: int) -> set[str]:

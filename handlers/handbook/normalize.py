@@ -23,6 +23,9 @@ _TELEX_DOUBLE = (("dd", "d"), ("aa", "a"), ("aw", "a"), ("ee", "e"), ("oo", "o")
 _TELEX_TONE = re.compile(r"(?<=[aeiouy])[sfrxj](?=[a-z]*$)|(?<=[a-z])[sfrxj]$")
 _TELEX_LATE_W = re.compile(r"(?<=[aeiouy])w")
 _REPEAT = re.compile(r"([a-z])\1{2,}")
+_J_FOR_I = re.compile(r"(?<![aeiouy])j")  # "chj", "wifj", "hjhj": a j where no tone mark can be is an i
+_FINAL_G = re.compile(r"(?<=[aeiouy])g$")  # no Vietnamese syllable ends in a bare g: "sag" lost the n of "sang"
+_TRAILING_NUMBER = re.compile(r"([a-z]{2,})([0-9]+)")  # "muc2": a word and a number typed together
 _TYPED_WORD = re.compile(r"\w+")
 
 
@@ -83,13 +86,29 @@ def replace_phrases(tokens: list[str], table: Phrases) -> list[str]:
         for size in range(min(table.longest, len(tokens) - i), 0, -1):
             phrase = " ".join(tokens[i : i + size])
             if phrase in table:
-                out.extend(table[phrase].split())
-                i += size
+                replacement = table[phrase].split()
+                done = _spelled_out(out, tokens[i:], size, replacement)
+                out.extend(tokens[i : i + done] if done else replacement)
+                i += done or size
                 break
         else:
             out.append(tokens[i])
             i += 1
     return out
+
+
+def _spelled_out(before: list[str], rest: list[str], size: int, replacement: list[str]) -> int:
+    """When a replacement keeps its phrase ("otp" is "ma otp", "ch" is "ch play") and the words around
+    the phrase are already the rest of it, how many words of `rest` are kept as they are (0: replace):
+    spelling out twice would make "ma ma otp"."""
+    phrase = rest[:size]
+    for at in range(len(replacement) - size + 1):
+        if replacement[at : at + size] != phrase:
+            continue
+        after = replacement[at + size :]
+        if before[len(before) - at :] == replacement[:at] and rest[size : size + len(after)] == after:
+            return size + len(after)
+    return 0
 
 
 def standard(text: str) -> str:
@@ -111,6 +130,8 @@ class Repairer:
 
     def __init__(self, document_frequency: Mapping[str, int]) -> None:
         self._frequency = dict(document_frequency)
+        # a mistyped abbreviation ("ddc", "kk") is repaired into the abbreviation, then spelled out
+        self._spellings = {w for w in words().abbreviations if " " not in w}
         self._by_length: dict[int, list[str]] = {}
         for word in self._frequency:
             self._by_length.setdefault(len(word), []).append(word)
@@ -119,11 +140,15 @@ class Repairer:
         return word in self._frequency
 
     def word(self, word: str) -> str:
+        """The handbook word (or words, space-separated: "dangkyvneid") a typed word was meant to be."""
         if word in self._frequency or word.isdigit() or len(word) <= 2:
             return word
         for candidate in self._variants(word):
-            if candidate in self._frequency:
+            if candidate in self._frequency or candidate in self._spellings:
                 return candidate
+        glued = self._split(word)
+        if glued:
+            return " ".join(glued)
         if len(word) >= 4:
             pool = [w for n in (len(word) - 1, len(word), len(word) + 1) for w in self._by_length.get(n, ())]
             close = process.extract(word, pool, scorer=Levenshtein.distance, score_cutoff=1, limit=None)
@@ -139,20 +164,41 @@ class Repairer:
         for double, single in _TELEX_DOUBLE:
             telex = telex.replace(double, single)
         telex = _TELEX_LATE_W.sub("", telex)  # the w of ơ, ư, ă typed after the word ("oiw" for "ơi")
-        variants += [telex, _TELEX_TONE.sub("", telex)]
+        variants += [telex, _J_FOR_I.sub("i", telex), _TELEX_TONE.sub("", telex)]
         variants += [re.sub(r"([a-z])\1", r"\1", v) for v in list(variants)]
+        variants += [_FINAL_G.sub("ng", v) for v in variants if _FINAL_G.search(v)]
         return variants
+
+    def _split(self, word: str) -> list[str]:
+        """Words typed without spaces ("dangkyvneid"), read as the fewest handbook words of two letters
+        or more; the longest first word of equals. [] when the word is not such a run."""
+        if len(word) < 5:
+            return []
+        # fewest[i]: the fewest handbook words that make up word[i:], as a list (None: none do)
+        fewest: list[list[str] | None] = [None] * len(word) + [[]]
+        for start in range(len(word) - 2, -1, -1):
+            for end in range(len(word), start + 1, -1):
+                rest, best = fewest[end], fewest[start]
+                if rest is not None and word[start:end] in self._frequency and (best is None or len(rest) + 1 < len(best)):
+                    fewest[start] = [word[start:end], *rest]
+        found = fewest[0]
+        return found if found and len(found) > 1 else []
 
     def spelled(self, text: str) -> list[str]:
         """The question's words before typo repair: regional words, abbreviations and split names done."""
-        return self._rejoin(expand(plain(standard(text)).split()))
+        return self._rejoin(expand([w for t in plain(standard(text)).split() for w in self._numbered(t)]))
+
+    def _numbered(self, token: str) -> list[str]:
+        """ "muc2" is "muc 2" when "muc" is a handbook word (else the digits may be VNI tone marks)."""
+        found = _TRAILING_NUMBER.fullmatch(token)
+        return [found[1], found[2]] if found and token not in self._frequency and found[1] in self._frequency else [token]
 
     def text(self, text: str) -> str:
         return self.repaired(self.spelled(text))
 
     def repaired(self, spelled: list[str]) -> str:
         """The question's words (as `spelled` gives them) with typos repaired, as the search compares them."""
-        return " ".join(expand([self.word(w) for w in spelled]))
+        return " ".join(expand([r for w in spelled for r in self.word(w).split()]))
 
     def _rejoin(self, tokens: list[str]) -> list[str]:
         """Names typed apart become the handbook's word: "v n e i d" and "zalo pay" (when "zalopay" is
