@@ -9,14 +9,20 @@ import csv
 import io
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
+from sqlmodel import select
 
 from handlers.surveys.definition import Group, Item, Option, Question, QuestionType, Repeat, Survey, flatten
 from handlers.surveys.export import LABELS, ExportOptions, Submission, to_bytes, workbook
-from storage.models import Household, SurveyResponse
+from handlers.surveys.reports import export
+from messages import render
+from storage.models import Campaign, Household, Person, Place, SurveyResponse
+from tests.cli_helpers import langso
+from tests.harness import Harness
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 Q = QuestionType
@@ -44,7 +50,7 @@ ITEMS: tuple[Item, ...] = (
     )),
     Question("adults", Q.CALCULATE, "", calculation=None),
 )
-SURVEY = Survey("ho-gia-dinh", "Khảo sát hộ gia đình", "", flatten(ITEMS), items=ITEMS)
+SURVEY = Survey("thanh-vien", "Khảo sát hộ gia đình", "", flatten(ITEMS), items=ITEMS)
 PHOTO = {"kind": "photo", "platform": "telegram", "ref": "AgADBAAD", "filename": "nha-mai.jpg",
          "mime": "image/jpeg", "size": 52_113, "media_id": 17}
 MAI = {
@@ -144,8 +150,8 @@ def test_without_an_address_a_media_cell_holds_the_file_name() -> None:
 
 def test_names_instead_of_labels() -> None:
     pages = _xlsx(ExportOptions("name", "name"))
-    assert list(pages) == ["ho-gia-dinh", "members", "phones"]
-    [mai, _pom] = _records(pages["ho-gia-dinh"])
+    assert list(pages) == ["thanh-vien", "members", "phones"]
+    [mai, _pom] = _records(pages["thanh-vien"])
     assert mai["internet"] == "fibre mobile"
     assert (mai["internet/fibre"], mai["internet/none"]) == (1, 0)
     assert mai["_loc_latitude"] == 22.43
@@ -176,3 +182,40 @@ def test_csv_is_the_households_sheet_with_iso_dates() -> None:
     assert mai["Mạng internet/Di động"] == "1"
     assert pom["Mạng internet/Di động"] == ""
     assert pom["Trạng thái"] == "Đang trả lời"
+
+
+async def test_cli_export_with_names_and_a_csv_that_says_which_repeats_it_leaves_out(
+    harness: Harness, sqlite_url: str, tmp_path: Path
+) -> None:
+    assert harness.app is not None
+    async with harness.app.sessions() as session:
+        village = (await session.exec(select(Place).where(Place.code == "THON-1"))).one()
+        head = Person(display_name="Trưởng thôn")
+        mai = Household(place_id=village.id, head_name="Hà Thị Mai", join_code="K7Q2M9")
+        session.add_all([head, mai])
+        await session.flush()
+        for code, answers in (("ho-gia-dinh", {"members": 5, "internet": "fibre", "sell_channels": ["zalo"]}),
+                              (SURVEY.code, MAI)):
+            campaign = Campaign(survey_code=code, place_id=village.id, opened_by=head.id)
+            session.add(campaign)
+            await session.flush()
+            session.add(SurveyResponse(campaign_id=campaign.id, household_id=mai.id, answers=answers,
+                                       status="submitted"))
+        await session.commit()
+        repeats = await export(session, SURVEY, [village], "csv", TZ)
+    assert repeats.households == 1
+    assert repeats.left_out == ["Thành viên", "Điện thoại"]
+    told = render("export_written", path="ho.csv", households=1, left_out=repeats.left_out)
+    assert "(Thành viên, Điện thoại) chỉ có trong tệp XLSX: chạy lại với --format xlsx" in told
+    told = render("survey_export_ready", households=1, fmt="csv", left_out=repeats.left_out, code="THON-1")
+    assert "(Thành viên, Điện thoại) chỉ có trong tệp XLSX: nhắn /xuat THON-1." in told
+
+    out = tmp_path / "ho.xlsx"
+    done = langso("export", "--survey", "ho-gia-dinh", "--place", "THON-1", "--names", "--out", str(out),
+                  env={"LANGSO_DATABASE_URL": sqlite_url})
+    assert done.returncode == 0, done.stderr
+    assert "chỉ có trong tệp XLSX" not in done.stdout  # an XLSX leaves nothing out
+    [row] = _records(load_workbook(out).active)
+    assert (row["members"], row["internet"], row["sell_channels"]) == (5, "fibre", "zalo")
+    assert row["sell_channels/zalo"] == 1
+    assert row["Chủ hộ"] == "Hà Thị Mai"
