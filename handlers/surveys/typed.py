@@ -270,7 +270,7 @@ def _from_link(link: str) -> str | None:
     for pattern in _LINK_PATTERNS:
         for found in pattern.finditer(link):
             lat, lon = float(found.group(1)), float(found.group(2))
-            if lat == 0 and lon == 0 and found.group(0).startswith("geo:"):  # geo:0,0?q=22.43,104.12: the query holds it
+            if lat == lon == 0 and found.group(0).startswith("geo:") and "q=" in link:  # geo:0,0?q=22.43,104.12
                 continue
             accuracy = _GEO_ACCURACY.search(link)
             return _point(lat, lon, 0.0, float(accuracy.group(1)) if accuracy else 0.0)
