@@ -471,6 +471,7 @@ def test_relative_days_count_from_the_village_today() -> None:
         ("audio", "🎤"),
         ("video", "📎"),
         ("file", "📎"),
+        ("typed", "gõ câu trả lời"),  # a photo sent to a text question
     ],
 )
 def test_each_refusal_explains_with_an_example(reason: str, example: str) -> None:
@@ -493,6 +494,6 @@ def test_a_refused_range_names_its_bounds_when_given() -> None:
     text = render("survey_invalid", reason="range", message="", count=0, among=[], start="1", end="5", step="1")
     assert "từ 1 đến 5" in text
     assert "bước" not in text
-    halves = render("survey_invalid", reason="range", message="", count=0, among=[], start="0", end="2", step="0,5")
-    assert "bước 0,5" in halves
+    halves = render("survey_invalid", reason="range", message="", count=0, among=[], start="0", end="2.5", step="0.5")
+    assert "từ 0 đến 2,5, theo bước 0,5" in halves  # the form's parameters, written as Vietnamese write numbers
     assert "khoảng" in render("survey_invalid", reason="range", message="", count=0, among=[])
