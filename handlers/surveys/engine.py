@@ -1,19 +1,38 @@
-"""The survey engine, without a chat: which question comes next, what an answer typed in a chat means,
-and what the answers look like read back. Answers are a dict of question name -> value (int, float,
-str, ISO date str, list of choice values); a question skipped with "bỏ qua" is present with None."""
+"""The survey engine, without a chat: which question comes next (a Slot: a question in one repeat
+instance, or a repeat's "another one?"), what an answer typed in a chat means, and what the answers look
+like read back. Answers are nested as definition.py's docstring says; answers.py reads and writes them.
+A question skipped with "bỏ qua" is present with None."""
 
 from __future__ import annotations
 
+import importlib
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 from datetime import date, datetime
+from types import ModuleType
+from typing import overload
 
 from handlers.handbook.normalize import plain
+from handlers.surveys import answers as tree
 from handlers.surveys import choosing
-from handlers.surveys.definition import Question, QuestionType, Survey
+from handlers.surveys.answers import MISSING, At, Resolver, computed, truth, value_at
+from handlers.surveys.definition import (
+    ASKED,
+    DONE_SUFFIX,
+    Group,
+    Item,
+    Option,
+    Question,
+    QuestionType,
+    Repeat,
+    Survey,
+    translated,
+)
+from handlers.surveys.expr import NodeSet
 
 Answers = Mapping[str, object]
+__all__ = ["MISSING", "At", "value_at"]
 
 SKIP = "bo qua"
 BACK = "quay lai"
@@ -30,6 +49,17 @@ _PHONE = re.compile(r"0(?:[35789][0-9]{8}|2[0-9]{9})")
 MAX_TEXT = 500
 
 
+def _typed_module() -> ModuleType | None:
+    """typed.py (the new kinds' parsers) is being written alongside: until it lands, text is taken."""
+    try:
+        return importlib.import_module("handlers.surveys.typed")
+    except ImportError:
+        return None
+
+
+_TYPED = _typed_module()
+
+
 @dataclass(frozen=True)
 class Invalid:
     """Why a typed answer was not taken; `reason` picks the explanation in survey_invalid.j2."""
@@ -39,6 +69,7 @@ class Invalid:
     among: tuple[int, ...] = ()  # "ambiguous": the numbers of the choices those words fit
 
 
+# old API: removed when answering.py uses slots
 def is_relevant(question: Question, answers: Answers, today: str) -> bool:
     return question.relevant is None or bool(question.relevant.evaluate(answers, today=today))
 
@@ -49,19 +80,6 @@ def next_question(survey: Survey, answers: Answers, today: str) -> Question | No
         if question.kind is not QuestionType.NOTE and question.name not in answers and is_relevant(question, answers, today):
             return question
     return None
-
-
-def notes_before(survey: Survey, question: Question, answers: Answers, today: str) -> list[Question]:
-    """The relevant notes right before a question: they are shown with it."""
-    notes: list[Question] = []
-    for candidate in survey.questions:
-        if candidate is question:
-            return notes
-        if candidate.kind is QuestionType.NOTE:
-            notes.append(candidate)
-        else:
-            notes = []
-    return [n for n in notes if is_relevant(n, answers, today)]
 
 
 def prune(survey: Survey, answers: Answers, today: str) -> dict[str, object]:
@@ -100,40 +118,367 @@ def is_back(text: str) -> bool:
     return plain(text) == BACK
 
 
-def parse_answer(question: Question, text: str, answers: Answers, today: str) -> object | Invalid:
-    """The value a typed answer stands for, checked against the question's type and constraint.
-    A skip returns None (only where the question is optional)."""
+# --- slots: where the resident is ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A question in one instance of its repeats, or (question None) the "another one?" of an open
+    `repeat`, whose `at` is then the enclosing instances' indices."""
+
+    question: Question | None
+    at: At = ()
+    repeat: Repeat | None = None
+
+    def same(self, other: Slot) -> bool:
+        """The same place in the form (questions compared by name: the chat rebuilds slots from names)."""
+        mine = self.question.name if self.question else self.repeat.name if self.repeat else ""
+        theirs = other.question.name if other.question else other.repeat.name if other.repeat else ""
+        return (mine, self.at, self.question is None) == (theirs, other.at, other.question is None)
+
+
+def asked(question: Question) -> bool:
+    """A question the resident answers (notes, calculates, metadata and read-only values are not)."""
+    return question.kind in ASKED and not question.read_only and not computed(question)
+
+
+@dataclass(frozen=True)
+class _Step:
+    slot: Slot
+    answered: bool
+    note: bool  # a note: shown with the question after it, never answered
+
+
+def _walk(survey: Survey, answers: Answers, today: str) -> Iterator[_Step]:
+    """Every slot of the form in the order it is asked, relevance checked in each instance."""
+    return _items(survey, answers, today, survey.items, (), ())
+
+
+def _items(
+    survey: Survey, answers: Answers, today: str, items: tuple[Item, ...], scope: tuple[str, ...], at: At
+) -> Iterator[_Step]:
+    resolver = Resolver(survey, answers, scope, at)
+    box = tree.box_at(answers, scope, at) or {}
+    for item in items:
+        if isinstance(item, Question):
+            note = item.kind is QuestionType.NOTE
+            if (note or asked(item)) and truth(item.relevant, resolver, today):
+                yield _Step(Slot(item, at), item.name in box, note)
+        elif isinstance(item, Group):
+            yield from _items(survey, answers, today, item.children, scope, at)
+        elif truth(item.relevant, resolver, today):
+            yield from _repeat(survey, answers, today, item, at)
+
+
+def _repeat(survey: Survey, answers: Answers, today: str, repeat: Repeat, at: At) -> Iterator[_Step]:
+    count = tree.count_of(survey, answers, repeat, at, today)
+    existing = len(tree.instances(answers, repeat, at))
+    # an open repeat starts with its first instance, as in ODK Collect; "another one?" follows the last
+    for index in range(count if count is not None else max(existing, 1)):
+        yield from _items(survey, answers, today, repeat.children, (*repeat.scope, repeat.name), (*at, index))
+    if count is None:
+        box = tree.box_at(answers, repeat.scope, at) or {}
+        yield _Step(Slot(None, at, repeat), bool(box.get(repeat.name + DONE_SUFFIX)), note=False)
+
+
+def next_slot(survey: Survey, answers: Answers, today: str) -> Slot | None:
+    """The first relevant slot not answered yet; None when everything relevant is answered."""
+    return next((step.slot for step in _walk(survey, answers, today) if not step.note and not step.answered), None)
+
+
+def previous_slot(survey: Survey, answers: Answers, slot: Slot, today: str) -> Slot | None:
+    """"quay lại": the answered slot just before `slot` (across instances and "another one?"); the last
+    answered one when `slot` is no longer asked; None at the first."""
+    before: Slot | None = None
+    for step in _walk(survey, answers, today):
+        if step.slot.same(slot):
+            return before
+        if step.answered and not step.note:
+            before = step.slot
+    return before
+
+
+def answered_slots(survey: Survey, answers: Answers, today: str) -> list[tuple[int, Slot]]:
+    """The answered (or skipped) questions, numbered as they are asked ("sửa câu N")."""
+    questions = (step for step in _walk(survey, answers, today) if not step.note and step.slot.question)
+    return [(number, step.slot) for number, step in enumerate(questions, 1) if step.answered]
+
+
+@overload
+def notes_before(survey: Survey, slot: Slot | None, answers: Answers, today: str, language: str = "") -> list[str]: ...
+@overload
+def notes_before(survey: Survey, slot: Question, answers: Answers, today: str) -> list[Question]: ...  # old API
+def notes_before(
+    survey: Survey, slot: Slot | Question | None, answers: Answers, today: str, language: str = ""
+) -> list[str] | list[Question]:
+    """The relevant notes right before a slot, labels filled in: they are shown with it. For `slot` None,
+    the notes after the last question (shown with the summary)."""
+    if isinstance(slot, Question):  # old API: removed when answering.py uses slots
+        return [note.question for note in _notes(survey, Slot(slot), answers, today) if note.question]
+    return [label_of(survey, note, answers, today, language) for note in _notes(survey, slot, answers, today)]
+
+
+def _notes(survey: Survey, slot: Slot | None, answers: Answers, today: str) -> list[Slot]:
+    notes: list[Slot] = []
+    for step in _walk(survey, answers, today):
+        if step.note:
+            notes.append(step.slot)
+        elif slot is not None and step.slot.same(slot):
+            break
+        else:
+            notes = []
+    return notes
+
+
+def instance_count(answers: Answers, repeat: Repeat, at: At) -> int:
+    """How many instances of `repeat` inside the enclosing instances `at` have begun (at least the first,
+    which an open repeat starts with)."""
+    return max(len(tree.instances(answers, repeat, at)), 1)
+
+
+def instance_of(
+    survey: Survey, slot: Slot, answers: Answers, today: str = ""
+) -> list[tuple[Repeat, int, int | None]]:
+    """For each repeat the slot is in: (repeat, 1-based instance number, count, None for an open one).
+    A "another one?" slot ends with its repeat and the number of instances so far."""
+    scope = slot.question.scope if slot.question else ()
+    found = []
+    for depth, (name, index) in enumerate(zip(scope, slot.at, strict=False)):
+        repeat = survey.repeats[name]
+        found.append((repeat, index + 1, tree.count_of(survey, answers, repeat, slot.at[:depth], today)))
+    if slot.question is None and slot.repeat is not None:
+        for depth, name in enumerate(slot.repeat.scope):
+            repeat = survey.repeats[name]
+            found.append((repeat, slot.at[depth] + 1, tree.count_of(survey, answers, repeat, slot.at[:depth], today)))
+        found.append((slot.repeat, max(len(tree.instances(answers, slot.repeat, slot.at)), 1), None))
+    return found
+
+
+# --- what the resident reads ----------------------------------------------------------------------------
+
+_FIELD = re.compile(r"\$\{([^}]*)\}")
+
+
+def _resolver(survey: Survey, slot: Slot, answers: Answers, language: str = "") -> Resolver:
+    if slot.question is not None:
+        return Resolver(survey, answers, slot.question.scope, slot.at, language)
+    scope = slot.repeat.scope if slot.repeat else ()
+    return Resolver(survey, answers, scope, slot.at, language)
+
+
+def fill(survey: Survey, text: str, resolver: Resolver) -> str:
+    """${name} in a label replaced by that answer as the resident reads it, in the slot's instance."""
+    if "${" not in text:
+        return text
+
+    def shown(match: re.Match[str]) -> str:
+        name = match.group(1)
+        value = resolver.ref(name)
+        question = survey.by_name.get(name)
+        values = list(value) if isinstance(value, NodeSet) else [value]
+        texts = [display(question, v, resolver.language) if question else _plain(v) for v in values]
+        return ", ".join(t for t in texts if t)
+
+    return _FIELD.sub(shown, text)
+
+
+def _plain(value: object) -> str | None:
+    if value is None or isinstance(value, dict | list):
+        return None
+    return number_text(value) if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
+
+
+def label_of(survey: Survey, slot: Slot, answers: Answers, today: str, language: str = "") -> str:  # noqa: ARG001 - the contract's signature
+    """The question's label (or, for "another one?", the repeat's) with ${field} filled in the instance."""
+    item = slot.question or slot.repeat
+    text = item.label_in(language) if item else ""
+    return fill(survey, text, _resolver(survey, slot, answers, language))
+
+
+def hint_of(survey: Survey, slot: Slot, answers: Answers, today: str, language: str = "") -> str:  # noqa: ARG001 - the contract's signature
+    text = slot.question.hint_in(language) if slot.question else ""
+    return fill(survey, text, _resolver(survey, slot, answers, language))
+
+
+def choices_of(survey: Survey, slot: Slot, answers: Answers, today: str, language: str = "") -> tuple[Option, ...]:
+    """The choices offered here: those the choice_filter lets through, in the form's order (the chat
+    numbers them afresh)."""
+    question = slot.question
+    if question is None:
+        return ()
+    if question.choice_filter is None:
+        return question.choices
+    resolver = _resolver(survey, slot, answers, language)
+    return tuple(
+        option
+        for option in question.choices
+        if question.choice_filter.evaluate(answers, today=today, resolver=resolver, row=_row(option, language))
+    )
+
+
+def _row(option: Option, language: str) -> dict[str, str]:
+    return {**dict(option.columns), "name": option.value, "label": translated(option.label, option.labels, language)}
+
+
+def default_of(survey: Survey, slot: Slot, answers: Answers, today: str, language: str = "") -> str:
+    """The question's default as text the resident could send back; "" when it has none."""
+    if slot.question is None:
+        return ""
+    return tree.default_of(survey, slot.question, slot.at, answers, today, language)
+
+
+# --- taking an answer -----------------------------------------------------------------------------------
+
+
+@overload
+def parse_answer(survey: Survey, slot: Slot, text: str, answers: Answers, today: str) -> object | Invalid: ...
+@overload
+def parse_answer(survey: Question, slot: str, text: Answers, answers: str) -> object | Invalid: ...  # old API
+def parse_answer(
+    survey: Survey | Question, slot: Slot | str, text: str | Answers, answers: Answers | str, today: str = ""
+) -> object | Invalid:
+    """The value a typed answer stands for: its type, then the constraint, in the slot's instance.
+    A skip returns None (only where the question is optional). `choices`: numbered as choices_of gives."""
+    if isinstance(survey, Question):  # old API: removed when answering.py uses slots
+        assert isinstance(slot, str)
+        assert isinstance(text, Mapping)
+        assert isinstance(answers, str)
+        flat = Resolver(Survey("", "", "", (survey,)), text)
+        return _checked(survey, slot, text, answers, flat, survey.choices)
+    assert isinstance(slot, Slot)
+    assert isinstance(text, str)
+    assert isinstance(answers, Mapping)
+    question = slot.question
+    if question is None:
+        return Invalid("choice")
+    resolver = _resolver(survey, slot, answers)
+    return _checked(question, text, answers, today, resolver, choices_of(survey, slot, answers, today))
+
+
+def _checked(
+    question: Question, text: str, answers: Answers, today: str, resolver: Resolver, choices: tuple[Option, ...]
+) -> object | Invalid:
     text = text.strip()
     if is_skip(text) or not text:
-        return Invalid("required") if question.required else None
-    value = _parse(question, text)
+        required = question.required or truth(question.required_if, resolver, today, default=False)
+        return Invalid("required", question.required_message) if required else None
+    value = _parse(question, text, choices, today)
     if isinstance(value, Invalid):
         return value
-    if question.constraint is not None and not question.constraint.evaluate(answers, current=value, today=today):
-        return Invalid("constraint", question.constraint_message)
+    if question.constraint is not None:
+        checking = replace(resolver, own=(question.name, value))
+        if not question.constraint.evaluate(answers, current=value, today=today, resolver=checking):
+            return Invalid("constraint", question.constraint_message)
     return value
 
 
-def _parse(question: Question, text: str) -> object | Invalid:
-    match question.kind:
+def record(
+    survey: Survey,
+    answers: Answers,
+    slot: Slot,
+    value: object,
+    today: str,
+    *,
+    now: str = "",
+    person: str = "",
+    device: str = "",
+) -> dict[str, object]:
+    """The answers with `value` at the slot, then settled (calculates, metadata, irrelevant ones dropped).
+    `now`: the village's local ISO date-time; `person`: the username; `device`: "langso:<platform>"."""
+    if slot.question is None:
+        raise ValueError("another-one slots take more()")
+    changed = tree.copied(dict(answers))
+    tree.ensure_box(changed, slot.question.scope, slot.at)[slot.question.name] = value
+    return tree.settle(survey, changed, today, now=now, person=person, device=device)
+
+
+def more(
+    survey: Survey,
+    answers: Answers,
+    slot: Slot,
+    yes: bool,
+    today: str,
+    *,
+    now: str = "",
+    person: str = "",
+    device: str = "",
+) -> dict[str, object]:
+    """The answer to "another one?": yes opens the next instance, no ends the repeat."""
+    repeat = slot.repeat
+    if repeat is None:
+        raise ValueError("only another-one slots take more()")
+    changed = tree.copied(dict(answers))
+    box = tree.ensure_box(changed, repeat.scope, slot.at)
+    listed = box.get(repeat.name)
+    if not isinstance(listed, list):
+        listed = box[repeat.name] = []
+    if yes:
+        wanted = max(len(listed), 1) + 1  # the first instance is there even before its first answer
+        listed.extend({} for _ in range(wanted - len(listed)))
+        box.pop(repeat.name + DONE_SUFFIX, None)
+    else:
+        box[repeat.name + DONE_SUFFIX] = True
+    return tree.settle(survey, changed, today, now=now, person=person, device=device)
+
+
+def _parse(question: Question, text: str, choices: tuple[Option, ...], today: str) -> object | Invalid:
+    kind = question.kind
+    match kind:
         case QuestionType.INTEGER:
             return _integer(text)
         case QuestionType.DECIMAL:
             found = _DECIMAL.fullmatch(text)
             return float(found.group(1).replace(",", ".")) if found else _integer(text, "decimal")
         case QuestionType.DATE:
-            return _date(text)
+            return _typed(kind, "parse_date", text, _day(today)) if _TYPED else _date(text)
         case QuestionType.PHONE:
             return _phone(text)
         case QuestionType.SELECT_ONE | QuestionType.SELECT_MULTIPLE:
-            return _chosen(question, text)
-        case _:
-            return text if len(text) <= MAX_TEXT else Invalid("text")
+            return _chosen(question, text, choices)
+        case QuestionType.TIME | QuestionType.ACKNOWLEDGE | QuestionType.BARCODE | QuestionType.GEOPOINT:
+            return _typed(kind, f"parse_{kind.value}", text)
+        case QuestionType.DATETIME:
+            return _typed(kind, "parse_datetime", text, _day(today))
+        case QuestionType.GEOTRACE | QuestionType.GEOSHAPE if _TYPED:
+            points = _TYPED.parse_points(text)
+            shape = _TYPED.shape_of(points, kind is QuestionType.GEOSHAPE)
+            return shape or Invalid(kind.value)
+        case QuestionType.RANGE:
+            start, end, step = (_parameter(question, key, fallback) for key, fallback in _RANGE)
+            return _typed(kind, "parse_range", text, start, end, step)
+        case QuestionType.RANK:
+            return _typed(kind, "parse_rank", text, choices)
+        case QuestionType.IMAGE | QuestionType.AUDIO | QuestionType.VIDEO | QuestionType.FILE:
+            return Invalid(kind.value)  # a file is sent, not typed: the chat takes attachments
+    return text if len(text) <= MAX_TEXT else Invalid("text")
 
 
-def _chosen(question: Question, text: str) -> str | list[str] | Invalid:
+_RANGE = (("start", 1.0), ("end", 10.0), ("step", 1.0))  # pyxform's defaults
+
+
+def _parameter(question: Question, key: str, fallback: float) -> float:
+    text = dict(question.parameters).get(key, "")
+    try:
+        return float(text)
+    except ValueError:
+        return fallback
+
+
+def _day(today: str) -> date:
+    return date.fromisoformat(today) if today else date.today()  # noqa: DTZ011 - only when no village date was given
+
+
+def _typed(kind: QuestionType, function: str, text: str, *args: object) -> object | Invalid:
+    """typed.py's parser for the kind; while typed.py is missing the text is taken as typed."""
+    if _TYPED is None:
+        return text if len(text) <= MAX_TEXT else Invalid("text")
+    value = getattr(_TYPED, function)(text, *args)
+    return Invalid(kind.value) if value is None else value
+
+
+def _chosen(question: Question, text: str, choices: tuple[Option, ...]) -> str | list[str] | Invalid:
     several = question.kind is QuestionType.SELECT_MULTIPLE
-    picked = choosing.pick(question.choices, text, several=several)
+    picked = choosing.pick(choices, text, several=several)
     if isinstance(picked, choosing.Ambiguous):
         return Invalid("ambiguous", picked.typed, picked.numbers)
     if several:
@@ -170,17 +515,25 @@ def _phone(text: str) -> str | Invalid:
     return digits if _PHONE.fullmatch(digits) else Invalid("phone")
 
 
-def display(question: Question, value: object) -> str | None:
+# --- reading answers back -------------------------------------------------------------------------------
+
+
+def display(question: Question, value: object, language: str = "") -> str | None:
     """An answer as a person reads it back; None for a skipped question."""
-    if value is None:
+    if value is None or value is MISSING:
         return None
     if question.kind is QuestionType.SELECT_ONE:
-        return question.choice_label(str(value))
-    if question.kind is QuestionType.SELECT_MULTIPLE and isinstance(value, list):
-        return ", ".join(question.choice_label(v) for v in value)
-    if question.kind is QuestionType.DATE:
-        return f"{date.fromisoformat(str(value)):%d/%m/%Y}"
-    if isinstance(value, int | float):
+        return question.choice_label(str(value), language)
+    if question.kind in (QuestionType.SELECT_MULTIPLE, QuestionType.RANK) and isinstance(value, list):
+        return ", ".join(question.choice_label(v, language) for v in value)
+    if question.kind is QuestionType.DATE and isinstance(value, str):
+        try:
+            return f"{date.fromisoformat(value[:10]):%d/%m/%Y}"
+        except ValueError:
+            return value
+    if isinstance(value, dict):  # a file: its name
+        return str(value.get("filename") or value.get("kind") or "")
+    if isinstance(value, int | float) and not isinstance(value, bool):
         return number_text(value)
     return str(value)
 
