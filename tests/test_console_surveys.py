@@ -172,7 +172,7 @@ def _upload(csrf: str, name: str, content: bytes) -> aiohttp.FormData:
 async def test_an_xlsform_upload_names_the_sheet_row_and_column_of_its_error(console: Harness, tmp_path: Path) -> None:
     app = console.app
     assert app is not None
-    wrong = xlsform(tmp_path, [*MARKET[:3], ["geopoint", "shop", "Shop", "Cửa hàng ở đâu?"]], MARKET_CHOICES)
+    wrong = xlsform(tmp_path, [*MARKET[:3], ["signature", "shop", "Shop", "Chủ cửa hàng ký"]], MARKET_CHOICES)
     right = xlsform(tmp_path, MARKET, MARKET_CHOICES, [["form_id", "form_title"], ["ban_hang", "Bán hàng qua mạng"]])
     async with client() as browser:
         await log_in(console, browser, OFFICIAL)
@@ -181,7 +181,7 @@ async def test_an_xlsform_upload_names_the_sheet_row_and_column_of_its_error(con
             text = await answer.text()
         assert answer.status == 422
         assert "trang &#34;survey&#34;, dòng 4, cột &#34;type&#34;" in text
-        assert "geopoint" in text
+        assert "signature" in text
         async with await _post(browser, console, "/khao-sat/nhap", _upload(csrf, "big.xlsx", b"x" * 600_000)) as answer:
             assert answer.status == 422
             assert "lớn hơn 512 KB" in await answer.text()

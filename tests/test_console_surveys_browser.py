@@ -81,7 +81,7 @@ async def test_an_official_opens_a_survey_follows_it_exports_and_imports_a_form(
         assert (record.via, record.households) == ("web", 2)
 
     # an XLSForm with a question type the bot cannot ask: the page names sheet, row and column
-    wrong = xlsform(tmp_path, [*MARKET[:3], ["geopoint", "shop", "Shop", "Cửa hàng ở đâu?"]], MARKET_CHOICES)
+    wrong = xlsform(tmp_path, [*MARKET[:3], ["signature", "shop", "Shop", "Chủ cửa hàng ký"]], MARKET_CHOICES)
     await page.get_by_label("Tệp biểu mẫu").set_input_files(
         {"name": "ban-hang.xlsx", "mimeType": "application/octet-stream", "buffer": wrong})
     await page.get_by_role("button", name="Kiểm tra và thêm khảo sát").click()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from handlers.surveys.definition import Indicator, Option, Question, QuestionType, Survey
+from handlers.surveys.definition import Group, Indicator, Option, QuestionType, Survey
 from handlers.surveys.expr import ExprError, compile_expr
 from handlers.surveys.forms import FormError, load_survey
 from messages import render
@@ -191,6 +191,16 @@ HEADER = ["type", "name", "label::English (en)", "label::Vietnamese (vi)", "requ
 YES_NO = [["list_name", "name", "label::Vietnamese (vi)"], ["yn", "yes", "Có"], ["yn", "no", "Không"]]
 
 
+def _load(content: bytes, filename: str = "ho.xlsx", media: dict[str, bytes] | None = None) -> Survey:
+    return load_survey(filename, content, media)
+
+
+def _refused(content: bytes, media: dict[str, bytes] | None = None) -> FormError:
+    with pytest.raises(FormError) as caught:
+        _load(content, media=media)
+    return caught.value
+
+
 def test_xlsform_loads_into_expected_survey(tmp_path: Path) -> None:
     content = xlsform(
         tmp_path,
@@ -200,7 +210,7 @@ def test_xlsform_loads_into_expected_survey(tmp_path: Path) -> None:
             ["integer", "members", "People?", "Mấy người?", "yes", None, ". >= 1 and . <= 30", "Từ 1 đến 30.", "Gõ số"],
             [],
             ["select_multiple ch", "channels", "Where?", "Bán ở đâu?", "TRUE", None, None, None, None, "minimal"],
-            ["begin group", "selling", None, None, None, "${members} > 1"],
+            ["begin group", "selling", "Selling", "Bán hàng", None, "${members} > 1"],
             ["select_one yn", "fibre", None, "Cáp quang?", "no", "selected(${channels}, 'zalo') or not(${members} = 2)"],
             ["end group"],
             ["note", "bye", None, "Cảm ơn!"],
@@ -214,40 +224,39 @@ def test_xlsform_loads_into_expected_survey(tmp_path: Path) -> None:
              "{numerator} trên {denominator} hộ có cáp quang"],
         ],
     )
-    survey = load_survey("ho.xlsx", content)
-    relevant = "(${members} > 1) and (selected(${channels}, 'zalo') or not(${members} = 2))"
-    assert survey == Survey(
-        code="ho-gia-dinh",
-        title="Khảo sát hộ",
-        purpose=render("survey_default_purpose"),
-        questions=(
-            Question(
-                "members", QuestionType.INTEGER, "Mấy người?", hint="Gõ số", required=True,
-                constraint=compile_expr(". >= 1 and . <= 30"), constraint_message="Từ 1 đến 30.",
-            ),
-            Question(
-                "channels", QuestionType.SELECT_MULTIPLE, "Bán ở đâu?", required=True,
-                choices=(Option("zalo", "Zalo"), Option("fb", "Facebook")),
-            ),
-            Question(
-                "fibre", QuestionType.SELECT_ONE, "Cáp quang?", choices=(Option("yes", "Có"), Option("no", "Không")),
-                relevant=compile_expr(relevant),
-            ),
-            Question("bye", QuestionType.NOTE, "Cảm ơn!"),
-        ),
-        indicators=(
-            Indicator(
-                "fibre", "Hộ có cáp quang", compile_expr("${fibre} = 'yes'"), compile_expr("1"),
-                "số hộ có cáp quang", "số hộ đã trả lời", 75.0, "{numerator} trên {denominator} hộ có cáp quang",
-            ),
-        ),
-        source="ho.xlsx",
+    survey = _load(content)
+    assert (survey.code, survey.title, survey.purpose, survey.source) == (
+        "ho-gia-dinh", "Khảo sát hộ", render("survey_default_purpose"), "ho.xlsx",
     )
-    fibre = survey.by_name["fibre"].relevant
-    assert fibre is not None
-    assert fibre.evaluate({"members": 3, "channels": ["fb"]}, today=TODAY) is True
-    assert fibre.evaluate({"members": 2, "channels": ["fb"]}, today=TODAY) is False
-    assert fibre.evaluate({"members": 1, "channels": ["zalo"]}, today=TODAY) is False  # the group's relevant holds
+    assert survey.languages == ("Vietnamese (vi)", "English (en)", "default")  # Vietnamese first, then form order
+    assert [(q.name, q.kind) for q in survey.questions] == [
+        ("start", QuestionType.METADATA), ("members", QuestionType.INTEGER), ("channels", QuestionType.SELECT_MULTIPLE),
+        ("fibre", QuestionType.SELECT_ONE), ("bye", QuestionType.NOTE), ("end", QuestionType.METADATA),
+    ]
+    start, members, channels, fibre, bye, _end = survey.questions
+    assert start.metadata == "start"
+    assert (members.label, members.labels, members.hint, members.required) == (
+        "Mấy người?", (("English (en)", "People?"),), "Gõ số", True,
+    )
+    assert (members.constraint, members.constraint_message) == (compile_expr(". >= 1 and . <= 30"), "Từ 1 đến 30.")
+    assert (channels.required, channels.appearance, channels.choices) == (
+        True, "minimal", (Option("zalo", "Zalo"), Option("fb", "Facebook")),
+    )
+    assert not fibre.required
+    assert fibre.relevant == compile_expr("(${members} > 1) and (selected(${channels}, 'zalo') or not(${members} = 2))")
+    assert fibre.relevant.evaluate({"members": 3, "channels": ["fb"]}, today=TODAY) is True
+    assert fibre.relevant.evaluate({"members": 1, "channels": ["zalo"]}, today=TODAY) is False  # the group's holds
+    group = survey.items[3]
+    assert isinstance(group, Group)
+    assert (group.name, group.label, group.labels) == ("selling", "Bán hàng", (("English (en)", "Selling"),))
+    assert group.children == (fibre,)
+    assert bye.label == "Cảm ơn!"
+    assert survey.indicators == (
+        Indicator(
+            "fibre", "Hộ có cáp quang", compile_expr("${fibre} = 'yes'"), compile_expr("1"),
+            "số hộ có cáp quang", "số hộ đã trả lời", 75.0, "{numerator} trên {denominator} hộ có cáp quang",
+        ),
+    )
 
 
 def test_xlsform_purpose_from_settings(tmp_path: Path) -> None:
@@ -256,84 +265,209 @@ def test_xlsform_purpose_from_settings(tmp_path: Path) -> None:
         [HEADER, ["integer", "members", None, "Mấy người?"]],
         settings=[["form_id", "form_title", "purpose"], ["ho", "Hộ", "Thôn hỏi để biết số người."]],
     )
-    assert load_survey("ho.xlsx", content).purpose == "Thôn hỏi để biết số người."
+    assert _load(content).purpose == "Thôn hỏi để biết số người."
 
 
-def test_xlsform_geopoint_names_sheet_row_and_column(tmp_path: Path) -> None:
+def test_xlsform_without_settings_takes_pyxform_defaults_from_the_file_name(tmp_path: Path) -> None:
+    """No settings sheet (111 of 132 real forms had none or used pyxform's own names): pyxform's
+    id_string (the file name) is the code and the title."""
+    content = xlsform(tmp_path, [["type", "name", "label"], ["integer", "members", "Mấy người?"]], settings=[])
+    survey = _load(content, "Điều tra Hộ_2024 (v2).xlsx")
+    assert (survey.code, survey.title, survey.languages) == ("dieu-tra-ho-2024-v2", "Điều tra Hộ_2024 (v2)", ())
+    named = xlsform(tmp_path, [["type", "name", "label"], ["integer", "m", "M"]], settings=[["id_string", "title"], ["x_1", "X"]])
+    assert (_load(named).code, _load(named).title) == ("x-1", "X")
+
+
+def test_xlsform_geopoint_and_every_chat_type_import(tmp_path: Path) -> None:
+    """Types the bot once refused now import with their kind (pyxform's older names too)."""
     content = xlsform(
         tmp_path,
         [
-            HEADER,
-            ["start", "start"],
-            ["integer", "members", None, "Mấy người?"],
-            [],  # blank rows still count: the author sees Excel's row numbers
-            ["geopoint", "where", None, "Ở đâu?"],
+            ["type", "name", "label", "parameters", "appearance"],
+            ["geopoint", "where", "Ở đâu?"], ["geotrace", "road", "Đường"], ["geoshape", "field", "Ruộng"],
+            ["photo", "pic", "Ảnh"], ["audio", "voice", "Tiếng"], ["video", "clip", "Phim"], ["file", "doc", "Tệp"],
+            ["time", "at", "Giờ"], ["dateTime", "when", "Lúc"], ["trigger", "ok", "Đồng ý"], ["barcode", "code", "Mã"],
+            ["range", "score", "Điểm", "start=0 end=5"], ["rank pick", "order", "Xếp hạng"],
+            ["select one from pick", "one", "Chọn"], ["select all that apply from pick", "many", "Chọn nhiều"],
+            ["deviceid", "dev"], ["username", "user"], ["today", "day"], ["audit", "audit"],
         ],
+        choices=[["list_name", "name", "label"], ["pick", "a", "A"], ["pick", "b", "B"]],
     )
-    with pytest.raises(FormError) as caught:
-        load_survey("ho.xlsx", content)
-    error = caught.value
-    assert (error.sheet, error.row, error.column, error.reason, error.value) == (
-        "survey", 5, "type", "unsupported_type", "geopoint",
-    )
-    message = str(error)
-    assert 'ho.xlsx — trang "survey", dòng 5, cột "type"' in message
-    assert '"geopoint"' in message
-    assert "select_multiple" in message
-    assert "phone" not in message
+    kinds = {q.name: (q.kind.value, q.metadata) for q in _load(content).questions}
+    assert kinds == {
+        "where": ("geopoint", ""), "road": ("geotrace", ""), "field": ("geoshape", ""), "pic": ("image", ""),
+        "voice": ("audio", ""), "clip": ("video", ""), "doc": ("file", ""), "at": ("time", ""),
+        "when": ("datetime", ""), "ok": ("acknowledge", ""), "code": ("barcode", ""), "score": ("range", ""),
+        "order": ("rank", ""), "one": ("select_one", ""), "many": ("select_multiple", ""),
+        "dev": ("metadata", "deviceid"), "user": ("metadata", "username"), "day": ("metadata", "today"),
+        "audit": ("metadata", "audit"),
+    }
+    survey = _load(content)
+    assert survey.by_name["score"].parameters == (("start", "0"), ("end", "5"), ("step", "1"))
+    assert [c.value for c in survey.by_name["order"].choices] == ["a", "b"]
 
 
-def test_xlsform_unsupported_column_is_named(tmp_path: Path) -> None:
+def test_xlsform_repeats_with_count_nested_and_xpath_paths(tmp_path: Path) -> None:
     content = xlsform(
         tmp_path,
         [
-            [*HEADER, "choice_filter"],
-            ["select_one yn", "fibre", None, "Cáp quang?"],
-            ["select_one yn", "wifi", None, "Có wifi?", None, None, "name = 'yes'"],
+            ["type", "name", "label", "repeat_count", "relevant", "calculation", "constraint", "required"],
+            ["integer", "hh_size", "Số người"],
+            ["begin repeat", "members", "Thành viên", "${hh_size}"],
+            ["text", "m_name", "Tên"],
+            ["integer", "age", "Tuổi của ${m_name}", None, None, None, ". < 120"],
+            ["begin_repeat", "phones", "Điện thoại", None, "../age > 15"],
+            ["text", "number", "Số máy", None, None, None, None, "../../age > 17"],
+            ["end_repeat"],
+            ["end repeat"],
+            ["calculate", "total_age", None, None, None, "sum(/data/members/age)"],
         ],
-        choices=YES_NO,
     )
-    with pytest.raises(FormError) as caught:
-        load_survey("ho.xlsx", content)
-    error = caught.value
-    assert (error.row, error.column, error.reason) == (3, "choice_filter", "unsupported_column")
-    assert 'dòng 3, cột "choice_filter"' in str(error)
+    survey = _load(content)
+    members, phones = survey.repeats["members"], survey.repeats["phones"]
+    assert (members.count, members.scope, phones.scope) == (compile_expr("${hh_size}"), (), ("members",))
+    assert phones.relevant == compile_expr("${age} > 15")
+    assert survey.by_name["number"].scope == ("members", "phones")
+    assert survey.by_name["number"].required_if == compile_expr("${age} > 17")
+    assert not survey.by_name["number"].required
+    assert survey.by_name["age"].label == "Tuổi của ${m_name}"
+    assert survey.by_name["total_age"].calculation == compile_expr("sum(${age})")
+    assert [type(item).__name__ for item in survey.items] == ["Question", "Repeat", "Question"]
 
 
-def test_xlsform_relevant_on_later_question_fails(tmp_path: Path) -> None:
+def test_xlsform_translations_single_colon_and_required_message(tmp_path: Path) -> None:
+    """`label:English` (single colon, no :: anywhere) is a translation for pyxform; the languages come
+    out Vietnamese first whatever the form's default."""
     content = xlsform(
         tmp_path,
         [
-            HEADER,
-            ["integer", "members", None, "Mấy người?", None, "${adults} > 0"],
-            ["integer", "adults", None, "Mấy người lớn?"],
+            ["type", "name", "label:English", "label:Tiếng Việt", "hint:English", "bind:required",
+             "bind:jr:requiredMsg:Tiếng Việt"],
+            ["text", "who", "Who?", "Ai?", "Your name", "yes", "Xin cho biết tên."],
+        ],
+        settings=[["form_id", "default_language"], ["ten", "English"]],
+    )
+    survey = _load(content)
+    (who,) = survey.questions
+    assert survey.languages == ("Tiếng Việt", "English")
+    assert (who.label, who.labels) == ("Ai?", (("English", "Who?"),))
+    assert (who.hint, who.hints) == ("Your name", (("English", "Your name"),))
+    assert (who.required, who.required_message) == (True, "Xin cho biết tên.")
+    assert who.label_in("English") == "Who?"
+
+
+def test_xlsform_or_other_gets_our_vietnamese_labels(tmp_path: Path) -> None:
+    content = xlsform(
+        tmp_path,
+        [HEADER, ["select_one yn or_other", "net", "Internet?", "Có mạng không?"]],
+        choices=[["list_name", "name", "label::Vietnamese (vi)", "label::English (en)"], ["yn", "yes", "Có", "Yes"]],
+    )
+    net, other = _load(content).questions
+    assert [(c.value, c.label, c.labels) for c in net.choices] == [
+        ("yes", "Có", (("English (en)", "Yes"),)), ("other", "Khác (ghi rõ)", (("English (en)", "Other"),)),
+    ]
+    assert (other.name, other.kind, other.other_of) == ("net_other", QuestionType.TEXT, "net")
+    assert other.label == "Xin ghi rõ: Có mạng không?"
+    assert other.relevant == compile_expr("selected(${net}, 'other')")
+
+
+def test_xlsform_same_name_in_two_groups_is_renamed(tmp_path: Path) -> None:
+    content = xlsform(
+        tmp_path,
+        [
+            ["type", "name", "label", "relevant"],
+            ["begin group", "grp1", "Chủ hộ"], ["text", "name", "Tên"], ["end group"],
+            ["begin group", "grp2", "Vợ/chồng"], ["text", "name", "Tên"], ["text", "x.y-z", "Ghi chú", "../name != ''"],
+            ["end group"],
         ],
     )
-    with pytest.raises(FormError) as caught:
-        load_survey("ho.xlsx", content)
-    error = caught.value
-    assert (error.row, error.column, error.reason, error.value) == (2, "relevant", "not_earlier", "adults")
-    assert "${adults}" in str(error)
+    survey = _load(content)
+    assert [q.name for q in survey.questions] == ["name", "grp2_name", "x.y-z"]
+    assert survey.by_name["x.y-z"].relevant == compile_expr("${grp2_name} != ''")  # the path says which one
+
+
+def test_xlsform_relevant_naming_a_later_question_is_accepted(tmp_path: Path) -> None:
+    """ODK allows it; over chat the later answer is still empty when the question is asked."""
+    content = xlsform(
+        tmp_path,
+        [HEADER, ["integer", "members", None, "Mấy người?", None, "${adults} > 0"], ["integer", "adults", None, "Người lớn?"]],
+    )
+    relevant = _load(content).by_name["members"].relevant
+    assert relevant is not None
+    assert relevant.evaluate({}, today=TODAY) is False
+
+
+def test_xlsform_select_one_from_file_reads_the_media_csv(tmp_path: Path) -> None:
+    content = xlsform(tmp_path, [["type", "name", "label"], ["select_one_from_file villages.csv", "village", "Thôn?"]])
+    csv_file = "name,label,commune\nban-pho,Bản Phố,bac-ha\nna-hoi,Na Hối,bac-ha\n".encode()
+    village = _load(content, media={"villages.csv": csv_file}).by_name["village"]
+    assert village.choices == (
+        Option("ban-pho", "Bản Phố", columns=(("commune", "bac-ha"),)),
+        Option("na-hoi", "Na Hối", columns=(("commune", "bac-ha"),)),
+    )
+    error = _refused(content)
+    assert (error.row, error.column, error.reason, error.value) == (2, "type", "missing_file", "villages.csv")
+    assert "--media" in str(error)
+
+
+def test_xlsform_select_one_external_reads_the_external_choices_sheet(tmp_path: Path) -> None:
+    content = xlsform(
+        tmp_path,
+        [["type", "name", "label", "choice_filter"], ["select_one prov", "prov", "Tỉnh"],
+         ["select_one_external dist", "dist", "Huyện", "prov=${prov}"]],
+        choices=[["list_name", "name", "label"], ["prov", "lc", "Lào Cai"]],
+        sheets={"external_choices": [["list_name", "name", "label", "prov"], ["dist", "bh", "Bắc Hà", "lc"]]},
+    )
+    dist = _load(content).by_name["dist"]
+    assert [(c.value, c.label, dict(c.columns).get("prov")) for c in dist.choices] == [("bh", "Bắc Hà", "lc")]
+
+
+def test_xlsform_signature_is_refused_with_its_row(tmp_path: Path) -> None:
+    content = xlsform(
+        tmp_path, [["type", "name", "label", "appearance"], ["text", "n", "Tên"], [], ["image", "sign", "Ký tên", "signature"]]
+    )
+    error = _refused(content)
+    assert (error.sheet, error.row, error.column, error.reason) == ("survey", 4, "appearance", "drawn_image")
+    assert 'trang "survey", dòng 4, cột "appearance"' in str(error)
 
 
 def test_xlsform_bad_expression_names_its_cell(tmp_path: Path) -> None:
     content = xlsform(
         tmp_path,
-        [[*HEADER, "constraint"], ["text", "id", None, "Mã?", None, None, "pulldata('x', 'y', 'z', .)"]],
+        [[*HEADER, "constraint"], ["text", "id", None, "Mã?", None, None, "no_such_function('x', .)"]],
     )
-    with pytest.raises(FormError) as caught:
-        load_survey("ho.xlsx", content)
-    assert (caught.value.row, caught.value.column, caught.value.reason) == (2, "constraint", "unknown_function")
-    assert '"pulldata"' in str(caught.value)
+    error = _refused(content)
+    assert (error.row, error.column, error.reason) == (2, "constraint", "unknown_function")
+    assert '"no_such_function"' in str(error)
 
 
-def test_xlsform_rejected_by_pyxform(tmp_path: Path) -> None:
-    """An unclosed group passes our row checks; pyxform's own conversion catches it."""
-    content = xlsform(tmp_path, [HEADER, ["begin group", "g"], ["integer", "members", None, "Mấy người?"]])
-    with pytest.raises(FormError) as caught:
-        load_survey("ho.xlsx", content)
-    assert caught.value.reason == "pyxform"
-    assert "group" in caught.value.value
+@pytest.mark.parametrize(
+    ("survey", "row", "words"),
+    [
+        ([HEADER, ["begin group", "g"], ["integer", "members", None, "Mấy người?"]], 2, "end_group"),  # never closed
+        ([HEADER, ["integer", "members", None, "Mấy người?"], ["integer", "members", None, "Lại?"]], 3, "members"),
+        ([HEADER, ["select_one nolist", "x", None, "X?"]], 2, "nolist"),
+        ([["name", "label"], ["x", "X"]], None, "type"),
+    ],
+)
+def test_xlsform_rejected_by_pyxform_in_three_lines(
+    tmp_path: Path, survey: list[list[object]], row: int | None, words: str
+) -> None:
+    error = _refused(xlsform(tmp_path, survey, YES_NO))
+    assert (error.reason, error.row) == ("pyxform", row)
+    assert words in error.value
+    message = str(error)
+    assert len(message.splitlines()) <= 3
+    assert "http" not in message
+    assert "Traceback" not in message
+
+
+def test_xlsform_import_warns_nothing(tmp_path: Path, recwarn: pytest.WarningsRecorder) -> None:
+    """openpyxl's and pyxform's warnings (here: a data validation, an untranslated or_other) stay quiet."""
+    content = xlsform(tmp_path, [HEADER, ["select_one yn or_other", "net", "Internet?", "Mạng?"], ["image", "p", None, "Ảnh"]],
+                      choices=YES_NO)
+    _load(content)
+    assert not recwarn.list
 
 
 def test_unknown_format() -> None:

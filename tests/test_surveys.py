@@ -451,11 +451,11 @@ async def test_an_imported_xlsform_with_skip_logic_runs_in_the_chat(harness: Har
 
 def test_an_xlsform_with_an_unsupported_type_is_refused_naming_its_row(tmp_path, sqlite_url: str) -> None:
     path = tmp_path / "ban-hang.xlsx"
-    path.write_bytes(xlsform(tmp_path, [*MARKET[:3], ["geopoint", "shop", "Shop", "Cửa hàng ở đâu?"]], MARKET_CHOICES))
+    path.write_bytes(xlsform(tmp_path, [*MARKET[:3], ["signature", "shop", "Shop", "Chủ cửa hàng ký"]], MARKET_CHOICES))
     refused = langso("survey", "import", str(path), env={"LANGSO_DATABASE_URL": sqlite_url})
     assert refused.returncode == 1
     assert 'trang "survey", dòng 4, cột "type"' in refused.stderr
-    assert "geopoint" in refused.stderr
+    assert "signature" in refused.stderr
     listed = langso("survey", "list", env={"LANGSO_DATABASE_URL": sqlite_url})
     assert "ban-hang" not in listed.stdout
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -11,11 +12,11 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.surveys.definition import Survey
-from handlers.surveys.forms import load_survey
+from handlers.surveys.form_files import pack, unpack
+from handlers.surveys.forms import SUFFIXES, load_survey
 from storage.models import SurveyForm
 
 SHIPPED = Path(__file__).resolve().parents[2] / "messages" / "surveys"
-SUFFIXES = (".toml", ".xlsx")
 
 
 def shipped() -> dict[str, Survey]:
@@ -39,7 +40,7 @@ class Catalog:
         forms = await session.exec(select(SurveyForm))
         imported = {}
         for form in forms.all():
-            survey = load_survey(form.filename, form.content)
+            survey = load_survey(form.filename, *unpack(form.content))
             imported[survey.code] = survey
         self._surveys = {**self._shipped, **imported}
         self._seen = seen  # type: ignore[assignment]
@@ -58,9 +59,12 @@ class Catalog:
         return sorted(self._surveys.values(), key=lambda s: s.title)
 
 
-async def keep(session: AsyncSession, survey: Survey, filename: str, content: bytes, at: datetime) -> None:
-    """An imported form goes into the database (every process's catalog takes it in at its next
-    refresh), replacing an earlier import of the same code."""
+async def keep(
+    session: AsyncSession, survey: Survey, filename: str, content: bytes, at: datetime,
+    media: Mapping[str, bytes] | None = None,
+) -> None:
+    """An imported form goes into the database with the files it names (every process's catalog takes
+    it in at its next refresh), replacing an earlier import of the same code."""
     form = await session.get(SurveyForm, survey.code) or SurveyForm(code=survey.code, filename=filename, content=b"")
-    form.filename, form.content, form.imported_at = filename, content, at
+    form.filename, form.content, form.imported_at = filename, pack(content, media or {}), at
     session.add(form)
