@@ -62,6 +62,9 @@ TODAY = date(2026, 3, 20)
         ("15 tháng 3", "2026-03-15"),
         ("mùng 5 tháng 1", "2026-01-05"),
         ("ngày 15/3/2024", "2024-03-15"),
+        ("15 thg 3 2024", "2024-03-15"),
+        ("15 3 2024", "2024-03-15"),  # spaces: the four-digit year says it is a date
+        ("15 tháng 3, 2024", "2024-03-15"),
     ],
 )
 def test_a_date_as_typed_is_stored_as_the_day_it_means(typed: str, stored: str) -> None:
@@ -125,6 +128,10 @@ def test_a_text_that_is_no_single_day_is_refused(typed: str) -> None:
         ("12 giờ đêm", "00:00:00"),
         ("2 giờ đêm", "02:00:00"),
         ("khoảng 9h sáng", "09:00:00"),
+        ("8am", "08:00:00"),
+        ("8:30 PM", "20:30:00"),
+        ("12pm", "12:00:00"),
+        ("12 am", "00:00:00"),
     ],
 )
 def test_a_time_as_typed_is_stored_on_the_24_hour_clock(typed: str, stored: str) -> None:
@@ -146,6 +153,7 @@ def test_a_time_as_typed_is_stored_on_the_24_hour_clock(typed: str, stored: str)
         "sáng 8 giờ tối",
         "8 giờ kém 75",
         "0 giờ kém 15",
+        "13pm",
         "５:30",
         "",
     ],
@@ -167,6 +175,7 @@ def test_a_text_that_is_no_time_of_day_is_refused(typed: str) -> None:
         ("8h sáng nay", "2026-03-20T08:00:00"),
         ("2024-03-15T08:30", "2024-03-15T08:30:00"),
         ("2024-03-15 08:30:15", "2024-03-15T08:30:15"),
+        ("ngày 15 tháng 3 năm 2024 lúc 8 giờ 30 phút sáng", "2024-03-15T08:30:00"),
     ],
 )
 def test_a_date_and_time_typed_in_either_order_are_stored_together(typed: str, stored: str) -> None:

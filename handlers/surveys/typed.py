@@ -20,6 +20,7 @@ from handlers.surveys import choosing
 from handlers.surveys.definition import Option
 
 _MAX_TYPED = 120  # a date or a time is short; a longer text is something else, and costs nothing to refuse
+_MAX_WORDS = 16  # "ngày 15 tháng 3 năm 2024 lúc 8 giờ 30 phút sáng" is 13; a datetime tries every cut
 _MAX_PLACE = 2000  # map links are long
 MAX_BARCODE = 200
 
@@ -28,8 +29,9 @@ MAX_BARCODE = 200
 _WORDS = frozenset({
     "hom", "nay", "qua", "kia", "bua", "ngay", "mai", "mot", "thang", "nam", "mung", "truoc", "nua", "sau",
     "gio", "phut", "giay", "ruoi", "kem", "sang", "trua", "chieu", "toi", "dem", "luc", "vao", "buoi",
-    "khoang", "h", "g", "p", "t",
+    "khoang", "h", "g", "p", "t", "am", "pm",
 })  # fmt: skip
+_SHORT = {"thg": "thang", "th": "thang", "ng": "ngay", "hqua": "hom qua"}
 _TELEX_DOUBLE = (("dd", "d"), ("aa", "a"), ("aw", "a"), ("ee", "e"), ("oo", "o"), ("ow", "o"), ("uw", "u"))
 _TOKEN = re.compile(r"[0-9]+|[a-z]+|[^\sa-z0-9]")
 _FILLER = frozenset({"luc", "vao", "buoi", "khoang", ","})  # "lúc 8 giờ", "buổi sáng", "khoảng 7h"
@@ -43,15 +45,19 @@ def _fold(text: str) -> str:
 
 
 def _word(token: str) -> str:
-    """A word of our vocabulary typed with Telex leftovers ("hoom", "thangs", "giowf") as the word."""
+    """A word of our vocabulary typed with Telex leftovers ("hoom", "thangs", "giowf") or shortened ("thg")
+    as the word."""
     if token in _WORDS or not token.isalpha():
         return token
+    if token in _SHORT:
+        return _SHORT[token]
     undone = token
     for telex, letter in _TELEX_DOUBLE:
         undone = undone.replace(telex, letter)
-    for candidate in (undone, undone[:-1]):  # the tone letter typed last: s f r x j
-        if candidate in _WORDS:
-            return candidate
+    if undone in _WORDS:
+        return undone
+    if undone[-1] in "sfrxj" and undone[:-1] in _WORDS:  # the tone letter typed last
+        return undone[:-1]
     return token
 
 
@@ -62,7 +68,7 @@ def _tokens(text: str) -> list[str]:
     words = [w for w in (_word(t) for t in _TOKEN.findall(_fold(text))) if w not in _FILLER]
     while words and words[-1] in _END_MARKS:  # "15/3/2024."
         words.pop()
-    return words
+    return words if len(words) <= _MAX_WORDS else []
 
 
 # --- dates ---------------------------------------------------------------------------------------------
@@ -76,6 +82,7 @@ _DAYS_FROM_TODAY = {
 }  # fmt: skip
 _DAYS_AGO = re.compile(r"([0-9]{1,4}) ngay (truoc|nua|sau)")
 _NUMERIC = re.compile(r"(?:ngay |mung )?([0-9]{1,2}) ([/.-]) ([0-9]{1,2})(?: \2 ([0-9]{4}|[0-9]{2}))?")
+_SPACED = re.compile(r"(?:ngay |mung )?([0-9]{1,2}) ([0-9]{1,2}) ([0-9]{4})")  # "15 3 2024": the year says it is a date
 _ISO = re.compile(r"([0-9]{4}) ([/.-]) ([0-9]{1,2}) \2 ([0-9]{1,2})")
 _SPELLED = re.compile(r"(?:ngay |mung )*([0-9]{1,2}) thang ([0-9]{1,2})(?: (?:nam )?([0-9]{4}))?")
 _YEARS = range(1900, 2101)
@@ -97,6 +104,8 @@ def _date_of(words: str, today: date) -> date | None:
         return _shifted(today, -days if found.group(2) == "truoc" else days)
     if found := _NUMERIC.fullmatch(words):
         return _calendar(found.group(4), found.group(3), found.group(1), today)
+    if found := _SPACED.fullmatch(words):
+        return _calendar(found.group(3), found.group(2), found.group(1), today)
     if found := _ISO.fullmatch(words):
         return _calendar(found.group(1), found.group(3), found.group(4), today)
     if found := _SPELLED.fullmatch(words):
@@ -131,7 +140,7 @@ def _calendar(year: str | None, month: str, day: str, today: date) -> date | Non
 
 # --- times ---------------------------------------------------------------------------------------------
 
-_PERIOD = r"sang|trua|chieu|toi|dem"
+_PERIOD = r"sang|trua|chieu|toi|dem|am|pm"
 _TIME = re.compile(
     rf"(?:(?P<before>{_PERIOD}) )?(?:"
     r"(?P<h1>[0-9]{1,2}) : (?P<m1>[0-9]{2})(?: : (?P<s1>[0-9]{2}))?"  # 8:30, 20:15:00
@@ -173,6 +182,10 @@ def _in_day(hour: int, period: str | None) -> int | None:
         late = {"trua": range(12, 15), "chieu": range(12, 19), "toi": range(17, 24), "dem": range(21, 24)}
         return hour if hour in late.get(period, ()) else None
     match period:
+        case "am":  # 12 am is midnight
+            return 0 if hour == 12 else hour
+        case "pm":
+            return hour if hour == 12 else hour + 12
         case "sang":
             return hour if hour <= 11 else None
         case "trua":
