@@ -1,7 +1,7 @@
 """Answers to the survey question kinds a chat has no widget for, as residents type them: dates
 ("15/3/2024", "hôm qua", "ngay 15 thang 3"), times ("8h30", "2 giờ chiều"), places (typed coordinates, map
 links, a shared location), ranges, ranks, acknowledgements and barcodes. Plain functions: text in, the
-value in the survey model's format out (see /docs and definition.py), or None when the text is not one.
+value in the survey model's format out (definition.py's docstring), or None when the text is not one.
 
 Text is compared without case or diacritics, Telex leftovers undone ("hoom qua", "thangs"); only ASCII
 digits count ("５" is no number). Everything here runs on every answer: regular expressions, no
