@@ -219,3 +219,20 @@ async def test_cli_export_with_names_and_a_csv_that_says_which_repeats_it_leaves
     assert (row["members"], row["internet"], row["sell_channels"]) == (5, "fibre", "zalo")
     assert row["sell_channels/zalo"] == 1
     assert row["Chủ hộ"] == "Hà Thị Mai"
+
+
+def test_sheet_titles_excel_refuses_are_made_valid_and_distinct() -> None:
+    long = "Người ở cùng nhà / tạm vắng [năm 2026]"  # '/', '[' and over 31 characters: Excel refuses it
+    items: tuple[Item, ...] = (
+        Repeat("residents", long, children=(Question("r_name", Q.TEXT, "Tên", scope=("residents",)),)),
+        Repeat("absent", long, children=(Question("a_name", Q.TEXT, "Tên", scope=("absent",)),)),
+    )
+    survey = Survey("o-cung", "Người ở cùng", "", flatten(items), items=items)
+    answers = {"residents": [{"r_name": "Mai"}], "absent": [{"a_name": "Pọm"}]}
+    household = Household(id=3, place_id=1, head_name="Hà Thị Mai", join_code="C")
+    response = SurveyResponse(id=3, campaign_id=1, household_id=3, answers=answers, status="submitted",
+                              updated_at=datetime(2026, 3, 1, tzinfo=UTC))
+    sheets = workbook(survey, [Submission("Thôn 1", household, response)], TZ)
+    book = load_workbook(io.BytesIO(to_bytes(sheets, "xlsx")))
+    assert book.sheetnames == ["Người ở cùng", "Người ở cùng nhà tạm vắng năm 2", "Người ở cùng nhà tạm vắng n (2)"]
+    assert [_records(page)[0]["Tên"] for page in book.worksheets[1:]] == ["Mai", "Pọm"]
