@@ -16,6 +16,7 @@ import alembic.util
 from aiohttp import web
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from bot.answer_media import AnswerMedia
 from bot.channels import telegram, zalo
 from bot.channels.local import LocalChannel
 from bot.channels.telegram import TelegramChannel
@@ -84,6 +85,7 @@ class App:
         self._syncing: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
         self._media_pruning: asyncio.Task[None] | None = None
+        self._answer_files: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._sole: TextIO | None = None  # SQLite: the lock that keeps a second process off the file
         self.leases: Leases | None = None  # PostgreSQL: other processes may share the work
@@ -196,6 +198,10 @@ class App:
         self._spawn(self.reminders.send_pending())  # what a crash left unsent: not in the start-up path
         self._retention = self._spawn(InboxRetention(self.sessions, settings.privacy, self.clock).run(self._stopping))
         self._media_pruning = self._spawn(self.media.run(self._stopping))
+        self.answer_media = AnswerMedia(self.engine, self.sessions, {p: r.channel for p, r in routes.items()}, self.clock,
+                                        public_url=settings.handler.links.console_url,
+                                        sole_process=is_sqlite(settings.database_url))
+        self._answer_files = self._spawn(self.answer_media.run(self._stopping))
         resumed = await self.dispatcher.resume()
         if resumed:
             log.info("%d updates received before the last stop are being handled now", resumed)
@@ -292,7 +298,8 @@ class App:
         self._stopping.set()
         # the sync and the retention are let finish, not cancelled: a task cancelled inside a SQLite
         # transaction leaves the database locked for the rest of the process
-        await asyncio.gather(*(t for t in (self._syncing, self._retention, self._media_pruning, self._sweep)
+        await asyncio.gather(*(t for t in (self._syncing, self._retention, self._media_pruning, self._answer_files,
+                                         self._sweep)
                                if t is not None),
                              return_exceptions=True)
         for worker in self.workers.values():

@@ -437,7 +437,17 @@ class FakeTelegram:
         reply_to_message_id: int | None = None,
         first_name: str = "",
         entities_for_commands: bool = True,
+        voice: bool = False,
+        audio: bool = False,
+        video: bool = False,
+        video_note: bool = False,
+        location: tuple[float, float] | None = None,
+        horizontal_accuracy: float | None = None,
+        venue: str | None = None,
     ) -> int:
+        """A person's message. `voice`/`audio`/`video`/`video_note`: that file, made up or `content`
+        (served by getFile like photos and documents); `location`: (latitude, longitude) shared from the
+        phone, as a venue named `venue` when given."""
         sender = self._user(from_id, first_name)  # first, so a new private chat gets the name
         chat = self._chat(chat_id)
         msg = self._new_message(chat, sender)
@@ -464,6 +474,23 @@ class FakeTelegram:
                 "file_name": file_name, "mime_type": mime_type, "file_size": file_size or len(data),
             }
             self.files[f"BQACAgUAAxkBAAI{n:06d}"] = (f"documents/file_{n}{_suffix(file_name)}", data)
+        for kind, wanted, path in (("voice", voice, "voice/file_{n}.oga"), ("audio", audio, "music/file_{n}.mp3"),
+                                   ("video", video, "videos/file_{n}.mp4"),
+                                   ("video_note", video_note, "video_notes/file_{n}.mp4")):
+            if wanted:
+                n = next(self._file_ids)
+                data = content if content is not None else _made_up(f"{kind} {n}", 9_000)
+                file_id = f"{_FILE_PREFIXES[kind]}{n:06d}"
+                msg[kind] = {"file_id": file_id, "file_unique_id": f"AgAD{n:06d}{kind[0]}", "duration": 4,
+                             "file_size": file_size or len(data), **_MEDIA_FIELDS[kind]}
+                self.files[file_id] = (path.format(n=n), data)
+        if location is not None:
+            place = {"latitude": location[0], "longitude": location[1]}
+            if horizontal_accuracy is not None:
+                place["horizontal_accuracy"] = horizontal_accuracy
+            msg["location"] = place
+            if venue is not None:
+                msg["venue"] = {"location": place, "title": venue, "address": ""}
         if caption is not None:
             msg["caption"] = caption
             if entities_for_commands and (ent := self._command_entity(caption)):
@@ -1337,6 +1364,17 @@ class FakeTelegram:
                 return resp.status
         except (TimeoutError, aiohttp.ClientError, OSError):
             return 0
+
+
+# what Telegram's ids of each kind of file start with, and the fields its message object adds
+_FILE_PREFIXES = {"voice": "AwACAgUAAxkBAAI", "audio": "CQACAgUAAxkBAAI", "video": "BAACAgUAAxkBAAI",
+                  "video_note": "DQACAgUAAxkBAAI"}
+_MEDIA_FIELDS: dict[str, dict[str, Any]] = {
+    "voice": {"mime_type": "audio/ogg"},
+    "audio": {"mime_type": "audio/mpeg", "file_name": "bai_hat.mp3", "performer": "", "title": ""},
+    "video": {"mime_type": "video/mp4", "file_name": "video.mp4", "width": 640, "height": 360},
+    "video_note": {"length": 240},
+}
 
 
 def _made_up(label: str, size: int) -> bytes:

@@ -40,6 +40,7 @@ from handlers.chat import (
     Event,
     Fetched,
     Incoming,
+    Location,
     Outcome,
     Outgoing,
     Quoted,
@@ -145,7 +146,7 @@ class TelegramChannel(Channel):
                 return None
             content = bytes(await file.download_as_bytearray())
         except BadRequest as exc:
-            log.warning("telegram: file of a notice not available (%s)", exc)
+            log.warning("telegram: a file is no longer available (%s)", exc)
             return None
         if len(content) > limit:
             return None
@@ -281,6 +282,7 @@ class TelegramChannel(Channel):
             user_name=message.from_user.full_name,
             text=text,
             attachment=_attachment(message),
+            location=_location(message),
             quoted=Quoted(reply_to.text or reply_to.caption or "", _attachment(reply_to), str(reply_to.message_id))
             if reply_to else None,
             chat_title=message.chat.title or "",
@@ -353,7 +355,24 @@ def _attachment(message: Message) -> Attachment | None:
         return Attachment(
             "document", document.file_id, PLATFORM, document.file_name or "", document.file_size or 0, document.mime_type or ""
         )
+    if message.voice:
+        voice = message.voice
+        return Attachment("voice", voice.file_id, PLATFORM, size=voice.file_size or 0, mime=voice.mime_type or "audio/ogg")
+    for kind, sent in (("audio", message.audio), ("video", message.video)):
+        if sent:
+            return Attachment(kind, sent.file_id, PLATFORM, sent.file_name or "", sent.file_size or 0, sent.mime_type or "")
+    if message.video_note:  # the round video: a video like any other once stored
+        note = message.video_note
+        return Attachment("video", note.file_id, PLATFORM, size=note.file_size or 0, mime="video/mp4")
     return None
+
+
+def _location(message: Message) -> Location | None:
+    """A place shared from the phone; a venue (a named place picked from the map) carries one too."""
+    where = message.location or (message.venue.location if message.venue else None)
+    if where is None:
+        return None
+    return Location(where.latitude, where.longitude, where.horizontal_accuracy)
 
 
 def _file_id(sent: Message) -> str | None:

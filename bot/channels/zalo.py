@@ -38,6 +38,9 @@ CONNECT_TIMEOUT = 5.0
 
 # Events that carry a person's message. Stickers and unsupported content still become an Incoming with
 # empty text (as a Telegram sticker does), so the bot can answer with its menu instead of staying silent.
+# These four are all the platform documents: a bot receives no shared location, voice note, video or
+# file (they come as "unsupported"), so a place is typed there (coordinates or a map link) and a photo
+# is the only file a Zalo resident can give as an answer.
 TEXT = "message.text.received"
 IMAGE = "message.image.received"
 STICKER = "message.sticker.received"

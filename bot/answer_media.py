@@ -1,0 +1,222 @@
+"""Files residents send as survey answers, fetched from their platform into the media store.
+
+The chat (handlers/surveys) records such an answer with media_id None and an `answer_file` row in the same
+transaction (handlers/surveys/answer_files.py). This worker claims due rows about once a second, fetches
+each file once through the channel it came from, keeps it in the media store and writes its media_id into
+the answer. A file the platform no longer serves, or one over the limit, is marked failed at once; a
+network failure is retried with growing waits, then marked failed. A claim lasts CLAIM: a process that
+stops or crashes mid-fetch leaves the row to be taken again (at once by the next start where it is the
+only process), so nothing is lost to a restart. The export links a stored file through `link`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timedelta
+from typing import TypeVar
+from urllib.parse import quote
+
+from sqlalchemy import or_, update
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.media import ROUTE
+from handlers.chat import Attachment, Channel, Fetched
+from handlers.media import mime_of
+from handlers.surveys.answer_files import file_answer, limit_of
+from storage import media
+from storage.autocommit import autocommit
+from storage.models import AnswerFile, AnswerFileStatus, Media, SurveyResponse
+from storage.outage import kind_of
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+POLL_EVERY = 1.0  # seconds between looks for new files when there was nothing to do
+BATCH = 4  # files fetched at once by one process
+CLAIM = timedelta(minutes=2)  # a 20 MB download on a slow line fits well within it
+MAX_ATTEMPTS = 12  # with waits from 10 s doubling to an hour: about seven hours of trying
+LINK_VALID = timedelta(days=30)  # an exported spreadsheet's links work this long
+
+
+class _Stopping(Exception):
+    """The process stops: a fetch under way is abandoned, its claim left to run out."""
+
+
+class AnswerMedia:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        sessions: async_sessionmaker[AsyncSession],
+        channels: Mapping[str, Channel],
+        clock: Callable[[], datetime],
+        *,
+        public_url: str,
+        sole_process: bool,
+    ) -> None:
+        self._engine = engine
+        self._sessions = sessions
+        self._channels = channels
+        self._clock = clock
+        self._public_url = public_url
+        self._sole_process = sole_process
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Collect until `stop`; awaited, never cancelled (a task cancelled inside a SQLite transaction
+        leaves the database locked), and a fetch under way is given up when `stop` is set."""
+        if self._sole_process:
+            with contextlib.suppress(Exception):  # the claims then run out by themselves
+                await self._release_claims()
+        while not stop.is_set():
+            try:
+                handled = await self.collect(stop)
+            except Exception as exc:
+                log.warning("answer files: a round failed (%s); the next one tries again", kind_of(exc))
+                handled = 0
+            if not handled:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), POLL_EVERY)
+
+    async def collect(self, stop: asyncio.Event | None = None) -> int:
+        """One round: the files due now, fetched and stored; returns how many were claimed."""
+        claimed = await self._claim()
+        await asyncio.gather(*(self._collect(row, stop) for row in claimed))
+        return len(claimed)
+
+    async def link(self, session: AsyncSession, media_id: int, now: datetime) -> str:
+        """An address of a stored answer file on the bot's web server, valid for LINK_VALID (for the
+        export); committed with the caller's session."""
+        name = (await session.exec(select(Media.filename).where(Media.id == media_id))).one()
+        link_id, token = await media.new_link(session, media_id, now + LINK_VALID)
+        return f"{self._public_url}{ROUTE}/{link_id}/{token}/{quote(name)}"
+
+    async def _release_claims(self) -> None:
+        """The only process starts: a claim still held was left by its previous run."""
+        async with autocommit(self._engine) as connection:
+            await connection.execute(
+                update(AnswerFile).where(col(AnswerFile.claimed_until).is_not(None)).values(claimed_until=None)
+            )
+
+    async def _claim(self) -> list[AnswerFile]:
+        """Due rows, claimed in one statement: with several processes on PostgreSQL, a row another one
+        claimed meanwhile fails the outer condition when it is checked again, so each file has one fetcher."""
+        now = self._clock()
+        unclaimed = or_(col(AnswerFile.claimed_until).is_(None), col(AnswerFile.claimed_until) <= now)
+        due = (
+            select(AnswerFile.id)
+            .where(AnswerFile.status == AnswerFileStatus.PENDING, col(AnswerFile.next_try_at) <= now, unclaimed)
+            .order_by(col(AnswerFile.id))
+            .limit(BATCH)
+        )
+        async with autocommit(self._engine) as connection:
+            rows = await connection.execute(
+                update(AnswerFile).where(col(AnswerFile.id).in_(due), unclaimed)
+                .values(claimed_until=now + CLAIM)
+                .returning(*(col(column) for column in (AnswerFile.id, AnswerFile.response_id, AnswerFile.question,
+                                                        AnswerFile.at, AnswerFile.kind, AnswerFile.platform,
+                                                        AnswerFile.ref, AnswerFile.attempts)))
+            )
+            return sorted((AnswerFile(**row._mapping) for row in rows), key=lambda row: row.id or 0)
+
+    async def _collect(self, row: AnswerFile, stop: asyncio.Event | None) -> None:
+        channel = self._channels.get(row.platform)
+        if channel is None:  # this process does not serve the platform: another may
+            await self._retry(row, f"{row.platform} is not served here")
+            return
+        try:
+            async with self._sessions() as session:
+                stored = await media.find(session, row.platform, row.ref)  # the same file sent before
+            if stored is not None:
+                await self._store(row, stored=stored)
+                return
+            fetched = await _unless_stopping(
+                channel.fetch(Attachment(row.kind, row.ref, row.platform), limit_of(row.kind)), stop
+            )
+        except _Stopping:
+            return
+        except Exception as exc:
+            await self._retry(row, kind_of(exc))
+            return
+        if fetched is None:  # gone for good, or over the limit
+            log.warning("answer file %s: %s no longer serves it, or it is over %d MB; marked failed",
+                        row.id, row.platform, limit_of(row.kind) // (1024 * 1024))
+            await self._mark(row, status=AnswerFileStatus.FAILED)
+            return
+        await self._store(row, fetched=fetched)
+
+    async def _store(self, row: AnswerFile, *, stored: media.Stored | None = None, fetched: Fetched | None = None) -> None:
+        """Keep the file and write its media_id into the answer, if the answer still is this file; the
+        row is locked before the answers, the order erasure takes them in."""
+        async with self._sessions() as session:
+            current = (
+                await session.exec(
+                    select(AnswerFile).where(AnswerFile.id == row.id).with_for_update().execution_options(populate_existing=True)
+                )
+            ).first()
+            if current is None or current.status != AnswerFileStatus.PENDING:  # erased, or done elsewhere
+                return
+            response = (
+                await session.exec(
+                    select(SurveyResponse).where(SurveyResponse.id == current.response_id)
+                    .with_for_update().execution_options(populate_existing=True)
+                )
+            ).first()
+            answers = copy.deepcopy(response.answers) if response else {}  # a new object: the JSON is written
+            answer = file_answer(answers, current.question, current.at, current.ref)
+            if response is None or answer is None:  # the resident changed the answer meanwhile
+                current.status, current.claimed_until = AnswerFileStatus.DROPPED, None
+                session.add(current)
+                await session.commit()
+                return
+            if stored is None:
+                assert fetched is not None
+                mime = mime_of(fetched.filename, fetched.mime)
+                stored = await media.keep(session, fetched.content, current.kind, mime, fetched.filename or "tep",
+                                          current.platform, current.ref)
+            answer["media_id"] = stored.id  # `answer` lives inside `answers`
+            response.answers = answers
+            current.status, current.media_id, current.claimed_until = AnswerFileStatus.STORED, stored.id, None
+            session.add(response)
+            session.add(current)
+            await session.commit()
+
+    async def _retry(self, row: AnswerFile, why: str) -> None:
+        attempts = row.attempts + 1
+        if attempts >= MAX_ATTEMPTS:
+            log.warning("answer file %s: fetching failed %d times (%s); marked failed", row.id, attempts, why)
+            await self._mark(row, status=AnswerFileStatus.FAILED, attempts=attempts)
+            return
+        wait = timedelta(seconds=min(3600, 10 * 2 ** (attempts - 1)))
+        log.info("answer file %s: fetching failed (%s); trying again in %d s", row.id, why, wait.total_seconds())
+        await self._mark(row, attempts=attempts, next_try_at=self._clock() + wait)
+
+    async def _mark(self, row: AnswerFile, **values: object) -> None:
+        async with autocommit(self._engine) as connection:
+            await connection.execute(
+                update(AnswerFile).where(col(AnswerFile.id) == row.id, col(AnswerFile.status) == AnswerFileStatus.PENDING)
+                .values(claimed_until=None, **values)
+            )
+
+
+async def _unless_stopping(work: Awaitable[T], stop: asyncio.Event | None) -> T:
+    """`work`'s result, or _Stopping (with `work` cancelled) if `stop` is set first."""
+    task = asyncio.ensure_future(work)
+    if stop is None:
+        return await task
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        raise _Stopping
+    return task.result()
+

@@ -1,0 +1,352 @@
+"""What residents send as survey answers besides text: the adapters turn Telegram's photos, voice notes,
+videos and shared places (and Zalo's photos) into the chat contract; the bot fetches an answer's file
+once into the media store, within seconds and across a restart, serves it to the export at an expiring
+address, marks a file the platform no longer has as failed, and erases it with the household's answers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlmodel import func, select
+
+from bot.app import App
+from bot.channels.telegram import TelegramChannel
+from bot.channels.zalo import ZaloChannel
+from handlers import admin
+from handlers.chat import Attachment, Incoming, Location
+from handlers.media import refusal_of
+from handlers.people import person_for
+from handlers.surveys.answer_files import answer_of, remember_file
+from storage import media
+from storage.models import (
+    AnswerFile,
+    AnswerFileStatus,
+    Campaign,
+    Household,
+    Media,
+    MediaLink,
+    SurveyResponse,
+    utcnow,
+)
+from tests.conftest import TOKEN, settings_for
+from tests.fake_telegram import FakeTelegram
+from tests.fake_zalo import FakeZalo
+
+RESIDENT = 301
+PHOTO = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 30 + b"\xff\xd9"  # stands for a JPEG: every byte value
+VOICE = b"OggS" + bytes(range(255, -1, -1)) * 12
+
+
+# --- the adapters -------------------------------------------------------------------------------
+
+
+Store = Callable[[str, dict[str, Any]], Coroutine[Any, Any, None]]
+
+
+@contextlib.asynccontextmanager
+async def _polled(poll: Callable[[Store], Coroutine[Any, Any, None]]) -> AsyncIterator[list[dict[str, Any]]]:
+    """The updates a channel's long polling stores, while the block runs."""
+    stored: list[dict[str, Any]] = []
+
+    async def store(_key: str, payload: dict[str, Any]) -> None:
+        stored.append(payload)
+
+    task = asyncio.create_task(poll(store))
+    try:
+        yield stored
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_telegram_photo_voice_video_and_places_reach_handlers(fake: FakeTelegram) -> None:
+    channel = TelegramChannel(TOKEN, fake.url, connections=2)
+    await channel.start()
+    try:
+        async with _polled(channel.poll) as stored:
+            fake.message(RESIDENT, RESIDENT, photo=True, content=PHOTO, caption="nhà tôi")
+            fake.message(RESIDENT, RESIDENT, voice=True, content=VOICE)
+            fake.message(RESIDENT, RESIDENT, video_note=True)
+            fake.message(RESIDENT, RESIDENT, audio=True)
+            fake.message(RESIDENT, RESIDENT, location=(22.4312, 104.1205), horizontal_accuracy=12.5)
+            fake.message(RESIDENT, RESIDENT, location=(21.0285, 105.8542), venue="Nhà văn hóa thôn")
+            await fake.wait_for(lambda: len(stored) == 6, timeout=10)
+        photo, voice, note, audio, shared, venue = (channel.parse(payload) for payload in stored)
+    finally:
+        await channel.stop()
+    assert isinstance(photo, Incoming)
+    assert photo.text == "nhà tôi"
+    assert photo.attachment is not None
+    assert (photo.attachment.kind, photo.attachment.size, photo.attachment.mime) == ("photo", len(PHOTO), "image/jpeg")
+    assert fake.files[photo.attachment.ref][1] == PHOTO  # the largest size's id: the file getFile serves
+    assert voice is not None
+    assert voice.attachment is not None
+    assert (voice.attachment.kind, voice.attachment.size, voice.attachment.mime) == ("voice", len(VOICE), "audio/ogg")
+    assert note is not None
+    assert note.attachment is not None
+    assert (note.attachment.kind, note.attachment.mime) == ("video", "video/mp4")  # a round video is a video
+    assert audio is not None
+    assert audio.attachment is not None
+    assert (audio.attachment.kind, audio.attachment.filename) == ("audio", "bai_hat.mp3")
+    assert shared is not None
+    assert (shared.location, shared.attachment, shared.text) == (Location(22.4312, 104.1205, 12.5), None, "")
+    assert venue is not None
+    assert venue.location == Location(21.0285, 105.8542, None)
+    assert photo.location is None
+
+
+def test_notices_still_carry_only_photos_and_documents() -> None:
+    """A voice note or a video sent while writing a notice is refused as before (the type reply),
+    rather than relayed into every village."""
+    for kind in ("voice", "audio", "video"):
+        why = refusal_of(Attachment(kind, "file-id", "telegram", size=1000))
+        assert why is not None
+        assert why.reason == "type"
+    assert refusal_of(Attachment("photo", "file-id", "telegram", size=1000, mime="image/jpeg")) is None
+
+
+async def test_zalo_image_is_a_photo_and_nothing_else_carries_a_place(zalo: FakeZalo) -> None:
+    """The Zalo Bot Platform documents four events (text, image, sticker, unsupported): a photo comes
+    as its URL; a place can only be typed there (coordinates or a map link), as text."""
+    channel = ZaloChannel(zalo.token, zalo.url, connections=2)
+    channel.poll_timeout = 1
+    await channel.start()
+    try:
+        url = zalo.host("nha.jpg", PHOTO)
+        async with _polled(channel.poll) as stored:
+            zalo.push("message.image.received", "zl-1", "zl-1", photo_url=url, caption="ảnh nhà")
+            zalo.push("message.text.received", "zl-1", "zl-1", text="22.4312, 104.1205")
+            await zalo.wait_for(lambda: len(stored) == 2, timeout=10)
+        image, typed = (channel.parse(payload) for payload in stored)
+        assert image is not None
+        assert image.attachment == Attachment("photo", url, "zalo")
+        assert image.text == "ảnh nhà"
+        fetched = await channel.fetch(image.attachment, 10 * 1024 * 1024)
+        assert fetched is not None
+        assert fetched.content == PHOTO
+        assert typed is not None
+        assert (typed.text, typed.location) == ("22.4312, 104.1205", None)
+    finally:
+        await channel.stop()
+
+
+# --- the collector --------------------------------------------------------------------------------
+
+
+@dataclass
+class Bot:
+    app: App
+    telegram: FakeTelegram
+    response_id: int
+    household_id: int
+
+
+async def _start(fake: FakeTelegram, database_url: str, port: int) -> App:
+    settings = settings_for(database_url, fake.url, web={"port": port, "public_url": f"http://127.0.0.1:{port}"})
+    app = App(settings)
+    await app.start()
+    return app
+
+
+async def _seed(app: App) -> tuple[int, int]:
+    """A village with a campaign, and the resident's household with an answer set begun: (response id,
+    household id)."""
+    async with app.sessions() as session:
+        await admin.add_place(session, "commune", "XA1", "Xã Hòa Bình", None)
+        village = await admin.add_place(session, "village", "THON-1", "Thôn 1", "XA1")
+        head = await person_for(session, "telegram", "900", "Trưởng thôn")
+        household = Household(place_id=village.id, head_name="Lò Văn Páo", join_code="PAO123")
+        session.add(household)
+        await session.flush()
+        resident = await person_for(session, "telegram", str(RESIDENT), "Páo", private=True)
+        resident.household_id = household.id
+        campaign = Campaign(survey_code="ho_gia_dinh", place_id=village.id, opened_by=head.id)
+        session.add_all([resident, campaign])
+        await session.flush()
+        assert campaign.id is not None
+        assert household.id is not None
+        response = SurveyResponse(campaign_id=campaign.id, household_id=household.id, answers={"chu_ho": "Lò Văn Páo"})
+        session.add(response)
+        await session.commit()
+        assert response.id is not None
+        return response.id, household.id
+
+
+@pytest.fixture
+async def bot(fake: FakeTelegram, database_url: str, unused_tcp_port: int) -> AsyncIterator[Bot]:
+    """On SQLite and on PostgreSQL (where the claim is one UPDATE ... RETURNING shared by processes)."""
+    app = await _start(fake, database_url, unused_tcp_port)
+    try:
+        response_id, household_id = await _seed(app)
+        fake.add_private(RESIDENT)
+        yield Bot(app, fake, response_id, household_id)
+    finally:
+        await app.stop()
+
+
+def _sent_file(fake: FakeTelegram, kind: str, content: bytes) -> Attachment:
+    """A file the resident sent (the fake's getFile serves it), as the adapter describes it."""
+    file_id = f"{kind}-{len(fake.files) + 1}"
+    fake.files[file_id] = (f"{kind}s/file_{len(fake.files) + 1}.{'jpg' if kind == 'photo' else 'oga'}", content)
+    return Attachment(kind, file_id, "telegram", size=len(content), mime="image/jpeg" if kind == "photo" else "audio/ogg")
+
+
+async def _answer(app: App, response_id: int, answers: dict[str, Any], *files: tuple[str, tuple[int, ...], Attachment]) -> None:
+    """What the survey chat does with a media answer: the value with media_id None, and the file row."""
+    async with app.sessions() as session:
+        response = await session.get(SurveyResponse, response_id)
+        assert response is not None
+        response.answers = answers
+        session.add(response)
+        for question, at, attachment in files:
+            await remember_file(session, response_id, question, at, attachment)
+        await session.commit()
+
+
+async def _answers(app: App, response_id: int) -> dict[str, Any]:
+    async with app.sessions() as session:
+        response = await session.get(SurveyResponse, response_id)
+        assert response is not None
+        return response.answers
+
+
+async def _rows(app: App) -> list[AnswerFile]:
+    async with app.sessions() as session:
+        return list((await session.exec(select(AnswerFile).order_by(AnswerFile.id))).all())
+
+
+async def _until(check: Callable[[], Coroutine[Any, Any, bool]], timeout: float = 10.0) -> float:
+    """Seconds until `check` holds."""
+    started = time.monotonic()
+    while not await check():
+        if time.monotonic() - started > timeout:
+            raise AssertionError("not within the time allowed")
+        await asyncio.sleep(0.05)
+    return time.monotonic() - started
+
+
+async def _get(url: str) -> tuple[int, bytes]:
+    async with aiohttp.ClientSession() as client, client.get(url) as response:
+        return response.status, await response.read()
+
+
+async def _link(app: App, media_id: int) -> str:
+    async with app.sessions() as session:
+        url = await app.answer_media.link(session, media_id, utcnow())
+        await session.commit()
+    return url
+
+
+async def test_a_photo_and_a_voice_note_in_a_repeat_are_stored_within_seconds(bot: Bot) -> None:
+    photo = _sent_file(bot.telegram, "photo", PHOTO)
+    voice = _sent_file(bot.telegram, "voice", VOICE)
+    members = [{"ten": "Páo"}, {"ten": "Mai", "loi_chao": answer_of(voice)}]
+    await _answer(bot.app, bot.response_id, {"chu_ho": "Lò Văn Páo", "anh_nha": answer_of(photo), "members": members},
+                  ("anh_nha", (), photo), ("loi_chao", (1,), voice))
+
+    async def stored() -> bool:
+        answers = await _answers(bot.app, bot.response_id)
+        return bool(answers["anh_nha"]["media_id"]) and bool(answers["members"][1]["loi_chao"]["media_id"])
+
+    seconds = await _until(stored)
+    assert seconds < 3.0  # the collector looks every second
+    answers = await _answers(bot.app, bot.response_id)
+    assert answers["members"][0] == {"ten": "Páo"}  # nothing else in the answers changed
+    assert answers["anh_nha"] == {**answer_of(photo), "media_id": answers["anh_nha"]["media_id"]}
+    assert sorted(bot.telegram.downloads) == ["photos/file_1.jpg", "voices/file_2.oga"]  # each fetched once
+    assert {row.status for row in await _rows(bot.app)} == {AnswerFileStatus.STORED}
+    for answer, content, mime in ((answers["anh_nha"], PHOTO, "image/jpeg"),
+                                  (answers["members"][1]["loi_chao"], VOICE, "audio/ogg")):
+        url = await _link(bot.app, answer["media_id"])
+        async with aiohttp.ClientSession() as client, client.get(url) as response:
+            assert (response.status, await response.read(), response.content_type) == (200, content, mime)
+    # the media store's pruning (files no notice of the last keep_days uses) leaves answers' files alone
+    async with bot.app.sessions() as session:
+        assert await media.prune(session, utcnow() + timedelta(days=365), utcnow()) == 0
+
+
+async def test_a_file_the_platform_no_longer_has_is_marked_failed_once(bot: Bot) -> None:
+    gone = Attachment("photo", "AgACAgUAAxkBAAI-expired", "telegram", size=1000, mime="image/jpeg")
+    await _answer(bot.app, bot.response_id, {"anh_nha": answer_of(gone)}, ("anh_nha", (), gone))
+
+    async def failed() -> bool:
+        return [row.status for row in await _rows(bot.app)] == [AnswerFileStatus.FAILED]
+
+    await _until(failed)
+    await asyncio.sleep(1.5)  # rounds go on: the file is not asked for again
+    assert [m for m, params in bot.telegram.calls if m == "getFile"] == ["getFile"]
+    assert (await _answers(bot.app, bot.response_id))["anh_nha"]["media_id"] is None
+
+
+async def test_an_answer_changed_before_its_file_came_keeps_nothing(bot: Bot) -> None:
+    first = _sent_file(bot.telegram, "photo", PHOTO)
+    second = _sent_file(bot.telegram, "photo", PHOTO[::-1])
+    # the resident sent one photo, then another for the same question before the first was fetched
+    await _answer(bot.app, bot.response_id, {"anh_nha": answer_of(second)}, ("anh_nha", (), first), ("anh_nha", (), second))
+
+    async def settled() -> bool:
+        return all(row.status != AnswerFileStatus.PENDING for row in await _rows(bot.app))
+
+    await _until(settled)
+    assert [row.status for row in await _rows(bot.app)] == [AnswerFileStatus.DROPPED, AnswerFileStatus.STORED]
+    async with bot.app.sessions() as session:
+        assert (await session.exec(select(Media.size))).all() == [len(PHOTO)]
+
+
+async def test_a_restart_mid_fetch_still_stores_the_file(fake: FakeTelegram, sqlite_url: str, unused_tcp_port: int) -> None:
+    app = await _start(fake, sqlite_url, unused_tcp_port)
+    try:
+        response_id, _ = await _seed(app)
+        photo = _sent_file(fake, "photo", PHOTO)
+        fake.response_delay = 30.0  # Telegram answers nothing for now: getFile hangs
+        await _answer(app, response_id, {"anh_nha": answer_of(photo)}, ("anh_nha", (), photo))
+
+        async def claimed() -> bool:
+            return [row.claimed_until is not None for row in await _rows(app)] == [True]
+
+        await _until(claimed)
+    finally:
+        stopping = time.monotonic()
+        await app.stop()
+    assert time.monotonic() - stopping < 10  # the fetch under way was given up, not waited for
+    fake.response_delay = 0.0
+    app = await _start(fake, sqlite_url, unused_tcp_port)
+    try:
+        async def stored() -> bool:
+            return bool((await _answers(app, response_id))["anh_nha"]["media_id"])
+
+        assert await _until(stored) < 3.0  # the claim the stopped run held is released at start
+        assert fake.downloads == ["photos/file_1.jpg"]
+    finally:
+        await app.stop()
+
+
+async def test_erasure_takes_the_stored_file_and_its_address(bot: Bot) -> None:
+    photo = _sent_file(bot.telegram, "photo", PHOTO)
+    await _answer(bot.app, bot.response_id, {"anh_nha": answer_of(photo)}, ("anh_nha", (), photo))
+
+    async def stored() -> bool:
+        return bool((await _answers(bot.app, bot.response_id))["anh_nha"]["media_id"])
+
+    await _until(stored)
+    url = await _link(bot.app, (await _answers(bot.app, bot.response_id))["anh_nha"]["media_id"])
+    assert await _get(url) == (200, PHOTO)
+
+    for text in ("/xoadulieu", "1"):
+        before = len(bot.telegram.messages_to(RESIDENT))
+        bot.telegram.message(RESIDENT, RESIDENT, text)
+        await bot.telegram.wait_for(lambda: len(bot.telegram.messages_to(RESIDENT)) > before)  # noqa: B023
+    assert "1 ảnh, ghi âm, video hay tệp" in (bot.telegram.messages_to(RESIDENT)[-1].text or "")
+    assert await _get(url) == (404, b"404: Not Found")
+    async with bot.app.sessions() as session:
+        for model in (Media, MediaLink, AnswerFile, SurveyResponse):
+            assert (await session.exec(select(func.count()).select_from(model))).one() == 0
