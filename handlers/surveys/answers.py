@@ -259,16 +259,15 @@ class _Settling:
             self.changed = True
 
     def question(self, question: Question, box: Box, resolver: Resolver) -> None:
-        relevant = truth(question.relevant, resolver, self.today)
         if question.kind is QuestionType.METADATA:
             self.set(box, question.name, self.metadata(question, box.get(question.name)))
         elif computed(question):
             value = None
-            if relevant and question.calculation is not None:
+            if question.calculation is not None and truth(question.relevant, resolver, self.today):
                 current = box.get(question.name)
                 value = question.calculation.evaluate(self.root, current, today=self.today, now=self.now, resolver=resolver)
             self.set(box, question.name, _stored(value))
-        elif not relevant:
+        elif question.name in box and not truth(question.relevant, resolver, self.today):
             self.drop(box, question.name)  # ODK clears what became irrelevant
 
     def metadata(self, question: Question, kept: object) -> object:
@@ -353,11 +352,20 @@ def _passes(survey: Survey) -> int:
 
 
 def settle(
-    survey: Survey, answers: Answers, today: str, *, now: str = "", person: str = "", device: str = ""
+    survey: Survey,
+    answers: Answers,
+    today: str,
+    *,
+    now: str = "",
+    person: str = "",
+    device: str = "",
+    in_place: bool = False,
 ) -> Box:
-    """A copy of the answers with every calculate recomputed, metadata filled, irrelevant answers and
-    instances beyond a repeat_count dropped — repeated until nothing changes (bounded by the form)."""
-    settling = _Settling(survey, copied(dict(answers)), today, now, person, device)
+    """The answers with every calculate recomputed, metadata filled, irrelevant answers and instances
+    beyond a repeat_count dropped — repeated until nothing changes (bounded by the form). A copy, unless
+    `in_place` (the caller's own fresh copy)."""
+    root = answers if in_place and isinstance(answers, dict) else copied(dict(answers))
+    settling = _Settling(survey, root, today, now, person, device)
     for _ in range(_passes(survey)):
         settling.changed = False
         settling.items(survey.items, settling.root, (), ())

@@ -162,8 +162,10 @@ def _items(
     for item in items:
         if isinstance(item, Question):
             note = item.kind is QuestionType.NOTE
-            if (note or asked(item)) and truth(item.relevant, resolver, today):
-                yield _Step(Slot(item, at), item.name in box, note)
+            # an answer kept is relevant: record() drops those a change made irrelevant
+            answered = not note and item.name in box
+            if (note or asked(item)) and (answered or truth(item.relevant, resolver, today)):
+                yield _Step(Slot(item, at), answered, note)
         elif isinstance(item, Group):
             yield from _items(survey, answers, today, item.children, scope, at)
         elif truth(item.relevant, resolver, today):
@@ -389,7 +391,7 @@ def record(
         raise ValueError("another-one slots take more()")
     changed = tree.copied(dict(answers))
     tree.ensure_box(changed, slot.question.scope, slot.at)[slot.question.name] = value
-    return tree.settle(survey, changed, today, now=now, person=person, device=device)
+    return tree.settle(survey, changed, today, now=now, person=person, device=device, in_place=True)
 
 
 def more(
@@ -418,7 +420,7 @@ def more(
         box.pop(repeat.name + DONE_SUFFIX, None)
     else:
         box[repeat.name + DONE_SUFFIX] = True
-    return tree.settle(survey, changed, today, now=now, person=person, device=device)
+    return tree.settle(survey, changed, today, now=now, person=person, device=device, in_place=True)
 
 
 def _parse(question: Question, text: str, choices: tuple[Option, ...], today: str) -> object | Invalid:
