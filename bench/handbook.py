@@ -5,6 +5,7 @@
     python bench/handbook.py --fit      # refit the decision model on the whole file and write
                                         # handlers/handbook/decision.json (then run the figures again)
     python bench/handbook.py --scaled   # also the latency and build time on 5,000 synthetic articles
+    python bench/handbook.py --failures # each question the out-of-sample decision gets wrong, by kind
 
 Prints, per writing style (with diacritics, without, with typos) and per kind of question (plain,
 regional speech, a problem described, near-miss on a service next to ours, small talk): top-1 and
@@ -128,6 +129,28 @@ def confusion(searched: list[Searched], limit: int = 12) -> None:
         print(f"  {n:3} {expected} -> {got}")
 
 
+def failures(rows: list[dict[str, str]], searched: list[Searched], decided: list[Kind]) -> None:
+    """Each question decided wrongly, grouped by kind: small talk not replied to as such, a question
+    outside the handbook answered directly, an answerable one not answered with its article."""
+    print("\nfailures, out of sample (decision, expected -> top two: question || as searched):")
+    wrong = []
+    for row, s, kind in zip(rows, searched, decided, strict=True):
+        if row["expected"] == "chitchat":
+            failed = kind is not Kind.CHAT
+        elif row["expected"] == "none":
+            failed = kind is Kind.ANSWER or kind is Kind.CHAT
+        else:
+            failed = not (kind is Kind.ANSWER and s.right)
+        if failed:
+            wrong.append((row["kind"], row["style"], str(kind), row["expected"], ", ".join(s.ids[:2]),
+                          row["question"], s.lookup.query))
+    for group in sorted({w[0] for w in wrong}):
+        picked = sorted(w for w in wrong if w[0] == group)
+        print(f"  {group} ({len(picked)}):")
+        for _, style, kind, expected, top, question, query in picked:
+            print(f"    {style:9} {kind:7} {expected} -> {top}: {question} || {query}")
+
+
 def _lines(answered: list[dict]) -> list[str]:
     return [json.dumps(a, ensure_ascii=False) for a in answered]
 
@@ -186,6 +209,9 @@ def main() -> None:
         print("\n".join(_lines([answer(handbook, row["question"]) for row in rows])))
         return
     searched = search_all(handbook.index, rows)
+    if "--failures" in sys.argv[1:]:
+        failures(rows, searched, cross_validated(searched))
+        return
     print(f"real handbook: {len(articles)} articles, index built in {build * 1000:.0f} ms; {len(rows)} questions")
     report("shipped model (handlers/handbook/decision.json), every question:", rows, searched,
            [handbook.decide(row["question"]).kind for row in rows])

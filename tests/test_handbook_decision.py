@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from handlers.handbook.articles import load
+from handlers.handbook.decision import shipped
 from handlers.handbook.search import Handbook, Kind
 from tests.harness import RESIDENT, TECH, Harness
 
@@ -67,3 +68,25 @@ def test_a_civil_status_copy_next_to_the_birth_article_goes_to_the_tech_team_not
     # "trích lục" (a copy from the civil-status register) is in the [elsewhere] list of adjacent services
     decision = Handbook(load()).decide("xin trích lục khai sinh bản sao")
     assert decision.kind is Kind.HANDOFF
+
+
+def test_small_talk_read_every_way_it_splits_into_phrases_with_shorthand_and_dropped_letters() -> None:
+    handbook = Handbook(load())
+    # "bot ngủ" is itself a phrase, yet the message is "chúc" + "bot" + "ngủ ngon"; "ddc" is "dc", which
+    # is "được"; "sag" lost the n of "sáng"; "bn" and "v" are chat shorthand for "bạn", "vậy"
+    for said in ("Chúc bot ngủ ngon", "ddc roi cam own", "chao buoi sag ca nha", "bn laf ai v"):
+        assert handbook.decide(said).kind is Kind.CHAT, said
+    for asked in ("bot ngủ ngon không lấy được mã otp", "dc roi cam on, con mat khau vneid doi sao"):
+        assert handbook.decide(asked).kind is not Kind.CHAT, asked
+
+
+def test_a_question_naming_a_service_next_to_ours_is_never_answered_directly_however_sure_the_model() -> None:
+    sure = replace(shipped(), answer_from=0.0)  # a model that would answer everything it finds
+    handbook = Handbook(load(), sure)
+    # the services named in another word order than the [elsewhere] list has them ("thay màn hình",
+    # "giấy phép kinh doanh"), with words between
+    for question in ("màn hình điện thoại vỡ rồi thay ở đâu", "giấy phép của hộ kinh doanh xin ở đâu"):
+        decision = handbook.decide(question)
+        assert decision.hits and decision.hits[0].elsewhere, question
+        assert decision.kind is not Kind.ANSWER, question
+    assert handbook.decide("cách cài vneid trên điện thoại").kind is Kind.ANSWER

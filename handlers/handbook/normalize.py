@@ -25,6 +25,8 @@ _TELEX_LATE_W = re.compile(r"(?<=[aeiouy])w")
 _REPEAT = re.compile(r"([a-z])\1{2,}")
 _J_FOR_I = re.compile(r"(?<![aeiouy])j")  # "chj", "wifj", "hjhj": a j where no tone mark can be is an i
 _FINAL_G = re.compile(r"(?<=[aeiouy])g$")  # no Vietnamese syllable ends in a bare g: "sag" lost the n of "sang"
+# one Vietnamese syllable written without diacritics: never a run of words typed together ("xuong")
+_SYLLABLE = re.compile(r"(ngh|ng|nh|ch|gh|gi|kh|ph|qu|th|tr|[bcdghklmnprstvx])?[aeiouy]{1,3}(ch|ng|nh|[cmnpt])?")
 _TRAILING_NUMBER = re.compile(r"([a-z]{2,})([0-9]+)")  # "muc2": a word and a number typed together
 _TYPED_WORD = re.compile(r"\w+")
 
@@ -172,7 +174,7 @@ class Repairer:
     def _split(self, word: str) -> list[str]:
         """Words typed without spaces ("dangkyvneid"), read as the fewest handbook words of two letters
         or more; the longest first word of equals. [] when the word is not such a run."""
-        if len(word) < 5:
+        if len(word) < 5 or _SYLLABLE.fullmatch(word):
             return []
         # fewest[i]: the fewest handbook words that make up word[i:], as a list (None: none do)
         fewest: list[list[str] | None] = [None] * len(word) + [[]]
