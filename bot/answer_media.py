@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import copy
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import datetime, timedelta
 from typing import TypeVar
 from urllib.parse import quote
@@ -94,6 +94,27 @@ class AnswerMedia:
         name = (await session.exec(select(Media.filename).where(Media.id == media_id))).one()
         link_id, token = await media.new_link(session, media_id, now + LINK_VALID)
         return f"{self._public_url}{ROUTE}/{link_id}/{token}/{quote(name)}"
+
+    async def links(
+        self, session: AsyncSession, response_ids: Collection[int], now: datetime
+    ) -> Callable[[Mapping[str, object]], str | None]:
+        """The export's `link`: one address for each file these responses hold in the media store, made
+        now (the export's callable is synchronous), and None for any other answer (not stored yet, or
+        failed: the export shows its name). No addresses without [web] public_url: a path alone would
+        open nothing from a spreadsheet."""
+        if not self._public_url or not response_ids:
+            return lambda _answer: None
+        stored = (await session.exec(
+            select(AnswerFile.media_id).distinct()
+            .where(col(AnswerFile.response_id).in_(response_ids), AnswerFile.status == AnswerFileStatus.STORED)
+        )).all()
+        urls = {media_id: await self.link(session, media_id, now) for media_id in sorted(m for m in stored if m)}
+
+        def link(answer: Mapping[str, object]) -> str | None:
+            media_id = answer.get("media_id")
+            return urls.get(media_id) if isinstance(media_id, int) else None
+
+        return link
 
     async def _release_claims(self) -> None:
         """The only process starts: a claim still held was left by its previous run."""

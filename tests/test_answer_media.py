@@ -264,9 +264,16 @@ async def test_a_photo_and_a_voice_note_in_a_repeat_are_stored_within_seconds(bo
     assert answers["anh_nha"] == {**answer_of(photo), "media_id": answers["anh_nha"]["media_id"]}
     assert sorted(bot.telegram.downloads) == ["photos/file_1.jpg", "voices/file_2.oga"]  # each fetched once
     assert {row.status for row in await _rows(bot.app)} == {AnswerFileStatus.STORED}
+    async with bot.app.sessions() as session:  # the export's link: an address for each stored file
+        link = await bot.app.answer_media.links(session, [bot.response_id], utcnow())
+        await session.commit()
+    assert link({**answers["anh_nha"], "media_id": None}) is None  # not stored (yet): its name alone
+    assert link({"media_id": 10_000}) is None  # only these responses' files
     for answer, content, mime in ((answers["anh_nha"], PHOTO, "image/jpeg"),
                                   (answers["members"][1]["loi_chao"], VOICE, "audio/ogg")):
-        url = await _link(bot.app, answer["media_id"])
+        url = link(answer)
+        assert url is not None
+        assert url.endswith(("/file_1.jpg", "/file_2.oga"))
         async with aiohttp.ClientSession() as client, client.get(url) as response:
             assert (response.status, await response.read(), response.content_type) == (200, content, mime)
     # the media store's pruning (files no notice of the last keep_days uses) leaves answers' files alone
