@@ -5,17 +5,15 @@ A question skipped with "bỏ qua" is present with None."""
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
-from datetime import date, datetime
-from types import ModuleType
+from datetime import date
 from typing import overload
 
 from handlers.handbook.normalize import plain
 from handlers.surveys import answers as tree
-from handlers.surveys import choosing
+from handlers.surveys import choosing, typed
 from handlers.surveys.answers import MISSING, At, Resolver, computed, truth, value_at
 from handlers.surveys.definition import (
     ASKED,
@@ -44,20 +42,9 @@ _NUMBER_WORDS = {
 # makes a number no form means); "5 người" is 5
 _INTEGER = re.compile(r"[^\d-]*(-?[0-9]{1,9})\s*[^\d.,/]*")
 _DECIMAL = re.compile(r"[^\d-]*(-?[0-9]{1,9}(?:[.,][0-9]{1,6})?)\s*[^\d.,/]*")
-_DATE_FORMATS = ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y-%m-%d")
 _PHONE = re.compile(r"0(?:[35789][0-9]{8}|2[0-9]{9})")
 MAX_TEXT = 500
 
-
-def _typed_module() -> ModuleType | None:
-    """typed.py (the new kinds' parsers) is being written alongside: until it lands, text is taken."""
-    try:
-        return importlib.import_module("handlers.surveys.typed")
-    except ImportError:
-        return None
-
-
-_TYPED = _typed_module()
 
 
 @dataclass(frozen=True)
@@ -425,34 +412,40 @@ def more(
 
 def _parse(question: Question, text: str, choices: tuple[Option, ...], today: str) -> object | Invalid:
     kind = question.kind
+    value: object
     match kind:
         case QuestionType.INTEGER:
             return _integer(text)
         case QuestionType.DECIMAL:
             found = _DECIMAL.fullmatch(text)
             return float(found.group(1).replace(",", ".")) if found else _integer(text, "decimal")
-        case QuestionType.DATE:
-            return _typed(kind, "parse_date", text, _day(today)) if _TYPED else _date(text)
         case QuestionType.PHONE:
             return _phone(text)
         case QuestionType.SELECT_ONE | QuestionType.SELECT_MULTIPLE:
             return _chosen(question, text, choices)
-        case QuestionType.TIME | QuestionType.ACKNOWLEDGE | QuestionType.BARCODE | QuestionType.GEOPOINT:
-            return _typed(kind, f"parse_{kind.value}", text)
+        case QuestionType.DATE:
+            value = typed.parse_date(text, _day(today))
         case QuestionType.DATETIME:
-            return _typed(kind, "parse_datetime", text, _day(today))
-        case QuestionType.GEOTRACE | QuestionType.GEOSHAPE if _TYPED:
-            points = _TYPED.parse_points(text)
-            shape = _TYPED.shape_of(points, kind is QuestionType.GEOSHAPE)
-            return shape or Invalid(kind.value)
+            value = typed.parse_datetime(text, _day(today))
+        case QuestionType.TIME:
+            value = typed.parse_time(text)
+        case QuestionType.GEOPOINT:
+            value = typed.parse_geopoint(text)
+        case QuestionType.GEOTRACE | QuestionType.GEOSHAPE:  # all the points in one message; the chat also gathers them
+            value = typed.shape_of(typed.parse_points(text), kind is QuestionType.GEOSHAPE)
         case QuestionType.RANGE:
-            start, end, step = (_parameter(question, key, fallback) for key, fallback in _RANGE)
-            return _typed(kind, "parse_range", text, start, end, step)
+            value = typed.parse_range(text, *(_parameter(question, key, fallback) for key, fallback in _RANGE))
         case QuestionType.RANK:
-            return _typed(kind, "parse_rank", text, choices)
+            value = typed.parse_rank(text, choices)
+        case QuestionType.ACKNOWLEDGE:
+            value = typed.parse_acknowledge(text)
+        case QuestionType.BARCODE:
+            value = typed.parse_barcode(text)
         case QuestionType.IMAGE | QuestionType.AUDIO | QuestionType.VIDEO | QuestionType.FILE:
-            return Invalid(kind.value)  # a file is sent, not typed: the chat takes attachments
-    return text if len(text) <= MAX_TEXT else Invalid("text")
+            value = None  # a file is sent, not typed: the chat takes attachments
+        case _:
+            return text if len(text) <= MAX_TEXT else Invalid("text")
+    return Invalid(kind.value) if value is None else value
 
 
 _RANGE = (("start", 1.0), ("end", 10.0), ("step", 1.0))  # pyxform's defaults
@@ -468,14 +461,6 @@ def _parameter(question: Question, key: str, fallback: float) -> float:
 
 def _day(today: str) -> date:
     return date.fromisoformat(today) if today else date.today()  # noqa: DTZ011 - only when no village date was given
-
-
-def _typed(kind: QuestionType, function: str, text: str, *args: object) -> object | Invalid:
-    """typed.py's parser for the kind; while typed.py is missing the text is taken as typed."""
-    if _TYPED is None:
-        return text if len(text) <= MAX_TEXT else Invalid("text")
-    value = getattr(_TYPED, function)(text, *args)
-    return Invalid(kind.value) if value is None else value
 
 
 def _chosen(question: Question, text: str, choices: tuple[Option, ...]) -> str | list[str] | Invalid:
@@ -494,18 +479,6 @@ def _integer(text: str, reason: str = "integer") -> int | Invalid:
         return int(found.group(1))
     word = plain(text).removesuffix(" nguoi").removesuffix(" cai").strip()
     return _NUMBER_WORDS[word] if word in _NUMBER_WORDS else Invalid(reason)
-
-
-def _date(text: str) -> str | Invalid:
-    cleaned = re.sub(r"\s+", "", text)
-    if not cleaned.isascii():  # strptime would read other scripts' digits too
-        return Invalid("date")
-    for fmt in _DATE_FORMATS:
-        try:
-            return datetime.strptime(cleaned, fmt).date().isoformat()  # noqa: DTZ007 - a calendar date, no time
-        except ValueError:
-            continue
-    return Invalid("date")
 
 
 def _phone(text: str) -> str | Invalid:
