@@ -163,7 +163,8 @@ class HandbookIndex:
         # the longest phrase, in words, that a question can name as not covered
         named = [*words().elsewhere, *(p for ps in self._not_covered for p in ps)]
         self._longest = max(p.count(" ") + 1 for p in named)
-        self._loose = [(p, p.split()) for p in dict.fromkeys(named) if p.count(" ") + 1 >= LOOSE_FROM]
+        self._loose = [(p, frozenset(p.split()), p.count(" ") + 1) for p in dict.fromkeys(named)
+                       if p.count(" ") + 1 >= LOOSE_FROM]
         # a word's weight in the weighted coverage: IDF over articles, an unknown word weighs the most
         self._rarest = math.log(1 + len(self.articles)) + 1
         self._idf = {w: math.log((1 + len(self.articles)) / (1 + df)) + 1 for w, df in frequency.items()}
@@ -210,7 +211,9 @@ class HandbookIndex:
         top = np.lexsort((self._id_rank, -scores))[:limit]  # higher score first; equal scores by id
         # as typed, and after typo repair
         said = _phrases_in(spelled, self._longest) | _phrases_in(query.split(), self._longest)
-        said |= {p for p, ws in self._loose if _loosely_in(ws, query.split())}
+        tokens = query.split()
+        present = frozenset(tokens)
+        said |= {p for p, ws, size in self._loose if ws <= present and _loosely_in(ws, size, tokens)}
         named = [p for p in words().elsewhere if p in said]
         asked = frozenset(topic)
         ordered = np.sort(views, axis=1)
@@ -249,14 +252,11 @@ def phrase(text: str) -> str:
     return " ".join(expand(plain(text).split()))
 
 
-def _loosely_in(phrase: list[str], tokens: list[str]) -> bool:
-    """A phrase of several words said in another order or with words between, close together: "thẻ BHYT
-    hết hạn rồi, gia hạn ở đâu" names "gia hạn bảo hiểm y tế", "màn hình bị vỡ thì thay ở đâu" names
-    "thay màn hình"."""
-    if not set(phrase) <= set(tokens):
-        return False
-    width = len(phrase) + LOOSE_SLACK
-    return any(set(phrase) <= set(tokens[start : start + width]) for start in range(max(1, len(tokens) - width + 1)))
+def _loosely_in(phrase: frozenset[str], size: int, tokens: list[str]) -> bool:
+    """A phrase of `size` words, all of them in the question, said in another order or with a few words
+    between: "màn hình bị vỡ thì thay ở đâu" names "thay màn hình"."""
+    width = size + LOOSE_SLACK
+    return any(phrase <= set(tokens[start : start + width]) for start in range(max(1, len(tokens) - width + 1)))
 
 
 def _phrases_in(tokens: list[str], longest: int) -> set[str]:
