@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 from sqlmodel import func, select
 
+from bot.answer_media import AnswerMedia
 from bot.app import App
 from bot.channels.telegram import TelegramChannel
 from bot.channels.zalo import ZaloChannel
@@ -357,3 +358,30 @@ async def test_erasure_takes_the_stored_file_and_its_address(bot: Bot) -> None:
     async with bot.app.sessions() as session:
         for model in (Media, MediaLink, AnswerFile, SurveyResponse):
             assert (await session.exec(select(func.count()).select_from(model))).one() == 0
+
+
+async def test_processes_sharing_postgresql_fetch_each_file_once(
+    fake: FakeTelegram, postgres_url: str, unused_tcp_port: int
+) -> None:
+    """Three collectors (the bot's own and two more, as other processes would run) claim at the same
+    time: each file is downloaded by one of them only."""
+    app = await _start(fake, postgres_url, unused_tcp_port)
+    try:
+        response_id, _ = await _seed(app)
+        files = [_sent_file(fake, "photo", PHOTO + bytes([n])) for n in range(12)]
+        others = [AnswerMedia(app.engine, app.sessions, {"telegram": app.remotes["telegram"]}, app.clock,
+                              public_url="", sole_process=False) for _ in range(2)]
+        stop = asyncio.Event()
+        running = [asyncio.create_task(other.run(stop)) for other in others]
+        members = [{"anh": answer_of(file)} for file in files]
+        await _answer(app, response_id, {"members": members}, *(("anh", (n,), f) for n, f in enumerate(files)))
+
+        async def stored() -> bool:
+            return all(m["anh"]["media_id"] for m in (await _answers(app, response_id))["members"])
+
+        await _until(stored)
+        stop.set()
+        await asyncio.gather(*running)
+    finally:
+        await app.stop()
+    assert sorted(fake.downloads) == sorted({path for path, _ in fake.files.values()})
