@@ -317,3 +317,40 @@ def test_dangerous_values_evaluate_without_raising(text: str, expected: object) 
 
 def test_a_name_with_dots_and_dashes_is_a_question_name() -> None:
     assert compile_expr("${hh.size-1} + 1").evaluate({"hh.size-1": 2}, today=TODAY) == 3
+
+
+def test_a_calculate_reading_a_later_one_settles_and_one_reading_nothing_is_kept() -> None:
+    form = survey(
+        q("a", Q.CALCULATE, calculation=compile_expr("${b} + 1")),
+        q("x", Q.INTEGER),
+        q("b", Q.CALCULATE, calculation=compile_expr("${x} * 2")),
+        q("id", Q.CALCULATE, calculation=compile_expr("uuid()")),
+    )
+    first = engine.record(form, {}, engine.Slot(form.by_name["x"]), 5, TODAY)
+    assert (first["a"], first["b"]) == (11, 10)
+    again = engine.record(form, first, engine.Slot(form.by_name["x"]), 6, TODAY)
+    assert (again["a"], again["b"]) == (13, 12)
+    assert again["id"] == first["id"]  # random once, then kept, like ODK's calculate on opening
+
+
+def test_a_huge_repeat_count_is_capped() -> None:
+    answers = answer(HOUSEHOLD, {}, "999999999")
+    slot = engine.next_slot(HOUSEHOLD, answers, TODAY)
+    assert slot is not None
+    assert [(r.name, n, c) for r, n, c in engine.instance_of(HOUSEHOLD, slot, answers, TODAY)] == [("members", 1, 200)]
+    assert len(answers["members"]) == 200  # each member's calculates, up to the cap
+
+
+@pytest.mark.parametrize(
+    ("kind", "stored", "shown"),
+    [
+        (Q.DATE, "2026-03-01", "01/03/2026"),
+        (Q.DATETIME, "2026-03-01T08:30:00", "01/03/2026 08:30"),
+        (Q.TIME, "08:30:00", "08:30"),
+        (Q.GEOPOINT, "22.43 104.12 0 0", "22.43, 104.12"),
+        (Q.DECIMAL, 2.5, "2,5"),
+        (Q.TEXT, None, None),
+    ],
+)
+def test_answers_read_back_as_vietnamese_write_them(kind: QuestionType, stored: object, shown: str | None) -> None:
+    assert engine.display(q("x", kind), stored) == shown

@@ -6,7 +6,7 @@ A question skipped with "bỏ qua" is present with None."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import overload
@@ -501,16 +501,29 @@ def display(question: Question, value: object, language: str = "") -> str | None
         return question.choice_label(str(value), language)
     if question.kind in (QuestionType.SELECT_MULTIPLE, QuestionType.RANK) and isinstance(value, list):
         return ", ".join(question.choice_label(v, language) for v in value)
-    if question.kind is QuestionType.DATE and isinstance(value, str):
-        try:
-            return f"{date.fromisoformat(value[:10]):%d/%m/%Y}"
-        except ValueError:
-            return value
+    if isinstance(value, str) and question.kind in _SHOWN:
+        return _SHOWN[question.kind](value)
     if isinstance(value, dict):  # a file: its name
         return str(value.get("filename") or value.get("kind") or "")
     if isinstance(value, int | float) and not isinstance(value, bool):
         return number_text(value)
     return str(value)
+
+
+def _day_month_year(value: str) -> str:
+    try:
+        return f"{date.fromisoformat(value[:10]):%d/%m/%Y}"
+    except ValueError:
+        return value
+
+
+# stored as ODK stores them, read back as Vietnamese write them
+_SHOWN: dict[QuestionType, Callable[[str], str]] = {
+    QuestionType.DATE: _day_month_year,
+    QuestionType.DATETIME: lambda value: f"{_day_month_year(value)} {value[11:16]}".strip(),
+    QuestionType.TIME: lambda value: value[:5],
+    QuestionType.GEOPOINT: lambda value: ", ".join(value.split()[:2]),
+}
 
 
 def number_text(value: float) -> str:

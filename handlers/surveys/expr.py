@@ -13,11 +13,10 @@ repeat instance that holds it (so an indicator can say `sum(${has_phone})`).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import operator
 import re
+import secrets
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -113,7 +112,7 @@ _ARITY: dict[str, tuple[int, int]] = {
     "pow": (2, 2), "sum": (1, 1), "count": (1, 1), "count-non-empty": (1, 1), "min": (1, _MANY),
     "max": (1, _MANY), "position": (0, 1), "indexed-repeat": (3, 9),
     "today": (0, 0), "now": (0, 0), "date": (1, 1), "format-date": (2, 2), "format-date-time": (2, 2),
-    "once": (1, 1), "uuid": (0, 1),
+    "once": (1, 1), "uuid": (0, 1),  # uuid() is random: answers.py computes a calculation reading no answer once
 }  # fmt: skip
 # functions that read every value of a repeat's question; the others read its first
 _OVER_NODES = frozenset({"sum", "count", "count-non-empty", "min", "max", "join"})
@@ -670,18 +669,20 @@ class _Evaluation:
                 return self.resolver.choice_name(question, _first(self.value(value)))
             case "once", (inner,):
                 return self.current if _string(self.current) != "" else _first(self.value(inner))
-            case "uuid", _:
-                return _uuid(self.answers)
+            case "uuid", ():
+                return str(uuid.uuid4())
+            case "uuid", (length,):
+                return _random_text(_number(_first(self.value(length))))
         values = [self.value(arg) for arg in args]
         if name not in _OVER_NODES:
             values = [_first(v) for v in values]
         return _FUNCTIONS[name](*values)
 
 
-def _uuid(answers: Mapping[str, object]) -> str:
-    """uuid(): the same for the same answers (a chat replays expressions after every answer)."""
-    seed = json.dumps(answers, sort_keys=True, default=str, ensure_ascii=False)
-    return str(uuid.UUID(bytes=hashlib.sha256(seed.encode()).digest()[:16], version=4))
+def _random_text(length: float | None) -> str:
+    """uuid(n): n random letters and digits (at most 64: a form cannot ask for a megabyte)."""
+    wanted = max(1, min(64, int(length or 32)))
+    return secrets.token_hex(32)[:wanted]
 
 
 @dataclass(frozen=True)
