@@ -85,7 +85,7 @@ def test_current_value_and_references() -> None:
     ("text", "reason", "detail"),
     [
         ("pulldata('households', 'name', 'id', ${members})", "unknown_function", "pulldata"),
-        ("count(instance('list')/root/item)", "unknown_function", "count"),
+        ("count(instance('list')/root/item)", "unknown_function", "instance"),
         ("instance('list')", "unknown_function", "instance"),
         ("/data/members > 1", "path", "/data/members"),
         ("members > 1", "path", "members"),

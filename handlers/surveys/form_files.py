@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import zipfile
 from collections.abc import Mapping
 from pathlib import PurePath
+from typing import Any
 from xml.etree.ElementTree import ParseError
 
 from defusedxml.ElementTree import fromstring  # pyxform's own dependency: no entity expansion from a file
@@ -58,15 +60,26 @@ class FileProblem(Exception):
 
 
 def choice_rows(filename: str, media: Mapping[str, bytes]) -> list[Row]:
-    """The rows of a choices file as ODK reads them: a CSV with a header, or an XML <root><item>…</item>."""
+    """The rows of a choices file as ODK reads them: a CSV with a header, an XML <root><item>…</item>, or
+    a GeoJSON's features (name: the `id` property or the feature's id; label: the `title` property)."""
     content = media.get(filename)
     if content is None:
         raise FileProblem("missing_file")
     try:
         text = content.decode("utf-8-sig")
-        if PurePath(filename).suffix.lower() == ".xml":
+        suffix = PurePath(filename).suffix.lower()
+        if suffix == ".geojson":
+            return [_feature(feature) for feature in json.loads(text).get("features", ())]
+        if suffix == ".xml":
             return [{child.tag: (child.text or "").strip() for child in item} for item in fromstring(text)]
         rows = csv.DictReader(io.StringIO(text))
         return [{key.strip(): (value or "").strip() for key, value in row.items() if key} for row in rows]
-    except (ValueError, csv.Error, ParseError) as error:  # ValueError: not UTF-8, or defusedxml's refusals
+    # ValueError: not UTF-8, not JSON, or defusedxml's refusals
+    except (ValueError, AttributeError, csv.Error, ParseError) as error:
         raise FileProblem("bad_file") from error
+
+
+def _feature(feature: Mapping[str, Any]) -> Row:
+    properties = {key: str(value) for key, value in (feature.get("properties") or {}).items() if value is not None}
+    name = properties.pop("id", None) or str(feature.get("id", ""))
+    return {"name": name, "label": properties.pop("title", "") or name, **properties}

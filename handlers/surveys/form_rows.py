@@ -68,10 +68,11 @@ class RowProblem(Exception):
 
 
 
-def expression(column: str, text: str, known: Iterable[str], reason: str) -> Expr:
-    """`known`: the questions it may refer to; any other ${name} is reported with `reason`."""
+def expression(column: str, text: str, known: Iterable[str], reason: str, *, choice_filter: bool = False) -> Expr:
+    """`known`: the questions it may refer to; any other ${name} is reported with `reason`.
+    `choice_filter`: bare names are the columns of the choice being filtered."""
     try:
-        expr = compile_expr(text)
+        expr = compile_expr(text, choice_filter=choice_filter)
     except ExprError as error:
         raise RowProblem(column, error.reason, error.detail) from error
     allowed = set(known)

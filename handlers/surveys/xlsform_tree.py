@@ -39,8 +39,8 @@ _SELECTS = {"select1": QuestionType.SELECT_ONE, "select": QuestionType.SELECT_MU
 # external instances pulldata() reads): kept as questions never asked, so the export has their columns
 _SILENT = {"audit", "background-audio", "background-geopoint", "start-geopoint", "xml-external", "csv-external"}
 _OTHER, _OTHER_LABEL = "other", "Other"  # the choice pyxform adds for or_other
-# `../x`, `../../g/x`, `current()/../x` and `/data/g/x` (outside quoted strings)
-_PATH = re.compile(r"(?:current\(\)\s*/\s*)?(?:\.\./)+(?:[\w.-]+/)*[\w.-]+|(?<![\w)\]}.$])/[\w.-]+(?:/[\w.-]+)+")
+# `../x`, `./x`, `../../g/x`, `current()/../x` and `/data/g/x` (outside quoted strings)
+_PATH = re.compile(r"(?:current\(\)\s*/\s*)?(?:\.\.?/)+(?:[\w.-]+/)*[\w.-]+|(?<![\w)\]}.$])/[\w.-]+(?:/[\w.-]+)+")
 _QUOTED = re.compile(r"('[^']*'|\"[^\"]*\")")
 
 
@@ -83,13 +83,9 @@ def _rows(book: DefinitionData) -> dict[str, list[int]]:
 
 
 def _meta(element: Mapping[str, Any]) -> bool:
-    """pyxform's own group of the record's metadata (instanceID, audit…), which no one sees."""
+    """pyxform's own group of the record's metadata (instanceID, instanceName, audit…), which no one sees."""
     return element.get("name") == "meta" and bool(element.get("control", {}).get("bodyless"))
 
-
-def _generated(element: Mapping[str, Any]) -> bool:
-    """The record's id, which ODK makes (uuid): nothing of the form's."""
-    return element.get("bind", {}).get("jr:preload") == "uid"
 
 
 class _Walker:
@@ -108,10 +104,9 @@ class _Walker:
     def nodes(self, elements: Sequence[dict[str, Any]], path: Path, scope: tuple[str, ...]) -> list[_Node]:
         nodes = []
         for element in elements:
-            if _generated(element):
-                continue
-            if _meta(element):  # its audit stays a (never asked) question of the form
-                nodes.extend(self.nodes(element["children"], (*path, str(element["name"])), scope))
+            if _meta(element):  # of pyxform's record metadata, only the audit is a (never asked) question
+                audits = [child for child in element["children"] if child.get("type") in _SILENT]
+                nodes.extend(self.nodes(audits, (*path, str(element["name"])), scope))
                 continue
             name = str(element.get("name", ""))
             rows = self.rows.get(name)
@@ -307,7 +302,7 @@ class _Walker:
             for step in steps:
                 if step == "..":
                     target = target[:-1]
-                else:
+                elif step != ".":
                     target.append(step)
         name = self.by_path.get(tuple(target))
         if name is None and steps[-1] in self.names:
@@ -319,10 +314,8 @@ class _Walker:
             return None
         # any question of the form: ODK allows a relevant that names a later question (over chat it is
         # still empty when asked), and pyxform has checked every ${name}
-        return self.checked(column, self.rewrite(text, path))
-
-    def checked(self, column: str, text: str) -> Expr:
-        return expression(column, text, self.names, "unknown_question")
+        return expression(column, self.rewrite(text, path), self.names, "unknown_question",
+                          choice_filter=column == "choice_filter")
 
 
 
@@ -363,6 +356,8 @@ def _kind(element: Mapping[str, Any]) -> tuple[QuestionType, str]:
 
 def _parameters(element: Mapping[str, Any], kind: QuestionType) -> tuple[tuple[str, str], ...]:
     given = element.get("parameters") or {}
+    if isinstance(given, str):  # pyxform leaves the text of types that take no parameters of ours
+        given = dict(re.findall(r"([\w-]+)\s*=\s*([^\s;,]+)", given))
     if kind is QuestionType.RANGE:  # pyxform's defaults where the form gives none
         given = {**QUESTION_TYPE_DICT["range"]["parameters"], **given}
     return tuple((str(key), str(value)) for key, value in given.items())
