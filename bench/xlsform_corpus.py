@@ -5,10 +5,12 @@ pyxform accepts, how many our importer takes, and what blocks the others.
     .venv/bin/python bench/xlsform_corpus.py --blocked  # only the forms pyxform accepts and we refuse
 
 Each form goes through pyxform's own convert (what ODK Central or KoBoToolbox would do with it) and
-through our load_survey. Printed per form: pyxform's verdict, ours, and our FormError's reason and
-value; then the totals: forms pyxform accepts N, imported by us M, M/N, the reasons that block
-(counted, with their commonest values), how the forms pyxform rejects were refused, and the forms whose
-import made Python warnings (openpyxl's UserWarnings about a workbook reach whoever runs the bot's
+through our load_survey, given the files it takes its choices from (media/<form's stem>/, listed in
+SOURCES.md) as `langso survey import FORM --media DIR` gives them. Printed per form: pyxform's
+verdict, ours, and our FormError's reason and value; then the totals: forms pyxform accepts N,
+imported by us M, M/N, how many forms were given files, the reasons that block (counted, with their
+commonest values), how the forms pyxform rejects were refused, and the forms whose import made Python
+warnings (openpyxl's UserWarnings about a workbook reach whoever runs the bot's
 log, so they are recorded per form and counted here instead of being printed as they come).
 A verdict of pyxform that differs from the one SOURCES.md records is printed too (pyxform is not
 pinned; SOURCES.md records 4.5's). tests/test_xlsform_corpus.py keeps the count from falling.
@@ -32,6 +34,7 @@ from handlers.surveys.forms import FormError, load_survey
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "xlsforms"
 SOURCES = CORPUS / "SOURCES.md"
+MEDIA = CORPUS / "media"
 RATCHET = CORPUS / "RATCHET"
 _ACCEPTS = "accepts"
 
@@ -75,11 +78,38 @@ def sources() -> list[Source]:
     return rows
 
 
+@dataclass(frozen=True)
+class MediaSource:
+    """One row of SOURCES.md's table of files: a file a form takes its choices from, and where it came from."""
+
+    form: str  # relative to CORPUS
+    file: str  # relative to MEDIA
+    repository: str
+    path: str
+    commit: str
+
+
+def media_sources() -> list[MediaSource]:
+    """The rows of the files' table (five cells; a form's row has six)."""
+    rows = []
+    for line in SOURCES.read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip().strip("`") for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| `") and len(cells) == 5:
+            rows.append(MediaSource(*cells))
+    return rows
+
+
+def media_of(path: Path) -> dict[str, bytes]:
+    """The files a form is imported with, by file name: those in media/<its stem>/ (none for most forms)."""
+    folder = MEDIA / path.stem
+    return {file.name: file.read_bytes() for file in sorted(folder.iterdir())} if folder.is_dir() else {}
+
+
 def import_form(path: Path) -> Import:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            load_survey(path.name, path.read_bytes())
+            load_survey(path.name, path.read_bytes(), media_of(path))
         except FormError as error:
             return Import(error, None, _messages(caught))
         except Exception as crash:  # a bug of ours, which the report and the test name
@@ -144,6 +174,8 @@ def main() -> None:
     print(f"forms: {len(listed)} ({sum(file.endswith('.xls') for file in verdicts)} .xls)")
     print(f"accepted by pyxform: {len(accepted_files)}")
     print(f"imported by us: {len(imported)} = {share:.1%} of those (RATCHET: {RATCHET.read_text().strip()})")
+    given = [source.file for source in listed if media_of(CORPUS / source.file)]
+    print(f"forms given their choices' files from media/: {len(given)}, imported {sum(imports[f].ok for f in given)}")
 
     blocking: Counter[str] = Counter()
     values: defaultdict[str, Counter[str]] = defaultdict(Counter)

@@ -8,9 +8,11 @@ importer takes more (bench/xlsform_corpus.py prints the figure, each form's verd
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 import pytest
 
-from bench.xlsform_corpus import CORPUS, RATCHET, Import, Source, import_form, sources
+from bench.xlsform_corpus import CORPUS, MEDIA, RATCHET, Import, Source, import_form, media_of, media_sources, sources
 
 SOURCES = sources()
 ACCEPTED = [source for source in SOURCES if source.pyxform_accepts]
@@ -41,6 +43,26 @@ def test_every_form_in_the_folder_is_listed_with_its_source() -> None:
     for source in SOURCES:
         assert "/" in source.repository, source
         assert source.licence, source
+
+
+def test_every_file_a_form_takes_is_listed_with_its_source() -> None:
+    on_disk = sorted(path.relative_to(MEDIA).as_posix() for path in MEDIA.rglob("*") if path.is_file())
+    listed = media_sources()
+    assert on_disk == sorted(row.file for row in listed)
+    forms = {source.file for source in SOURCES}
+    for row in listed:
+        assert row.form in forms, row
+        # media/<stem>/ is found by the form's stem: no other form of the corpus may share it
+        stem = PurePath(row.form).stem
+        assert row.file.split("/")[0] == stem, row
+        assert [form for form in forms if PurePath(form).stem == stem] == [row.form], row
+
+
+def test_a_form_given_its_files_is_never_refused_for_one(imports: dict[str, Import]) -> None:
+    given = [source for source in SOURCES if media_of(CORPUS / source.file)]
+    assert given
+    missing = [line for line in _refusals(imports, given) if ": missing_file " in line]
+    assert missing == []
 
 
 def test_the_forms_imported_never_become_fewer(imports: dict[str, Import]) -> None:
