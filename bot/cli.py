@@ -85,9 +85,9 @@ def parser() -> argparse.ArgumentParser:
     ask.add_argument("question", help=h["question"])
     ask.add_argument("--json", action="store_true", help=h["json"])
     survey = sub.add_parser("survey", help=h["survey"]).add_subparsers(dest="survey_command", required=True)
-    survey.add_parser("import", help=h["survey_import"], description=h["survey_import"]).add_argument(
-        "path", help=h["survey_path"]
-    )
+    survey_import = survey.add_parser("import", help=h["survey_import"], description=h["survey_import"])
+    survey_import.add_argument("path", help=h["survey_path"])
+    survey_import.add_argument("--media", metavar="DIR", help=h["survey_media"])
     survey.add_parser("list", help=h["survey_list"])
     export = sub.add_parser("export", help=h["export"], description=h["export"])
     export.add_argument("--survey", required=True, help=h["survey_code"])
@@ -243,6 +243,11 @@ async def _invite(args: argparse.Namespace, session: AsyncSession, settings: Set
     return 0
 
 
+def _media_files(folder: Path) -> dict[str, bytes]:
+    """The files a form names (select_one_from_file's lists): every file of the folder, by its name."""
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir()) if path.is_file()}
+
+
 async def _surveys(args: argparse.Namespace, session: AsyncSession, settings: Settings) -> int:
     if args.command == "export":
         naming: Naming = "name" if args.names else "label"
@@ -253,12 +258,15 @@ async def _surveys(args: argparse.Namespace, session: AsyncSession, settings: Se
         print(render("export_written", path=str(out), households=exported.households, left_out=exported.left_out))
     elif args.survey_command == "import":
         path = Path(args.path)
+        media_dir = Path(args.media) if args.media else None
         try:
             content = await asyncio.to_thread(path.read_bytes)
+            media = await asyncio.to_thread(_media_files, media_dir) if media_dir else {}
         except OSError as exc:
-            print(render("survey_file_unreadable", path=str(path), reason=exc.strerror or str(exc)), file=sys.stderr)
+            where = exc.filename or path
+            print(render("survey_file_unreadable", path=str(where), reason=exc.strerror or str(exc)), file=sys.stderr)
             return 1
-        survey = await admin.import_survey(session, path.name, content)
+        survey = await admin.import_survey(session, path.name, content, media)
         print(render("survey_imported", survey=survey, questions=len(survey.questions)))
     else:
         catalog = Catalog()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -116,11 +116,14 @@ async def list_groups(session: AsyncSession) -> list[tuple[ChatGroup, Place | No
     return list(rows.all())
 
 
-async def import_survey(session: AsyncSession, filename: str, content: bytes) -> Survey:
-    """`langso survey import`: the file is checked whole (FormError names the sheet, row and column
-    of the first problem), then kept in the database, replacing an earlier import of the same code."""
-    survey = load_survey(filename, content)
-    await keep(session, survey, filename, content, utcnow())
+async def import_survey(
+    session: AsyncSession, filename: str, content: bytes, media: Mapping[str, bytes] | None = None
+) -> Survey:
+    """`langso survey import [--media DIR]`: the file is checked whole (FormError names the sheet, row
+    and column of the first problem), then kept in the database with the files it names, replacing an
+    earlier import of the same code."""
+    survey = load_survey(filename, content, media)
+    await keep(session, survey, filename, content, utcnow(), media)
     return survey
 
 

@@ -9,8 +9,10 @@ import pytest
 
 from handlers.surveys.definition import Group, Indicator, Option, QuestionType, Survey
 from handlers.surveys.expr import ExprError, compile_expr
+from handlers.surveys.form_files import pack, unpack
 from handlers.surveys.forms import FormError, load_survey
 from messages import render
+from tests.cli_helpers import langso
 from tests.xlsforms import xlsform
 
 TODAY = "2026-03-01"
@@ -408,6 +410,38 @@ def test_xlsform_select_one_from_file_reads_the_media_csv(tmp_path: Path) -> Non
     error = _refused(content)
     assert (error.row, error.column, error.reason, error.value) == (2, "type", "missing_file", "villages.csv")
     assert "--media" in str(error)
+
+
+def test_cli_import_with_media_keeps_the_choices_file_for_every_process(tmp_path: Path, sqlite_url: str) -> None:
+    """`langso survey import FORM --media DIR`: the CSV is kept with the form, so `survey list` (a
+    process that reads the form back from the database) can build its choices."""
+    form = tmp_path / "thon.xlsx"
+    form.write_bytes(xlsform(tmp_path, [["type", "name", "label"], ["select_one_from_file villages.csv", "village", "Thôn?"]],
+                             settings=[["form_id", "form_title"], ["chon_thon", "Chọn thôn"]]))
+    env = {"LANGSO_DATABASE_URL": sqlite_url}
+    assert langso("db", "upgrade", env=env).returncode == 0
+    refused = langso("survey", "import", str(form), env=env)
+    assert refused.returncode == 1
+    assert "--media" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) <= 3  # no warning, no traceback
+    media = tmp_path / "media"
+    media.mkdir()
+    (media / "villages.csv").write_text("name,label\nban-pho,Bản Phố\n", encoding="utf-8")
+    imported = langso("survey", "import", str(form), "--media", str(media), env=env)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stderr == ""
+    listed = langso("survey", "list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "chon-thon" in listed.stdout
+
+
+def test_a_form_and_its_files_pack_into_one_stored_content(tmp_path: Path) -> None:
+    content = xlsform(tmp_path, [["type", "name", "label"], ["select_one_from_file v.xml", "village", "Thôn?"]])
+    xml = "<root><item><name>a</name><label>Bản A</label></item></root>".encode()
+    assert unpack(content) == (content, {})  # a workbook alone is stored as itself
+    stored = pack(content, {"v.xml": xml})
+    assert unpack(stored) == (content, {"v.xml": xml})
+    assert load_survey("ho.xlsx", *unpack(stored)).by_name["village"].choices == (Option("a", "Bản A"),)
 
 
 def test_xlsform_select_one_external_reads_the_external_choices_sheet(tmp_path: Path) -> None:
