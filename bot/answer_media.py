@@ -171,9 +171,15 @@ class AnswerMedia:
         await self._store(row, fetched=fetched)
 
     async def _store(self, row: AnswerFile, *, stored: media.Stored | None = None, fetched: Fetched | None = None) -> None:
-        """Keep the file and write its media_id into the answer, if the answer still is this file; the
-        row is locked before the answers, the order erasure takes them in."""
+        """Keep the file and write its media_id into the answer, if the answer still is this file. The
+        answers are locked before the row, the order a turn and an erasure take them in."""
         async with self._sessions() as session:
+            response = (
+                await session.exec(
+                    select(SurveyResponse).where(SurveyResponse.id == row.response_id)
+                    .with_for_update().execution_options(populate_existing=True)
+                )
+            ).first()
             current = (
                 await session.exec(
                     select(AnswerFile).where(AnswerFile.id == row.id).with_for_update().execution_options(populate_existing=True)
@@ -181,12 +187,6 @@ class AnswerMedia:
             ).first()
             if current is None or current.status != AnswerFileStatus.PENDING:  # erased, or done elsewhere
                 return
-            response = (
-                await session.exec(
-                    select(SurveyResponse).where(SurveyResponse.id == current.response_id)
-                    .with_for_update().execution_options(populate_existing=True)
-                )
-            ).first()
             answers = copy.deepcopy(response.answers) if response else {}  # a new object: the JSON is written
             answer = file_answer(answers, current.question, current.at, current.ref)
             if response is None or answer is None:  # the resident changed the answer meanwhile

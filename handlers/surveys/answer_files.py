@@ -75,8 +75,11 @@ async def erase_files(session: AsyncSession, household_id: int) -> int:
     """The household's answer files go, and their stored bytes with every address they were served at
     (unless a notice or another answer uses the same bytes): before its answers themselves. Returns how
     many stored files were deleted."""
-    responses = select(SurveyResponse.id).where(SurveyResponse.household_id == household_id)
-    # RETURNING: a file the collector stores while this runs is waited for, and its media_id seen
+    # the answers locked first, as a turn and the collector lock them: one storing a file now is waited
+    # for, and a turn cannot add a file row between this delete and the answers'
+    responses = list((await session.exec(
+        select(SurveyResponse.id).where(SurveyResponse.household_id == household_id).with_for_update()
+    )).all())
     rows = await session.exec(
         delete(AnswerFile).where(col(AnswerFile.response_id).in_(responses)).returning(col(AnswerFile.media_id))
     )
