@@ -425,6 +425,11 @@ async def test_an_imported_xlsform_with_skip_logic_runs_in_the_chat(harness: Har
     async with harness.app.sessions() as session:
         campaign = (await session.exec(select(Campaign).where(Campaign.survey_code == "ban-hang"))).one()
     await register(harness, NEIGHBOUR, campaign)
+    [language] = harness.fake.messages_to(NEIGHBOUR)[-1:]  # the form has English and Vietnamese labels
+    assert "1. Tiếng Việt" in language.text
+    assert "2. Ngôn ngữ gốc của biểu mẫu" in language.text  # its plain `label` column
+    [sells] = await harness.send(NEIGHBOUR, "1")
+    assert "Nhà mình có bán hàng qua mạng không?" in sells.text
     [where] = await harness.send(NEIGHBOUR, "1")  # sells: yes -> "where" is asked
     assert "Bán ở đâu?" in where.text
     assert "2. Sàn Shopee" in where.text
@@ -445,6 +450,8 @@ async def test_an_imported_xlsform_with_skip_logic_runs_in_the_chat(harness: Har
     await harness.send(NEIGHBOUR, "30")
     await harness.send(NEIGHBOUR, "1")
     [response] = await responses(harness)
+    started = response.answers.pop("start")  # the form's `start` metadata: filled by the bot, never asked
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", started)
     assert response.answers == {"sells": "yes", "where": ["zalo", "shopee"], "since": "2024-03-15", "orders": 30}
     assert response.status == ResponseStatus.SUBMITTED
 
@@ -659,8 +666,8 @@ async def test_household_codes_cannot_be_guessed_in_one_go(harness: Harness) -> 
     ],
 )
 def test_typed_words_pick_choices_as_numbers_do(question: str, typed: str, picked: object) -> None:
-    asked = shipped()["ho-gia-dinh"].by_name[question]
-    value = engine.parse_answer(asked, typed, {}, "2026-11-23")
+    survey = shipped()["ho-gia-dinh"]
+    value = engine.parse_answer(survey, engine.Slot(survey.by_name[question]), typed, {}, "2026-11-23")
     if picked is None:
         assert isinstance(value, engine.Invalid)
     else:

@@ -4,24 +4,25 @@ is never lost and a conversation picks up at the next unanswered question, a day
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Mapping
 
 from sqlmodel import col, select
 
 from handlers import conversation
-from handlers.chat import Button, ChatKind, Event
+from handlers.chat import Attachment, Button, ChatKind, Event
 from handlers.choices import Choice, Menu, menu
 from handlers.context import Turn
 from handlers.conversation import Data, Flow, StepHandler
 from handlers.handbook.normalize import plain
 from handlers.numbers import whole_number
 from handlers.people import place_by_code, villages_of
-from handlers.surveys import engine
-from handlers.surveys.definition import Question, QuestionType, Survey
+from handlers.surveys import answer_files, engine, typed
+from handlers.surveys.definition import MEDIA, Group, Item, Question, QuestionType, Survey, flatten, translated
 from handlers.surveys.households import household_by_code, new_join_code, shown
 from handlers.surveys.limits import limits
 from handlers.villages import join_if_none
-from messages import label
+from messages import label, render
 from storage.db import insert_if_absent
 from storage.models import Campaign, Household, Place, ResponseStatus, SurveyResponse
 
@@ -274,7 +275,10 @@ async def _continue(
         await _offer_submitted(turn, survey, response)
         return
     if greet and response.answers:
-        turn.say("survey_welcome_back", count=len(engine.answered(survey, response.answers, _today(turn))))
+        turn.say("survey_welcome_back", count=len(engine.answered_slots(survey, response.answers, _today(turn))))
+    if len(survey.languages) > 1 and not _language(turn):  # asked once, before the first question
+        await _ask_language(turn, survey)
+        return
     await _ask_next(turn, survey, response)
 
 
@@ -282,12 +286,18 @@ def _today(turn: Turn) -> str:
     return turn.local(turn.now).date().isoformat()
 
 
+def _language(turn: Turn) -> str:
+    """The language the resident chose for the form's own texts ("": the form's first); the bot's own
+    words stay Vietnamese."""
+    return str(turn.conversation.data.get("language", "")) if turn.conversation else ""
+
+
 async def _ask_next(turn: Turn, survey: Survey, response: SurveyResponse) -> None:
-    question = engine.next_question(survey, response.answers, _today(turn))
-    if question is None:
+    slot = engine.next_slot(survey, response.answers, _today(turn))
+    if slot is None:
         await _all_answered(turn, survey, response)
     else:
-        await _ask(turn, survey, response, question)
+        await _ask(turn, survey, response, slot)
 
 
 async def _all_answered(turn: Turn, survey: Survey, response: SurveyResponse) -> None:
@@ -298,97 +308,387 @@ async def _all_answered(turn: Turn, survey: Survey, response: SurveyResponse) ->
         await _summary(turn, survey, response)
 
 
+# --- the language of the form's texts -----------------------------------------------------------------
+
+_LANGUAGE_CODE = re.compile(r"\s*\(([^()]*)\)\s*$")
+
+
+def _language_name(name: str) -> str:
+    """A form's language as a resident reads it: "Vietnamese (vi)" is Tiếng Việt, "Tày (tay)" is Tày, the
+    plain `label` column is the form's own language."""
+    found = _LANGUAGE_CODE.search(name)
+    bare = (name[: found.start()] if found else name).strip()
+    if plain(bare) in ("vietnamese", "tieng viet", "vi") or (found and plain(found.group(1)) == "vi"):
+        return label("language_vietnamese")
+    if bare == "default":  # pyxform's name for the label column without a language
+        return label("language_default")
+    return bare or name
+
+
+def _language_menu(survey: Survey) -> Menu:
+    return Menu(tuple(Choice(name, _language_name(name)) for name in survey.languages))
+
+
+async def _ask_language(turn: Turn, survey: Survey) -> None:
+    choices = _language_menu(survey)
+    await conversation.move(turn, FLOW, "language")
+    turn.say("survey_ask_language", buttons=choices.buttons, choices=choices.lines, title=survey.title)
+
+
+async def _on_language(turn: Turn, survey: Survey, response: SurveyResponse, data: Data) -> None:
+    choices = _language_menu(survey)
+    picked = _pick(choices, turn.incoming.answer)
+    if picked is None:
+        choices.ask_again(turn)
+        return
+    await conversation.move(turn, FLOW, "question", language=picked)
+    slot = _slot_in(survey, data)  # where "đổi ngôn ngữ" was typed; none at the start
+    if slot is None:
+        await _ask_next(turn, survey, response)
+    else:
+        await _ask(turn, survey, response, slot, editing=bool(data.get("editing")))
+
+
+def _pick(choices: Menu, answer: str) -> str | None:
+    """A menu's item by number or label, the label also typed without diacritics ("khong")."""
+    typed = plain(answer)
+    return choices.pick(answer) or next((c.key for c in choices.choices if plain(c.label) == typed), None)
+
+
+# --- one question ---------------------------------------------------------------------------------------
+
+
+def _slot_data(slot: engine.Slot) -> Data:
+    """The slot as the conversation keeps it: a restart asks the same question of the same member."""
+    if slot.question is None:
+        return {"question": "", "at": list(slot.at), "repeat": slot.repeat.name if slot.repeat else ""}
+    return {"question": slot.question.name, "at": list(slot.at), "repeat": ""}
+
+
+def _slot_in(survey: Survey, data: Data) -> engine.Slot | None:
+    """The slot the conversation is at; None when the form changed under it."""
+    at = tuple(int(i) for i in data.get("at", []))
+    repeat = survey.repeats.get(data.get("repeat") or "")
+    if repeat is not None:
+        return engine.Slot(None, at, repeat) if len(at) == len(repeat.scope) else None
+    question = survey.by_name.get(data.get("question") or "")
+    return engine.Slot(question, at) if question is not None and len(at) == len(question.scope) else None
+
+
+def _position(survey: Survey, question: Question) -> tuple[int, int]:
+    """("Câu 3/12"): the question's place among those the resident answers, and their count; a
+    question inside a repeat has one number for every member (the prompt says which member)."""
+    asked = [q for q in survey.questions if engine.asked(q)]
+    return asked.index(question) + 1, len(asked)
+
+
+def _instances(
+    survey: Survey, slot: engine.Slot, answers: engine.Answers, today: str, language: str
+) -> list[tuple[str, int, int | None]]:
+    """("Thành viên", 2, 3) for each repeat the slot is inside, outermost first; count None when open."""
+    return [(repeat.label_in(language) or repeat.name, number, count)
+            for repeat, number, count in engine.instance_of(survey, slot, answers, today)]
+
+
+def _group_of(items: tuple[Item, ...], question: Question) -> Group | None:
+    """The innermost group with a label that holds `question`."""
+    for item in items:
+        if isinstance(item, Question):
+            continue
+        inner = _group_of(item.children, question)
+        if inner is not None:
+            return inner
+        if isinstance(item, Group) and item.label and question in flatten(item.children):
+            return item
+    return None
+
+
+def _entered_group(turn: Turn, survey: Survey, slot: engine.Slot, language: str) -> tuple[str, str]:
+    """The heading to show when the resident enters a group (its key kept in the conversation), or ""."""
+    group = _group_of(survey.items, slot.question) if slot.question is not None else None
+    if group is None:
+        return "", ""
+    key = f"{group.name}@{list(slot.at)}"
+    shown_before = turn.conversation is not None and turn.conversation.data.get("group") == key
+    return key, "" if shown_before else translated(group.label, group.labels, language)
+
+
+def _scope_view(answers: engine.Answers, question: Question, at: engine.At) -> dict[str, object]:
+    """The answers a question in a repeat instance sees by name: the household's, then each enclosing
+    instance's (the number limits read `${hh_size}` or a member's own answers)."""
+    view = dict(answers)
+    level: object = answers
+    for name, index in zip(question.scope, at, strict=True):
+        instances = level.get(name) if isinstance(level, Mapping) else None
+        level = instances[index] if isinstance(instances, list) and index < len(instances) else {}
+        if isinstance(level, Mapping):
+            view.update(level)
+    return view
+
+
 async def _ask(
-    turn: Turn, survey: Survey, response: SurveyResponse, question: Question, *, editing: bool = False
+    turn: Turn, survey: Survey, response: SurveyResponse, slot: engine.Slot, *, editing: bool = False
 ) -> None:
-    today = _today(turn)
-    number, total = engine.number_of(survey, question)
-    numbered = Menu(tuple(Choice(c.value, c.label) for c in question.choices))
-    buttons = numbered.buttons
+    if slot.question is None:
+        await _ask_more(turn, survey, response, slot, editing=editing)
+        return
+    question, answers = slot.question, response.answers
+    today, language = _today(turn), _language(turn)
+    options = engine.choices_of(survey, slot, answers, today, language)
+    numbered = Menu(tuple(Choice(o.value, translated(o.label, o.labels, language)) for o in options))
+    buttons = numbered.buttons if question.kind in (QuestionType.SELECT_ONE, QuestionType.SELECT_MULTIPLE) else ()
     if question.kind is QuestionType.SELECT_MULTIPLE:  # a button adds or removes its choice until "done"
         buttons = tuple(Button(b.label, f"{PICK_PREFIX}{b.data}") for b in buttons)
         buttons += (Button(label("done_choosing"), DONE),)
-    previous = engine.display(question, response.answers[question.name]) if question.name in response.answers else None
-    await conversation.move(turn, FLOW, "question", question=question.name, editing=editing, picked=[])
+    stored = engine.value_at(answers, question, slot.at)
+    previous = None if stored is engine.MISSING else engine.display(question, stored, language)
+    default = _default_value(survey, slot, answers, today) if stored is engine.MISSING else None
+    number, total = _position(survey, question)
+    group_key, group = _entered_group(turn, survey, slot, language)
+    await conversation.move(turn, FLOW, "question", **_slot_data(slot), editing=editing, picked=[], points=[],
+                            group=group_key)
+    hint = engine.hint_of(survey, slot, answers, today, language)
     turn.say(
         "survey_question",
-        **_limit_values(survey, question, response.answers),
+        **_limit_values(survey, question, _scope_view(answers, question, slot.at)),
         buttons=buttons,
-        notes=[n.label for n in engine.notes_before(survey, question, response.answers, today)],
+        notes=engine.notes_before(survey, slot, answers, today, language),
+        instances=_instances(survey, slot, answers, today, language),
+        group=group,
         number=number,
         total=total,
-        label=question.label,
-        hint=question.hint,
+        label=engine.label_of(survey, slot, answers, today, language),
+        hint=hint,
         kind=question.kind.value,
         choices=numbered.lines,
         required=question.required,
-        skip_in_hint=engine.SKIP in plain(question.hint),  # the form's hint already says "bỏ qua"
+        skip_in_hint=engine.SKIP in plain(hint),  # the form's hint already says "bỏ qua"
         previous=previous,
-        first=number == 1,
+        default=None if default is None else engine.display(question, default, language),
+        parameters=dict(question.parameters),
+        platform=turn.incoming.platform,
+        languages=len(survey.languages) > 1,
+        first=engine.previous_slot(survey, answers, slot, today) is None,
     )
 
 
-def _limit_values(survey: Survey, question: Question, answers: engine.Answers) -> dict[str, object]:
+def _default_value(survey: Survey, slot: engine.Slot, answers: engine.Answers, today: str) -> object:
+    """The form's `default` as this question's value ("ok" keeps it), None when it has none that parses."""
+    text = engine.default_of(survey, slot, answers, today)  # the form's own value: never in another language
+    if not text or slot.question is None:
+        return None
+    value = engine.parse_answer(survey, slot, text, answers, today)
+    return None if isinstance(value, engine.Invalid) else value
+
+
+def _limit_values(survey: Survey, question: Question, view: engine.Answers) -> dict[str, object]:
     """What survey_question says of the allowed range: each bound, and the question it comes from."""
-    found = limits(question, answers)
+    found = limits(question, view)
     values: dict[str, object] = {}
     for side, bound in (("low", found.low), ("high", found.high)):
         values[side] = engine.number_text(bound.value) if bound else None
         source = survey.by_name.get(bound.source) if bound and bound.source else None
-        values[f"{side}_from"] = engine.number_of(survey, source)[0] if source else None
+        values[f"{side}_from"] = _position(survey, source)[0] if source and engine.asked(source) else None
     return values
 
 
 async def _on_answer(turn: Turn, survey: Survey, response: SurveyResponse, data: Data) -> None:
-    question = survey.by_name.get(data.get("question", ""))
-    if question is None:  # the survey file changed under a running conversation
+    slot = _slot_in(survey, data)
+    if slot is None:  # the survey file changed under a running conversation
         await _ask_next(turn, survey, response)
         return
     answer = turn.incoming.answer
     if engine.is_back(answer):
-        await _back(turn, survey, response, question)
+        await _back(turn, survey, response, slot)
+        return
+    if len(survey.languages) > 1 and plain(answer) == plain(label("change_language")):
+        await _ask_language(turn, survey)
+        return
+    if slot.question is None:
+        await _on_more(turn, survey, response, slot, data)
+        return
+    if slot.question.kind in (QuestionType.GEOTRACE, QuestionType.GEOSHAPE) and not engine.is_skip(answer):
+        await _on_point(turn, survey, response, slot, data)
         return
     if turn.incoming.event is Event.BUTTON and answer.startswith(PICK_PREFIX):
         if answer != DONE:
-            await _toggle(turn, question, answer.removeprefix(PICK_PREFIX), data)
+            await _toggle(turn, survey, response, slot, answer.removeprefix(PICK_PREFIX), data)
             return
         answer = ", ".join(str(n) for n in data.get("picked", [])) or "bỏ qua"
-    today = _today(turn)
-    value = engine.parse_answer(question, answer, response.answers, today)
+    value = _value_sent(turn, survey, response, slot, answer)
     if isinstance(value, engine.Invalid):
-        turn.say("survey_invalid", reason=value.reason, message=value.message, count=len(question.choices),
-                 among=[(n, question.choices[n - 1].label) for n in value.among])
-        await _ask(turn, survey, response, question, editing=bool(data.get("editing")))
+        _explain(turn, survey, response, slot, value)
+        await _ask(turn, survey, response, slot, editing=bool(data.get("editing")))
         return
-    response.answers = engine.prune(survey, {**response.answers, question.name: value}, today)
+    await _keep(turn, survey, response, slot, value, data)
+
+
+def _value_sent(turn: Turn, survey: Survey, response: SurveyResponse, slot: engine.Slot, answer: str) -> object:
+    """What the message answers: a file for a media question, a shared location for a geopoint, else the
+    typed text through the engine (type, then constraint in the member's instance)."""
+    question, incoming, today = slot.question, turn.incoming, _today(turn)
+    assert question is not None
+    if question.kind in MEDIA and incoming.attachment is not None:
+        return _file_answer(question, incoming.attachment)
+    if question.kind is QuestionType.GEOPOINT and incoming.location is not None:
+        place = incoming.location
+        return typed.geopoint_of(place.latitude, place.longitude, place.accuracy)
+    if (question.kind in MEDIA or incoming.attachment or incoming.location) and not engine.is_skip(answer):
+        return engine.Invalid(_WANTED.get(question.kind, question.kind.value))  # a photo for a number, a word for a photo
+    if plain(answer) == "ok" and question.kind is not QuestionType.ACKNOWLEDGE:
+        default = _default_value(survey, slot, response.answers, today)
+        if default is not None and engine.value_at(response.answers, question, slot.at) is engine.MISSING:
+            return default
+    return engine.parse_answer(survey, slot, answer, response.answers, today)
+
+
+def _file_answer(question: Question, attachment: Attachment) -> object:
+    """The media answer's value, when the file is of the kind asked (a photo sent as a file counts)."""
+    if attachment.size > answer_files.limit_of(attachment.kind):
+        return engine.Invalid("too_big")
+    wanted = _FILE_KINDS.get(question.kind)
+    mime = attachment.mime.split("/")[0]
+    if wanted is not None and attachment.kind not in wanted and not (attachment.kind == "document" and mime in wanted):
+        return engine.Invalid(question.kind.value)
+    return answer_files.answer_of(attachment)
+
+
+# what survey_invalid says when a file or a location comes for a question answered otherwise
+_WANTED = {QuestionType.SELECT_ONE: "choice", QuestionType.SELECT_MULTIPLE: "choices", QuestionType.TEXT: "typed",
+           QuestionType.BARCODE: "barcode"}
+
+# the attachment kinds (and, for a file sent as a document, the MIME type's first part) each media
+# question takes; a FILE question takes anything
+_FILE_KINDS = {
+    QuestionType.IMAGE: frozenset({"photo", "image"}),
+    QuestionType.AUDIO: frozenset({"voice", "audio"}),
+    QuestionType.VIDEO: frozenset({"video"}),
+}
+
+
+def _explain(turn: Turn, survey: Survey, response: SurveyResponse, slot: engine.Slot, invalid: engine.Invalid) -> None:
+    options = engine.choices_of(survey, slot, response.answers, _today(turn), _language(turn))
+    question = slot.question
+    bounds = dict(question.parameters) if question is not None else {}  # a range's, pyxform's defaults else
+    turn.say("survey_invalid", reason=invalid.reason, message=invalid.message, count=len(options),
+             among=[(n, translated(options[n - 1].label, options[n - 1].labels, _language(turn))) for n in invalid.among],
+             platform=turn.incoming.platform, start=bounds.get("start", "1"), end=bounds.get("end", "10"),
+             step=bounds.get("step", "1"))
+
+
+async def _keep(
+    turn: Turn, survey: Survey, response: SurveyResponse, slot: engine.Slot, value: object, data: Data
+) -> None:
+    """The answer stored (calculations and metadata recomputed, answers it made irrelevant dropped), then
+    the next question; a correction of a finished set goes back to the summary."""
+    assert slot.question is not None
+    today = _today(turn)
+    response.answers = engine.record(
+        survey, response.answers, slot, value, today,
+        **_who(turn),
+    )
+    _touch(turn, response)
+    if slot.question.kind in MEDIA and value is not None and turn.incoming.attachment is not None:
+        assert response.id is not None
+        await answer_files.remember_file(turn.session, response.id, slot.question.name, slot.at, turn.incoming.attachment)
+    await _go_on(turn, survey, response, data)
+
+
+def _who(turn: Turn) -> dict[str, str]:
+    """What the form's metadata (end, username, deviceid) records of this answer."""
+    return {"now": turn.local(turn.now).strftime("%Y-%m-%dT%H:%M:%S"),
+            "person": turn.incoming.user_name or turn.person.display_name, "device": f"langso:{turn.incoming.platform}"}
+
+
+def _touch(turn: Turn, response: SurveyResponse) -> None:
     response.updated_at, response.updated_by = turn.now, turn.person.id
     turn.session.add(response)
-    if data.get("editing") and engine.next_question(survey, response.answers, today) is None:
+
+
+async def _go_on(turn: Turn, survey: Survey, response: SurveyResponse, data: Data) -> None:
+    if data.get("editing") and engine.next_slot(survey, response.answers, _today(turn)) is None:
         await _all_answered(turn, survey, response)
     else:
         await _ask_next(turn, survey, response)
 
 
-async def _toggle(turn: Turn, question: Question, number: str, data: dict) -> None:
+async def _on_point(turn: Turn, survey: Survey, response: SurveyResponse, slot: engine.Slot, data: Data) -> None:
+    """geotrace / geoshape: one point (a shared location or typed coordinates) per message until "xong"."""
+    assert slot.question is not None
+    closed = slot.question.kind is QuestionType.GEOSHAPE
+    points = list(data.get("points", []))
+    incoming = turn.incoming
+    if typed.is_done_word(incoming.answer):
+        shape = typed.shape_of(points, closed=closed)
+        if shape is None:
+            _explain(turn, survey, response, slot, engine.Invalid(slot.question.kind.value))
+            return
+        await _keep(turn, survey, response, slot, shape, data)
+        return
+    place = incoming.location
+    added = [typed.geopoint_of(place.latitude, place.longitude, place.accuracy)] if place else typed.parse_points(incoming.answer)
+    if not added:
+        _explain(turn, survey, response, slot, engine.Invalid(slot.question.kind.value))
+        return
+    points += added
+    await conversation.move(turn, FLOW, "question", points=points)
+    turn.say("survey_point_kept", count=len(points), needed=3 if closed else 2)
+
+
+async def _toggle(
+    turn: Turn, survey: Survey, response: SurveyResponse, slot: engine.Slot, number: str, data: Data
+) -> None:
+    options = engine.choices_of(survey, slot, response.answers, _today(turn), _language(turn))
     picked = list(data.get("picked", []))
     n = whole_number(number)
-    if n is not None and 1 <= n <= len(question.choices):
+    if n is not None and 1 <= n <= len(options):
         picked = [p for p in picked if p != n] if n in picked else sorted([*picked, n])
         await conversation.move(turn, FLOW, "question", picked=picked)
-    turn.toast("survey_picked", picked=[question.choices[n - 1].label for n in picked])
+    language = _language(turn)
+    turn.toast("survey_picked", picked=[translated(options[n - 1].label, options[n - 1].labels, language) for n in picked])
 
 
-async def _back(turn: Turn, survey: Survey, response: SurveyResponse, question: Question) -> None:
-    """"quay lại": the answered question just before this one, with its answer shown."""
-    today = _today(turn)
-    earlier = [q for _, q in engine.answered(survey, response.answers, today)]
-    position = survey.questions.index(question)
-    before = [q for q in earlier if survey.questions.index(q) < position]
-    if not before:
+async def _back(turn: Turn, survey: Survey, response: SurveyResponse, slot: engine.Slot) -> None:
+    """"quay lại": the answered slot just before this one, across members too, with its answer shown."""
+    earlier = engine.previous_slot(survey, response.answers, slot, _today(turn))
+    if earlier is None:
         turn.say("survey_at_first")
-        await _ask(turn, survey, response, question)
+        await _ask(turn, survey, response, slot)
         return
-    await _ask(turn, survey, response, before[-1])
+    await _ask(turn, survey, response, earlier)
+
+
+# --- "is there another one?" after each instance of an open repeat --------------------------------------
+
+
+def _more_menu() -> Menu:
+    return menu("yes", "no")
+
+
+async def _ask_more(
+    turn: Turn, survey: Survey, response: SurveyResponse, slot: engine.Slot, *, editing: bool = False
+) -> None:
+    assert slot.repeat is not None
+    language = _language(turn)
+    choices = _more_menu()
+    await conversation.move(turn, FLOW, "question", **_slot_data(slot), editing=editing, picked=[], points=[])
+    turn.say("survey_more", buttons=choices.buttons, choices=choices.lines,
+             repeat=slot.repeat.label_in(language) or slot.repeat.name,
+             count=engine.instance_count(response.answers, slot.repeat, slot.at),
+             instances=_instances(survey, slot, response.answers, _today(turn), language)[:-1])  # the enclosing ones
+
+
+async def _on_more(turn: Turn, survey: Survey, response: SurveyResponse, slot: engine.Slot, data: Data) -> None:
+    picked = _pick(_more_menu(), turn.incoming.answer)
+    if picked is None:
+        _more_menu().ask_again(turn)
+        return
+    response.answers = engine.more(survey, response.answers, slot, picked == "yes", _today(turn), **_who(turn))
+    _touch(turn, response)
+    await _go_on(turn, survey, response, data)
+
+
+# --- the summary, corrections, a sent answer set -----------------------------------------------------------
 
 
 def _summary_menu() -> Menu:
@@ -402,23 +702,33 @@ async def _summary(turn: Turn, survey: Survey, response: SurveyResponse) -> None
         "survey_summary",
         buttons=choices.buttons,
         title=survey.title,
-        lines=summary_lines(survey, response, _today(turn)),
+        lines=summary_lines(survey, response, _today(turn), _language(turn)),
         submitted=response.status == ResponseStatus.SUBMITTED,
         choices=choices.lines,
     )
 
 
-def summary_lines(survey: Survey, response: SurveyResponse, today: str) -> list[tuple[int, str, str]]:
-    return [
-        (number, q.label, engine.display(q, response.answers[q.name]) or label("skipped"))
-        for number, q in engine.answered(survey, response.answers, today)
-    ]
+def summary_lines(survey: Survey, response: SurveyResponse, today: str, language: str = "") -> list[tuple[int, str, str]]:
+    """(number, question, answer) for each answered slot, the member it is about in the question."""
+    answers = response.answers
+    lines: list[tuple[int, str, str]] = []
+    for number, slot in engine.answered_slots(survey, answers, today):  # questions only, never "another one?"
+        assert slot.question is not None
+        asked = render("survey_slot_label", label=engine.label_of(survey, slot, answers, today, language),
+                       instances=_instances(survey, slot, answers, today, language))
+        value = engine.display(slot.question, engine.value_at(answers, slot.question, slot.at), language)
+        lines.append((number, asked, value or label("skipped")))
+    return lines
+
+
+def _answered_slots(survey: Survey, response: SurveyResponse, today: str) -> dict[int, engine.Slot]:
+    return dict(engine.answered_slots(survey, response.answers, today))
 
 
 async def _on_summary(turn: Turn, survey: Survey, response: SurveyResponse, _data: Data) -> None:
     answer = turn.incoming.answer
     if engine.is_back(answer):
-        answered = engine.answered(survey, response.answers, _today(turn))
+        answered = engine.answered_slots(survey, response.answers, _today(turn))
         if answered:
             await _ask(turn, survey, response, answered[-1][1], editing=True)
             return
@@ -432,9 +742,13 @@ async def _on_summary(turn: Turn, survey: Survey, response: SurveyResponse, _dat
         turn.say("survey_thanks", code=shown(household.join_code) if household else "")
     elif picked == "correct":
         await conversation.move(turn, FLOW, "correct")
-        turn.say("survey_ask_which", total=len(engine.askable(survey)), lines=[])
+        turn.say("survey_ask_which", total=_last_number(survey, response, _today(turn)), lines=[])
     else:
         _summary_menu().ask_again(turn)
+
+
+def _last_number(survey: Survey, response: SurveyResponse, today: str) -> int:
+    return max(_answered_slots(survey, response, today), default=0)
 
 
 def _submitted_menu() -> Menu:
@@ -454,13 +768,14 @@ async def _offer_submitted(turn: Turn, survey: Survey, response: SurveyResponse,
 async def _on_submitted(turn: Turn, survey: Survey, response: SurveyResponse, _data: Data) -> None:
     choices = _submitted_menu()
     picked = choices.pick(turn.incoming.answer)
+    today, language = _today(turn), _language(turn)
     if picked == "view_answers":
         turn.say("survey_summary", buttons=choices.buttons, title=survey.title, submitted=True,
-                 lines=summary_lines(survey, response, _today(turn)), choices=choices.lines)
+                 lines=summary_lines(survey, response, today, language), choices=choices.lines)
     elif picked == "correct":
         await conversation.move(turn, FLOW, "correct")
-        turn.say("survey_ask_which", total=len(engine.askable(survey)),
-                 lines=summary_lines(survey, response, _today(turn)))
+        turn.say("survey_ask_which", total=_last_number(survey, response, today),
+                 lines=summary_lines(survey, response, today, language))
     elif picked == "enough":
         await conversation.finish(turn)
         turn.say("survey_left_as_sent")
@@ -476,14 +791,14 @@ async def _on_correct(turn: Turn, survey: Survey, response: SurveyResponse, _dat
         else:
             await _summary(turn, survey, response)
         return
-    questions = engine.askable(survey)
+    answered = _answered_slots(survey, response, _today(turn))
     text = answer.strip().removeprefix("câu").removeprefix("Câu").strip(" .")
     number = whole_number(text)
-    question = questions[number - 1] if number is not None and 1 <= number <= len(questions) else None
-    if question is None or not engine.is_relevant(question, response.answers, _today(turn)):
-        turn.say("survey_ask_which", total=len(questions), again=True, lines=[])
+    slot = answered.get(number) if number is not None else None
+    if slot is None:
+        turn.say("survey_ask_which", total=max(answered, default=0), again=True, lines=[])
         return
-    await _ask(turn, survey, response, question, editing=True)
+    await _ask(turn, survey, response, slot, editing=True)
 
 
 async def _pause(turn: Turn, _data: Data) -> None:
@@ -501,6 +816,7 @@ FLOW = Flow(
         "head_name": _in_campaign(_on_head_name),
         "hamlet": _in_campaign(_on_hamlet),
         "join_code": _in_campaign(_on_join_code),
+        "language": _in_response(_on_language),
         "question": _in_response(_on_answer),
         "summary": _in_response(_on_summary),
         "correct": _in_response(_on_correct),
