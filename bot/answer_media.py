@@ -14,23 +14,21 @@ import asyncio
 import contextlib
 import copy
 import logging
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TypeVar
-from urllib.parse import quote
 
 from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.media import ROUTE
 from handlers.chat import Attachment, Channel, Fetched
 from handlers.media import mime_of
 from handlers.surveys.answer_files import file_answer, limit_of
 from storage import media
 from storage.autocommit import autocommit
-from storage.models import AnswerFile, AnswerFileStatus, Media, SurveyResponse
+from storage.models import AnswerFile, AnswerFileStatus, SurveyResponse
 from storage.outage import kind_of
 
 log = logging.getLogger(__name__)
@@ -41,7 +39,6 @@ POLL_EVERY = 1.0  # seconds between looks for new files when there was nothing t
 BATCH = 4  # files fetched at once by one process
 CLAIM = timedelta(minutes=2)  # a 20 MB download on a slow line fits well within it
 MAX_ATTEMPTS = 12  # with waits from 10 s doubling to an hour: about seven hours of trying
-LINK_VALID = timedelta(days=30)  # an exported spreadsheet's links work this long
 
 
 class _Stopping(Exception):
@@ -56,14 +53,12 @@ class AnswerMedia:
         channels: Mapping[str, Channel],
         clock: Callable[[], datetime],
         *,
-        public_url: str,
         sole_process: bool,
     ) -> None:
         self._engine = engine
         self._sessions = sessions
         self._channels = channels
         self._clock = clock
-        self._public_url = public_url
         self._sole_process = sole_process
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -87,34 +82,6 @@ class AnswerMedia:
         claimed = await self._claim()
         await asyncio.gather(*(self._collect(row, stop) for row in claimed))
         return len(claimed)
-
-    async def link(self, session: AsyncSession, media_id: int, now: datetime) -> str:
-        """An address of a stored answer file on the bot's web server, valid for LINK_VALID (for the
-        export); committed with the caller's session."""
-        name = (await session.exec(select(Media.filename).where(Media.id == media_id))).one()
-        link_id, token = await media.new_link(session, media_id, now + LINK_VALID)
-        return f"{self._public_url}{ROUTE}/{link_id}/{token}/{quote(name)}"
-
-    async def links(
-        self, session: AsyncSession, response_ids: Collection[int], now: datetime
-    ) -> Callable[[Mapping[str, object]], str | None]:
-        """The export's `link`: one address for each file these responses hold in the media store, made
-        now (the export's callable is synchronous), and None for any other answer (not stored yet, or
-        failed: the export shows its name). No addresses without [web] public_url: a path alone would
-        open nothing from a spreadsheet."""
-        if not self._public_url or not response_ids:
-            return lambda _answer: None
-        stored = (await session.exec(
-            select(AnswerFile.media_id).distinct()
-            .where(col(AnswerFile.response_id).in_(response_ids), AnswerFile.status == AnswerFileStatus.STORED)
-        )).all()
-        urls = {media_id: await self.link(session, media_id, now) for media_id in sorted(m for m in stored if m)}
-
-        def link(answer: Mapping[str, object]) -> str | None:
-            media_id = answer.get("media_id")
-            return urls.get(media_id) if isinstance(media_id, int) else None
-
-        return link
 
     async def _release_claims(self) -> None:
         """The only process starts: a claim still held was left by its previous run."""

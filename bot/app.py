@@ -199,7 +199,6 @@ class App:
         self._retention = self._spawn(InboxRetention(self.sessions, settings.privacy, self.clock).run(self._stopping))
         self._media_pruning = self._spawn(self.media.run(self._stopping))
         self.answer_media = AnswerMedia(self.engine, self.sessions, {p: r.channel for p, r in routes.items()}, self.clock,
-                                        public_url=settings.handler.links.console_url,
                                         sole_process=is_sqlite(settings.database_url))
         self._answer_files = self._spawn(self.answer_media.run(self._stopping))
         resumed = await self.dispatcher.resume()

@@ -252,7 +252,8 @@ async def _surveys(args: argparse.Namespace, session: AsyncSession, settings: Se
     if args.command == "export":
         naming: Naming = "name" if args.names else "label"
         exported = await admin.export_answers(session, Catalog(), args.survey, args.place, args.format,
-                                              settings.handler.timezone, ExportOptions(naming, naming))
+                                              settings.handler.timezone, ExportOptions(naming, naming),
+                                              public_url=settings.handler.links.console_url)
         out = Path(args.out or f"{args.survey}-{args.place}.{args.format}".lower())
         await asyncio.to_thread(out.write_bytes, exported.content)
         print(render("export_written", path=str(out), households=exported.households, left_out=exported.left_out))

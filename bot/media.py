@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.chat import Attachment, Carry, Channel, Upload
-from handlers.media import MAX_BYTES, mime_of, refusal
+from handlers.media import MAX_BYTES, ROUTE, mime_of, refusal
 from messages import label, render
 from storage import media
 from storage.models import Announcement
@@ -26,7 +26,6 @@ from storage.outage import kind_of
 
 log = logging.getLogger(__name__)
 
-ROUTE = "/tep-dinh-kem"  # {ROUTE}/{link id}/{token}/{file name}: bot/web/media.py
 PRUNE_EVERY = timedelta(hours=6)
 
 Tell = Callable[[int, str], Awaitable[object]]  # (person id, text): a private message to that person

@@ -129,7 +129,7 @@ async def import_survey(
 
 async def export_answers(
     session: AsyncSession, catalog: Catalog, survey_code: str, place_code: str, fmt: str, tz: ZoneInfo,
-    options: ExportOptions,
+    options: ExportOptions, *, public_url: str,
 ) -> Exported:
     """`langso export`: a village's (or a whole commune's) answers, recorded like a /xuat."""
     await catalog.refresh(session)
@@ -140,6 +140,7 @@ async def export_answers(
     if place is None:
         raise AdminError("admin_unknown_place", code=place_code)
     villages = await villages_of(session, place) if place.kind == PlaceKind.COMMUNE else [place]
-    exported = await export(session, survey, villages, fmt, tz, options)
-    await record_export(session, exported, survey=survey, scope=place, fmt=fmt, via="cli", person_id=None, at=utcnow())
+    now = utcnow()
+    exported = await export(session, survey, villages, fmt, tz, options, public_url=public_url, now=now)
+    await record_export(session, exported, survey=survey, scope=place, fmt=fmt, via="cli", person_id=None, at=now)
     return exported

@@ -10,6 +10,7 @@ from pathlib import PurePosixPath
 from handlers.chat import Attachment
 
 MB = 1024 * 1024
+ROUTE = "/tep-dinh-kem"  # {ROUTE}/{link id}/{token}/{file name}: where the bot's web server serves stored files
 # Telegram takes photo uploads up to 10 MB and lets a bot download files up to 20 MB (getFile): a file
 # beyond these could not be carried to the other platform, so it is refused where it is written
 MAX_BYTES = {"photo": 10 * MB, "document": 20 * MB}

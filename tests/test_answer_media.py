@@ -25,7 +25,7 @@ from handlers import admin
 from handlers.chat import Attachment, Incoming, Location
 from handlers.media import refusal_of
 from handlers.people import person_for
-from handlers.surveys.answer_files import answer_of, remember_file
+from handlers.surveys.answer_files import answer_of, file_links, remember_file
 from storage import media
 from storage.models import (
     AnswerFile,
@@ -240,11 +240,12 @@ async def _get(url: str) -> tuple[int, bytes]:
         return response.status, await response.read()
 
 
-async def _link(app: App, media_id: int) -> str:
+async def _link(app: App, response_id: int, answer: dict) -> str | None:
+    """The export's address of an answer's file, as the export makes it."""
     async with app.sessions() as session:
-        url = await app.answer_media.link(session, media_id, utcnow())
+        link = await file_links(session, [response_id], utcnow(), app.settings.handler.links.console_url)
         await session.commit()
-    return url
+    return link(answer)
 
 
 async def test_a_photo_and_a_voice_note_in_a_repeat_are_stored_within_seconds(bot: Bot) -> None:
@@ -266,7 +267,7 @@ async def test_a_photo_and_a_voice_note_in_a_repeat_are_stored_within_seconds(bo
     assert sorted(bot.telegram.downloads) == ["photos/file_1.jpg", "voices/file_2.oga"]  # each fetched once
     assert {row.status for row in await _rows(bot.app)} == {AnswerFileStatus.STORED}
     async with bot.app.sessions() as session:  # the export's link: an address for each stored file
-        link = await bot.app.answer_media.links(session, [bot.response_id], utcnow())
+        link = await file_links(session, [bot.response_id], utcnow(), bot.app.settings.handler.links.console_url)
         await session.commit()
     assert link({**answers["anh_nha"], "media_id": None}) is None  # not stored (yet): its name alone
     assert link({"media_id": 10_000}) is None  # only these responses' files
@@ -346,7 +347,8 @@ async def test_erasure_takes_the_stored_file_and_its_address(bot: Bot) -> None:
         return bool((await _answers(bot.app, bot.response_id))["anh_nha"]["media_id"])
 
     await _until(stored)
-    url = await _link(bot.app, (await _answers(bot.app, bot.response_id))["anh_nha"]["media_id"])
+    url = await _link(bot.app, bot.response_id, (await _answers(bot.app, bot.response_id))["anh_nha"])
+    assert url is not None
     assert await _get(url) == (200, PHOTO)
 
     for text in ("/xoadulieu", "1"):
@@ -370,7 +372,7 @@ async def test_processes_sharing_postgresql_fetch_each_file_once(
         response_id, _ = await _seed(app)
         files = [_sent_file(fake, "photo", PHOTO + bytes([n])) for n in range(12)]
         others = [AnswerMedia(app.engine, app.sessions, {"telegram": app.remotes["telegram"]}, app.clock,
-                              public_url="", sole_process=False) for _ in range(2)]
+                              sole_process=False) for _ in range(2)]
         stop = asyncio.Event()
         running = [asyncio.create_task(other.run(stop)) for other in others]
         members = [{"anh": answer_of(file)} for file in files]

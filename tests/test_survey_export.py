@@ -20,7 +20,7 @@ from handlers.surveys.definition import Group, Item, Option, Question, QuestionT
 from handlers.surveys.export import LABELS, ExportOptions, Submission, to_bytes, workbook
 from handlers.surveys.reports import export
 from messages import render
-from storage.models import Campaign, Household, Person, Place, SurveyResponse
+from storage.models import Campaign, Household, Person, Place, SurveyResponse, utcnow
 from tests.cli_helpers import langso
 from tests.harness import Harness
 
@@ -202,7 +202,7 @@ async def test_cli_export_with_names_and_a_csv_that_says_which_repeats_it_leaves
             session.add(SurveyResponse(campaign_id=campaign.id, household_id=mai.id, answers=answers,
                                        status="submitted"))
         await session.commit()
-        repeats = await export(session, SURVEY, [village], "csv", TZ)
+        repeats = await export(session, SURVEY, [village], "csv", TZ, public_url="", now=utcnow())
     assert repeats.households == 1
     assert repeats.left_out == ["Thành viên", "Điện thoại"]
     told = render("export_written", path="ho.csv", households=1, left_out=repeats.left_out)

@@ -9,7 +9,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from bot.media import ROUTE, MediaFiles
+from bot.media import MediaFiles
+from handlers.media import ROUTE
 
 
 def mount_media(app: web.Application, files: MediaFiles) -> None:

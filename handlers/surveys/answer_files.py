@@ -9,7 +9,9 @@ tried forever, and erasing a household's answers finds its files by response."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import datetime, timedelta
+from urllib.parse import quote
 
 from sqlalchemy import delete
 from sqlmodel import col, select
@@ -17,14 +19,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.chat import Attachment
 from handlers.media import MAX_BYTES as NOTICE_MAX_BYTES
-from handlers.media import MB
+from handlers.media import MB, ROUTE
 from storage import media
-from storage.models import AnswerFile, SurveyResponse
+from storage.models import AnswerFile, AnswerFileStatus, Media, SurveyResponse
 
 # A photo as for notices (10 MB); anything else up to 20 MB, the most Telegram lets a bot download
 # (getFile): a larger file could not be fetched at all. Zalo's bots receive photos only.
 MAX_BYTES = {"photo": NOTICE_MAX_BYTES["photo"], "document": 20 * MB, "voice": 20 * MB, "audio": 20 * MB,
              "video": 20 * MB}
+
+LINK_VALID = timedelta(days=30)  # an exported spreadsheet's links work this long
 
 
 def limit_of(kind: str) -> int:
@@ -84,3 +88,32 @@ async def erase_files(session: AsyncSession, household_id: int) -> int:
         delete(AnswerFile).where(col(AnswerFile.response_id).in_(responses)).returning(col(AnswerFile.media_id))
     )
     return await media.drop_unused(session, sorted({m for m in rows.scalars() if m is not None}))
+
+
+async def file_links(
+    session: AsyncSession, response_ids: Collection[int], now: datetime, public_url: str
+) -> Callable[[Mapping[str, object]], str | None]:
+    """The export's `link`: an address on the bot's web server, valid for LINK_VALID, for each file these
+    responses hold in the media store, made now (the export's callable is synchronous and runs off the
+    event loop); None for any other answer (not stored yet, or failed: the export shows its name). No
+    addresses without [web] public_url: a path alone would open nothing from a spreadsheet. The links
+    are committed with the caller's session."""
+    if not public_url or not response_ids:
+        return lambda _answer: None
+    stored = (await session.exec(
+        select(AnswerFile.media_id, Media.filename).distinct()
+        .join(Media, col(Media.id) == AnswerFile.media_id)
+        .where(col(AnswerFile.response_id).in_(response_ids), AnswerFile.status == AnswerFileStatus.STORED)
+        .order_by(col(AnswerFile.media_id))
+    )).all()
+    urls: dict[int, str] = {}
+    for media_id, filename in stored:
+        if media_id is not None:
+            link_id, token = await media.new_link(session, media_id, now + LINK_VALID)
+            urls[media_id] = f"{public_url}{ROUTE}/{link_id}/{token}/{quote(filename)}"
+
+    def link(answer: Mapping[str, object]) -> str | None:
+        media_id = answer.get("media_id")
+        return urls.get(media_id) if isinstance(media_id, int) else None
+
+    return link

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -16,6 +16,7 @@ from handlers import audit
 from handlers.chat import ChatKind, Outgoing, Upload
 from handlers.context import Turn
 from handlers.people import place_by_code
+from handlers.surveys.answer_files import file_links
 from handlers.surveys.campaigns import staff_villages
 from handlers.surveys.catalog import Catalog
 from handlers.surveys.chart import bar_chart
@@ -131,8 +132,9 @@ class Exported:
 
 async def export(
     session: AsyncSession, survey: Survey, villages: list[Place], fmt: str, tz: ZoneInfo,
-    options: ExportOptions = LABELS,
+    options: ExportOptions = LABELS, *, public_url: str, now: datetime,
 ) -> Exported:
+    """`public_url`: where the bot's web server is reached, for the links to answer files ("": none)."""
     rows = await session.exec(
         select(Place, Household, SurveyResponse)
         .join(Household, col(Household.id) == SurveyResponse.household_id)
@@ -142,6 +144,8 @@ async def export(
         .order_by(Place.name, Household.head_name, col(Household.id))
     )
     found = list(rows.all())
+    link = await file_links(session, [r.id for _, _, r in found if r.id is not None], now, public_url)
+    options = replace(options, link=link)
     # off the event loop: a commune's XLSX (3,000 households, 130,000 cells) takes seconds to write
     sheets = await asyncio.to_thread(workbook, survey, [Submission(p.name, h, r) for p, h, r in found], tz, options)
     content = await asyncio.to_thread(to_bytes, sheets, fmt)
@@ -171,7 +175,7 @@ class ExportFile:
 
 async def export_file(
     session: AsyncSession, surveys: Catalog, villages: list[Place], code: str, fmt: str, *, via: str,
-    person_id: int | None, now: datetime, tz: ZoneInfo, survey_code: str = "",
+    person_id: int | None, now: datetime, tz: ZoneInfo, public_url: str, survey_code: str = "",
 ) -> ExportFile | None:
     """/xuat's and the web console's file of `villages`' answers (the villages a person may export,
     narrowed to the place `code` names: `staff_villages(..., "export", code)`), recorded. The survey is
@@ -183,7 +187,7 @@ async def export_file(
         survey = surveys.get(found[0]) if found else None
     if survey is None:
         return None
-    exported = await export(session, survey, villages, fmt, tz)
+    exported = await export(session, survey, villages, fmt, tz, public_url=public_url, now=now)
     place = await _named_place(session, code, villages)
     await record_export(session, exported, survey=survey, scope=place, fmt=fmt, via=via, person_id=person_id, at=now)
     stamp = now.astimezone(tz).strftime("%Y%m%d")
@@ -207,7 +211,8 @@ async def export_command(turn: Turn, args: str) -> None:
         turn.say("survey_export_no_files", code=code or villages[0].code, fmt=fmt)
         return
     done = await export_file(turn.session, turn.surveys, villages, code, fmt, via=turn.incoming.platform,
-                             person_id=turn.person.id, now=turn.now, tz=turn.settings.timezone)
+                             person_id=turn.person.id, now=turn.now, tz=turn.settings.timezone,
+                             public_url=turn.settings.links.console_url)
     if done is None:
         turn.say("survey_no_campaign")
         return

@@ -115,7 +115,7 @@ async def export(visit: Visit) -> web.StreamResponse:
     await visit.console.surveys.refresh(visit.session)
     done = await export_file(visit.session, visit.console.surveys, villages, code, fmt, via="web",
                              person_id=visit.actor.person_id, now=visit.now, tz=visit.console.settings.timezone,
-                             survey_code=visit.field("khao_sat"))
+                             public_url=visit.console.settings.links.console_url, survey_code=visit.field("khao_sat"))
     if done is None:
         return see_other("/khao-sat?xong=chua-co")
     content_type, charset = CONTENT_TYPES[fmt]
