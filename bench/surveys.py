@@ -477,7 +477,7 @@ def question_names() -> dict[int, str]:
     from handlers.surveys.catalog import shipped
 
     survey = shipped()["ho-gia-dinh"]
-    return {n: q.name for n, q in enumerate(engine.askable(survey), 1)}
+    return {n: q.name for n, q in enumerate(filter(engine.asked, survey.questions), 1)}
 
 
 def percentile(values: list[float], p: float) -> float:

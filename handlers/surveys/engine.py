@@ -9,7 +9,6 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import overload
 
 from handlers.handbook.normalize import plain
 from handlers.surveys import answers as tree
@@ -54,47 +53,6 @@ class Invalid:
     reason: str  # integer | decimal | date | phone | choice | choices | ambiguous | required | constraint | text
     message: str = ""  # the form's own constraint message; for "ambiguous", the words typed
     among: tuple[int, ...] = ()  # "ambiguous": the numbers of the choices those words fit
-
-
-# old API: removed when answering.py uses slots
-def is_relevant(question: Question, answers: Answers, today: str) -> bool:
-    return question.relevant is None or bool(question.relevant.evaluate(answers, today=today))
-
-
-def next_question(survey: Survey, answers: Answers, today: str) -> Question | None:
-    """The first relevant question nobody in the household has answered or skipped yet."""
-    for question in survey.questions:
-        if question.kind is not QuestionType.NOTE and question.name not in answers and is_relevant(question, answers, today):
-            return question
-    return None
-
-
-def prune(survey: Survey, answers: Answers, today: str) -> dict[str, object]:
-    """Answers to questions that a changed earlier answer made irrelevant are dropped, as ODK does."""
-    kept: dict[str, object] = {}
-    for question in survey.questions:
-        if question.name in answers and is_relevant(question, kept, today):
-            kept[question.name] = answers[question.name]
-    return kept
-
-
-def answered(survey: Survey, answers: Answers, today: str) -> list[tuple[int, Question]]:
-    """The relevant questions with an answer (or a skip), numbered as they are asked."""
-    return [
-        (number, q)
-        for number, q in enumerate(askable(survey), 1)
-        if q.name in answers and is_relevant(q, answers, today)
-    ]
-
-
-def askable(survey: Survey) -> list[Question]:
-    return [q for q in survey.questions if q.kind is not QuestionType.NOTE]
-
-
-def number_of(survey: Survey, question: Question) -> tuple[int, int]:
-    """("Câu 3/12"): position among the questions that are asked, and their count."""
-    questions = askable(survey)
-    return questions.index(question) + 1, len(questions)
 
 
 def is_skip(text: str) -> bool:
@@ -193,17 +151,9 @@ def answered_slots(survey: Survey, answers: Answers, today: str) -> list[tuple[i
     return [(number, step.slot) for number, step in enumerate(questions, 1) if step.answered]
 
 
-@overload
-def notes_before(survey: Survey, slot: Slot | None, answers: Answers, today: str, language: str = "") -> list[str]: ...
-@overload
-def notes_before(survey: Survey, slot: Question, answers: Answers, today: str) -> list[Question]: ...  # old API
-def notes_before(
-    survey: Survey, slot: Slot | Question | None, answers: Answers, today: str, language: str = ""
-) -> list[str] | list[Question]:
+def notes_before(survey: Survey, slot: Slot | None, answers: Answers, today: str, language: str = "") -> list[str]:
     """The relevant notes right before a slot, labels filled in: they are shown with it. For `slot` None,
     the notes after the last question (shown with the summary)."""
-    if isinstance(slot, Question):  # old API: removed when answering.py uses slots
-        return [note.question for note in _notes(survey, Slot(slot), answers, today) if note.question]
     return [label_of(survey, note, answers, today, language) for note in _notes(survey, slot, answers, today)]
 
 
@@ -319,24 +269,9 @@ def default_of(survey: Survey, slot: Slot, answers: Answers, today: str, languag
 # --- taking an answer -----------------------------------------------------------------------------------
 
 
-@overload
-def parse_answer(survey: Survey, slot: Slot, text: str, answers: Answers, today: str) -> object | Invalid: ...
-@overload
-def parse_answer(survey: Question, slot: str, text: Answers, answers: str) -> object | Invalid: ...  # old API
-def parse_answer(
-    survey: Survey | Question, slot: Slot | str, text: str | Answers, answers: Answers | str, today: str = ""
-) -> object | Invalid:
-    """The value a typed answer stands for: its type, then the constraint, in the slot's instance.
-    A skip returns None (only where the question is optional). `choices`: numbered as choices_of gives."""
-    if isinstance(survey, Question):  # old API: removed when answering.py uses slots
-        assert isinstance(slot, str)
-        assert isinstance(text, Mapping)
-        assert isinstance(answers, str)
-        flat = Resolver(Survey("", "", "", (survey,)), text)
-        return _checked(survey, slot, text, answers, flat, survey.choices)
-    assert isinstance(slot, Slot)
-    assert isinstance(text, str)
-    assert isinstance(answers, Mapping)
+def parse_answer(survey: Survey, slot: Slot, text: str, answers: Answers, today: str) -> object | Invalid:
+    """The value a typed answer stands for: its type, then the constraint, in the slot's instance (the
+    choices numbered as choices_of gives them). A skip returns None (only where the question is optional)."""
     question = slot.question
     if question is None:
         return Invalid("choice")
