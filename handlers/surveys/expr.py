@@ -269,7 +269,8 @@ def _question_named(node: Node) -> Node:
     """jr:choice-name's second argument names the question as a string: '${q}' (pyxform's form)."""
     if isinstance(node, Literal) and isinstance(node.value, str):
         found = re.fullmatch(r"\s*\$\{([^}]*)\}\s*", node.value)
-        return Ref(found.group(1)) if found else Ref(node.value.strip())
+        # else a path ('/data/grp/q'): its last step names the question
+        return Ref(found.group(1)) if found else Ref(node.value.strip().rsplit("/", 1)[-1])
     if isinstance(node, Ref):
         return node
     raise ExprError("arity", "jr:choice-name")
