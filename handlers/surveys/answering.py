@@ -441,7 +441,7 @@ async def _ask(
         buttons = tuple(Button(b.label, f"{PICK_PREFIX}{b.data}") for b in buttons)
         buttons += (Button(label("done_choosing"), DONE),)
     stored = engine.value_at(answers, question, slot.at)
-    previous = None if stored is engine.MISSING else engine.display(question, stored, language)
+    previous = None if stored is engine.MISSING else _shown(question, stored, language)
     default = _default_value(survey, slot, answers, today) if stored is engine.MISSING else None
     number, total = _position(survey, question)
     group_key, group = _entered_group(turn, survey, slot, language)
@@ -470,6 +470,13 @@ async def _ask(
         languages=len(survey.languages) > 1,
         first=engine.previous_slot(survey, answers, slot, today) is None,
     )
+
+
+def _shown(question: Question, value: object, language: str) -> str | None:
+    """An answer as the resident reads it back; a file as what was sent ("📷 đã gửi ảnh"); None: skipped."""
+    if isinstance(value, Mapping) and question.kind in MEDIA:
+        return label(f"sent_{question.kind.value}")
+    return engine.display(question, value, language)
 
 
 def _default_value(survey: Survey, slot: engine.Slot, answers: engine.Answers, today: str) -> object:
@@ -716,7 +723,7 @@ def summary_lines(survey: Survey, response: SurveyResponse, today: str, language
         assert slot.question is not None
         asked = render("survey_slot_label", label=engine.label_of(survey, slot, answers, today, language),
                        instances=_instances(survey, slot, answers, today, language))
-        value = engine.display(slot.question, engine.value_at(answers, slot.question, slot.at), language)
+        value = _shown(slot.question, engine.value_at(answers, slot.question, slot.at), language)
         lines.append((number, asked, value or label("skipped")))
     return lines
 

@@ -1,0 +1,263 @@
+"""An imported XLSForm answered over chat, end to end, on Telegram and on Zalo: a household form with a
+member repeat whose count is an earlier answer, a sum over the members' ages shown in a later note, a
+cascading choice (province → commune), a select_one with "other", a location, a photo, an open repeat
+ended by "không", two languages; then the export holds every answer."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from openpyxl import load_workbook
+from sqlmodel import select
+
+from bot.app import App
+from handlers import admin
+from handlers.surveys.catalog import keep
+from handlers.surveys.forms import load_survey
+from handlers.surveys.reports import export_file
+from storage.models import Campaign, Place, ResponseStatus, SurveyResponse
+from tests.fake_zalo import FakeZalo
+from tests.harness import HEAD, Harness
+from tests.xlsforms import xlsform
+
+RESIDENT = 210
+VI, TAY = "label::Vietnamese (vi)", "label::Tày (tay)"
+HOUSEHOLD = [
+    ["type", "name", VI, TAY, "required", "constraint", "calculation", "repeat_count", "choice_filter"],
+    ["start", "start"],
+    ["select_one province", "prov", "Tỉnh nào?", "[Tày] Tỉnh nào?", "yes"],
+    ["select_one commune", "commune", "Xã nào?", "[Tày] Xã nào?", "yes", "", "", "", "prov = ${prov}"],
+    ["integer", "hh_size", "Nhà mình có mấy người?", "[Tày] Mấy người?", "yes", ". >= 1 and . <= 10"],
+    ["begin_repeat", "members", "Thành viên", "[Tày] Thành viên", "", "", "", "${hh_size}"],
+    ["text", "m_name", "Họ tên", "[Tày] Họ tên", "yes"],
+    ["integer", "age", "Tuổi của ${m_name}", "[Tày] Tuổi ${m_name}", "yes", ". >= 0 and . <= 120"],
+    ["end_repeat"],
+    ["calculate", "total_age", "", "", "", "", "sum(${age})"],
+    ["note", "age_note", "Tổng số tuổi cả nhà: ${total_age}", "[Tày] Tổng: ${total_age}"],
+    ["begin_group", "living", "Điều kiện sống", "[Tày] Điều kiện sống"],
+    ["select_one water or_other", "water", "Nhà mình dùng nước gì?", "[Tày] Nước gì?", "yes"],
+    ["geopoint", "home", "Vị trí nhà mình", "[Tày] Vị trí", "yes"],
+    ["end_group"],
+    ["image", "house_photo", "Ảnh ngôi nhà", "[Tày] Ảnh nhà", "yes"],
+    ["begin_repeat", "animals", "Vật nuôi", "[Tày] Vật nuôi"],
+    ["text", "a_kind", "Loại vật nuôi", "[Tày] Loại vật nuôi", "yes"],
+    ["end_repeat"],
+]
+CHOICES = [
+    ["list_name", "name", VI, TAY, "prov"],
+    ["province", "lc", "Lào Cai", "Lào Cai"],
+    ["province", "yb", "Yên Bái", "Yên Bái"],
+    ["commune", "bat_xat", "Bát Xát", "Bát Xát", "lc"],
+    ["commune", "sa_pa", "Sa Pa", "Sa Pa", "lc"],
+    ["commune", "mu_cang_chai", "Mù Cang Chải", "Mù Cang Chải", "yb"],
+    ["commune", "tram_tau", "Trạm Tấu", "Trạm Tấu", "yb"],
+    ["water", "tap", "Nước máy", "[Tày] Nước máy"],
+    ["water", "well", "Giếng", "[Tày] Giếng"],
+]
+TITLE = "Hộ gia đình và vật nuôi"
+SETTINGS = [["form_id", "form_title"], ["ho_vat_nuoi", TITLE]]
+
+Say = Callable[..., Awaitable[list[str]]]
+Sent = Callable[[], Awaitable[list[str]]]
+
+
+async def _answers(app: App) -> dict[str, object]:
+    async with app.sessions() as session:
+        [response] = (await session.exec(select(SurveyResponse))).all()
+        return dict(response.answers)
+
+
+async def _import(app: App, tmp_path: Path) -> None:
+    content = xlsform(tmp_path, HOUSEHOLD, CHOICES, SETTINGS)
+    survey = load_survey("ho-vat-nuoi.xlsx", content)
+    assert survey.languages[:2] == ("Vietnamese (vi)", "Tày (tay)")  # H2: "default" from or_other
+    async with app.sessions() as session:
+        await keep(session, survey, "ho-vat-nuoi.xlsx", content, datetime.now(UTC))
+        await session.commit()
+
+
+async def _open(say: Say) -> None:
+    """The village head opens the imported survey for Thôn 1 through the chat."""
+    await say("/khaosat")
+    [surveys] = await say("1")
+    number = next(line.split(".")[0] for line in surveys.splitlines() if TITLE in line)
+    [asked] = await say(number)
+    if "bao nhiêu hộ" not in asked:  # a head of several villages picks Thôn 1 first
+        await say(next(line.split(".")[0] for line in asked.splitlines() if line.endswith("Thôn 1")))
+    [opened] = await say("bỏ qua")
+    assert "Đã mở" in opened
+
+
+async def _answer_household(
+    stored: Callable[[], Awaitable[dict[str, object]]], say: Say, send_location: Sent, send_photo: Sent,
+    bad_place: str, restart: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """A resident answers the whole form, with a language switch, a back across members, a bad location
+    (and, where the test can, a restart of the bot between two members' answers)."""
+    for text in ("1", "1", "Lò Văn Pọm"):  # consent, a new household, its head
+        await say(text)
+    _created, language = await say("Xóm Trên", expect=2)
+    assert "1. Tiếng Việt" in language
+    assert "2. Tày" in language
+    [prov] = await say("2")
+    assert "[Tày] Tỉnh nào?" in prov
+    [language] = await say("đổi ngôn ngữ")
+    assert "2. Tày" in language
+    [prov] = await say("1")
+    assert "Tỉnh nào?" in prov
+    assert "[Tày]" not in prov
+    [commune] = await say("Yên Bái")
+    assert "1. Mù Cang Chải" in commune  # only Yên Bái's communes, numbered afresh
+    assert "2. Trạm Tấu" in commune
+    assert "Bát Xát" not in commune
+    await say("2")
+    [name] = await say("2")  # two members
+    assert "Thành viên 1/2" in name
+    [age] = await say("Lò Thị Mai")
+    assert "Tuổi của Lò Thị Mai" in age
+    assert "Thành viên 1/2" in age
+    if restart is not None:  # the conversation is in the database: the new process asks the same slot
+        await restart()
+    [name] = await say("30")
+    assert "Thành viên 2/2" in name
+    await say("Lò Văn Pọm")
+    [back] = await say("quay lại")
+    assert "Câu trả lời đang lưu: Lò Văn Pọm" in back
+    [back] = await say("quay lại")  # across members: the first member's age
+    assert "Tuổi của Lò Thị Mai" in back
+    assert "Thành viên 1/2" in back
+    assert "Câu trả lời đang lưu: 30" in back
+    [age] = await say("31")
+    assert "Tuổi của Lò Văn Pọm" in age
+    assert "Thành viên 2/2" in age
+    [water] = await say("6")
+    assert "Tổng số tuổi cả nhà: 37" in water  # the sum over the members, in the note before
+    assert "📂 Điều kiện sống" in water  # entering a group says its heading
+    assert "3. Khác" in water
+    [other] = await say("3")
+    [home] = await say("Nước suối")
+    assert "Vị trí nhà mình" in home
+    before = await stored()
+    explained, again = await say(bad_place, expect=2)
+    assert "⚠️ Bot chưa đọc được vị trí này" in explained
+    assert "22.43, 104.12" in explained  # how to send one
+    assert "Vị trí nhà mình" in again
+    assert "📂" not in again  # the heading once
+    assert await stored() == before  # nothing changed
+    [photo] = await send_location()
+    assert "Ảnh ngôi nhà" in photo
+    [animal] = await send_photo()
+    assert "Loại vật nuôi" in animal
+    [more] = await say("Trâu")
+    assert "Còn vật nuôi nào nữa không?" in more
+    [summary] = await say("không")
+    assert "Tuổi của Lò Văn Pọm (Thành viên 2) → 6" in summary
+    assert "Xã nào? → Trạm Tấu" in summary
+    assert "Nước suối" in summary
+    assert "Ảnh ngôi nhà → 📷 đã gửi ảnh" in summary
+    assert "Loại vật nuôi (Vật nuôi 1) → Trâu" in summary
+    assert "1. Gửi câu trả lời" in summary
+    [thanks] = await say("1")
+    assert "Cảm ơn" in thanks
+    assert other
+
+
+async def _check_and_export(app: App, platform: str, latitude: str) -> None:
+    async with app.sessions() as session:
+        [response] = (await session.exec(select(SurveyResponse))).all()
+        villages = list((await session.exec(select(Place).where(Place.code == "THON-1"))).all())
+        done = await export_file(session, app.surveys, villages, "THON-1", "xlsx", via="test", person_id=None,
+                                 now=datetime.now(UTC), tz=app.settings.handler.timezone, public_url="",
+                                 survey_code="ho-vat-nuoi")
+        await session.commit()
+    answers = response.answers
+    assert response.status == ResponseStatus.SUBMITTED
+    assert (answers["prov"], answers["commune"], answers["hh_size"]) == ("yb", "tram_tau", 2)
+    assert answers["members"] == [{"m_name": "Lò Thị Mai", "age": 31}, {"m_name": "Lò Văn Pọm", "age": 6}]
+    assert answers["total_age"] == 37
+    assert (answers["water"], answers["water_other"]) == ("other", "Nước suối")
+    assert answers["home"].startswith(f"{latitude} 104.12 ")
+    assert answers["house_photo"]["kind"] == "photo"
+    assert answers["house_photo"]["platform"] == platform
+    assert answers["animals"] == [{"a_kind": "Trâu"}]
+    assert answers["animals#done"] is True
+    assert done is not None
+    exported = _exported(done.content)
+    for value in ("Lò Thị Mai", 31, "Lò Văn Pọm", 6, 37, "Nước suối", "Trâu"):
+        assert value in exported, value
+    assert any(str(v).startswith(f"{latitude} 104.12") for v in exported)
+    assert any("Trạm Tấu" in str(v) or v == "tram_tau" for v in exported)
+
+
+def _exported(content: bytes) -> list[object]:
+    """Every cell value of every sheet of the export (the households' sheet and one per repeat)."""
+    book = load_workbook(io.BytesIO(content))
+    return [v for sheet in book.worksheets for row in sheet.iter_rows(min_row=2, values_only=True) for v in row]
+
+
+async def test_a_household_form_is_answered_on_telegram_and_exported_with_every_answer(
+    harness: Harness, tmp_path: Path
+) -> None:
+    await _import(harness.app, tmp_path)
+
+    async def head(text: str, expect: int = 1) -> list[str]:
+        return [m.text or "" for m in await harness.send(HEAD, text, expect=expect)]
+
+    await _open(head)
+    async with harness.app.sessions() as session:
+        campaign = (await session.exec(select(Campaign).where(Campaign.survey_code == "ho-vat-nuoi"))).one()
+    harness.fake.add_private(RESIDENT)
+    await harness.send(RESIDENT, f"/start ks{campaign.id}")
+
+    async def say(text: str, expect: int = 1) -> list[str]:
+        return [m.text or "" for m in await harness.send(RESIDENT, text, expect=expect)]
+
+    async def location() -> list[str]:
+        return [m.text or "" for m in await harness.send(RESIDENT, location=(22.43, 104.12))]
+
+    async def photo() -> list[str]:
+        return [m.text or "" for m in await harness.send(RESIDENT, photo=True)]
+
+    await _answer_household(lambda: _answers(harness.app), say, location, photo, "ở gần suối", restart=harness.restart)
+    await _check_and_export(harness.app, "telegram", "22.43")
+
+
+ZALO_HEAD, ZALO_RESIDENT = "zl-head", "zl-resident"
+
+
+async def test_the_same_form_is_answered_on_zalo_with_typed_coordinates_and_a_photo(
+    app_on_both: App, zalo: FakeZalo, tmp_path: Path
+) -> None:
+    async with app_on_both.sessions() as session:
+        await admin.add_place(session, "commune", "XA1", "Xã Hòa Bình", None)
+        await admin.add_place(session, "village", "THON-1", "Thôn 1", "XA1")
+        await admin.grant_role(session, "zalo", ZALO_HEAD, "village_head", "THON-1")
+        await session.commit()
+    await _import(app_on_both, tmp_path)
+
+    async def on_zalo(user: str, event: str, text: str | None, expect: int, **kw: object) -> list[str]:
+        before = len(zalo.messages_to(user))
+        zalo.push(event, user, user, text, **kw)  # type: ignore[arg-type]
+        await zalo.wait_for(lambda: len(zalo.messages_to(user)) >= before + expect)
+        return [m.text or "" for m in zalo.messages_to(user)[before:]]
+
+    async def head(text: str, expect: int = 1) -> list[str]:
+        return await on_zalo(ZALO_HEAD, "message.text.received", text, expect)
+
+    async def say(text: str, expect: int = 1) -> list[str]:
+        return await on_zalo(ZALO_RESIDENT, "message.text.received", text, expect)
+
+    async def location() -> list[str]:
+        return await say("22.43, 104.12")
+
+    async def photo() -> list[str]:
+        url = zalo.host("nha.jpg", b"\xff\xd8\xff a house")
+        return await on_zalo(ZALO_RESIDENT, "message.image.received", None, 1, photo_url=url)
+
+    await _open(head)
+    await say("/khaosat THON-1")
+    await _answer_household(lambda: _answers(app_on_both), say, location, photo, "22.43")  # one number is no place
+    await _check_and_export(app_on_both, "zalo", "22.43")
