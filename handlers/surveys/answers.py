@@ -265,10 +265,10 @@ class _Settling:
             current, calculation, value = box.get(question.name), question.calculation, None
             if calculation is not None and truth(question.relevant, resolver, self.today):
                 # one reading no answer (uuid(), today(), position(..)) is computed once, as ODK does on opening
-                once = not calculation.references and current not in (None, "")
-                value = current if once else calculation.evaluate(
-                    self.root, current, today=self.today, now=self.now, resolver=resolver
-                )
+                if not calculation.references and current not in (None, ""):
+                    value = current
+                else:
+                    value = calculation.evaluate(self.root, current, today=self.today, now=self.now, resolver=resolver)
             self.set(box, question.name, _stored(value))
         elif question.name in box and not truth(question.relevant, resolver, self.today):
             self.drop(box, question.name)  # ODK clears what became irrelevant

@@ -29,7 +29,7 @@ from handlers.surveys.definition import (
 from handlers.surveys.expr import NodeSet
 
 Answers = Mapping[str, object]
-__all__ = ["MISSING", "At", "value_at"]
+__all__ = ["MISSING", "At", "value_at"]  # the chat reads answers through the engine only
 
 SKIP = "bo qua"
 BACK = "quay lai"
@@ -45,13 +45,14 @@ _PHONE = re.compile(r"0(?:[35789][0-9]{8}|2[0-9]{9})")
 MAX_TEXT = 500
 
 
-
 @dataclass(frozen=True)
 class Invalid:
     """Why a typed answer was not taken; `reason` picks the explanation in survey_invalid.j2."""
 
-    reason: str  # integer | decimal | date | phone | choice | choices | ambiguous | required | constraint | text
-    message: str = ""  # the form's own constraint message; for "ambiguous", the words typed
+    # a QuestionType's value where its parsing failed (integer, date, geopoint, image…), or choice | choices |
+    # ambiguous | required | constraint | text
+    reason: str
+    message: str = ""  # the form's own constraint or required message; for "ambiguous", the words typed
     among: tuple[int, ...] = ()  # "ambiguous": the numbers of the choices those words fit
 
 
