@@ -197,6 +197,9 @@ def test_nested_repeats_keep_each_plots_crops_apart() -> None:
     # back from the second plot's name goes to the first plot's "another crop?"
     back = engine.previous_slot(NESTED, answers, engine.Slot(NESTED.by_name["plot"], (1,)), TODAY)
     assert back == engine.Slot(None, (0,), NESTED.repeats["crops"])
+    assert [(r.name, n, c) for r, n, c in engine.instance_of(NESTED, back, answers, TODAY)] == [
+        ("plots", 1, 2), ("crops", 2, None),  # the first plot's "another crop?", after its 2 crops
+    ]
 
 
 PLACES = survey(

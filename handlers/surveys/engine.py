@@ -176,21 +176,16 @@ def instance_count(answers: Answers, repeat: Repeat, at: At) -> int:
     return max(len(tree.instances(answers, repeat, at)), 1)
 
 
-def instance_of(
-    survey: Survey, slot: Slot, answers: Answers, today: str = ""
-) -> list[tuple[Repeat, int, int | None]]:
-    """For each repeat the slot is in: (repeat, 1-based instance number, count, None for an open one).
+def instance_of(survey: Survey, slot: Slot, answers: Answers, today: str = "") -> list[tuple[Repeat, int, int | None]]:
+    """For each repeat the slot is in: (repeat, 1-based instance number, its count or None for an open one).
     A "another one?" slot ends with its repeat and the number of instances so far."""
-    scope = slot.question.scope if slot.question else ()
-    found = []
+    scope = slot.question.scope if slot.question else slot.repeat.scope if slot.repeat else ()
+    found: list[tuple[Repeat, int, int | None]] = []
     for depth, (name, index) in enumerate(zip(scope, slot.at, strict=False)):
         repeat = survey.repeats[name]
         found.append((repeat, index + 1, tree.count_of(survey, answers, repeat, slot.at[:depth], today)))
     if slot.question is None and slot.repeat is not None:
-        for depth, name in enumerate(slot.repeat.scope):
-            repeat = survey.repeats[name]
-            found.append((repeat, slot.at[depth] + 1, tree.count_of(survey, answers, repeat, slot.at[:depth], today)))
-        found.append((slot.repeat, max(len(tree.instances(answers, slot.repeat, slot.at)), 1), None))
+        found.append((slot.repeat, instance_count(answers, slot.repeat, slot.at), None))
     return found
 
 
