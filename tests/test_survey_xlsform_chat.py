@@ -70,20 +70,22 @@ async def _answers(app: App) -> dict[str, object]:
         return dict(response.answers)
 
 
-async def _import(app: App, tmp_path: Path) -> None:
-    content = xlsform(tmp_path, HOUSEHOLD, CHOICES, SETTINGS)
-    survey = load_survey("ho-vat-nuoi.xlsx", content)
-    assert survey.languages[:2] == ("Vietnamese (vi)", "Tày (tay)")  # H2: "default" from or_other
+async def _import(app: App, tmp_path: Path, rows: list[list[object]] = HOUSEHOLD,
+                  choices: list[list[object]] = CHOICES, settings: list[list[object]] = SETTINGS) -> None:
+    content = xlsform(tmp_path, rows, choices, settings)
+    survey = load_survey("form.xlsx", content)
+    if rows is HOUSEHOLD:
+        assert survey.languages[:2] == ("Vietnamese (vi)", "Tày (tay)")  # H2: "default" from or_other
     async with app.sessions() as session:
-        await keep(session, survey, "ho-vat-nuoi.xlsx", content, datetime.now(UTC))
+        await keep(session, survey, "form.xlsx", content, datetime.now(UTC))
         await session.commit()
 
 
-async def _open(say: Say) -> None:
+async def _open(say: Say, title: str = TITLE) -> None:
     """The village head opens the imported survey for Thôn 1 through the chat."""
     await say("/khaosat")
     [surveys] = await say("1")
-    number = next(line.split(".")[0] for line in surveys.splitlines() if TITLE in line)
+    number = next(line.split(".")[0] for line in surveys.splitlines() if title in line)
     [asked] = await say(number)
     if "bao nhiêu hộ" not in asked:  # a head of several villages picks Thôn 1 first
         await say(next(line.split(".")[0] for line in asked.splitlines() if line.endswith("Thôn 1")))
@@ -261,3 +263,90 @@ async def test_the_same_form_is_answered_on_zalo_with_typed_coordinates_and_a_ph
     await say("/khaosat THON-1")
     await _answer_household(lambda: _answers(app_on_both), say, location, photo, "22.43")  # one number is no place
     await _check_and_export(app_on_both, "zalo", "22.43")
+
+
+FIELDS = [
+    ["type", "name", "label", "required", "default", "repeat_count"],
+    ["integer", "children", "Nhà mình có mấy cháu đi học?", "yes", "2"],
+    ["image", "papers", "Ảnh sổ hộ khẩu", "yes"],
+    ["geoshape", "field", "Ranh giới mảnh ruộng", "yes"],
+    ["begin_repeat", "plots", "Mảnh ruộng", "", "", "2"],
+    ["begin_repeat", "crops", "Cây trồng"],
+    ["text", "crop", "Trồng cây gì?", "yes"],
+    ["end_repeat"],
+    ["end_repeat"],
+]
+
+
+async def test_a_default_kept_by_ok_a_file_of_the_wrong_kind_a_shape_point_by_point_and_nested_repeats(
+    harness: Harness, tmp_path: Path
+) -> None:
+    await _import(harness.app, tmp_path, FIELDS, None, [["form_id", "form_title"], ["ruong", "Ruộng vườn"]])
+
+    async def head(text: str, expect: int = 1) -> list[str]:
+        return [m.text or "" for m in await harness.send(HEAD, text, expect=expect)]
+
+    async def say(text: str | None = None, expect: int = 1, **kw: object) -> list[str]:
+        return [m.text or "" for m in await harness.send(RESIDENT, text, expect=expect, **kw)]
+
+    await _open(head, "Ruộng vườn")
+    harness.fake.add_private(RESIDENT)
+    await say("/khaosat THON-1")
+    for text in ("1", "1", "Lò Văn Pọm"):
+        await say(text)
+    _created, children = await say("bỏ qua", expect=2)
+    assert "Có sẵn: 2. Gõ “ok” để giữ" in children
+    [papers] = await say("ok")
+    assert "Ảnh sổ hộ khẩu" in papers
+    explained, again = await say(voice=True, expect=2)  # a voice note for a photo question
+    assert "⚠️ Câu này cần một ảnh" in explained
+    assert "Ảnh sổ hộ khẩu" in again
+    explained, _again = await say("ảnh đây", expect=2)
+    assert "⚠️ Câu này cần một ảnh" in explained
+    assert "papers" not in await _answers(harness.app)  # nothing taken
+    [field] = await say(document=True, file_name="so-ho-khau.png", mime_type="image/png")  # a photo sent as a file
+    assert "Ranh giới mảnh ruộng" in field
+    assert "gõ “xong”" in field
+    [kept] = await say(location=(22.43, 104.12))
+    assert "điểm thứ 1" in kept
+    [kept] = await say("22.44, 104.13")
+    assert "cần ít nhất 3 điểm" in kept
+    [explained] = await say("xong")  # two points are no area: the points are kept, one more is asked
+    assert "⚠️" in explained
+    [kept] = await say(location=(22.45, 104.12))
+    assert "điểm thứ 3" in kept
+    [crop] = await say("xong")
+    assert "Mảnh ruộng 1/2" in crop
+    assert "Cây trồng thứ 1" in crop
+    [more] = await say("Lúa")
+    assert "Mảnh ruộng 1/2" in more
+    assert "Còn cây trồng nào nữa không?" in more
+    [crop] = await say("có")
+    assert "Cây trồng thứ 2" in crop
+    await say("Ngô")
+    [crop] = await say("khong")
+    assert "Mảnh ruộng 2/2" in crop
+    assert "Cây trồng thứ 1" in crop
+    await say("Chè")
+    [summary] = await say("không")
+    assert "Trồng cây gì? (Mảnh ruộng 1, Cây trồng 2) → Ngô" in summary
+    assert "Ranh giới mảnh ruộng → 📍 3 điểm" in summary
+    number = next(line.split(".")[0] for line in summary.splitlines() if line.endswith("→ Ngô"))
+    await say("2")  # correct one answer
+    [asked] = await say(number)
+    assert "Câu trả lời đang lưu: Ngô" in asked
+    assert "Cây trồng thứ 2" in asked
+    [summary] = await say("Sắn")
+    assert "Trồng cây gì? (Mảnh ruộng 1, Cây trồng 2) → Sắn" in summary
+    answers = await _answers(harness.app)
+    assert answers["children"] == 2
+    assert answers["papers"]["kind"] == "document"
+    assert answers["papers"]["filename"] == "so-ho-khau.png"
+    points = answers["field"].split(";")
+    assert len(points) == 4  # an area is closed: its first point again at the end
+    assert points[0] == points[-1]
+    assert points[0].startswith("22.43 104.12")
+    assert answers["plots"] == [
+        {"crops": [{"crop": "Lúa"}, {"crop": "Sắn"}], "crops#done": True},
+        {"crops": [{"crop": "Chè"}], "crops#done": True},
+    ]

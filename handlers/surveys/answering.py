@@ -476,6 +476,9 @@ def _shown(question: Question, value: object, language: str) -> str | None:
     """An answer as the resident reads it back; a file as what was sent ("📷 đã gửi ảnh"); None: skipped."""
     if isinstance(value, Mapping) and question.kind in MEDIA:
         return label(f"sent_{question.kind.value}")
+    if isinstance(value, str) and question.kind in (QuestionType.GEOTRACE, QuestionType.GEOSHAPE):
+        points = value.split(";")  # a shape repeats its first point at the end: not one more to count
+        return render("survey_points_shown", count=len(points) - (question.kind is QuestionType.GEOSHAPE))
     return engine.display(question, value, language)
 
 
