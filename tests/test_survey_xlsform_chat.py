@@ -266,13 +266,13 @@ async def test_the_same_form_is_answered_on_zalo_with_typed_coordinates_and_a_ph
 
 
 FIELDS = [
-    ["type", "name", "label", "required", "default", "repeat_count"],
+    ["type", "name", "label", "required", "default", "repeat_count", "required_message"],
     ["integer", "children", "Nhà mình có mấy cháu đi học?", "yes", "2"],
     ["image", "papers", "Ảnh sổ hộ khẩu", "yes"],
     ["geoshape", "field", "Ranh giới mảnh ruộng", "yes"],
     ["begin_repeat", "plots", "Mảnh ruộng", "", "", "2"],
     ["begin_repeat", "crops", "Cây trồng"],
-    ["text", "crop", "Trồng cây gì?", "yes"],
+    ["text", "crop", "Trồng cây gì?", "yes", "", "", "Xin ghi tên một cây trồng trên mảnh này."],
     ["end_repeat"],
     ["end_repeat"],
 ]
@@ -303,6 +303,8 @@ async def test_a_default_kept_by_ok_a_file_of_the_wrong_kind_a_shape_point_by_po
     assert "Ảnh sổ hộ khẩu" in again
     explained, _again = await say("ảnh đây", expect=2)
     assert "⚠️ Câu này cần một ảnh" in explained
+    explained, _again = await say(photo=True, file_size=25_000_000, expect=2)  # more than a bot may fetch
+    assert "⚠️ Tệp này lớn quá" in explained
     assert "papers" not in await _answers(harness.app)  # nothing taken
     [field] = await say(document=True, file_name="so-ho-khau.png", mime_type="image/png")  # a photo sent as a file
     assert "Ranh giới mảnh ruộng" in field
@@ -318,6 +320,8 @@ async def test_a_default_kept_by_ok_a_file_of_the_wrong_kind_a_shape_point_by_po
     [crop] = await say("xong")
     assert "Mảnh ruộng 1/2" in crop
     assert "Cây trồng thứ 1" in crop
+    explained, _again = await say("bỏ qua", expect=2)  # required: the form's own words say why
+    assert "⚠️ Xin ghi tên một cây trồng trên mảnh này." in explained
     [more] = await say("Lúa")
     assert "Mảnh ruộng 1/2" in more
     assert "Còn cây trồng nào nữa không?" in more
