@@ -357,3 +357,19 @@ def test_a_huge_repeat_count_is_capped() -> None:
 )
 def test_answers_read_back_as_vietnamese_write_them(kind: QuestionType, stored: object, shown: str | None) -> None:
     assert engine.display(q("x", kind), stored) == shown
+
+
+def test_a_long_cascading_list_is_filtered_in_order_and_an_empty_one_can_be_skipped() -> None:
+    villages = tuple(Option(f"v{n}", f"Bản {n}", columns=(("commune", f"c{n % 100}"),)) for n in range(5000))
+    form = survey(
+        q("commune", Q.INTEGER),
+        q("village", Q.SELECT_ONE, choices=villages, required=True,
+          choice_filter=compile_expr("commune = concat('c', ${commune})", choice_filter=True)),
+    )
+    slot = engine.Slot(form.by_name["village"])
+    shown = engine.choices_of(form, slot, {"commune": 7}, TODAY)
+    assert [o.value for o in shown] == [f"v{n}" for n in range(7, 5000, 100)]
+    assert engine.parse_answer(form, slot, "2", {"commune": 7}, TODAY) == "v107"  # numbered afresh
+    assert engine.choices_of(form, slot, {"commune": 700}, TODAY) == ()
+    assert engine.parse_answer(form, slot, "bỏ qua", {"commune": 700}, TODAY) is None  # required, but nothing to pick
+    assert engine.parse_answer(form, slot, "bỏ qua", {"commune": 7}, TODAY) == engine.Invalid("required")

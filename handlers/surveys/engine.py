@@ -26,7 +26,7 @@ from handlers.surveys.definition import (
     Survey,
     translated,
 )
-from handlers.surveys.expr import NodeSet
+from handlers.surveys.expr import Expr, NodeSet, column_equalities, equality_key
 
 Answers = Mapping[str, object]
 __all__ = ["MISSING", "At", "value_at"]  # the chat reads answers through the engine only
@@ -241,18 +241,56 @@ def choices_of(survey: Survey, slot: Slot, answers: Answers, today: str, languag
     question = slot.question
     if question is None:
         return ()
-    if question.choice_filter is None:
+    choice_filter = question.choice_filter
+    if choice_filter is None:
         return question.choices
     resolver = _resolver(survey, slot, answers, language)
+    index = _choice_index(question)
+    if index is not None:
+        key = tuple(equality_key(expr.evaluate(answers, today=today, resolver=resolver)) for _, expr in index.pairs)
+        if None not in key:
+            return index.by_key.get(key, ())
     return tuple(
         option
         for option in question.choices
-        if question.choice_filter.evaluate(answers, today=today, resolver=resolver, row=_row(option, language))
+        if choice_filter.evaluate(answers, today=today, resolver=resolver, row=_row(option, language))
     )
 
 
 def _row(option: Option, language: str) -> dict[str, str]:
     return {**dict(option.columns), "name": option.value, "label": translated(option.label, option.labels, language)}
+
+
+@dataclass(frozen=True)
+class _ChoiceIndex:
+    """A long list filtered by `column = ${answer} and …` (provinces → districts → communes): its choices
+    by their columns' values, so filtering 5,000 communes is one lookup, not 5,000 evaluations."""
+
+    pairs: list[tuple[str, Expr]]
+    by_key: dict[tuple[object, ...], tuple[Option, ...]]
+
+
+_INDEXED_FROM = 50  # choices: a shorter list is filtered as fast one by one
+_INDEXES: dict[int, tuple[Question, _ChoiceIndex | None]] = {}
+
+
+def _choice_index(question: Question) -> _ChoiceIndex | None:
+    cached = _INDEXES.get(id(question))
+    if cached is not None and cached[0] is question:
+        return cached[1]
+    pairs = column_equalities(question.choice_filter.tree) if question.choice_filter else None
+    index = None
+    # a label depends on the language: such a filter is evaluated choice by choice
+    if pairs and len(question.choices) >= _INDEXED_FROM and all(column != "label" for column, _ in pairs):
+        grouped: dict[tuple[object, ...], list[Option]] = {}
+        for option in question.choices:
+            row = _row(option, "")
+            grouped.setdefault(tuple(equality_key(row.get(column, "")) for column, _ in pairs), []).append(option)
+        index = _ChoiceIndex(pairs, {key: tuple(options) for key, options in grouped.items()})
+    if len(_INDEXES) > 256:  # forms are few; one reloaded is indexed again under its new questions
+        _INDEXES.clear()
+    _INDEXES[id(question)] = (question, index)
+    return index
 
 
 def default_of(survey: Survey, slot: Slot, answers: Answers, today: str, language: str = "") -> str:
@@ -281,7 +319,9 @@ def _checked(
     text = text.strip()
     if is_skip(text) or not text:
         required = question.required or truth(question.required_if, resolver, today, default=False)
-        return Invalid("required", question.required_message) if required else None
+        # a choice_filter that leaves nothing to pick cannot hold the resident there for ever
+        nothing_to_pick = question.choice_filter is not None and not choices
+        return Invalid("required", question.required_message) if required and not nothing_to_pick else None
     value = _parse(question, text, choices, today)
     if isinstance(value, Invalid):
         return value

@@ -377,6 +377,41 @@ def _equal(left: object, right: object) -> bool:
     return x == y if x is not None and y is not None else _string(left) == _string(right)
 
 
+def equality_key(value: object) -> tuple[str, object] | None:
+    """Equal keys for values `=` finds equal (numbers as numbers, else text), so a choice list can be
+    indexed; None for a value whose equality this cannot index (a boolean compares as one)."""
+    value = _first(value)
+    if isinstance(value, bool):
+        return None
+    number = _number(value)
+    return ("number", number) if number is not None else ("text", _string(value))
+
+
+def column_equalities(tree: Node) -> list[tuple[str, Expr]] | None:
+    """`col = expr and col2 = expr2 …` (either side), each expr without a bare name: the (column, expr)
+    pairs, so a choice_filter is a lookup instead of one evaluation per choice; None for any other form."""
+    match tree:
+        case Binary("and", left, right):
+            first, second = column_equalities(left), column_equalities(right)
+            return None if first is None or second is None else first + second
+        case Binary("=", Column(name), other) | Binary("=", other, Column(name)) if not _has_column(other):
+            return [(name, Expr("", other, frozenset()))]
+    return None
+
+
+def _has_column(tree: Node) -> bool:
+    match tree:
+        case Column():
+            return True
+        case Negate(operand):
+            return _has_column(operand)
+        case Binary(_, left, right):
+            return _has_column(left) or _has_column(right)
+        case Call(_, args):
+            return any(_has_column(arg) for arg in args)
+    return False
+
+
 _ORDER: dict[str, Callable[[Any, Any], bool]] = {  # only ever given two numbers or two strings
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
 }
