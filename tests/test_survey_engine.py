@@ -373,3 +373,16 @@ def test_a_long_cascading_list_is_filtered_in_order_and_an_empty_one_can_be_skip
     assert engine.choices_of(form, slot, {"commune": 700}, TODAY) == ()
     assert engine.parse_answer(form, slot, "bỏ qua", {"commune": 700}, TODAY) is None  # required, but nothing to pick
     assert engine.parse_answer(form, slot, "bỏ qua", {"commune": 7}, TODAY) == engine.Invalid("required")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("round(distance('22.43 104.12 0 0;22.44 104.12 0 0'))", 1113),  # 0.01° of latitude
+        ("round(area('0 0 0 0;0 0.001 0 0;0.001 0.001 0 0;0 0 0 0'))", 6196),  # half of 111.3 m × 111.3 m
+        ("distance('22.43 104.12 0 0')", None),  # one point has no length
+        ("area('not a shape')", None),
+    ],
+)
+def test_lengths_and_areas_of_traces_and_shapes(text: str, expected: object) -> None:
+    assert compile_expr(text).evaluate({}, today=TODAY) == expected

@@ -13,6 +13,7 @@ repeat instance that holds it (so an indicator can say `sum(${has_phone})`).
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
 import re
@@ -112,10 +113,11 @@ _ARITY: dict[str, tuple[int, int]] = {
     "pow": (2, 2), "sum": (1, 1), "count": (1, 1), "count-non-empty": (1, 1), "min": (1, _MANY),
     "max": (1, _MANY), "position": (0, 1), "indexed-repeat": (3, 9),
     "today": (0, 0), "now": (0, 0), "date": (1, 1), "format-date": (2, 2), "format-date-time": (2, 2),
+    "distance": (1, _MANY), "area": (1, 1),
     "once": (1, 1), "uuid": (0, 1),  # uuid() is random: answers.py computes a calculation reading no answer once
 }  # fmt: skip
 # functions that read every value of a repeat's question; the others read its first
-_OVER_NODES = frozenset({"sum", "count", "count-non-empty", "min", "max", "join"})
+_OVER_NODES = frozenset({"sum", "count", "count-non-empty", "min", "max", "join", "distance"})
 
 
 def _unexpected(kind: str, text: str) -> ExprError:
@@ -534,6 +536,48 @@ def _format_date(value: object, pattern: object) -> str:
     return re.sub(r"%(.)", lambda m: fields.get(m.group(1), m.group(0)), _string(pattern))
 
 
+_EARTH = 6_378_100  # metres: JavaRosa's radius for distance() and area()
+
+
+def _points(*values: object) -> list[tuple[float, float]] | None:
+    """"lat lon alt acc; …" (ODK's geopoint, geotrace and geoshape) as (lat, lon) in radians."""
+    found = []
+    for value in values:
+        for point in _string(value).split(";"):
+            parts = point.split()
+            if not parts:
+                continue
+            numbers = [_number(part) for part in parts[:2]]
+            if len(numbers) < 2 or numbers[0] is None or numbers[1] is None:
+                return None
+            found.append((math.radians(numbers[0]), math.radians(numbers[1])))
+    return found
+
+
+def _distance(*values: object) -> float | None:
+    """distance(): metres along the points, great circle between each two."""
+    points = _points(*(v for value in values for v in _all(value)))
+    if not points or len(points) < 2:
+        return None
+    total = 0.0
+    for (lat1, lon1), (lat2, lon2) in itertools.pairwise(points):
+        h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+        total += 2 * _EARTH * math.asin(min(1.0, math.sqrt(h)))
+    return total
+
+
+def _area(value: object) -> float | None:
+    """area(): square metres inside a shape, on a sphere (the ring-area formula JavaRosa uses)."""
+    points = _points(value)
+    if not points or len(points) < 3:
+        return None
+    ring = sum(
+        (lon2 - lon1) * (2 + math.sin(lat1) + math.sin(lat2))
+        for (lat1, lon1), (lat2, lon2) in zip(points, points[1:] + points[:1], strict=False)
+    )
+    return abs(ring * _EARTH * _EARTH / 2)
+
+
 _FUNCTIONS: dict[str, Callable[..., object]] = {
     "not": lambda x: not x,
     "true": lambda: True,
@@ -571,6 +615,8 @@ _FUNCTIONS: dict[str, Callable[..., object]] = {
     "date": _date,
     "format-date": _format_date,
     "format-date-time": _format_date,
+    "distance": _distance,
+    "area": _area,
 }
 
 
