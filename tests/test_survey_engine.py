@@ -386,3 +386,16 @@ def test_a_long_cascading_list_is_filtered_in_order_and_an_empty_one_can_be_skip
 )
 def test_lengths_and_areas_of_traces_and_shapes(text: str, expected: object) -> None:
     assert compile_expr(text).evaluate({}, today=TODAY) == expected
+
+
+def test_another_one_said_by_mistake_is_taken_back() -> None:
+    answers = answer(PETS, {}, "Páo", "trâu", "có")
+    third = engine.next_slot(PETS, answers, TODAY)
+    assert third == engine.Slot(PETS.by_name["pet"], (1,))
+    back = engine.previous_slot(PETS, answers, third, TODAY)
+    assert back == engine.Slot(None, (), PETS.repeats["pets"])  # "quay lại": the "có" just given
+    again = engine.more(PETS, answers, back, True, TODAY)
+    assert again["pets"] == [{"pet": "trâu", "n": 1}, {"n": 2}]  # "có" once more opens no second empty pet
+    answers = engine.more(PETS, answers, back, False, TODAY)
+    assert answers["pets"] == [{"pet": "trâu", "n": 1}]  # the empty one is gone
+    assert asked(PETS, answers) == "Nhà có 1 con: đúng không?"

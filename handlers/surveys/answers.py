@@ -68,6 +68,17 @@ def instances(answers: Answers, repeat: Repeat, at: At) -> list[Box]:
     return found if isinstance(found, list) else []
 
 
+def answered_in(survey: Survey, instance: Answers) -> bool:
+    """Whether the resident gave any answer in this instance (its calculates do not count)."""
+    for key, value in instance.items():
+        question = survey.by_name.get(key)
+        if question is not None and not computed(question):
+            return True
+        if key in survey.repeats and any(answered_in(survey, inner) for inner in _listed(value)):
+            return True
+    return False
+
+
 def copied(value: Any) -> Any:
     """A copy of the JSON answers, so the response's stored dict is replaced, never changed in place."""
     if isinstance(value, dict):

@@ -140,10 +140,26 @@ def previous_slot(survey: Survey, answers: Answers, slot: Slot, today: str) -> S
     before: Slot | None = None
     for step in _walk(survey, answers, today):
         if step.slot.same(slot):
-            return before
+            return _reopened(survey, answers, slot, before) or before
         if step.answered and not step.note:
             before = step.slot
     return before
+
+
+def _reopened(survey: Survey, answers: Answers, slot: Slot, before: Slot | None) -> Slot | None:
+    """The "another one?" that opened the slot's instance, when the slot is the first question of an open
+    repeat's last instance and nothing is answered in it yet: "có" by mistake is undone by going back."""
+    question = slot.question
+    if question is None or not question.scope:
+        return None
+    repeat, depth = survey.repeats[question.scope[-1]], len(question.scope) - 1
+    if repeat.count is not None or len(slot.at) <= depth or slot.at[depth] == 0:
+        return None
+    listed = tree.instances(answers, repeat, slot.at[:depth])
+    if slot.at[depth] != len(listed) - 1 or tree.answered_in(survey, listed[-1]):
+        return None
+    inside = before is not None and before.at[: depth + 1] == slot.at[: depth + 1] and before.question is not None
+    return None if inside else Slot(None, slot.at[:depth], repeat)
 
 
 def answered_slots(survey: Survey, answers: Answers, today: str) -> list[tuple[int, Slot]]:
@@ -372,11 +388,15 @@ def more(
     listed = box.get(repeat.name)
     if not isinstance(listed, list):
         listed = box[repeat.name] = []
+    # an instance opened by "có" and left empty: "không" takes it back, "có" again does not add a second
+    opened_empty = len(listed) >= 2 and not tree.answered_in(survey, listed[-1])
     if yes:
-        wanted = max(len(listed), 1) + 1  # the first instance is there even before its first answer
+        wanted = max(len(listed), 1) + (0 if opened_empty else 1)  # the first instance is there from the start
         listed.extend({} for _ in range(wanted - len(listed)))
         box.pop(repeat.name + DONE_SUFFIX, None)
     else:
+        if opened_empty:
+            listed.pop()
         box[repeat.name + DONE_SUFFIX] = True
     return tree.settle(survey, changed, today, now=now, person=person, device=device, in_place=True)
 
