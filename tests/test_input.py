@@ -451,6 +451,7 @@ STEPS = [
     Step("survey:campaign", RESIDENT, survey("campaign", place_code="")),
     *(Step(f"survey:{s}", RESIDENT, survey(s)) for s in ("consent", "household", "head_name", "join_code")),
     Step("survey:hamlet", RESIDENT, survey("hamlet", head_name="Nguyễn Văn A")),
+    Step("survey:language", RESIDENT, survey("language", member=True)),
     *(
         Step(f"survey:question:{q}", RESIDENT, survey("question", member=True, question=q, picked=[]))
         for q in ("members", "area", "born", "note", "wifi", "ways", "phone")

@@ -337,7 +337,7 @@ async def _ask_language(turn: Turn, survey: Survey) -> None:
 
 async def _on_language(turn: Turn, survey: Survey, response: SurveyResponse, data: Data) -> None:
     choices = _language_menu(survey)
-    picked = _pick(choices, turn.incoming.answer)
+    picked = _pick(choices, turn.incoming.answer) if len(survey.languages) > 1 else ""  # the form changed: one left
     if picked is None:
         choices.ask_again(turn)
         return
