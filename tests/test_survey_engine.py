@@ -7,8 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from handlers.surveys import engine
+from handlers.surveys.answers import Resolver
 from handlers.surveys.definition import (
     Group,
     Indicator,
@@ -20,7 +23,7 @@ from handlers.surveys.definition import (
     Survey,
     flatten,
 )
-from handlers.surveys.expr import ExprError, compile_expr
+from handlers.surveys.expr import KNOWN_FUNCTIONS, ExprError, compile_expr
 
 TODAY = "2026-03-01"
 Q = QuestionType
@@ -309,6 +312,12 @@ def test_an_expression_too_deep_or_long_is_refused_cleanly(text: str, reason: st
         ("string(999999999999 * 999999999999 * 999999999999)", "9.99999999997e+35"),
         ("substr('Lò Thị Mai', 3, 99999999999999)", "Thị Mai"),
         ("- - - - - 1", -1),
+        ("substr('abc', " + "9" * 400 + ")", ""),  # an infinite index is no index
+        ("substring('abc', " + "9" * 400 + ")", ""),
+        ("selected-at('a b', " + "9" * 400 + ")", ""),
+        ("indexed-repeat(${x}, ${members}, " + "9" * 400 + ")", None),
+        ("format-date(" + "9" * 400 + ", '%Y')", ""),
+        ("substr('abc', '" + "9" * 400 + "')", ""),  # the same typed as text
         ("coalesce('', 'b')", "b"),
         ("selected-at('a b c', 1)", "b"),
         ("count-selected(${x})", 0),
@@ -399,3 +408,24 @@ def test_another_one_said_by_mistake_is_taken_back() -> None:
     answers = engine.more(PETS, answers, back, False, TODAY)
     assert answers["pets"] == [{"pet": "trâu", "n": 1}]  # the empty one is gone
     assert asked(PETS, answers) == "Nhà có 1 con: đúng không?"
+
+
+_SOUP = [
+    "${hh_size}", "${age}", "${m_name}", "${members}", ".", "..", "(", ")", ",", "+", "-", "*", " div ", " mod ",
+    "=", "!=", "<", ">=", " and ", " or ", "1", "0", "2.5", "'x'", "'2026-03-01'", "'22.4 104.1 0 0;22.5 104.2 0 0'",
+    "9" * 30, "name", "label", *(f"{name}(" for name in sorted(KNOWN_FUNCTIONS)),
+]  # fmt: skip
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.lists(st.sampled_from(_SOUP), max_size=20), st.booleans())
+def test_any_expression_compiles_or_is_refused_and_never_raises_when_evaluated(tokens: list[str], bare: bool) -> None:
+    try:
+        expr = compile_expr("".join(tokens), choice_filter=bare)
+    except ExprError:
+        return
+    answers = answer(HOUSEHOLD, {}, "2", "Mai", "70")
+    slot = engine.next_slot(HOUSEHOLD, answers, TODAY)
+    assert slot is not None
+    resolver = Resolver(HOUSEHOLD, answers, ("members",), slot.at)
+    expr.evaluate(answers, current=5, today=TODAY, resolver=resolver, row={"name": "x"})

@@ -102,8 +102,8 @@ _TOKEN = re.compile(
 # lowest precedence first; `and`, `or`, `div`, `mod` arrive as name tokens
 _LEVELS: tuple[set[str], ...] = ({"or"}, {"and"}, {"=", "!="}, {"<", "<=", ">", ">="}, {"+", "-"}, {"*", "div", "mod"})
 _MANY = 1_000
-# name: (fewest, most) arguments
-_ARITY: dict[str, tuple[int, int]] = {
+# the functions a form may call: name -> (fewest, most) arguments
+KNOWN_FUNCTIONS: dict[str, tuple[int, int]] = {
     "not": (1, 1), "true": (0, 0), "false": (0, 0), "boolean": (1, 1), "if": (3, 3),
     "selected": (2, 2), "count-selected": (1, 1), "selected-at": (2, 2), "jr:choice-name": (2, 2),
     "string-length": (1, 1), "regex": (2, 2), "concat": (0, _MANY), "join": (2, 2), "string": (1, 1),
@@ -219,7 +219,7 @@ class _Parser:
         raise _unexpected(kind, text)
 
     def call(self, name: str) -> Call:
-        if name not in _ARITY:
+        if name not in KNOWN_FUNCTIONS:
             raise ExprError("unknown_function", name)
         self.expect("(")
         args: list[Node] = []
@@ -232,7 +232,7 @@ class _Parser:
                 self.take()
                 args.append(self.nested())
         self.expect(")")
-        fewest, most = _ARITY[name]
+        fewest, most = KNOWN_FUNCTIONS[name]
         if not fewest <= len(args) <= most:
             raise ExprError("arity", name)
         if name == "regex":
@@ -341,11 +341,11 @@ def _number(value: object) -> int | float | None:
     if isinstance(value, int):
         return value
     if isinstance(value, float):
-        return None if math.isnan(value) else value
+        return value if math.isfinite(value) else None  # infinity too: no index or date can use it
     if isinstance(value, str):
         if _NUMERIC.fullmatch(value):
             value = value.strip()
-            return float(value) if "." in value or len(value) > 16 else int(value)
+            return _number(float(value)) if "." in value or len(value) > 16 else int(value)
         return _days(value)
     return None
 
