@@ -268,6 +268,7 @@ async def test_the_same_form_is_answered_on_zalo_with_typed_coordinates_and_a_ph
 FIELDS = [
     ["type", "name", "label", "required", "default", "repeat_count", "required_message"],
     ["integer", "children", "Nhà mình có mấy cháu đi học?", "yes", "2"],
+    ["acknowledge", "ready", "Bạn lấy sẵn sổ hộ khẩu ra nhé.", "yes"],
     ["image", "papers", "Ảnh sổ hộ khẩu", "yes"],
     ["geoshape", "field", "Ranh giới mảnh ruộng", "yes"],
     ["begin_repeat", "plots", "Mảnh ruộng", "", "", "2"],
@@ -296,8 +297,10 @@ async def test_a_default_kept_by_ok_a_file_of_the_wrong_kind_a_shape_point_by_po
         await say(text)
     _created, children = await say("bỏ qua", expect=2)
     assert "Có sẵn: 2. Gõ “ok” để giữ" in children
-    [papers] = await say("ok")
-    assert "Ảnh sổ hộ khẩu" in papers
+    [ready] = await say("ok")
+    assert "Bạn lấy sẵn sổ hộ khẩu ra nhé." in ready
+    await harness.press(RESIDENT, RESIDENT, harness.fake.messages_to(RESIDENT)[-1], "ok")  # its one button
+    await harness.fake.wait_for(lambda: "Ảnh sổ hộ khẩu" in (harness.fake.messages_to(RESIDENT)[-1].text or ""))
     explained, again = await say(voice=True, expect=2)  # a voice note for a photo question
     assert "⚠️ Câu này cần một ảnh" in explained
     assert "Ảnh sổ hộ khẩu" in again
@@ -344,6 +347,7 @@ async def test_a_default_kept_by_ok_a_file_of_the_wrong_kind_a_shape_point_by_po
     assert "Trồng cây gì? (Mảnh ruộng 1, Cây trồng 2) → Sắn" in summary
     answers = await _answers(harness.app)
     assert answers["children"] == 2
+    assert answers["ready"] == "OK"
     assert answers["papers"]["kind"] == "document"
     assert answers["papers"]["filename"] == "so-ho-khau.png"
     points = answers["field"].split(";")

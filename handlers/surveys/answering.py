@@ -440,6 +440,8 @@ async def _ask(
     if question.kind is QuestionType.SELECT_MULTIPLE:  # a button adds or removes its choice until "done"
         buttons = tuple(Button(b.label, f"{PICK_PREFIX}{b.data}") for b in buttons)
         buttons += (Button(label("done_choosing"), DONE),)
+    if question.kind is QuestionType.ACKNOWLEDGE:  # the button sends what typing "ok" does
+        buttons = (Button(label("acknowledge_ok"), "ok"),)
     stored = engine.value_at(answers, question, slot.at)
     previous = None if stored is engine.MISSING else _shown(question, stored, language)
     default = _default_value(survey, slot, answers, today) if stored is engine.MISSING else None
