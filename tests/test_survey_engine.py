@@ -351,6 +351,8 @@ def test_a_huge_repeat_count_is_capped() -> None:
     assert slot is not None
     assert [(r.name, n, c) for r, n, c in engine.instance_of(HOUSEHOLD, slot, answers, TODAY)] == [("members", 1, 200)]
     assert len(answers["members"]) == 200  # each member's calculates, up to the cap
+    endless = survey(Repeat("r", children=(q("x", scope=("r",)),), count=compile_expr("9" * 400)))
+    assert engine.next_slot(endless, {}, TODAY) is None  # an infinite count is no count
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from handlers.surveys.definition import DONE_SUFFIX, Group, Item, Question, QuestionType, Repeat, Survey
-from handlers.surveys.expr import Expr, ExprError, NodeSet, compile_expr
+from handlers.surveys.expr import Expr, ExprError, NodeSet, as_number, as_text, compile_expr
 
 At = tuple[int, ...]
 Answers = Mapping[str, object]
@@ -167,7 +167,7 @@ class Resolver:
 
     def choice_name(self, name: str, value: object) -> str:
         question = self.survey.by_name.get(name)
-        text = "" if value is None else str(value)
+        text = as_text(value)
         return question.choice_label(text, self.language) if question else text
 
 
@@ -195,18 +195,8 @@ def count_of(survey: Survey, answers: Answers, repeat: Repeat, at: At, today: st
     if repeat.count is None:
         return None
     resolver = Resolver(survey, answers, repeat.scope, at)
-    value = repeat.count.evaluate(answers, today=today, resolver=resolver)
-    number = value if isinstance(value, int | float) and not isinstance(value, bool) else _as_number(value)
+    number = as_number(repeat.count.evaluate(answers, today=today, resolver=resolver))
     return 0 if number is None else max(0, min(MAX_INSTANCES, int(number)))
-
-
-def _as_number(value: object) -> float | None:
-    text = str(value[0] if isinstance(value, NodeSet) and value else value or "").strip()
-    try:
-        number = float(text)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
 
 
 # --- defaults -------------------------------------------------------------------------------------------
@@ -227,7 +217,7 @@ def default_of(survey: Survey, question: Question, at: At, answers: Answers, tod
         except ExprError:
             return text
         value = expr.evaluate(answers, today=today, resolver=Resolver(survey, answers, question.scope, at, language))
-        text = "" if value is None else str(value)
+        text = as_text(value)
     if question.kind is QuestionType.SELECT_ONE:
         return question.choice_label(text, language)
     if question.kind is QuestionType.SELECT_MULTIPLE:

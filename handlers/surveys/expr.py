@@ -350,6 +350,16 @@ def _number(value: object) -> int | float | None:
     return None
 
 
+def as_number(value: object) -> int | float | None:
+    """XPath's number() of a value (a repeat's values: the first): None where it is NaN."""
+    return _number(_first(value))
+
+
+def as_text(value: object) -> str:
+    """XPath's string() of a value: "" for nothing, 2 for 2.0, a select_multiple's values spaced."""
+    return _string(_first(value))
+
+
 def _days(text: str) -> int | float | None:
     found = _ISO.fullmatch(text.strip())
     if found is None:
