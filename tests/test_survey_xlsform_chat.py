@@ -330,6 +330,10 @@ async def test_a_default_kept_by_ok_a_file_of_the_wrong_kind_a_shape_point_by_po
     assert "Còn cây trồng nào nữa không?" in more
     [crop] = await say("có")
     assert "Cây trồng thứ 2" in crop
+    [more] = await say("quay lại")  # "có" by mistake: back to the question, the empty instance not counted
+    assert "Đã có 1 cây trồng. Còn cây trồng nào nữa không?" in more
+    [crop] = await say("có")
+    assert "Cây trồng thứ 2" in crop
     await say("Ngô")
     [crop] = await say("khong")
     assert "Mảnh ruộng 2/2" in crop

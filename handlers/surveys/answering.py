@@ -18,7 +18,8 @@ from handlers.handbook.normalize import plain
 from handlers.numbers import whole_number
 from handlers.people import place_by_code, villages_of
 from handlers.surveys import answer_files, engine, typed
-from handlers.surveys.definition import MEDIA, Group, Item, Question, QuestionType, Survey, flatten, translated
+from handlers.surveys import answers as answer_tree
+from handlers.surveys.definition import MEDIA, Group, Item, Question, QuestionType, Repeat, Survey, flatten, translated
 from handlers.surveys.households import household_by_code, new_join_code, shown
 from handlers.surveys.limits import limits
 from handlers.villages import join_if_none
@@ -686,8 +687,16 @@ async def _ask_more(
     await conversation.move(turn, FLOW, "question", **_slot_data(slot), editing=editing, picked=[], points=[])
     turn.say("survey_more", buttons=choices.buttons, choices=choices.lines,
              repeat=slot.repeat.label_in(language) or slot.repeat.name,
-             count=engine.instance_count(response.answers, slot.repeat, slot.at),
+             count=_instances_given(survey, response.answers, slot.repeat, slot.at),
              instances=_instances(survey, slot, response.answers, _today(turn), language)[:-1])  # the enclosing ones
+
+
+def _instances_given(survey: Survey, answers: engine.Answers, repeat: Repeat, at: engine.At) -> int:
+    """How many instances the resident gave ("Đã có 2 vật nuôi"): one opened by "có" and still empty,
+    which "quay lại" came back from, is not one of them."""
+    listed = answer_tree.instances(answers, repeat, at)
+    opened_empty = len(listed) >= 2 and not answer_tree.answered_in(survey, listed[-1])
+    return max(len(listed) - opened_empty, 1)
 
 
 async def _on_more(turn: Turn, survey: Survey, response: SurveyResponse, slot: engine.Slot, data: Data) -> None:
