@@ -120,6 +120,7 @@ async def _answer_household(
     assert "Thành viên 1/2" in name
     [age] = await say("Lò Thị Mai")
     assert "Tuổi của Lò Thị Mai" in age
+    assert "Gõ một số từ 0 đến 120." in age  # the member's constraint, read in the instance
     assert "Thành viên 1/2" in age
     if restart is not None:  # the conversation is in the database: the new process asks the same slot
         await restart()

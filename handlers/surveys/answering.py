@@ -418,12 +418,8 @@ def _scope_view(answers: engine.Answers, question: Question, at: engine.At) -> d
     """The answers a question in a repeat instance sees by name: the household's, then each enclosing
     instance's (the number limits read `${hh_size}` or a member's own answers)."""
     view = dict(answers)
-    level: object = answers
-    for name, index in zip(question.scope, at, strict=True):
-        instances = level.get(name) if isinstance(level, Mapping) else None
-        level = instances[index] if isinstance(instances, list) and index < len(instances) else {}
-        if isinstance(level, Mapping):
-            view.update(level)
+    for depth in range(1, len(question.scope) + 1):
+        view.update(answer_tree.box_at(answers, question.scope[:depth], at[:depth]) or {})
     return view
 
 
