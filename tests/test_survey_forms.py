@@ -475,6 +475,16 @@ def test_xlsform_bad_expression_names_its_cell(tmp_path: Path) -> None:
     assert '"no_such_function"' in str(error)
 
 
+def test_xlsform_expression_too_deep_says_how_to_fix_it(tmp_path: Path) -> None:
+    """The expression language's bounds reach the author as a sentence, not as a machine code."""
+    deep = "(" * 40 + "1" + ")" * 40
+    content = xlsform(tmp_path, [["type", "name", "label", "calculation"], ["text", "n", "Tên"], ["calculate", "c", None, deep]])
+    error = _refused(content)
+    assert (error.row, error.column, error.reason) == (3, "calculation", "too_deep")
+    assert "lồng nhau quá 32 tầng" in str(error)
+    assert "too_deep" not in str(error)
+
+
 @pytest.mark.parametrize(
     ("survey", "row", "words"),
     [
