@@ -277,8 +277,16 @@ async def test_the_same_form_is_answered_on_zalo_with_typed_coordinates_and_a_ph
     await _check_and_export(app_on_both, "zalo", "22.43")
 
 
+TOOLS = [
+    ["list_name", "name", "label", "land"],
+    ["land", "paddy", "Ruộng"], ["land", "hill", "Nương"],
+    ["tool", "plough", "Cày", "paddy"], ["tool", "hoe", "Cuốc", "hill"], ["tool", "harrow", "Bừa", "paddy"],
+    ["tool", "machete", "Dao phát", "hill"],
+]
 FIELDS = [
-    ["type", "name", "label", "required", "default", "repeat_count", "required_message"],
+    ["type", "name", "label", "required", "default", "repeat_count", "required_message", "choice_filter"],
+    ["select_one land", "land", "Nhà mình làm ruộng hay nương?", "yes"],
+    ["select_multiple tool", "tools", "Nhà mình có những dụng cụ nào?", "yes", "", "", "", "land = ${land}"],
     ["integer", "children", "Nhà mình có mấy cháu đi học?", "yes", "2"],
     ["acknowledge", "ready", "Bạn lấy sẵn sổ hộ khẩu ra nhé.", "yes"],
     ["image", "papers", "Ảnh sổ hộ khẩu", "yes"],
@@ -294,7 +302,7 @@ FIELDS = [
 async def test_a_default_kept_by_ok_a_file_of_the_wrong_kind_a_shape_point_by_point_and_nested_repeats(
     harness: Harness, tmp_path: Path
 ) -> None:
-    await _import(harness.app, tmp_path, FIELDS, None, [["form_id", "form_title"], ["ruong", "Ruộng vườn"]])
+    await _import(harness.app, tmp_path, FIELDS, TOOLS, [["form_id", "form_title"], ["ruong", "Ruộng vườn"]])
 
     async def head(text: str, expect: int = 1) -> list[str]:
         return [m.text or "" for m in await harness.send(HEAD, text, expect=expect)]
@@ -307,7 +315,17 @@ async def test_a_default_kept_by_ok_a_file_of_the_wrong_kind_a_shape_point_by_po
     await say("/khaosat THON-1")
     for text in ("1", "1", "Lò Văn Pọm"):
         await say(text)
-    _created, children = await say("bỏ qua", expect=2)
+    _created, _land = await say("bỏ qua", expect=2)
+    [tools] = await say("Nương")
+    assert "1. Cuốc" in tools  # the hill's tools only, numbered afresh, on the buttons too
+    assert "2. Dao phát" in tools
+    assert "Cày" not in tools
+    question = harness.fake.messages_to(RESIDENT)[-1]
+    await harness.press(RESIDENT, RESIDENT, question, "+2")
+    assert "Đã chọn: Dao phát" in (harness.fake.answered_callbacks[-1].get("text") or "")
+    await harness.press(RESIDENT, RESIDENT, question, "+done")
+    await harness.fake.wait_for(lambda: "cháu đi học" in (harness.fake.messages_to(RESIDENT)[-1].text or ""))
+    children = harness.fake.messages_to(RESIDENT)[-1].text or ""
     assert "Có sẵn: 2. Gõ “ok” để giữ" in children
     [ready] = await say("ok")
     assert "Bạn lấy sẵn sổ hộ khẩu ra nhé." in ready
@@ -362,6 +380,7 @@ async def test_a_default_kept_by_ok_a_file_of_the_wrong_kind_a_shape_point_by_po
     [summary] = await say("Sắn")
     assert "Trồng cây gì? (Mảnh ruộng 1, Cây trồng 2) → Sắn" in summary
     answers = await _answers(harness.app)
+    assert answers["tools"] == ["machete"]
     assert answers["children"] == 2
     assert answers["ready"] == "OK"
     assert answers["papers"]["kind"] == "document"
