@@ -24,6 +24,7 @@ from messages import render
 
 Path = tuple[str, ...]  # element names from the form's root, the root itself left out
 _DEFAULT = "default"  # pyxform's language of untranslated columns
+_MESSAGES = ("jr:constraintMsg", "jr:requiredMsg")  # the bind's texts a person reads
 _VIETNAMESE = re.compile(r"(?:^|\W)vi(?:$|\W)|vietnam|việt|viet\b", re.IGNORECASE)
 _YES = {"yes", "true", "true()", "1"}
 _NO = {"", "no", "false", "false()", "0"}
@@ -112,12 +113,13 @@ class _Walker:
             rows = self.rows.get(name)
             node = _Node(element, (*path, name), self.unique(name, path), rows.pop(0) if rows else None, scope)
             self.by_path[node.path] = node.name
-            self.note_languages(element)
             if "children" in element:
                 inner = (*scope, node.name) if element.get("type") == "repeat" else scope
                 node.children = self.nodes(element["children"], node.path, inner)
             if (select := _other_of(nodes, node)) is not None:
                 self.other_lists.add(str(select.element.get("list_name", "")))
+            else:  # pyxform labels or_other's text question in English only: not a language of the form
+                self.note_languages(element)
             nodes.append(node)
         return nodes
 
@@ -134,7 +136,8 @@ class _Walker:
         return candidate
 
     def note_languages(self, element: Mapping[str, Any]) -> None:
-        texts = [element.get("label"), element.get("hint"), *element.get("bind", {}).values()]
+        bind = element.get("bind", {})  # its other keys are expressions, not texts in a language
+        texts = [element.get("label"), element.get("hint"), *(bind.get(key) for key in _MESSAGES)]
         texts += [choice.get("label") for choice in element.get("choices", ())]
         for value in texts:
             for language, text in self.texts(value).items():
