@@ -35,12 +35,14 @@ import time
 import tomllib
 import uuid
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = Path(__file__).resolve()
+ROOT = SCRIPT.parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.control import serve_control  # noqa: E402 - after the path is set
@@ -67,14 +69,27 @@ RESENT = "gửi lại tin này"  # messages/templates/reply_resent.j2: a reply s
 
 
 def classify(text: str) -> tuple[str, str | None]:
-    """(what the bot's message is, what a resident types back; None: nothing, wait for more)."""
+    """(what the bot's message is, what a resident types back; None: nothing, wait for more). A kind
+    "q<key>" is an answer to the question <key> (here its number), which the ledger counts."""
+    return classify_step(text, _numbered)
+
+
+def _numbered(text: str) -> tuple[str, str | None] | None:
+    if found := QUESTION.match(text):
+        number = int(found.group(1))
+        return f"q{number}", ANSWER_FOR.get(number)
+    return None
+
+
+def classify_step(text: str, question: Callable[[str], tuple[str, str | None] | None]) -> tuple[str, str | None]:
+    """`classify` for any form: the chat's own steps around the form's questions, which `question` reads
+    (None: the text is no question)."""
     if "Cảm ơn bạn" in text:
         return "done", None
     if "Gửi câu trả lời" in text:  # the summary: submit
         return "summary", "1"
-    if found := QUESTION.match(text):
-        number = int(found.group(1))
-        return f"q{number}", ANSWER_FOR.get(number)
+    if (asked := question(text)) is not None:
+        return asked
     if "có đồng ý trả lời" in text:
         return "consent", "1"
     if "Hộ của bạn thế nào" in text:
@@ -88,13 +103,33 @@ def classify(text: str) -> tuple[str, str | None]:
     return "unexpected", None
 
 
+class Mind(Protocol):
+    """How the residents read the bot's messages (in the fake server's process)."""
+
+    def classify(self, user: int, text: str) -> tuple[str, str | None]:
+        """As `classify`, for this resident (a mind may remember what each one answered)."""
+
+    def report(self) -> Any:
+        """What the orchestrator checks the database against (JSON; served at /mind)."""
+
+
+class ShippedForm:
+    """Residents answering the shipped household form: the same answers for everyone."""
+
+    def classify(self, _user: int, text: str) -> tuple[str, str | None]:
+        return classify(text)
+
+    def report(self) -> Any:
+        return None
+
+
 @dataclass(slots=True)
 class Resident:
     user: int
     awaiting: bool = False  # sent a message, the bot's prompt for the next one has not come yet
     pushed_at: float = 0.0  # wall time the last message was made available to getUpdates
     update_id: int = 0
-    question: int | None = None  # the question the last message answered
+    question: str | None = None  # the key of the question the last message answered
     done: bool = False
 
 
@@ -106,8 +141,8 @@ class Crowd:
     started_at: float = 0.0
     stopped: bool = False
     pushed_ids: list[int] = field(default_factory=list)  # every update a resident sent, in order
-    answers: list[tuple[int, int, int]] = field(default_factory=list)  # (update_id, user, question), by id
-    confirmed: set[tuple[int, int]] = field(default_factory=set)  # (user, question) confirmed by an offset
+    answers: list[tuple[int, int, str]] = field(default_factory=list)  # (update_id, user, question), by id
+    confirmed: set[tuple[int, str]] = field(default_factory=set)  # (user, question) confirmed by an offset
     confirmed_upto: int = 0  # answers[:confirmed_upto] are all confirmed
     latencies: list[tuple[float, float, bool]] = field(default_factory=list)  # (pushed at, seconds, was an answer)
     completed: int = 0
@@ -121,7 +156,7 @@ class Crowd:
     resent_seen: int = 0  # repeated prompts (after a restart) of questions already answered
 
 
-def fake_server_main() -> None:
+def fake_server_main(mind: Mind) -> None:
     from aiohttp import web
 
     import tests.fake_telegram as fake_module
@@ -152,7 +187,7 @@ def fake_server_main() -> None:
     fake = Fake(TOKEN, global_limit=None, private_limit_per_second=None)
     fake.sent = deque(maxlen=100)  # type: ignore[assignment]  # only for debugging; a list would grow by 200,000
 
-    def push(resident: Resident, text: str, question: int | None = None) -> None:
+    def push(resident: Resident, text: str, question: str | None = None) -> None:
         resident.update_id = fake.message(resident.user, resident.user, text)
         resident.pushed_at = time.time()
         resident.awaiting, resident.question = True, question
@@ -167,7 +202,7 @@ def fake_server_main() -> None:
         resident = crowd.residents.get(chat_id)
         if resident is None:
             return
-        kind, answer = classify(text)
+        kind, answer = mind.classify(chat_id, text)
         if kind == "info":
             return
         if RESENT in text and kind == f"q{resident.question}":
@@ -191,7 +226,7 @@ def fake_server_main() -> None:
             return
         if crowd.stopped:
             return
-        push(resident, answer or "", int(kind[1:]) if kind.startswith("q") else None)
+        push(resident, answer or "", kind[1:] if kind.startswith("q") else None)
 
     async def start(request: web.Request) -> web.Response:
         body = await request.json()
@@ -250,12 +285,15 @@ def fake_server_main() -> None:
             "confirmed_ids": [i for i in crowd.pushed_ids if i < fake.max_offset],
         })
 
+    async def expected(_request: web.Request) -> web.Response:
+        return web.json_response(mind.report())
+
     async def serve() -> None:
         await fake.start()
         await serve_control(fake.url, [
             web.post("/start", start), web.post("/stop", stop), web.get("/stats", stats),
             web.get("/waiting", waiting), web.post("/nudge", nudge), web.get("/latencies", latencies),
-            web.get("/ledger", ledger),
+            web.get("/ledger", ledger), web.get("/mind", expected),
         ])
 
     asyncio.run(serve())
@@ -301,10 +339,9 @@ def run_bot_main() -> None:
 
 
 class FakeServer:
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--fake-server"], stdout=subprocess.PIPE, text=True
-        )
+    def __init__(self, command: list[str]) -> None:
+        """`command`: the script (and its arguments) that runs `fake_server_main` with the residents' mind."""
+        self.process = subprocess.Popen([sys.executable, *command], stdout=subprocess.PIPE, text=True)
         ready = self.process.stdout.readline().split()  # type: ignore[union-attr]
         assert ready, ready
         assert ready[0] == "READY", ready
@@ -328,25 +365,29 @@ class FakeServer:
 
 
 class BotProcess:
-    """The bot in a child process; its peak RSS is sampled from /proc (VmHWM) while it lives."""
+    """The bot in a child process; its peak RSS (VmHWM) and CPU time are sampled from /proc while it lives."""
 
     def __init__(self, environ: dict[str, str], log: Path) -> None:
         with log.open("a") as out:
             out.write(f"\n===== bot started {datetime.now(UTC).isoformat()} =====\n")
             out.flush()
             self.process = subprocess.Popen(
-                [sys.executable, str(Path(__file__).resolve()), "--run-bot"],
+                [sys.executable, str(SCRIPT), "--run-bot"],
                 env=environ, stdout=out, stderr=subprocess.STDOUT,
             )
         self.peak_mb = 0.0
+        self.cpu_seconds = 0.0  # user + system, at the last sample
 
     def sample(self) -> None:
         try:
             status = Path(f"/proc/{self.process.pid}/status").read_text()
+            stat = Path(f"/proc/{self.process.pid}/stat").read_text()
         except OSError:
             return
         if found := re.search(r"VmHWM:\s+(\d+) kB", status):
             self.peak_mb = max(self.peak_mb, int(found.group(1)) / 1024)
+        utime, stime = stat.rpartition(")")[2].split()[11:13]  # fields 14 and 15 of proc(5), in clock ticks
+        self.cpu_seconds = (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
 
     def kill(self) -> None:
         self.sample()
@@ -511,7 +552,33 @@ async def wait_polling(server: FakeServer, bot: BotProcess, timeout: float = 120
 
 async def run(args: argparse.Namespace, url: str, log: Path) -> None:
     campaign = await seed(url, args.residents)
-    server = FakeServer()
+    outcome = await answering(args, url, log, campaign, [str(SCRIPT), "--fake-server"],
+                              args.residents * ANSWERS_PER_RESIDENT)
+    report(args, outcome, log)
+
+
+@dataclass
+class Outcome:
+    """What an answering phase leaves: the fake server's counts and the bot's database, read at the end."""
+
+    stats: dict[str, Any]
+    ledger: dict[str, Any]
+    latencies: list[tuple[float, float, bool]]
+    mind: Any  # the residents' Mind.report()
+    final: dict[str, Any]  # Database.final()
+    inbox: dict[int, float | None]  # Database.inbox()
+    phase: Phase
+    kill: Kill
+    bot: BotProcess
+    stall_nudges: int
+
+
+async def answering(
+    args: argparse.Namespace, url: str, log: Path, campaign: int, fake_server: list[str], total_answers: int
+) -> Outcome:
+    """Residents answer the campaign's form (args: residents, kill_at, max_seconds, ramp, profile) through
+    the fake server that `fake_server` starts, against one bot process, killed once if args.kill_at."""
+    server = FakeServer(fake_server)
     environ = {k: v for k, v in os.environ.items() if not k.startswith("LANGSO_")}
     environ |= {"LANGSO_DATABASE_URL": url, "LANGSO_TELEGRAM_TOKEN": TOKEN, "LANGSO_TELEGRAM_API_URL": server.api}
     if args.profile:
@@ -519,7 +586,6 @@ async def run(args: argparse.Namespace, url: str, log: Path) -> None:
     database = Database(url)
     bot = BotProcess(environ, log)
     kill = Kill()
-    total_answers = args.residents * ANSWERS_PER_RESIDENT
     stall_nudges = 0
     try:
         await wait_polling(server, bot)
@@ -588,6 +654,7 @@ async def run(args: argparse.Namespace, url: str, log: Path) -> None:
             ended = stats["last_done_at"]
         ledger = await server.get("/ledger")
         latencies = await server.get("/latencies")
+        mind = await server.get("/mind")
         bot.stop()
         final = await asyncio.to_thread(database.final)
         inbox = await asyncio.to_thread(database.inbox)
@@ -605,7 +672,7 @@ async def run(args: argparse.Namespace, url: str, log: Path) -> None:
         messages_lost=sum(1 for i in ledger["confirmed_ids"] if inbox.get(i) is None),
         confirmed_messages=len(ledger["confirmed_ids"]),
     )
-    report(args, stats, final, ledger["confirmed_answers"], latencies, phase, kill, bot, stall_nudges, log)
+    return Outcome(stats, ledger, latencies, mind, final, inbox, phase, kill, bot, stall_nudges)
 
 
 # past the deadline the run goes on to its report, so this is not a cancellation
@@ -634,14 +701,15 @@ class Phase:
     confirmed_messages: int
 
 
-def report(
-    args: argparse.Namespace, stats: dict, final: dict, confirmed: list, latencies: list, phase: Phase, kill: Kill,
-    bot: BotProcess, stall_nudges: int, log: Path,
-) -> None:
+def report(args: argparse.Namespace, outcome: Outcome, log: Path) -> None:
+    stats, final, latencies, phase, kill, bot = (
+        outcome.stats, outcome.final, outcome.latencies, outcome.phase, outcome.kill, outcome.bot
+    )
+    confirmed: list[tuple[int, str]] = outcome.ledger["confirmed_answers"]
     names = question_names()
     started, wall = phase.started, max(phase.ended - phase.started, 1e-9)
     by_user: dict[int, dict] = final["by_user"]
-    missing = [(u, q) for u, q in confirmed if names[q] not in by_user.get(u, {})]
+    missing = [(u, q) for u, q in confirmed if names[int(q)] not in by_user.get(u, {})]
     answer_latencies = [seconds for _, seconds, answer in latencies if answer]
     all_latencies = [seconds for _, seconds, _ in latencies]
     clear_of_kill = [
@@ -678,9 +746,15 @@ def report(
           f"handled: {phase.messages_lost} of {phase.confirmed_messages}")
     print(f"  residents completed: {stats['completed']} of {args.residents} (thanked by the bot); "
           f"responses submitted in the database: {final['submitted']}; households: {final['households']}")
-    if stats["unexpected"] or stats["stray_prompts"] or stall_nudges or stats["send_errors"]:
+    report_oddities(outcome, log)
+
+
+def report_oddities(outcome: Outcome, log: Path) -> None:
+    """Anything the residents did not expect, errors kept with inbox rows, and the bot log's warnings."""
+    stats, final = outcome.stats, outcome.final
+    if stats["unexpected"] or stats["stray_prompts"] or outcome.stall_nudges or stats["send_errors"]:
         print(f"  oddities: {stats['unexpected']} unexpected bot messages, {stats['stray_prompts']} duplicate prompts, "
-              f"{stall_nudges} residents nudged after the bot went idle, {stats['send_errors']} failed sends")
+              f"{outcome.stall_nudges} residents nudged after the bot went idle, {stats['send_errors']} failed sends")
         for sample in stats["unexpected_samples"]:
             print(f"    unexpected: {sample!r}")
     if final["inbox_errors"]:
@@ -734,7 +808,7 @@ def main() -> None:
     parser.add_argument("--run-bot", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.fake_server:
-        fake_server_main()
+        fake_server_main(ShippedForm())
         return
     if args.run_bot:
         run_bot_main()
