@@ -91,3 +91,14 @@ def test_a_question_naming_a_service_next_to_ours_is_never_answered_directly_how
         assert decision.hits[0].elsewhere, question
         assert decision.kind is not Kind.ANSWER, question
     assert handbook.decide("cách cài vneid trên điện thoại").kind is Kind.ANSWER
+
+
+def test_a_short_hello_with_a_word_the_handbook_never_uses_is_small_talk_but_a_handbook_word_makes_it_a_question() -> None:
+    handbook = Handbook(load())
+    # small talk plus a word no article is about (a name): not on the small-talk list as a whole
+    assert handbook.decide("chào bot, tui là Tèo").kind is Kind.CHAT
+    # a word of the handbook ("dùng", "khóa", "wifi"), a service next to ours ("lương hưu"), a word typo
+    # repair would change ("wifj"), or a small-talk word only guessed from a typo ("hnay" is not "hay")
+    for asked in ("Bot này dùng thế nào", "bot làm được gì", "khoa roi", "chào bot, wifi hỏng rồi", "alo lương hưu",
+                  "chào bot, wifj hỏng rồi", "gia phan ure hnay"):
+        assert handbook.decide(asked).kind is not Kind.CHAT, asked

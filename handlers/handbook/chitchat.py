@@ -1,6 +1,11 @@
 """Small talk ("alo", "cảm ơn nha", "haha", "bot ơi", an emoji or ":))"): the bot says hello and what it can do
 instead of searching the handbook or bothering the tech team. The words are data, in the [chitchat]
-table of messages/search_words.toml."""
+table of messages/search_words.toml.
+
+No list names every way of chatting ("bot ơi hôm qua mưa to ghê", "chào bot, tui là Tư"), so a short
+message that says something small-talk-like may also carry words that are no topic of the handbook
+(index.HandbookIndex.topic_words): with no topic there is nothing to search for or hand off. One topic
+word ("wifi", "dùng", "khóa") makes it a question again."""
 
 from __future__ import annotations
 
@@ -12,6 +17,10 @@ from dataclasses import dataclass
 from functools import cache
 
 from handlers.handbook.normalize import WORDS_FILE, Repairer, expand, plain, standard
+
+# at most this many words for a message whose words off the small-talk list are let through as no topic:
+# a longer message is telling something, and is better searched
+SHORT = 6
 
 
 @dataclass(frozen=True)
@@ -41,24 +50,32 @@ def _talk() -> _Talk:
     )
 
 
-def is_small_talk(text: str, handbook_word: Callable[[str], bool] = lambda _: False) -> bool:
+def is_small_talk(text: str, handbook_word: Callable[[str], bool] = lambda _: False,
+                  topics: Callable[[list[str]], frozenset[str]] = frozenset) -> bool:
     """Only greetings, thanks, laughter, emoji, emoticons and the like (at least one of them, plus
-    fillers such as "nha", "ạ"). A mistyped word is read as the table's word it was meant to be, unless
-    it is a word of the handbook ("khoa" is not "khoe")."""
+    fillers such as "nha", "ạ"), and in a message of at most SHORT words, words that are none of the
+    handbook's `topics` (the default takes every word for a topic). A mistyped word is read as the
+    table's word it was meant to be, unless it is a word of the handbook ("khoa" is not "khoe")."""
     talk = _talk()
     words_only = talk.emoticons.sub(" ", text)
     said = words_only != text or any(unicodedata.category(ch) == "So" for ch in text)
     typed = expand(plain(standard(words_only)).split())
     # repaired, then spelled out again: "ddc" is "dc", which is "duoc"
     tokens = expand([w if handbook_word(w) else talk.repair.word(w) for w in typed])
-    reading = _reading(tokens, talk)
+    reading = _reading(tokens, talk, lambda _: False)
+    if reading is None and len(typed) <= SHORT:
+        # words let through only as typed: a small-talk word guessed by typo repair ("hnay" read as
+        # "hay") says nothing
+        named = topics(typed)
+        reading = _reading(typed, talk, lambda w: w not in named)
     return reading is not None and (reading or said)
 
 
-def _reading(tokens: list[str], talk: _Talk) -> bool | None:
-    """How the whole message reads as small talk: None if some word is not small talk, else whether
-    it says something (a phrase or laughter) rather than fillers alone. Every way of cutting it into
-    phrases is tried: "chúc bot ngủ ngon" is "chúc" + "bot" + "ngủ ngon", although "bot ngủ" is a phrase."""
+def _reading(tokens: list[str], talk: _Talk, no_topic: Callable[[str], bool]) -> bool | None:
+    """How the whole message reads as small talk: None if some word is neither small talk nor a word
+    `no_topic` lets through, else whether it says something (a phrase or laughter) rather than fillers
+    and such words alone. Every way of cutting it into phrases is tried: "chúc bot ngủ ngon" is "chúc" +
+    "bot" + "ngủ ngon", although "bot ngủ" is a phrase."""
     # best[i]: the best reading of tokens[:i] (None: none; False: fillers only; True: says something)
     best: list[bool | None] = [None] * (len(tokens) + 1)
     best[0] = False
@@ -69,7 +86,7 @@ def _reading(tokens: list[str], talk: _Talk) -> bool | None:
                  if " ".join(tokens[i : i + n]) in talk.phrases]
         if talk.laughter.fullmatch(token):
             steps.append((i + 1, True))
-        if token in talk.fillers:
+        if token in talk.fillers or no_topic(token):
             steps.append((i + 1, False))
         for end, says in steps:
             reading = bool(best[i]) or says

@@ -20,7 +20,8 @@ from handlers.handbook.index import Lookup
 
 MODEL_FILE = Path(__file__).with_name("decision.json")
 FEATURES = ("score", "margin", "ratio", "whole", "phrase", "words", "lead", "agree", "coverage", "core", "overlap",
-            "unknown", "elsewhere", "topic", "weighted", "weighted_lead", "pairs")
+            "unknown", "elsewhere", "topic", "weighted", "weighted_lead", "pairs", "core_lead", "novel_pairs",
+            "unknown_typed")
 
 
 class Kind(StrEnum):
@@ -50,6 +51,9 @@ def signals(lookup: Lookup) -> np.ndarray:
         top.weighted,
         top.weighted_lead,
         top.pairs,
+        top.core_lead,
+        lookup.novel_pairs,
+        lookup.unknown_typed,
     ])
 
 

@@ -9,8 +9,13 @@ its lead over the other articles, how many of the question's topic words it uses
 its title, synonyms, questions, problems and tags, and weighted by how rare each word is across
 articles, with that weighted share's lead over the best other article), how many of the question's
 pairs of neighbouring topic words it has, how well its closest phrase is matched word for word, and
-whether the question names a service the handbook, or this article, does not cover; for the question,
-the share of its topic words no article uses."""
+whether the question names a service the handbook, or this article, does not cover, and its lead in
+title/synonym/question/problem/tag coverage over the best other article (a neighbour that covers the
+question as well is a reason to offer both rather than answer one); for the question, the share of its
+topic words no article uses, the share of its neighbouring topic-word pairs no article has (a topical
+phrase the handbook never speaks of, "luong huu", "bien so", even when each syllable alone is a
+handbook word), and the share of its words as typed that are no handbook word (typos, and words the
+handbook does not know, both of which make a match less certain)."""
 
 from __future__ import annotations
 
@@ -111,6 +116,7 @@ class Hit:
     weighted: float = 0.0  # coverage with each topic word weighted by its rarity across articles (IDF)
     weighted_lead: float = 0.0  # how far that is ahead of the best other article's
     pairs: float = 0.0  # share of the question's neighbouring topic-word pairs ("mat khau") found in the article
+    core_lead: float = 0.0  # its core coverage less the best other article's
 
 
 @dataclass(frozen=True)
@@ -119,6 +125,8 @@ class Lookup:
     topic: list[str]  # its words that carry a topic
     unknown: float  # share of the topic words no article uses
     hits: list[Hit]
+    novel_pairs: float = 0.0  # share of the neighbouring topic-word pairs no article has
+    unknown_typed: float = 0.0  # share of the topic words as typed (before typo repair) no article uses
 
 
 class HandbookIndex:
@@ -134,6 +142,7 @@ class HandbookIndex:
         self._phrase_words: list[list[frozenset[str]]] = []
         self._not_covered: list[list[str]] = []
         self._topic_text: list[str] = []  # each article's plain text without stopwords, for word pairs
+        self._known_pairs: set[str] = set()  # every pair of neighbouring topic words of any article
         for n, article in enumerate(self.articles):
             fields = {
                 "title": [article.title],
@@ -152,6 +161,10 @@ class HandbookIndex:
                                         for t in plain_fields[k] for w in expand(t.split())))
             self._text.append(" " + " ".join(t for texts in plain_fields.values() for t in texts) + " ")
             self._topic_text.append(" " + " ".join(w for w in self._text[-1].split() if w not in stopwords()) + " ")
+            for texts in plain_fields.values():
+                for t in texts:
+                    kept = [w for w in expand(t.split()) if w not in stopwords()]
+                    self._known_pairs.update(f"{a} {b}" for a, b in pairwise(kept))
             self._not_covered.append([phrase(p) for p in article.not_covered])
             documents.append(" | ".join(t for k, texts in plain_fields.items() for t in texts * WEIGHTS[k]))
             own = plain_fields["title"] + plain_fields["synonyms"] + plain_fields["questions"] + plain_fields["problems"]
@@ -173,6 +186,11 @@ class HandbookIndex:
             for w in sorted(article_words):
                 using.setdefault(w, []).append(n)
         self._using = {w: np.asarray(ns) for w, ns in using.items()}
+        core_using: dict[str, list[int]] = {}
+        for n, article_words in enumerate(self._core):
+            for w in sorted(article_words):
+                core_using.setdefault(w, []).append(n)
+        self._core_using = {w: np.asarray(ns) for w, ns in core_using.items()}
         self._documents = _Vectors(documents)
         self._phrases = _Vectors(phrases)
         self._word_documents = _Vectors(documents, terms)
@@ -190,6 +208,23 @@ class HandbookIndex:
                 covered[self._using[w]] += weight
         return covered / total if total else covered
 
+    def topic_words(self, tokens: list[str]) -> frozenset[str]:
+        """The words of a question (as typed, plain) that may name something the handbook is about: a word
+        of an article's title, synonyms, sample questions, problems or tags ("khoa", "wifi"), a word of a
+        service next to ours the [elsewhere] list names ("luong huu"), or a word typo repair would change
+        ("wifj": it may be a topic mistyped)."""
+        said = f" {' '.join(tokens)} "
+        named = {w for p in words().elsewhere if f" {p} " in said for w in p.split()}
+        return frozenset(w for w in tokens if w in self._core_using or w in named or self.repair.word(w) != w)
+
+    def _core_coverage(self, topic: list[str]) -> np.ndarray:
+        """For each article, the share of the question's topic words its core fields use (Hit.core)."""
+        covered = np.zeros(len(self.articles))
+        for w in topic:
+            if w in self._core_using:
+                covered[self._core_using[w]] += 1
+        return covered / len(topic) if topic else covered
+
     def views(self, query: str) -> np.ndarray:
         """Each article's score in each view of a repaired question, one row a view (VIEWS)."""
         out = np.zeros((len(VIEWS), len(self.articles)))
@@ -204,8 +239,12 @@ class HandbookIndex:
         query = self.repair.repaired(spelled)
         topic = [w for w in query.split() if w not in stopwords()]
         unknown = sum(1 for w in topic if not self.repair.knows(w)) / len(topic) if topic else 0.0
+        typed = [w for w in spelled if w not in stopwords()]
+        unknown_typed = sum(1 for w in typed if not self.repair.knows(w)) / len(typed) if typed else 0.0
+        pairs = [f"{a} {b}" for a, b in pairwise(topic)]
+        novel_pairs = sum(1 for p in pairs if p not in self._known_pairs) / len(pairs) if pairs else 0.0
         if not query:
-            return Lookup(query, topic, unknown, [])
+            return Lookup(query, topic, unknown, [], novel_pairs, unknown_typed)
         views = self.views(query)
         scores = MIX @ views
         top = np.lexsort((self._id_rank, -scores))[:limit]  # higher score first; equal scores by id
@@ -223,7 +262,8 @@ class HandbookIndex:
         agree = ahead.mean(axis=0)
         weighted = self._weighted_coverage(topic)
         best_weighted, next_weighted = np.sort(weighted)[-1], np.sort(weighted)[-2] if len(weighted) > 1 else 0.0
-        pairs = [f" {a} {b} " for a, b in pairwise(topic)]
+        core = self._core_coverage(topic)
+        best_core, next_core = np.sort(core)[-1], np.sort(core)[-2] if len(core) > 1 else 0.0
         hits = []
         for i in top:
             if scores[i] <= 0:
@@ -242,9 +282,10 @@ class HandbookIndex:
                 or any(p in said for p in self._not_covered[i]),
                 weighted=float(weighted[i]),
                 weighted_lead=float(weighted[i] - (next_weighted if weighted[i] >= best_weighted else best_weighted)),
-                pairs=sum(1 for p in pairs if p in self._topic_text[i]) / len(pairs) if pairs else 1.0,
+                pairs=sum(1 for p in pairs if f" {p} " in self._topic_text[i]) / len(pairs) if pairs else 1.0,
+                core_lead=float(core[i] - (next_core if core[i] >= best_core else best_core)),
             ))
-        return Lookup(query, topic, unknown, hits)
+        return Lookup(query, topic, unknown, hits, novel_pairs, unknown_typed)
 
 
 def phrase(text: str) -> str:

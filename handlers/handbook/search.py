@@ -60,7 +60,7 @@ class Handbook:
         return list(self._articles)
 
     def decide(self, question: str) -> Decision:
-        if is_small_talk(question, self.index.repair.knows):
+        if is_small_talk(question, self.index.repair.knows, self.index.topic_words):
             return Decision(Kind.CHAT, [])
         lookup = self.index.search(question, limit=3)
         return Decision(self.model.kind(lookup), lookup.hits)
