@@ -1,7 +1,12 @@
 """The handbook evaluation set: questions.tsv, one question a row with the article that answers it
 (`none` when the handbook has nothing, `chitchat` for small talk), how it is written (`style`: with
 diacritics, without, with typos and abbreviations) and what kind of question it is (`kind`: plain,
-regional speech, a problem described instead of named, a near-miss on a service next to ours, small talk)."""
+regional speech, a problem described instead of named, a near-miss on a service next to ours, small talk).
+
+blind.tsv, in the same columns, is held out: written by someone who saw only the articles' titles and
+summaries (never the articles, the word lists or questions.tsv), and never used to fit the model or to
+write a word list or an article. `bench/handbook.py --blind` scores the shipped model on it; keep it
+out of every tuning loop, or its figures stop meaning anything."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import csv
 from pathlib import Path
 
 QUESTIONS = Path(__file__).with_name("questions.tsv")
+BLIND = Path(__file__).with_name("blind.tsv")
 STYLES = ("dau", "khong_dau", "loi")
 KINDS = ("plain", "regional", "problem", "nearmiss", "chitchat")
 
