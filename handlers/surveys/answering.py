@@ -147,7 +147,9 @@ def _in_campaign(step: CampaignStep) -> StepHandler:
 
 
 def _in_response(step: ResponseStep) -> StepHandler:
-    """A step of the household's answer set, locked for this turn."""
+    """A step of the household's answer set, locked for this turn. The set, its campaign and household
+    come in one statement (three at every answer otherwise); when it finds none (no set yet, the campaign
+    gone, the household gone or in another village), the checks one at a time say what to do."""
 
     async def in_household(turn: Turn, campaign: Campaign, survey: Survey, data: Data) -> None:
         household = await _household_in(turn, campaign)
@@ -157,7 +159,36 @@ def _in_response(step: ResponseStep) -> StepHandler:
             return
         await step(turn, survey, await locked_response(turn, campaign, household), data)
 
-    return _in_campaign(in_household)
+    checked = _in_campaign(in_household)
+
+    async def handler(turn: Turn, data: Data) -> None:
+        found = await _locked_set(turn, data.get("campaign_id"))
+        survey = turn.surveys.get(found[1].survey_code) if found else None
+        if found is None or survey is None or found[1].closed_at is not None:
+            await checked(turn, data)
+            return
+        await step(turn, survey, found[0], data)
+
+    return handler
+
+
+async def _locked_set(turn: Turn, campaign_id: object) -> tuple[SurveyResponse, Campaign] | None:
+    """The household's answer set in the campaign, locked as `locked_response` locks it, with the
+    campaign; None when there is none, or the household is not in the campaign's village."""
+    household_id = turn.person.household_id
+    if household_id is None or not isinstance(campaign_id, int):
+        return None
+    query = (
+        select(SurveyResponse, Campaign, Household)
+        .join(Campaign, col(Campaign.id) == col(SurveyResponse.campaign_id))
+        .join(Household, col(Household.id) == col(SurveyResponse.household_id))
+        .where(SurveyResponse.campaign_id == campaign_id, SurveyResponse.household_id == household_id,
+               col(Household.place_id) == col(Campaign.place_id))
+        .with_for_update(of=SurveyResponse)
+        .execution_options(populate_existing=True)
+    )
+    row = (await turn.session.exec(query)).first()
+    return (row[0], row[1]) if row else None
 
 
 async def _on_consent(turn: Turn, _campaign: Campaign, _survey: Survey, _data: Data) -> None:
