@@ -24,6 +24,7 @@ from handlers.surveys.definition import (
     flatten,
 )
 from handlers.surveys.expr import KNOWN_FUNCTIONS, ExprError, compile_expr
+from handlers.surveys.secondary import from_rows
 
 TODAY = "2026-03-01"
 Q = QuestionType
@@ -416,7 +417,13 @@ _SOUP = [
     "${hh_size}", "${age}", "${m_name}", "${members}", ".", "..", "(", ")", ",", "+", "-", "*", " div ", " mod ",
     "=", "!=", "<", ">=", " and ", " or ", "1", "0", "2.5", "'x'", "'2026-03-01'", "'22.4 104.1 0 0;22.5 104.2 0 0'",
     "9" * 30, "name", "label", *(f"{name}(" for name in sorted(KNOWN_FUNCTIONS)),
+    "instance('v')", "/root/item", "/", "[", "]", "'v'", "'n'",
 ]  # fmt: skip
+# the household form with a list instance('v') and pulldata('v', …) read
+WITH_LIST = Survey(
+    HOUSEHOLD.code, HOUSEHOLD.title, HOUSEHOLD.purpose, HOUSEHOLD.questions, items=HOUSEHOLD.items,
+    instances={"v": from_rows([{"name": "x", "n": "1"}, {"name": "y", "n": "2"}])},
+)  # fmt: skip
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
@@ -429,5 +436,28 @@ def test_any_expression_compiles_or_is_refused_and_never_raises_when_evaluated(t
     answers = answer(HOUSEHOLD, {}, "2", "Mai", "70")
     slot = engine.next_slot(HOUSEHOLD, answers, TODAY)
     assert slot is not None
-    resolver = Resolver(HOUSEHOLD, answers, ("members",), slot.at)
+    resolver = Resolver(WITH_LIST, answers, ("members",), slot.at)
     expr.evaluate(answers, current=5, today=TODAY, resolver=resolver, row={"name": "x"})
+
+
+def test_a_file_looked_up_is_indexed_once_and_its_value_takes_the_questions_type() -> None:
+    """pulldata() and instance(…)[column = …] over 2,000 rows: the rows are indexed by that column the
+    first time, and every later lookup reuses the index; a read-only integer gets a number, a read-only
+    select_multiple its list (as ODK casts a calculation to its question's type)."""
+    prices = from_rows([{"crop": f"c{i}", "price": str(i), "kinds": f"k{i} k{i + 1}"} for i in range(2000)])
+    items: tuple[Item, ...] = (
+        q("crop"),
+        q("price", Q.INTEGER, calculation=compile_expr("pulldata('prices', 'price', 'crop', ${crop})")),
+        q("kinds", Q.SELECT_MULTIPLE, calculation=compile_expr("instance('prices')/root/item[crop = ${crop}]/kinds")),
+    )
+    form = Survey("gia", "Giá", "Để thử.", flatten(items), items=items, instances={"prices": prices})
+    crop = engine.Slot(form.by_name["crop"])
+    answers = engine.record(form, {}, crop, "c1500", TODAY)
+    assert (answers["price"], answers["kinds"]) == (1500, ["k1500", "k1501"])
+    (root,) = prices.children
+    index = root.indexes[("item", "crop")]
+    assert len(index) == 2000
+    answers = engine.record(form, answers, crop, "c7", TODAY)
+    assert (answers["price"], answers["kinds"]) == (7, ["k7", "k8"])
+    assert root.indexes[("item", "crop")] is index  # not built again
+    assert engine.record(form, answers, crop, "none", TODAY)["price"] is None

@@ -6,7 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import xlwt
 
+from handlers.surveys import engine
+from handlers.surveys.answers import settle
 from handlers.surveys.definition import Group, Indicator, Option, QuestionType, Survey
 from handlers.surveys.expr import ExprError, compile_expr
 from handlers.surveys.form_files import pack, unpack
@@ -86,13 +89,16 @@ def test_current_value_and_references() -> None:
 @pytest.mark.parametrize(
     ("text", "reason", "detail"),
     [
-        ("pulldata('households', 'name', 'id', ${members})", "unknown_function", "pulldata"),
-        ("count(instance('list')/root/item)", "unknown_function", "instance"),
-        ("instance('list')", "unknown_function", "instance"),
+        ("pulldata(${file}, 'name', 'id', ${members})", "arity", "pulldata"),  # the file is named, not computed
+        ("instance(${list})/root/item", "arity", "instance"),
+        ("instance('list')/root/item[name = 1", "unclosed", "]"),
+        ("instance('list')/root/+", "syntax", "+"),
         ("/data/members > 1", "path", "/data/members"),
         ("members > 1", "path", "members"),
+        ("because pyxform doesn't know", "words", "because"),  # prose in an expression cell
         ("${members} >", "syntax", ""),
-        ("(${members} > 1", "syntax", ""),
+        ("(${members} > 1", "unclosed", ")"),
+        ("if(${members} < 1, 0, 1", "unclosed", ")"),
         ("${bad name} = 1", "bad_reference", "bad name"),
         ("selected(${channels})", "arity", "selected"),
         ("regex(., '[0-9')", "bad_regex", "[0-9"),
@@ -518,3 +524,167 @@ def test_unknown_format() -> None:
     with pytest.raises(FormError) as caught:
         load_survey("ho.csv", b"type,name")
     assert (caught.value.reason, caught.value.value) == ("unknown_format", ".csv")
+
+
+VILLAGES = [
+    ["list_name", "name", "label", "district", "households"],
+    ["village", "ban-pho", "Bản Phố", "bac-ha", 120],
+    ["village", "na-hoi", "Na Hối", "bac-ha", 80],
+    ["village", "sa-pa", "Sa Pa", "sa-pa", 300],
+]
+
+
+def test_xlsform_instance_reads_a_choice_list_by_its_columns(tmp_path: Path) -> None:
+    """instance('list')/root/item[…]/column over the form's own choices: a name looked up, a count and
+    a sum over a district (its predicate itself a lookup), a position, two columns, nothing found."""
+    item = "instance('village')/root/item"
+    content = xlsform(
+        tmp_path,
+        [
+            ["type", "name", "label", "calculation"],
+            ["select_one village", "village", "Thôn?"],
+            ["calculate", "households", None, f"{item}[name = ${{village}}]/households"],
+            ["calculate", "neighbours", None, f"count({item}[district = {item}[name = ${{village}}]/district])"],
+            ["calculate", "district_households", None, f"sum({item}[district = 'bac-ha']/households)"],
+            ["calculate", "second", None, f"{item}[2]/label"],
+            ["calculate", "big", None, f"{item}[district = 'bac-ha' and households > 100]/label"],
+            ["calculate", "nowhere", None, f"concat('[', {item}[name = 'nowhere']/label, ']')"],
+        ],
+        choices=VILLAGES,
+    )
+    form = _load(content)
+    answers = settle(form, {"village": "na-hoi"}, TODAY)
+    assert {key: answers[key] for key in ("households", "neighbours", "district_households", "second", "big", "nowhere")} == {
+        "households": "80", "neighbours": 2, "district_households": 200, "second": "Na Hối", "big": "Bản Phố",
+        "nowhere": "[]",
+    }  # fmt: skip
+    assert settle(form, {"village": "sa-pa"}, TODAY)["neighbours"] == 1
+
+
+def test_xlsform_pulldata_reads_the_csv_given_at_import(tmp_path: Path) -> None:
+    content = xlsform(
+        tmp_path,
+        [
+            ["type", "name", "label", "calculation"],
+            ["text", "crop", "Cây gì?"],
+            ["decimal", "price", "Giá (nghìn đồng/kg)", "pulldata('prices', 'price', 'crop', ${crop})"],
+            ["note", "say", "Giá ${crop}: ${price}"],
+        ],
+    )
+    prices = b"crop,price\nngo,7.5\nlua,9\n"
+    form = _load(content, media={"prices.csv": prices})
+    assert settle(form, {"crop": "lua"}, TODAY)["price"] == 9  # a read-only decimal: a number, not the text "9"
+    assert settle(form, {"crop": "ngo"}, TODAY)["price"] == 7.5
+    assert settle(form, {"crop": "che"}, TODAY)["price"] is None  # no such row
+    error = _refused(content)
+    assert (error.row, error.column, error.reason, error.value) == (3, "calculation", "missing_file", "prices.csv")
+    assert "--media" in str(error)
+
+
+def test_xlsform_xml_external_reads_another_forms_records(tmp_path: Path) -> None:
+    """An xml-external (KoBoToolbox's dynamic data, exported as a file): paths inside the predicate and
+    after it, a count of the records, a record's nested field."""
+    data = "instance('last_round')/root/data"
+    content = xlsform(
+        tmp_path,
+        [
+            ["type", "name", "label", "calculation"],
+            ["xml-external", "last_round"],
+            ["integer", "hh", "Mã hộ?"],
+            ["integer", "size", "Số người (sửa nếu khác)", f"{data}[hh/id = current()/../hh]/hh/size"],
+            ["calculate", "rounds", None, f"count({data}[hh/id = ${{hh}}])"],
+        ],
+    )
+    records = (
+        b"<root><data><hh><id>7</id><size>5</size></hh></data><data><hh><id>8</id><size>3</size></hh></data>"
+        b"<data><hh><id>7</id><size>6</size></hh></data></root>"
+    )
+    form = _load(content, media={"last_round.xml": records})
+    answers = settle(form, {"hh": 7}, TODAY)
+    assert (answers["size"], answers["rounds"]) == (5, 2)  # the first record's size, as an integer
+    error = _refused(content)
+    assert (error.row, error.column, error.reason, error.value) == (4, "calculation", "missing_file", "last_round.xml")
+    bad = _refused(content, media={"last_round.xml": b"<root><data>"})
+    assert (bad.reason, bad.value) == ("bad_file", "last_round.xml")
+
+
+def test_xlsform_a_bare_word_in_required_or_relevant_is_false_as_in_odk(tmp_path: Path) -> None:
+    """`required: basic` (osm-fieldwork's waterpoints form) is, for ODK, a path to no node: false. pyxform's
+    yes/TRUE/no in a relevant are true() and false()."""
+    content = xlsform(
+        tmp_path,
+        [
+            ["type", "name", "label", "required", "relevant"],
+            ["text", "model", "Mức dữ liệu?", "basic"],
+            ["text", "hidden", "Không bao giờ hỏi", None, "advanced"],
+            ["text", "shown", "Luôn hỏi", "TRUE", "yes"],
+            ["text", "never", "Cũng không hỏi", None, "NO"],
+        ],
+    )
+    form = _load(content)
+    model, hidden, shown, never = form.questions
+    assert (model.required, model.required_if, shown.required) == (False, None, True)
+    answers = {"model": None}
+    slot = engine.next_slot(form, answers, TODAY)
+    assert slot is not None
+    assert slot.question is shown
+    assert engine.next_slot(form, {**answers, "shown": "x"}, TODAY) is None
+    assert (hidden.relevant, never.relevant) == (compile_expr("false()"), compile_expr("false()"))
+
+
+def test_xlsform_choice_filter_reads_a_label_in_a_named_language(tmp_path: Path) -> None:
+    """`label::English != ''` (pyxform's xl_date_ambiguous form): the choice's label in that language."""
+    content = xlsform(
+        tmp_path,
+        [["type", "name", "label::English", "label::Vietnamese", "choice_filter"],
+         ["select_one fruit", "fruit", "Fruit?", "Quả gì?", "label::English != '' and label::Vietnamese != 'Na'"]],
+        choices=[["list_name", "name", "label::English", "label::Vietnamese"],
+                 ["fruit", "mango", "Mango", "Xoài"], ["fruit", "custard", "", "Na"], ["fruit", "plum", "", "Mận"]],
+    )
+    form = _load(content)
+    slot = engine.next_slot(form, {}, TODAY)
+    assert slot is not None
+    assert [option.value for option in engine.choices_of(form, slot, {}, TODAY, "Vietnamese")] == ["mango"]
+
+
+@pytest.mark.parametrize(
+    ("calculation", "reason", "says"),
+    [
+        ("if(${n} < 1, 0, 1", "unclosed", 'thiếu dấu đóng ngoặc ")"'),  # onadata's error_test_form
+        ("because pyxform doesn't know what to do", "words", 'bắt đầu bằng "because"'),  # pyxform's bad_calc
+    ],
+)
+def test_xlsform_a_broken_expression_pyxform_lets_through_is_refused_in_words(
+    tmp_path: Path, calculation: str, reason: str, says: str
+) -> None:
+    content = xlsform(
+        tmp_path, [["type", "name", "label", "calculation"], ["integer", "n", "Số?"], ["calculate", "c", None, calculation]]
+    )
+    error = _refused(content)
+    assert (error.row, error.column, error.reason) == (3, "calculation", reason)
+    assert says in str(error)
+    assert reason not in str(error)  # a sentence, not the reason's code
+
+
+def test_xls_form_indicators_sheet_is_read(tmp_path: Path) -> None:
+    """An .xls (the format of older XLSForms) gets its indicators too: xlrd reads the sheet openpyxl cannot."""
+    book = xlwt.Workbook()
+    sheets = {
+        "survey": [["type", "name", "label"], ["select_one yn", "fibre", "Cáp quang?"]],
+        "choices": [["list_name", "name", "label"], ["yn", "yes", "Có"], ["yn", "no", "Không"]],
+        "indicators": [
+            ["code", "title", "numerator", "denominator", "numerator_text", "denominator_text", "target"],
+            ["fibre", "Hộ có cáp quang", "${fibre} = 'yes'", "1", "số hộ có cáp quang", "số hộ đã trả lời", 75],
+        ],
+    }
+    for name, rows in sheets.items():
+        sheet = book.add_sheet(name)
+        for number, row in enumerate(rows):
+            for column, value in enumerate(row):
+                sheet.write(number, column, value)
+    path = tmp_path / "ho.xls"
+    book.save(str(path))
+    (indicator,) = load_survey("ho.xls", path.read_bytes()).indicators
+    assert (indicator.code, indicator.title, indicator.numerator, indicator.target) == (
+        "fibre", "Hộ có cáp quang", compile_expr("${fibre} = 'yes'"), 75.0,
+    )

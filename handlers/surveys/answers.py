@@ -17,6 +17,7 @@ from typing import Any
 
 from handlers.surveys.definition import DONE_SUFFIX, Group, Item, Question, QuestionType, Repeat, Survey
 from handlers.surveys.expr import Expr, ExprError, NodeSet, as_number, as_text, compile_expr
+from handlers.surveys.secondary import Element
 
 At = tuple[int, ...]
 Answers = Mapping[str, object]
@@ -170,6 +171,9 @@ class Resolver:
         text = as_text(value)
         return question.choice_label(text, self.language) if question else text
 
+    def instance(self, name: str) -> Element | None:
+        return self.survey.instances.get(name)
+
 
 def _shared(scope: tuple[str, ...], current: tuple[str, ...], depth: int) -> int:
     shared = 0
@@ -270,7 +274,7 @@ class _Settling:
                     value = current
                 else:
                     value = calculation.evaluate(self.root, current, today=self.today, now=self.now, resolver=resolver)
-            self.set(box, question.name, _stored(value))
+            self.set(box, question.name, _typed(question.kind, _stored(value)))
         elif question.name in box and not truth(question.relevant, resolver, self.today):
             self.drop(box, question.name)  # ODK clears what became irrelevant
 
@@ -321,6 +325,19 @@ def _questions(items: tuple[Item, ...]) -> Iterator[Question]:
             yield item
         else:
             yield from _questions(item.children)
+
+
+def _typed(kind: QuestionType, value: object) -> object:
+    """A read-only question's computed value in its own type, as ODK casts a calculation to its bind's
+    type (a number read from a file's text is a number; a select_multiple's "a b" its list)."""
+    if kind is QuestionType.INTEGER:
+        number = as_number(value)
+        return None if number is None else int(number)
+    if kind is QuestionType.DECIMAL:
+        return as_number(value)
+    if kind is QuestionType.SELECT_MULTIPLE and isinstance(value, str) and value:
+        return value.split()
+    return value
 
 
 def _stored(value: object) -> object:

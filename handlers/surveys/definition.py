@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from handlers.surveys.expr import Expr
+from handlers.surveys.secondary import Element
 
 # (language as the form names it, text) for each language but the form's default; the default is `label`
 Translations = tuple[tuple[str, str], ...]
@@ -187,6 +188,8 @@ class Survey:
     items: tuple[Item, ...] = ()  # the tree; empty: the questions, in order, are the tree
     # the form's languages, the one shown by default first (Vietnamese where the form has it); empty: one
     languages: tuple[str, ...] = ()
+    # what instance('id') and pulldata('id', …) read: the form's choice lists and files, by instance id
+    instances: dict[str, Element] = field(default_factory=dict, repr=False, compare=False)
     by_name: dict[str, Question] = field(init=False, repr=False, compare=False)
     repeats: dict[str, Repeat] = field(init=False, repr=False, compare=False)
 

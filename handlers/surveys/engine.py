@@ -261,7 +261,7 @@ def choices_of(survey: Survey, slot: Slot, answers: Answers, today: str, languag
     if choice_filter is None:
         return question.choices
     resolver = _resolver(survey, slot, answers, language)
-    index = _choice_index(question)
+    index = _choice_index(survey, question)
     if index is not None:
         key = tuple(equality_key(expr.evaluate(answers, today=today, resolver=resolver)) for _, expr in index.pairs)
         if None not in key:
@@ -269,12 +269,18 @@ def choices_of(survey: Survey, slot: Slot, answers: Answers, today: str, languag
     return tuple(
         option
         for option in question.choices
-        if choice_filter.evaluate(answers, today=today, resolver=resolver, row=_row(option, language))
+        if choice_filter.evaluate(answers, today=today, resolver=resolver, row=_row(survey, option, language))
     )
 
 
-def _row(option: Option, language: str) -> dict[str, str]:
-    return {**dict(option.columns), "name": option.value, "label": translated(option.label, option.labels, language)}
+def _row(survey: Survey, option: Option, language: str) -> dict[str, str]:
+    """The columns a choice_filter reads: the choice's own, `name`, `label` in the language shown, and
+    `label::<language>` in each of the form's languages."""
+    labels = {f"label::{named}": text for named, text in option.labels}
+    if survey.languages:
+        labels[f"label::{survey.languages[0]}"] = option.label
+    label = translated(option.label, option.labels, language)
+    return {**dict(option.columns), **labels, "name": option.value, "label": label}
 
 
 @dataclass(frozen=True)
@@ -290,7 +296,7 @@ _INDEXED_FROM = 50  # choices: a shorter list is filtered as fast one by one
 _INDEXES: dict[int, tuple[Question, _ChoiceIndex | None]] = {}
 
 
-def _choice_index(question: Question) -> _ChoiceIndex | None:
+def _choice_index(survey: Survey, question: Question) -> _ChoiceIndex | None:
     cached = _INDEXES.get(id(question))
     if cached is not None and cached[0] is question:
         return cached[1]
@@ -300,7 +306,7 @@ def _choice_index(question: Question) -> _ChoiceIndex | None:
     if pairs and len(question.choices) >= _INDEXED_FROM and all(column != "label" for column, _ in pairs):
         grouped: dict[tuple[object, ...], list[Option]] = {}
         for option in question.choices:
-            row = _row(option, "")
+            row = _row(survey, option, "")
             grouped.setdefault(tuple(equality_key(row.get(column, "")) for column, _ in pairs), []).append(option)
         index = _ChoiceIndex(pairs, {key: tuple(options) for key, options in grouped.items()})
     if len(_INDEXES) > 256:  # forms are few; one reloaded is indexed again under its new questions

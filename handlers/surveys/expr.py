@@ -20,9 +20,11 @@ import re
 import secrets
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any, Protocol
+
+from handlers.surveys.secondary import Element
 
 MAX_LENGTH = 10_000  # characters of one expression
 MAX_NESTING = 32  # brackets and calls inside each other: each costs the parser ~10 Python frames
@@ -84,7 +86,31 @@ class Call:
     args: tuple[Node, ...]
 
 
-Node = Literal | Current | Parent | Ref | Column | Negate | Binary | Call
+@dataclass(frozen=True)
+class Step:
+    """One step of a path into a secondary instance: the children named `name` (`*`: all) that each
+    predicate keeps in turn (a number keeps that position, counted from 1)."""
+
+    name: str
+    predicates: tuple[Node, ...] = ()
+
+
+@dataclass(frozen=True)
+class InstancePath:
+    """`instance('id')/root/item[…]/label`: the elements it reaches, as a node-set of their values."""
+
+    instance: str
+    steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True)
+class RelativePath:
+    """A bare `column` or `a/b` inside a predicate: from the element the predicate is checking."""
+
+    steps: tuple[Step, ...]
+
+
+Node = Literal | Current | Parent | Ref | Column | Negate | Binary | Call | InstancePath | RelativePath
 
 # a question's name: XML names as XLSForm allows them (letters, digits, _, . and -)
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
@@ -93,9 +119,10 @@ _TOKEN = re.compile(
       (?P<number>\d+(?:\.\d*)?|\.\d+)
     | (?P<string>'[^']*'|"[^"]*")
     | \$\{(?P<ref>[^}]*)\}
-    # XPath names may hold hyphens (count-selected) and a namespace prefix (jr:choice-name)
-    | (?P<name>(?:[A-Za-z_]\w*:)?[A-Za-z_]\w*(?:-[A-Za-z_]\w*)*)
-    | (?P<op>!=|<=|>=|\.\.|[=<>+\-*(),.|])
+    # XPath names may hold hyphens (count-selected) and a namespace prefix (jr:choice-name); a
+    # choice_filter's column may name a language (label::English)
+    | (?P<name>(?:[A-Za-z_]\w*:)?[A-Za-z_]\w*(?:-[A-Za-z_]\w*)*(?:::\w+)?)
+    | (?P<op>!=|<=|>=|\.\.|[=<>+\-*(),.|/\[\]])
     )""",
     re.VERBOSE,
 )
@@ -115,7 +142,10 @@ KNOWN_FUNCTIONS: dict[str, tuple[int, int]] = {
     "today": (0, 0), "now": (0, 0), "date": (1, 1), "format-date": (2, 2), "format-date-time": (2, 2),
     "distance": (1, _MANY), "area": (1, 1),
     "once": (1, 1), "uuid": (0, 1),  # uuid() is random: answers.py computes a calculation reading no answer once
+    # the form's choice lists and the files given with it: the first argument names one, as a literal
+    "instance": (1, 1), "pulldata": (4, 4),
 }  # fmt: skip
+_OPERATOR_WORDS = frozenset({"and", "or", "div", "mod"})
 # functions that read every value of a repeat's question; the others read its first
 _OVER_NODES = frozenset({"sum", "count", "count-non-empty", "min", "max", "join", "distance"})
 
@@ -145,8 +175,10 @@ class _Parser:
         self.tokens = _tokenize(text)
         self.position = 0
         self.references: set[str] = set()
+        self.instances: set[str] = set()
         self.choice_filter = choice_filter
         self.nesting = 0
+        self.predicates = 0  # how deep inside [ … ]: there a bare name is a path from the element checked
 
     def peek(self) -> tuple[str, str]:
         return self.tokens[self.position] if self.position < len(self.tokens) else ("end", "")
@@ -158,6 +190,8 @@ class _Parser:
 
     def expect(self, op: str) -> None:
         kind, text = self.take()
+        if kind == "end" and op in (")", "]"):
+            raise ExprError("unclosed", op)
         if (kind, text) != ("op", op):
             raise _unexpected(kind, text)
 
@@ -212,15 +246,50 @@ class _Parser:
             return Current()
         if kind == "name" and self.peek() == ("op", "("):
             return self.call(text)
-        if kind == "name" and self.choice_filter and ":" not in text:
+        if kind == "name" and self.predicates:
+            return RelativePath((Step(text, self.predicates_of()), *self.steps()))
+        if kind == "name" and self.choice_filter and not re.search(r"\w:\w", text):
             return Column(text)
+        if kind == "name" and self.peek()[0] == "name" and self.peek()[1] not in _OPERATOR_WORDS:
+            raise ExprError("words", text)  # "because pyxform doesn't know": prose, not an expression
         if kind == "name":
             raise ExprError("path", text)  # a bare name is an XPath step to a node of the form
+        if (kind, text) == ("op", "/"):
+            raise ExprError("path", self.path_text())
         raise _unexpected(kind, text)
 
-    def call(self, name: str) -> Call:
+    def path_text(self) -> str:
+        """An absolute path left in an expression (`/data/x` where no question is), as written."""
+        text = "/"
+        while self.peek()[0] == "name" or self.peek() == ("op", "/"):
+            text += self.take()[1]
+        return text
+
+    def steps(self) -> tuple[Step, ...]:
+        found: list[Step] = []
+        while self.peek() == ("op", "/"):
+            self.take()
+            kind, text = self.take()
+            if kind != "name" and (kind, text) != ("op", "*"):
+                raise _unexpected(kind, text)
+            found.append(Step(text, self.predicates_of()))
+        return tuple(found)
+
+    def predicates_of(self) -> tuple[Node, ...]:
+        found: list[Node] = []
+        while self.peek() == ("op", "["):
+            self.take()
+            self.predicates += 1
+            found.append(self.nested())
+            self.predicates -= 1
+            self.expect("]")
+        return tuple(found)
+
+    def call(self, name: str) -> Node:
         if name not in KNOWN_FUNCTIONS:
             raise ExprError("unknown_function", name)
+        if name == "instance":
+            return self.instance_path()
         self.expect("(")
         args: list[Node] = []
         if name == "position" and self.peek() == ("op", ".."):
@@ -243,12 +312,29 @@ class _Parser:
             args[1] = _question_named(args[1])
         if name == "position" and args and not isinstance(args[0], Parent):
             raise ExprError("arity", name)
+        if name == "pulldata":
+            self.instances.add(_instance_name(args[0], name))
         return Call(name, tuple(args))
+
+    def instance_path(self) -> InstancePath:
+        self.expect("(")
+        argument = self.nested()
+        self.expect(")")
+        name = _instance_name(argument, "instance")
+        self.instances.add(name)
+        return InstancePath(name, self.steps())
 
 
 def _literal_number(text: str) -> int | float:
     # a 5,000-digit literal would be an int Python refuses to print: XPath numbers are doubles anyway
     return float(text) if "." in text or len(text) > 15 else int(text)
+
+
+def _instance_name(node: Node, function: str) -> str:
+    """instance() and pulldata() name their list or file as a literal, so the import can check it is there."""
+    if not isinstance(node, Literal) or not isinstance(node.value, str) or not node.value.strip():
+        raise ExprError("arity", function)
+    return node.value.strip()
 
 
 def _check_pattern(node: Node) -> None:
@@ -292,6 +378,8 @@ def _depth(tree: Node) -> int:
                 stack.extend(((left, depth + 1), (right, depth + 1)))
             case Call(_, args):
                 stack.extend((arg, depth + 1) for arg in args)
+            case InstancePath(_, steps) | RelativePath(steps):
+                stack.extend((predicate, depth + 1) for step in steps for predicate in step.predicates)
     return deepest
 
 
@@ -666,6 +754,8 @@ class Resolver(Protocol):
 
     def choice_name(self, name: str, value: object) -> str: ...
 
+    def instance(self, name: str) -> Element | None: ...
+
 
 @dataclass(frozen=True)
 class FlatResolver:
@@ -694,6 +784,9 @@ class FlatResolver:
     def choice_name(self, name: str, value: object) -> str:  # noqa: ARG002 - no form: no labels to read
         return _string(value)
 
+    def instance(self, name: str) -> Element | None:  # noqa: ARG002 - no form: no lists or files
+        return None
+
 
 def _gather(answers: Mapping[str, object], name: str) -> list[object]:
     found: list[object] = []
@@ -715,6 +808,7 @@ class _Evaluation:
     now: str
     resolver: Resolver
     row: Mapping[str, str]
+    context: Element | None = None  # inside a predicate: the element it is checking
 
     def value(self, node: Node) -> object:
         match node:
@@ -739,6 +833,11 @@ class _Evaluation:
                 return _arithmetic(op, _first(self.value(left)), _first(self.value(right)))
             case Call(name, args):
                 return self.call(name, args)
+            case InstancePath(name, steps):
+                document = self.resolver.instance(name)
+                return NodeSet(e.value for e in self.walk([document] if document else [], steps))
+            case RelativePath(steps):
+                return NodeSet(e.value for e in self.walk([self.context] if self.context else [], steps))
         raise ExprError("syntax", "")  # `..` outside position(..): nothing to evaluate
 
     def call(self, name: str, args: tuple[Node, ...]) -> object:
@@ -765,10 +864,92 @@ class _Evaluation:
                 return str(uuid.uuid4())
             case "uuid", (length,):
                 return _random_text(_number(_first(self.value(length))))
+            case "pulldata", (Literal(source), column, key_column, key):
+                return self.pulldata(str(source), *(_first(self.value(arg)) for arg in (column, key_column, key)))
         values = [self.value(arg) for arg in args]
         if name not in _OVER_NODES:
             values = [_first(v) for v in values]
         return _FUNCTIONS[name](*values)
+
+
+    def walk(self, elements: list[Element], steps: tuple[Step, ...]) -> list[Element]:
+        for step in steps:
+            elements = [kept for parent in elements for kept in self.kept(parent, step)]
+        return elements
+
+    def kept(self, parent: Element, step: Step) -> list[Element]:
+        candidates = list(parent.named(step.name))
+        for number, predicate in enumerate(step.predicates):
+            looked_up = _looked_up(predicate) if number == 0 else None
+            if looked_up is not None:  # [column = value …]: the index gives the few that can hold
+                candidates = self.matching(parent, step.name, looked_up[0], self.value(looked_up[1]))
+            candidates = [
+                element for position, element in enumerate(candidates, start=1)
+                if _holds(replace(self, context=element).value(predicate), position)
+            ]  # fmt: skip
+        return candidates
+
+    def matching(self, parent: Element, tag: str, column: str, value: object) -> list[Element]:
+        """The children `tag` of `parent` whose `column` equals `value` (as `=` compares), through an
+        index of those children built the first time (a list of 5,000 communes is one lookup)."""
+        key = equality_key(value)
+        if key is None:
+            return [e for e in parent.named(tag) if _equal(_column_value(e, column), _first(value))]
+        index = parent.indexes.get((tag, column))
+        if index is None:
+            index = {}
+            for element in parent.named(tag):
+                index.setdefault(equality_key(_column_value(element, column)), []).append(element)
+            parent.indexes[(tag, column)] = index
+        return index.get(key, [])
+
+    def pulldata(self, source: str, column: object, key_column: object, key: object) -> str:
+        """The `column` of the first row of the file whose `key_column` equals `key` ("" when none)."""
+        document = self.resolver.instance(source)
+        roots = document.named("root") if document else ()
+        found = self.matching(roots[0], "item", _string(key_column), key) if roots else []
+        return _column_value(found[0], _string(column)) if found else ""
+
+
+def _looked_up(predicate: Node) -> tuple[str, Node] | None:
+    """The (column, value) of a predicate `column = value` or `column = value and …` whose value does not
+    depend on the element checked: what an index can answer."""
+    match predicate:
+        case Binary("and", left, _):
+            return _looked_up(left)
+        case Binary("=", RelativePath((Step(column, ()),)), other) | Binary(
+            "=", other, RelativePath((Step(column, ()),))
+        ) if not _has_path(other):
+            return column, other
+    return None
+
+
+def _has_path(tree: Node) -> bool:
+    match tree:
+        case RelativePath() | Current():
+            return True
+        case Negate(operand):
+            return _has_path(operand)
+        case Binary(_, left, right):
+            return _has_path(left) or _has_path(right)
+        case Call(_, args):
+            return any(_has_path(arg) for arg in args)
+    return False
+
+
+def _column_value(element: Element, column: str) -> str:
+    found = element.named(column)
+    return found[0].value if found else ""
+
+
+def _holds(value: object, position: int) -> bool:
+    """A predicate's verdict on the element at `position`: a number keeps that position, a node-set
+    keeps the element when not empty (`[P_Enumerator]`: it has one), anything else by its truth."""
+    if isinstance(value, NodeSet):
+        return bool(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value == position
+    return bool(value)
 
 
 def _random_text(length: float | None) -> str:
@@ -782,6 +963,7 @@ class Expr:
     source: str
     tree: Node = field(repr=False)
     references: frozenset[str]  # names used as ${name}
+    instances: frozenset[str] = frozenset()  # the lists and files read by instance('…') and pulldata('…')
 
     def evaluate(
         self,
@@ -808,4 +990,4 @@ def compile_expr(text: str, *, choice_filter: bool = False) -> Expr:
     tree = parser.whole()
     if _depth(tree) > MAX_DEPTH:
         raise ExprError("too_deep", str(MAX_DEPTH))
-    return Expr(text, tree, frozenset(parser.references))
+    return Expr(text, tree, frozenset(parser.references), frozenset(parser.instances))

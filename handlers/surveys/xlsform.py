@@ -12,11 +12,12 @@ import io
 import re
 import unicodedata
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
 
 import openpyxl
+import xlrd
 from pyxform.builder import create_survey_element_from_dict
 from pyxform.xls2json import workbook_to_json
 from pyxform.xls2json_backends import Definition, DefinitionData, SupportedFileTypes, definition_to_dict
@@ -95,33 +96,50 @@ def _setting(settings: Sequence[Mapping[str, str]] | None, column: str) -> str:
     return next((texts[key] for key in sorted(texts, key=lambda key: key != "" and "vi" not in key.lower())), "")
 
 
-def _indicator_rows(content: bytes) -> list[tuple[int, dict[str, object]]]:
+def _indicator_rows(filename: str, content: bytes) -> list[tuple[int, dict[str, object]]]:
     """The indicators sheet is ours, not XLSForm's, so pyxform's reader skips it: read it directly."""
+    rows = _xls_sheet(content) if PurePath(filename).suffix.lower() == ".xls" else _xlsx_sheet(content)
+    headers = [str(header).strip() if header is not None else "" for header in next(rows, ())]
+    result = []
+    for number, values in enumerate(rows, start=2):
+        cells = {header: value for header, value in zip(headers, values, strict=False) if header and value not in (None, "")}
+        if cells:
+            result.append((number, cells))
+    return result
+
+
+def _indicators_sheet(names: Sequence[str]) -> str | None:
+    return next((name for name in names if name.strip().lower() == "indicators"), None)
+
+
+def _xlsx_sheet(content: bytes) -> Iterator[Sequence[object]]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         book = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     try:
-        sheet = next((book[name] for name in book.sheetnames if name.strip().lower() == "indicators"), None)
-        if sheet is None:
-            return []
-        rows = sheet.iter_rows(min_row=1, values_only=True)
-        headers = [str(header).strip() if header is not None else "" for header in next(rows, ())]
-        result = []
-        for number, values in enumerate(rows, start=2):
-            cells = {header: value for header, value in zip(headers, values, strict=False) if header and value not in (None, "")}
-            if cells:
-                result.append((number, cells))
-        return result
+        name = _indicators_sheet(book.sheetnames)
+        if name is not None:
+            yield from book[name].iter_rows(min_row=1, values_only=True)
     finally:
         book.close()
 
 
+def _xls_sheet(content: bytes) -> Iterator[Sequence[object]]:
+    """An .xls (older forms; openpyxl cannot open it) through xlrd, which pyxform reads it with."""
+    book = xlrd.open_workbook(file_contents=content, on_demand=True)
+    try:
+        name = _indicators_sheet(book.sheet_names())
+        if name is not None:
+            sheet = book.sheet_by_name(name)
+            yield from (sheet.row_values(number) for number in range(sheet.nrows))
+    finally:
+        book.release_resources()
+
+
 def _indicators(filename: str, content: bytes, known: Sequence[Question]) -> list[Indicator]:
     """An indicator may use any question of the form (sum() and count() over a repeat's questions)."""
-    if PurePath(filename).suffix.lower() == SupportedFileTypes.xls.value:
-        return []  # an .xls is not read by openpyxl; the indicators sheet is an .xlsx feature of ours
     indicators: list[Indicator] = []
-    for number, cells in _indicator_rows(content):
+    for number, cells in _indicator_rows(filename, content):
         try:
             indicators.append(indicator(cells, known, [indicator.code for indicator in indicators]))
         except RowProblem as problem:
@@ -143,4 +161,5 @@ def load_xlsform(filename: str, content: bytes, media: Mapping[str, bytes] | Non
         source=filename,
         items=walked.items,
         languages=walked.languages,
+        instances=walked.instances,
     )

@@ -13,13 +13,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pyxform.aliases import BINDING_CONVERSIONS
 from pyxform.question_type_dictionary import QUESTION_TYPE_DICT
 from pyxform.xls2json_backends import DefinitionData
 
 from handlers.surveys.definition import Group, Item, Option, Question, QuestionType, Repeat, Translations, flatten
-from handlers.surveys.expr import Expr
+from handlers.surveys.expr import NAME, Expr
 from handlers.surveys.form_files import FileProblem, choice_rows
 from handlers.surveys.form_rows import RowProblem, expression
+from handlers.surveys.secondary import Element, from_rows, from_xml
 from messages import render
 
 Path = tuple[str, ...]  # element names from the form's root, the root itself left out
@@ -39,6 +41,9 @@ _SELECTS = {"select1": QuestionType.SELECT_ONE, "select": QuestionType.SELECT_MU
 # filled by ODK on the phone, or nothing at all over chat (audit logs, background recordings, the
 # external instances pulldata() reads): kept as questions never asked, so the export has their columns
 _SILENT = {"audit", "background-audio", "background-geopoint", "start-geopoint", "xml-external", "csv-external"}
+_EXTERNAL = {"xml-external": ".xml", "csv-external": ".csv"}  # the file each names (pulldata's too: .csv)
+# the binds where a bare word (`basic`) is, for ODK, a path to no node: an empty node-set, false
+_CONDITIONS = {"relevant", "required", "readonly"}
 _OTHER, _OTHER_LABEL = "other", "Other"  # the choice pyxform adds for or_other
 # `../x`, `./x`, `../../g/x`, `current()/../x` and `/data/g/x` (outside quoted strings)
 _PATH = re.compile(r"(?:current\(\)\s*/\s*)?(?:\.\.?/)+(?:[\w.-]+/)*[\w.-]+|(?<![\w)\]}.$])/[\w.-]+(?:/[\w.-]+)+")
@@ -58,6 +63,7 @@ class Walked:
     items: tuple[Item, ...]
     questions: tuple[Question, ...]
     languages: tuple[str, ...]
+    instances: dict[str, Element]
 
 
 @dataclass
@@ -100,6 +106,8 @@ class _Walker:
         self.order: tuple[str, ...] = ()  # the languages, ordered once pass 1 has seen them all
         self.other_lists: set[str] = set()  # choice lists pyxform added its "other" to (or_other)
         self.row: int | None = None  # of the element being read, for errors
+        self.externals: dict[str, str] = {}  # xml-external / csv-external name -> its file's suffix
+        self.instances: dict[str, Element] = {}  # those the expressions read, built once
 
     # ---- pass 1: where everything is, unique names, languages ----
     def nodes(self, elements: Sequence[dict[str, Any]], path: Path, scope: tuple[str, ...]) -> list[_Node]:
@@ -113,6 +121,8 @@ class _Walker:
             rows = self.rows.get(name)
             node = _Node(element, (*path, name), self.unique(name, path), rows.pop(0) if rows else None, scope)
             self.by_path[node.path] = node.name
+            if element.get("type") in _EXTERNAL:
+                self.externals[name] = _EXTERNAL[str(element["type"])]
             if "children" in element:
                 inner = (*scope, node.name) if element.get("type") == "repeat" else scope
                 node.children = self.nodes(element["children"], node.path, inner)
@@ -286,7 +296,9 @@ class _Walker:
 
     def bind(self, node: _Node, key: str) -> str:
         value = node.element.get("bind", {}).get(key, "")
-        return str(value).strip() if isinstance(value, str | int | float) else ""
+        text = str(value).strip() if isinstance(value, str | int | float) else ""
+        text = BINDING_CONVERSIONS.get(text, text)  # pyxform's: yes, TRUE, no… as true() and false()
+        return "false()" if key in _CONDITIONS and NAME.fullmatch(text) else text
 
     def rewrite(self, text: str, path: Path) -> str:
         """XPath paths that name a question become ${name}; quoted strings are left alone."""
@@ -317,8 +329,38 @@ class _Walker:
             return None
         # any question of the form: ODK allows a relevant that names a later question (over chat it is
         # still empty when asked), and pyxform has checked every ${name}
-        return expression(column, self.rewrite(text, path), self.names, "unknown_question",
-                          choice_filter=column == "choice_filter")
+        compiled = expression(column, self.rewrite(text, path), self.names, "unknown_question",
+                              choice_filter=column == "choice_filter")
+        for name in sorted(compiled.instances - self.instances.keys()):
+            try:
+                self.instances[name] = self.instance(name)
+            except FileProblem as problem:
+                raise RowProblem(column, problem.reason, self.instance_file(name)) from problem
+        return compiled
+
+    def instance(self, name: str) -> Element:
+        """What instance('name') reads: the form's choice list of that name, else the file given at import
+        (a select_one_from_file's list, an xml-external's records, pulldata's CSV)."""
+        listed = self.tree.json.get("choices", {}).get(name)
+        if listed is not None and name not in self.externals:
+            options = [self.option(row) for row in listed]
+            return from_rows({"name": o.value, "label": o.label, **dict(o.columns)} for o in options)
+        filename = self.instance_file(name)
+        if filename.endswith(".xml"):
+            content = self.tree.media.get(filename)
+            if content is None:
+                raise FileProblem("missing_file")
+            try:
+                return from_xml(content)
+            except (ValueError, SyntaxError) as error:  # SyntaxError: ElementTree's ParseError
+                raise FileProblem("bad_file") from error
+        return from_rows(choice_rows(filename, self.tree.media))
+
+    def instance_file(self, name: str) -> str:
+        """The file an instance id stands for: the one of that stem given with the form, else the kind
+        the form declares (xml-external), else a CSV (pulldata, csv-external, select_one_from_file)."""
+        given = sorted(file for file in self.tree.media if file.rpartition(".")[0] == name)
+        return given[0] if given else name + self.externals.get(name, ".csv")
 
 
 
@@ -396,4 +438,5 @@ def walk(tree: Tree) -> Walked:
     except RowProblem as problem:
         raise problem.at(tree.filename, sheet="survey", row=walker.row) from problem
     # an untranslated form has one language, which needs no name
-    return Walked(items, flatten(items), walker.order if walker.languages != [_DEFAULT] and walker.languages else ())
+    languages = walker.order if walker.languages != [_DEFAULT] and walker.languages else ()
+    return Walked(items, flatten(items), languages, walker.instances)
