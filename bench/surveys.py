@@ -140,6 +140,7 @@ class Crowd:
     residents: dict[int, Resident] = field(default_factory=dict)
     started_at: float = 0.0
     stopped: bool = False
+    think: float = 0.0  # seconds a resident reads a prompt before answering it (0: at once)
     pushed_ids: list[int] = field(default_factory=list)  # every update a resident sent, in order
     answers: list[tuple[int, int, str]] = field(default_factory=list)  # (update_id, user, question), by id
     confirmed: set[tuple[int, str]] = field(default_factory=set)  # (user, question) confirmed by an offset
@@ -224,14 +225,20 @@ def fake_server_main(mind: Mind) -> None:
                 crowd.completed += 1
                 crowd.last_done_at = now
             return
-        if crowd.stopped:
-            return
-        push(resident, answer or "", kind[1:] if kind.startswith("q") else None)
+        question = kind[1:] if kind.startswith("q") else None
+        if crowd.think:
+            asyncio.get_running_loop().call_later(crowd.think, answer_now, resident, answer or "", question)
+        else:
+            answer_now(resident, answer or "", question)
+
+    def answer_now(resident: Resident, text: str, question: str | None) -> None:
+        if not crowd.stopped:
+            push(resident, text, question)
 
     async def start(request: web.Request) -> web.Response:
         body = await request.json()
         count, campaign, ramp = int(body["residents"]), int(body["campaign"]), float(body.get("ramp", 0))
-        crowd.started_at = time.time()
+        crowd.started_at, crowd.think = time.time(), float(body.get("think", 0))
         for n in range(count):
             resident = crowd.residents[FIRST_USER + n] = Resident(FIRST_USER + n)
             push(resident, f"/start ks{campaign}")
@@ -486,8 +493,8 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-async def seed(url: str, residents: int) -> int:
-    """A commune, a village and an open household-survey campaign (the head's part of the chat skipped)."""
+async def seed(url: str, residents: int, survey_code: str = "ho-gia-dinh") -> int:
+    """A commune, a village and an open campaign of the survey (the head's part of the chat skipped)."""
     from handlers import admin
     from storage.db import create_engine, session_factory
     from storage.migrate import upgrade
@@ -502,7 +509,7 @@ async def seed(url: str, residents: int) -> int:
             head = Person(display_name="Trưởng thôn")
             session.add(head)
             await session.flush()
-            campaign = Campaign(survey_code="ho-gia-dinh", place_id=village.id, opened_by=head.id,
+            campaign = Campaign(survey_code=survey_code, place_id=village.id, opened_by=head.id,
                                 expected_households=residents)
             session.add(campaign)
             await session.commit()
@@ -576,8 +583,8 @@ class Outcome:
 async def answering(
     args: argparse.Namespace, url: str, log: Path, campaign: int, fake_server: list[str], total_answers: int
 ) -> Outcome:
-    """Residents answer the campaign's form (args: residents, kill_at, max_seconds, ramp, profile) through
-    the fake server that `fake_server` starts, against one bot process, killed once if args.kill_at."""
+    """Residents answer the campaign's form (args: residents, kill_at, max_seconds, ramp, think, profile)
+    through the fake server that `fake_server` starts, against one bot process, killed once if args.kill_at."""
     server = FakeServer(fake_server)
     environ = {k: v for k, v in os.environ.items() if not k.startswith("LANGSO_")}
     environ |= {"LANGSO_DATABASE_URL": url, "LANGSO_TELEGRAM_TOKEN": TOKEN, "LANGSO_TELEGRAM_API_URL": server.api}
@@ -589,7 +596,10 @@ async def answering(
     stall_nudges = 0
     try:
         await wait_polling(server, bot)
-        await server.post("/start", {"residents": args.residents, "campaign": campaign, "ramp": args.ramp})
+        bot.sample()
+        cpu_from, cpu_spent = bot.cpu_seconds, 0.0  # the bot's CPU in the phase, not its start-up
+        await server.post("/start", {"residents": args.residents, "campaign": campaign, "ramp": args.ramp,
+                                     "think": args.think})
         started = time.time()
         timed_out = False
         last_progress = (0, time.monotonic())
@@ -617,6 +627,7 @@ async def answering(
                                                  or time.time() - started >= args.kill_at * args.max_seconds):
                 kill.peak_before_mb = bot.peak_mb
                 bot.kill()
+                cpu_from, cpu_spent = 0.0, cpu_spent + bot.cpu_seconds - cpu_from  # the new one's start-up counts
                 kill.at, kill.confirmed_then = time.time(), stats["answers_confirmed"]
                 # A resident still waiting whose last message the dead process had already handled gets
                 # that reply from the restarted bot (replies are kept with their turn until sent); if it
@@ -656,6 +667,7 @@ async def answering(
         latencies = await server.get("/latencies")
         mind = await server.get("/mind")
         bot.stop()
+        cpu_spent += bot.cpu_seconds - cpu_from
         final = await asyncio.to_thread(database.final)
         inbox = await asyncio.to_thread(database.inbox)
     finally:
@@ -670,7 +682,7 @@ async def answering(
         # an answer is stored in the turn that marks its update handled: count those handled by the end
         stored=sum(1 for i in ledger["answer_ids"] if (inbox.get(i) or never) <= ended),
         messages_lost=sum(1 for i in ledger["confirmed_ids"] if inbox.get(i) is None),
-        confirmed_messages=len(ledger["confirmed_ids"]),
+        confirmed_messages=len(ledger["confirmed_ids"]), bot_cpu=cpu_spent,
     )
     return Outcome(stats, ledger, latencies, mind, final, inbox, phase, kill, bot, stall_nudges)
 
@@ -699,6 +711,7 @@ class Phase:
     stored: int  # answers stored in the phase
     messages_lost: int  # updates confirmed by the getUpdates offset but never handled (after the drain)
     confirmed_messages: int
+    bot_cpu: float  # CPU seconds (user + system) the bot spent from the first /start to its stop
 
 
 def report(args: argparse.Namespace, outcome: Outcome, log: Path) -> None:
@@ -802,6 +815,8 @@ def main() -> None:
                                                "(default: a temporary SQLite file)")
     parser.add_argument("--max-seconds", type=float, default=600, help="stop the residents after this long")
     parser.add_argument("--ramp", type=float, default=0, help="start the residents over this many seconds")
+    parser.add_argument("--think", type=float, default=0,
+                        help="seconds a resident reads each prompt before answering (0: at once)")
     parser.add_argument("--log", type=Path, help="the bot's log (default: a new file in /tmp)")
     parser.add_argument("--profile", help="cProfile the bot into PROFILE.<pid> (slows it down)")
     parser.add_argument("--fake-server", action="store_true", help=argparse.SUPPRESS)
