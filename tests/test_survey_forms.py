@@ -547,6 +547,7 @@ def test_xlsform_instance_reads_a_choice_list_by_its_columns(tmp_path: Path) -> 
             ["calculate", "neighbours", None, f"count({item}[district = {item}[name = ${{village}}]/district])"],
             ["calculate", "district_households", None, f"sum({item}[district = 'bac-ha']/households)"],
             ["calculate", "second", None, f"{item}[2]/label"],
+            ["calculate", "last", None, f"{item}[position() = count({item})]/name"],
             ["calculate", "big", None, f"{item}[district = 'bac-ha' and households > 100]/label"],
             ["calculate", "nowhere", None, f"concat('[', {item}[name = 'nowhere']/label, ']')"],
         ],
@@ -554,9 +555,10 @@ def test_xlsform_instance_reads_a_choice_list_by_its_columns(tmp_path: Path) -> 
     )
     form = _load(content)
     answers = settle(form, {"village": "na-hoi"}, TODAY)
-    assert {key: answers[key] for key in ("households", "neighbours", "district_households", "second", "big", "nowhere")} == {
-        "households": "80", "neighbours": 2, "district_households": 200, "second": "Na Hối", "big": "Bản Phố",
-        "nowhere": "[]",
+    read = ("households", "neighbours", "district_households", "second", "last", "big", "nowhere")
+    assert {key: answers[key] for key in read} == {
+        "households": "80", "neighbours": 2, "district_households": 200, "second": "Na Hối", "last": "sa-pa",
+        "big": "Bản Phố", "nowhere": "[]",
     }  # fmt: skip
     assert settle(form, {"village": "sa-pa"}, TODAY)["neighbours"] == 1
 

@@ -809,6 +809,7 @@ class _Evaluation:
     resolver: Resolver
     row: Mapping[str, str]
     context: Element | None = None  # inside a predicate: the element it is checking
+    context_position: int = 0  # and its position among those checked, from 1: position() there
 
     def value(self, node: Node) -> object:
         match node:
@@ -848,6 +849,8 @@ class _Evaluation:
                 return self.today
             case "now", ():
                 return self.now or f"{self.today}T00:00:00"
+            case "position", ():
+                return self.context_position if self.context is not None else self.resolver.position()
             case "position", _:
                 return self.resolver.position()
             case "indexed-repeat", (Ref(target), *pairs):
@@ -885,7 +888,7 @@ class _Evaluation:
                 candidates = self.matching(parent, step.name, looked_up[0], self.value(looked_up[1]))
             candidates = [
                 element for position, element in enumerate(candidates, start=1)
-                if _holds(replace(self, context=element).value(predicate), position)
+                if _holds(replace(self, context=element, context_position=position).value(predicate), position)
             ]  # fmt: skip
         return candidates
 
