@@ -690,3 +690,24 @@ def test_xls_form_indicators_sheet_is_read(tmp_path: Path) -> None:
     assert (indicator.code, indicator.title, indicator.numerator, indicator.target) == (
         "fibre", "Hộ có cáp quang", compile_expr("${fibre} = 'yes'"), 75.0,
     )
+
+
+def test_a_lookup_where_no_list_or_file_can_be_read_is_refused(tmp_path: Path) -> None:
+    """An indicator sums over many households and a TOML form has no files: instance() or pulldata()
+    there would read nothing, so the cell is refused rather than silently empty."""
+    content = xlsform(
+        tmp_path,
+        [["type", "name", "label"], ["select_one village", "village", "Thôn?"]],
+        choices=VILLAGES,
+        indicators=[
+            ["code", "title", "numerator", "denominator", "numerator_text", "denominator_text", "target"],
+            ["big", "Thôn lớn", "instance('village')/root/item[name = ${village}]/households > 100", "1", "a", "b", 50],
+        ],
+    )
+    error = _refused(content)
+    assert (error.sheet, error.row, error.column, error.reason, error.value) == (
+        "indicators", 2, "numerator", "unknown_function", "instance",
+    )
+    with pytest.raises(FormError) as caught:
+        load_survey("thu.toml", TOML.replace('"${members} > 1"', "\"pulldata('f', 'a', 'b', ${members}) = 1\"").encode())
+    assert (caught.value.column, caught.value.reason, caught.value.value) == ("relevant", "unknown_function", "pulldata")

@@ -68,13 +68,18 @@ class RowProblem(Exception):
 
 
 
-def expression(column: str, text: str, known: Iterable[str], reason: str, *, choice_filter: bool = False) -> Expr:
+def expression(
+    column: str, text: str, known: Iterable[str], reason: str, *, choice_filter: bool = False, lookups: bool = False
+) -> Expr:
     """`known`: the questions it may refer to; any other ${name} is reported with `reason`.
-    `choice_filter`: bare names are the columns of the choice being filtered."""
+    `choice_filter`: bare names are the columns of the choice being filtered. `lookups`: instance() and
+    pulldata() may read the form's lists and files (only an XLSForm's questions have them)."""
     try:
         expr = compile_expr(text, choice_filter=choice_filter)
     except ExprError as error:
         raise RowProblem(column, error.reason, error.detail) from error
+    if expr.instances and not lookups:
+        raise RowProblem(column, "unknown_function", "instance" if "instance(" in text else "pulldata")
     allowed = set(known)
     for name in sorted(expr.references):
         if name not in allowed:

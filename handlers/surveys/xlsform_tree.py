@@ -330,7 +330,7 @@ class _Walker:
         # any question of the form: ODK allows a relevant that names a later question (over chat it is
         # still empty when asked), and pyxform has checked every ${name}
         compiled = expression(column, self.rewrite(text, path), self.names, "unknown_question",
-                              choice_filter=column == "choice_filter")
+                              choice_filter=column == "choice_filter", lookups=True)
         for name in sorted(compiled.instances - self.instances.keys()):
             try:
                 self.instances[name] = self.instance(name)
