@@ -40,8 +40,13 @@ class FormError(Exception):
         self.value = value
 
     def __str__(self) -> str:
+        return self.text()
+
+    def text(self, *, web: bool = False) -> str:
+        """`web`: for the console's upload, whose advice differs from the command line's (a missing file)."""
         return render(
             "survey_form_error",
+            web=web,
             source=self.source,
             sheet=self.sheet,
             table=self.table,
