@@ -26,7 +26,7 @@ from bot.pacing import Pacer
 from handlers.chat import Attachment, Button, Channel, ChatKind, ChatRef, Incoming, Outcome, Outgoing
 from handlers.context import HandlerSettings, Turn
 from handlers.handbook.search import Handbook
-from handlers.people import person_for
+from handlers.people import arrival, person_for
 from handlers.router import route
 from handlers.surveys.catalog import Catalog
 from messages import render
@@ -275,26 +275,25 @@ class Dispatcher:
 
     async def _turn_in_slot(self, chat: ChatRef, work: _ChatWork, name: str) -> tuple[int, Turn | None] | None:
         """The chat's oldest unhandled update, handled in one transaction. The update this process read
-        first is most likely it: its person is looked up first and stamped on the row as it is locked."""
+        first is most likely it: the row is stamped with its sender's person as it is locked."""
         # the slot bounds open database sessions; it is not held while waiting to try again
         async with self._slots, self._sessions() as session:
                 expected = min(work.parsed, default=None)
-                person = await self._person(session, work.parsed[expected]) if expected is not None else None
+                sender = work.parsed[expected].user_id if expected is not None else None
                 connection = await session.connection()
-                row_id = await inbox.take_oldest(connection, chat.platform, chat.chat_id, person.id if person else None)
-                if row_id is None:
+                taken = await inbox.take_oldest(connection, chat.platform, chat.chat_id, sender)
+                if taken is None:
                     return None
+                row_id, stamped = taken
                 incoming, error = work.parsed.pop(row_id, None), ""
-                stamped, turn = person is not None, None
-                if row_id != expected:  # an older one than this process read, or one it did not read
-                    person = None
-                    if incoming is None:
-                        platform, key, payload = await inbox.read(connection, row_id)
-                        incoming, error = self._parse(platform, key, payload)
+                turn = None
+                if row_id != expected and incoming is None:  # one this process did not read
+                    platform, key, payload = await inbox.read(connection, row_id)
+                    incoming, error = self._parse(platform, key, payload)
                 try:
                     if incoming is not None:
-                        turn, error = await self._turn(session, row_id, incoming, person)
-                    elif stamped:
+                        turn, error = await self._turn(session, row_id, incoming, stamped)
+                    elif stamped is not None:
                         await inbox.stamp(connection, row_id, None)  # with the person of the update expected
                 except Exception as exc:
                     if unavailable(exc):
@@ -341,15 +340,16 @@ class Dispatcher:
         return await person_for(session, incoming.platform, incoming.user_id, incoming.user_name, private=private)
 
     async def _turn(
-        self, session: AsyncSession, row_id: int, incoming: Incoming, person: Person | None
+        self, session: AsyncSession, row_id: int, incoming: Incoming, stamped: int | None
     ) -> tuple[Turn, str]:
         """Run the update's turn in the session: the turn, and the error to keep with the update.
-        `person`: whose update it is, already stamped on the row."""
-        if person is None:
-            person = await self._person(session, incoming)
-            # whose update: /xoadulieu blanks the household members' updates
+        `stamped`: the person on the row as it was locked."""
+        found = await arrival(session, incoming)
+        person = found.person
+        if stamped != person.id:  # whose update: /xoadulieu blanks the household members' updates
             await inbox.stamp(await session.connection(), row_id, person.id)
-        turn = Turn(incoming, session, person, self._settings, self._clock(), self._handbook, self._surveys)
+        turn = Turn(incoming, session, person, self._settings, self._clock(), self._handbook, self._surveys,
+                    conversation=found.conversation, conversation_loaded=True, refused_follower=found.refused)
         try:
             await route(turn)
         except Exception as exc:

@@ -14,7 +14,7 @@ from handlers.handbook.search import Handbook
 from handlers.permissions import Actor, actor_for
 from handlers.surveys.catalog import Catalog
 from messages import render
-from storage.models import Conversation, Person
+from storage.models import Conversation, Follower, Person
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,7 @@ class Turn:
     reply: Reply = field(default_factory=Reply)
     conversation: Conversation | None = None  # handlers/conversation.py reads it once per turn
     conversation_loaded: bool = False
+    refused_follower: Follower | None = None  # the chat's, when the platform refused it; read with the person
     outbox_changed: bool = False  # deliveries were queued: wake the delivery worker
     schedule_changed: bool = False  # a recurring announcement was added or cancelled
     _actor: Actor | None = None

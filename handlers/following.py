@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sqlmodel import col, select
+from sqlmodel import select
 
 from handlers import audit, conversation
 from handlers.chat import ChatKind, Outgoing
@@ -98,17 +98,11 @@ async def _decide(turn: Turn, yes: bool) -> None:
         turn.say("follow_off", was=was, member=village is not None)
 
 
-async def wrote_again(turn: Turn) -> None:
+def wrote_again(turn: Turn) -> None:
     """Anyone writing in a private chat can be written to there again: a follower the platform refused
-    (blocked, then unblocked) is targeted again. A read first: most turns have nothing to clear, and
-    a turn that is only a question asked again writes nothing."""
-    msg = turn.incoming
-    stopped = await turn.session.exec(
-        select(Follower).where(
-            Follower.platform == msg.platform, Follower.chat_id == msg.chat_id, col(Follower.stopped_at).is_not(None)
-        )
-    )
-    follower = stopped.first()
+    (blocked, then unblocked) is targeted again. The row came with the person (`people.arrival`): most
+    turns have nothing to clear, and a turn that is only a question asked again writes nothing."""
+    follower = turn.refused_follower
     if follower is not None:
         follower.stopped_at = None
         turn.session.add(follower)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from sqlalchemy import and_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Identity, Person, Place, Role, utcnow
+from handlers.chat import ChatKind, Incoming
+from storage.models import Conversation, Follower, Identity, Person, Place, Role, utcnow
 
 
 async def person_for(session: AsyncSession, platform: str, user_id: str, name: str = "", *, private: bool = False) -> Person:
@@ -23,12 +27,48 @@ async def person_for(session: AsyncSession, platform: str, user_id: str, name: s
         session.add(identity)
     else:
         person, identity = row
-        if name and person.display_name != name:
-            person.display_name = name
-    if private and identity.private_chat_at is None:
-        identity.private_chat_at = utcnow()
+    _noted(person, identity, name, private)
     await session.flush()
     return person
+
+
+def _noted(person: Person, identity: Identity, name: str, private: bool) -> None:
+    if name and person.display_name != name:
+        person.display_name = name
+    if private and identity.private_chat_at is None:
+        identity.private_chat_at = utcnow()
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """Who sent a message, with what every turn reads of the chat: one statement for the three."""
+
+    person: Person
+    conversation: Conversation | None  # where they are in a multi-step exchange in this chat
+    refused: Follower | None  # the chat's follower row when the platform refused the chat (handlers/following.py)
+
+
+async def arrival(session: AsyncSession, incoming: Incoming) -> Arrival:
+    """The sender (created on first contact, as `person_for`), their conversation in the chat and the
+    chat's refused follower row."""
+    platform, user_id, chat_id = incoming.platform, incoming.user_id, incoming.chat_id
+    query = (
+        select(Person, Identity, Conversation, Follower)
+        .join(Identity)
+        .outerjoin(Conversation, and_(col(Conversation.platform) == platform, col(Conversation.chat_id) == chat_id,
+                                      col(Conversation.user_id) == user_id))
+        .outerjoin(Follower, and_(col(Follower.platform) == platform, col(Follower.chat_id) == chat_id,
+                                  col(Follower.stopped_at).is_not(None)))
+        .where(Identity.platform == platform, Identity.user_id == user_id)
+    )
+    row = (await session.exec(query)).first()
+    private = incoming.chat_kind is ChatKind.PRIVATE  # from now on the bot may write to them there
+    if row is None:  # first contact: two statements more, once
+        await person_for(session, platform, user_id, incoming.user_name, private=private)
+        row = (await session.exec(query)).one()
+    person, identity, conversation, refused = row
+    _noted(person, identity, incoming.user_name, private)
+    return Arrival(person, conversation, refused)
 
 
 async def has_private_chat(session: AsyncSession, platform: str, user_id: str) -> bool:

@@ -105,7 +105,7 @@ def parse_command(text: str) -> tuple[str, str] | None:
 async def route(turn: Turn) -> None:
     private = turn.incoming.chat_kind is ChatKind.PRIVATE and turn.incoming.event in (Event.MESSAGE, Event.BUTTON)
     if private:
-        await following.wrote_again(turn)  # a follower who had blocked the bot is reachable again
+        following.wrote_again(turn)  # a follower who had blocked the bot is reachable again
     await _route(turn)
     if private and await conversation.current(turn) is None:
         await following.offer_if_due(turn)  # a village member never asked whether to follow it: once, now

@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
-from storage.models import InboxUpdate
+from storage.models import Identity, InboxUpdate
 
 _UNHANDLED = col(InboxUpdate.processed_at).is_(None)
 
@@ -38,15 +38,25 @@ def _of_chat(platform: str, chat_id: str) -> ColumnElement[bool]:
     return and_(col(InboxUpdate.platform) == platform, col(InboxUpdate.chat_id) == chat_id, _UNHANDLED)
 
 
-async def take_oldest(connection: AsyncConnection, platform: str, chat_id: str, person_id: int | None) -> int | None:
-    """The chat's oldest unhandled update, locked until the transaction ends, and stamped with whose it
-    is when the caller could tell (it expects a given update; `stamp` again if another came)."""
+async def take_oldest(
+    connection: AsyncConnection, platform: str, chat_id: str, user_id: str | None
+) -> tuple[int, int | None] | None:
+    """The chat's oldest unhandled update, locked until the transaction ends, and its person as stamped.
+    It is stamped with the person of `user_id`'s account on `platform` when the caller could tell (it
+    expects a given update): a person found later than the lock would cost a statement more per turn.
+    `stamp` again if another update came, or the account is new."""
     row = col(InboxUpdate.id)
     oldest = select(row).where(_of_chat(platform, chat_id)).order_by(row).limit(1).with_for_update()
-    if person_id is None:
-        return (await connection.execute(oldest)).scalar()
-    statement = update(InboxUpdate).where(row == oldest.scalar_subquery()).values(person_id=person_id).returning(row)
-    return (await connection.execute(statement)).scalar()
+    if user_id is None:
+        found = (await connection.execute(oldest.add_columns(col(InboxUpdate.person_id)))).first()
+    else:
+        person = select(col(Identity.person_id)).where(col(Identity.platform) == platform, col(Identity.user_id) == user_id)
+        statement = (
+            update(InboxUpdate).where(row == oldest.scalar_subquery()).values(person_id=person.scalar_subquery())
+            .returning(row, col(InboxUpdate.person_id))
+        )
+        found = (await connection.execute(statement)).first()
+    return None if found is None else (found[0], found[1])
 
 
 async def read(connection: AsyncConnection, row_id: int) -> tuple[str, str, dict[str, Any]]:
