@@ -1,6 +1,7 @@
 """The web console's surveys page over plain HTTP: opening a survey for a village (its groups get the
 invitation, as with /khaosat), progress, the scorecard and its chart, an export that is recorded and
-holds the answers, and an XLSForm upload whose errors name the sheet, row and column."""
+holds the answers, and an XLSForm upload whose errors name the sheet, row and column, with the files the
+form reads (a missing one named, each file's size and their number limited)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import aiohttp
 from openpyxl import load_workbook
 from sqlmodel import select
 
+from handlers.surveys.definition import Option
+from handlers.surveys.form_files import unpack
 from storage.models import AuditEvent, Campaign, ExportRecord, Place, SurveyForm
 from tests.console_helpers import OTHER_OFFICIAL, base, client, csrf_of, log_in
 from tests.harness import HEAD, OFFICIAL, RESIDENT, TECH, VILLAGE_GROUPS, Harness
@@ -162,10 +165,14 @@ async def test_an_export_needs_the_place_to_be_theirs(console: Harness) -> None:
         assert (await session.exec(select(ExportRecord))).first() is None
 
 
-def _upload(csrf: str, name: str, content: bytes) -> aiohttp.FormData:
-    form = aiohttp.FormData()
+def _upload(csrf: str, name: str, content: bytes, files: dict[str, bytes] | None = None) -> aiohttp.FormData:
+    """The upload form as a browser sends it: file names as typed (not %-quoted), `files` under the
+    `multiple` input "tep_kem"."""
+    form = aiohttp.FormData(quote_fields=False)
     form.add_field("csrf", csrf)
     form.add_field("tep", content, filename=name, content_type="application/octet-stream")
+    for file_name, file_content in (files or {}).items():
+        form.add_field("tep_kem", file_content, filename=file_name, content_type="text/csv")
     return form
 
 
@@ -186,8 +193,8 @@ async def test_an_xlsform_upload_names_the_sheet_row_and_column_of_its_error(con
             assert answer.status == 422
             assert "lớn hơn 512 KB" in await answer.text()
         async with await _post(browser, console, "/khao-sat/nhap", _upload(csrf, "huge.xlsx", b"x" * 1_100_000)) as answer:
-            assert answer.status == 413
-            assert "Tệp quá lớn" in await answer.text()
+            assert answer.status == 422  # the route takes a form and its files: the page says the form's limit
+            assert "lớn hơn 512 KB" in await answer.text()
         async with await _post(browser, console, "/khao-sat/nhap", _upload(csrf, "ban-hang.xlsx", right)) as answer:
             assert answer.status == 303
             assert answer.headers["Location"] == "/khao-sat?xong=da-nhap#nhap"
@@ -228,3 +235,50 @@ async def test_a_resident_or_the_tech_team_cannot_import(console: Harness, tmp_p
     assert console.app is not None
     async with console.app.sessions() as session:
         assert (await session.exec(select(SurveyForm))).first() is None
+
+
+VILLAGES_FORM = [["type", "name", "label"], ["select_one_from_file thon.csv", "thon", "Nhà mình ở thôn nào?"],
+                 ["integer", "people", "Nhà mình có mấy người?"]]
+VILLAGES_CSV = "name,label\nban-pho,Bản Phố\nna-hoi,Na Hối\n".encode()
+
+
+async def test_an_xlsform_upload_takes_the_files_it_reads_and_names_one_missing(
+    console: Harness, tmp_path: Path
+) -> None:
+    app = console.app
+    assert app is not None
+    form = xlsform(tmp_path, VILLAGES_FORM, settings=[["form_id", "form_title"], ["chon_thon", "Chọn thôn"]])
+    async with client() as browser:
+        await log_in(console, browser, OFFICIAL)
+        csrf = await csrf_of(browser, base(app) + "/khao-sat")
+
+        async def upload(files: dict[str, bytes], token: str = csrf) -> tuple[int, str]:
+            async with await _post(browser, console, "/khao-sat/nhap", _upload(token, "thon.xlsx", form, files)) as answer:
+                return answer.status, await answer.text()
+
+        status, text = await upload({})
+        assert status == 422
+        assert "chọn thêm tệp &#34;thon.csv&#34;" in text  # the web's advice, not the command line's
+        assert "--media THƯ_MỤC" not in text
+        status, text = await upload({"thon.csv": b"x" * (2 * 1024 * 1024 + 1)})
+        assert (status, 'Tệp đi kèm "thon.csv" lớn hơn 2 MB' in text) == (422, True)
+        status, text = await upload({f"bang{n}.csv": b"name,label\n" for n in range(21)})
+        assert (status, "tối đa 20 tệp" in text) == (422, True)
+        status, text = await upload({"thon.csv": VILLAGES_CSV}, token="stale")
+        assert status == 403  # CSRF, as every form
+        async with app.sessions() as session:
+            assert (await session.exec(select(SurveyForm))).first() is None  # nothing kept from any of these
+        status, text = await upload({"C:\\Users\\can-bo\\thon.csv": VILLAGES_CSV, "../ghi-chu.csv": b"name,label\n"})
+        assert status == 303, text  # a browser's whole path is only the file's name
+        async with browser.get(base(app) + "/khao-sat") as page:
+            assert '<option value="chon-thon">Chọn thôn</option>' in await page.text()
+    async with app.sessions() as session:
+        [stored] = (await session.exec(select(SurveyForm))).all()
+        event = (await session.exec(select(AuditEvent).where(AuditEvent.action == "survey_imported"))).one()
+    assert unpack(stored.content) == (form, {"thon.csv": VILLAGES_CSV, "ghi-chu.csv": b"name,label\n"})
+    assert event.details["files"] == 2
+    async with app.sessions() as session:
+        await app.surveys.refresh(session)
+    survey = app.surveys.get("chon-thon")
+    assert survey is not None
+    assert survey.by_name["thon"].choices == (Option("ban-pho", "Bản Phố"), Option("na-hoi", "Na Hối"))

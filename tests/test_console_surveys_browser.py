@@ -1,7 +1,8 @@
 """The surveys page in a real browser (Debian's Chromium through Playwright, as in
 tests/test_console_browser.py): an official logs in with the /web link, opens a survey for a village and
 its group gets the invitation, sees households' progress and the scorecard beside its chart, downloads
-the answers and opens the file, and uploads an XLSForm with a mistake to read where it is."""
+the answers and opens the file, and uploads an XLSForm with a mistake to read where it is; then a form
+with the CSV of villages it reads, which a resident answers from that list."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tests.console_helpers import base
 from tests.harness import OFFICIAL, RESIDENT, VILLAGE_GROUPS, Harness
 from tests.survey_answers import ANSWERS
 from tests.test_console_browser import browser, log_in, look, pytestmark
+from tests.test_console_surveys import VILLAGES_CSV, VILLAGES_FORM
 from tests.test_surveys import MARKET, MARKET_CHOICES, NEIGHBOUR, answer_all, register
 from tests.xlsforms import xlsform
 
@@ -95,3 +97,43 @@ async def test_an_official_opens_a_survey_follows_it_exports_and_imports_a_form(
     await page.get_by_role("button", name="Kiểm tra và thêm khảo sát").click()
     await page.get_by_text("Đã thêm khảo sát từ tệp").wait_for()
     assert await page.get_by_label("Khảo sát", exact=True).locator("option", has_text="Bán hàng qua mạng").count() == 1
+
+
+async def test_an_official_uploads_a_form_with_the_csv_it_reads_and_opens_it(
+    console: Harness, browser: object, tmp_path: Path
+) -> None:
+    app = console.app
+    assert app is not None
+    page = await (await browser.new_context(viewport={"width": 390, "height": 844})).new_page()
+    await log_in(console, page, OFFICIAL)
+    await page.goto(base(app) + "/khao-sat")
+    form = {"name": "chon-thon.xlsx", "mimeType": "application/octet-stream",
+            "buffer": xlsform(tmp_path, VILLAGES_FORM, settings=[["form_id", "form_title"], ["chon_thon", "Chọn thôn"]])}
+
+    # the form alone: the page names the file it reads and says to choose it too
+    await page.get_by_label("Tệp biểu mẫu").set_input_files(form)
+    await page.get_by_role("button", name="Kiểm tra và thêm khảo sát").click()
+    problem = page.get_by_role("alert")
+    await problem.wait_for()
+    assert 'chọn thêm tệp "thon.csv"' in await problem.inner_text()
+    await look(page, "khao-sat-thieu-tep-kem")
+
+    # the form and its CSV, chosen in the second input
+    await page.get_by_label("Tệp biểu mẫu").set_input_files(form)
+    await page.get_by_label("Tệp đi kèm").set_input_files(
+        [{"name": "thon.csv", "mimeType": "text/csv", "buffer": VILLAGES_CSV}])
+    await page.get_by_role("button", name="Kiểm tra và thêm khảo sát").click()
+    await page.get_by_text("Đã thêm khảo sát từ tệp").wait_for()
+
+    # opened for Thôn 1: a resident is asked the question with the CSV's villages
+    await page.get_by_label("Khảo sát", exact=True).select_option(label="Chọn thôn")
+    await page.get_by_label("Thôn", exact=True).select_option(label="Thôn 1")
+    await page.get_by_role("button", name="Mở khảo sát và gửi lời mời vào nhóm thôn").click()
+    await page.get_by_text("Lời mời đang được gửi vào 1 nhóm").wait_for()
+    async with app.sessions() as session:
+        campaign = (await session.exec(select(Campaign))).one()
+    await register(console, RESIDENT, campaign)
+    asked = console.fake.messages_to(RESIDENT)[-1].text or ""
+    assert "Nhà mình ở thôn nào?" in asked
+    assert "1. Bản Phố" in asked
+    assert "2. Na Hối" in asked

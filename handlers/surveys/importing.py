@@ -1,10 +1,12 @@
-"""A survey form uploaded in the web console. The file is read and checked exactly as `langso survey
-import` does (`load_survey`: a FormError names the sheet, row and column of the first problem) and kept
-the same way (`catalog.keep`); as the catalog is shared by every commune, the permission core decides
+"""A survey form uploaded in the web console, with the files it reads (select_one_from_file's lists,
+pulldata's and instance()'s tables). They are read and checked exactly as `langso survey import --media`
+does (`load_survey`: a FormError names the sheet, row and column of the first problem) and kept the same
+way (`catalog.keep`); as the catalog is shared by every commune, the permission core decides
 who may add or replace a survey, and the import is audited."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -34,10 +36,12 @@ class Imported:
 
 
 async def import_form(
-    session: AsyncSession, actor: Actor, surveys: Catalog, filename: str, content: bytes, now: datetime
+    session: AsyncSession, actor: Actor, surveys: Catalog, filename: str, content: bytes, now: datetime,
+    media: Mapping[str, bytes] | None = None,
 ) -> Imported:
-    """Raises FormError when the file is not a form the bot can run; nothing is kept then."""
-    survey = load_survey(filename, content)
+    """`media`: the files the form reads, by bare file name. Raises FormError when the form is not one the
+    bot can run (a file it reads missing or unreadable included); nothing is kept then."""
+    survey = load_survey(filename, content, media)
     if surveys.is_shipped(survey.code):
         return Imported(ImportVerdict.SHIPPED, survey)
     opened_in = (await session.exec(
@@ -47,7 +51,7 @@ async def import_form(
         return Imported(ImportVerdict.NOT_ALLOWED, survey)
     await surveys.refresh(session)
     replaced = surveys.get(survey.code) is not None
-    await keep(session, survey, filename, content, now)
+    await keep(session, survey, filename, content, now, media)
     await audit.record(session, "survey_imported", actor_id=actor.person_id, at=now, survey=survey.code,
-                       questions=len(survey.questions), replaced=replaced)
+                       questions=len(survey.questions), replaced=replaced, files=len(media or {}))
     return Imported(ImportVerdict.IMPORTED, survey, replaced)

@@ -101,6 +101,11 @@ class Visit:
     def field(self, name: str) -> str:
         return str(self.form.get(name, "")).strip()
 
+    def values(self, name: str) -> list[Any]:
+        """Every value sent under `name` (several checkboxes, a `multiple` file input)."""
+        getall = getattr(self.form, "getall", None)
+        return list(getall(name, [])) if getall else []
+
     def page(self, template: str, status: int = 200, **values: object) -> web.Response:
         body = render_page(template, me=self.visitor.person.display_name, me_id=self.visitor.person.id,
                            csrf=self.csrf, nav=nav(self.actor), path=self.request.path, local=self.local, **values)

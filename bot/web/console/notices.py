@@ -131,9 +131,7 @@ NO_PLACE = {"reason": "no_place"}
 
 
 def _picked(visit: Visit) -> list[int]:
-    getall = getattr(visit.form, "getall", None)
-    values = getall("noi", []) if getall else []
-    return [n for n in (whole_number(str(v)) for v in values) if n is not None]
+    return [n for n in (whole_number(str(v)) for v in visit.values("noi")) if n is not None]
 
 
 async def _form_again(

@@ -1,7 +1,8 @@
 """Surveys: open one for a village (as /khaosat does), progress per village (as /tiendo), the scorecard of
 the villages side by side with its chart (as /baocao), the answers as a file (as /xuat, recorded) and a
-new survey from an XLSForm upload (as `langso survey import`). All through handlers/surveys' operations;
-each route asks the permission core, directly or through the operation's refusal."""
+new survey from an XLSForm upload with the files it reads (as `langso survey import --media`). All through
+handlers/surveys' operations; each route asks the permission core, directly or through the operation's
+refusal."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import PurePosixPath
 
 from aiohttp import web
 
-from bot.web.console.access import Forbidden, Visit, require, see_other, staff
+from bot.web.console.access import Forbidden, Visit, require, see_other, staff, uploads
 from bot.web.console.home import place_in_path
 from handlers.numbers import whole_number
 from handlers.permissions import STAFF, may_import_survey, may_use_console, places_where, villages_where
@@ -22,6 +23,9 @@ from storage.models import Place, PlaceKind
 
 ROUTES = web.RouteTableDef()
 FORM_MAX = 512 * 1024  # an XLSForm of a few hundred questions is well under this
+FILE_MAX = 2 * 1024 * 1024  # a file the form reads: a list of villages or households, a lookup table
+FILES_MAX = 20
+UPLOAD_MAX = FORM_MAX + FILES_MAX * FILE_MAX + 64 * 1024  # the whole request: every file and the form around them
 CONTENT_TYPES = {  # type, charset
     "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", None),
     "csv": ("text/csv", "utf-8"),
@@ -56,6 +60,7 @@ async def _page(visit: Visit, scope: Place | None, status: int = 200, **shown: o
         progress=await progress(session, villages), scores=scores, openable=openable, exportable=exportable,
         exported=[(code, surveys.title(code)) for code in await surveys_opened_in(session, villages)],
         formats=FORMATS, may_import=may_import_survey(actor, ()), form_max_kb=FORM_MAX // 1024,
+        file_max_mb=FILE_MAX // 2**20, files_max=FILES_MAX,
         done=visit.request.query.get("xong", ""), count=visit.request.query.get("so", ""), **shown,
     )
 
@@ -123,8 +128,42 @@ async def export(visit: Visit) -> web.StreamResponse:
         "Content-Disposition": f'attachment; filename="{done.name}"', "Cache-Control": "no-store"})
 
 
+class _Refused(Exception):
+    """An upload refused before the form is read: `problem` names the line of surveys.html that says why."""
+
+    def __init__(self, problem: str, name: str = "") -> None:
+        super().__init__(problem, name)
+        self.problem, self.name = problem, name
+
+
+def _bare_name(filename: str) -> str:
+    """The file's own name: some browsers send the whole path, and a name is a key in the form's files."""
+    name = PurePosixPath(filename.replace("\\", "/")).name.strip()
+    if name in ("", ".", "..") or len(name) > 200 or not name.isprintable():
+        raise _Refused("bad_name", name[:200])
+    return name
+
+
+def _attached(visit: Visit) -> dict[str, bytes]:
+    """The files the form reads (select_one_from_file's lists, pulldata's and instance()'s tables), by
+    name, as `--media` takes a folder's."""
+    uploaded = [f for f in visit.values("tep_kem") if isinstance(f, web.FileField) and f.filename]
+    if len(uploaded) > FILES_MAX:
+        raise _Refused("too_many_files")
+    media: dict[str, bytes] = {}
+    for upload in uploaded:
+        name = _bare_name(upload.filename)
+        if name in media:
+            raise _Refused("same_name", name)
+        media[name] = upload.file.read(FILE_MAX + 1)
+        if len(media[name]) > FILE_MAX:
+            raise _Refused("file_too_large", name)
+    return media
+
+
 @ROUTES.post("/khao-sat/nhap")
 @staff
+@uploads(UPLOAD_MAX)
 async def import_survey(visit: Visit) -> web.StreamResponse:
     require(may_import_survey(visit.actor, ()))  # a commune official (a survey in use: asked again below)
     upload = visit.form.get("tep")
@@ -133,11 +172,14 @@ async def import_survey(visit: Visit) -> web.StreamResponse:
     content = upload.file.read(FORM_MAX + 1)
     if len(content) > FORM_MAX:
         return await _page(visit, None, 422, import_problem="too_large")
-    name = PurePosixPath(upload.filename.replace("\\", "/")).name  # some browsers send the whole path
     try:
-        imported = await import_form(visit.session, visit.actor, visit.console.surveys, name, content, visit.now)
+        name, media = _bare_name(upload.filename), _attached(visit)
+        imported = await import_form(visit.session, visit.actor, visit.console.surveys, name, content, visit.now,
+                                     media)
+    except _Refused as refused:
+        return await _page(visit, None, 422, import_problem=refused.problem, file_name=refused.name)
     except FormError as problem:
-        return await _page(visit, None, 422, import_problem="form", form_error=str(problem))
+        return await _page(visit, None, 422, import_problem="form", form_error=problem.text(web=True))
     if imported.verdict is ImportVerdict.NOT_ALLOWED:
         raise Forbidden("survey_in_use")
     if imported.verdict is ImportVerdict.SHIPPED:
