@@ -356,7 +356,8 @@ def report(args: argparse.Namespace, plan: Plan, outcome: Outcome, result: Check
     print(f"  bot CPU in the phase: {phase.bot_cpu:.1f} s -> {phase.bot_cpu / max(phase.handled, 1) * 1000:.1f} ms "
           f"per turn (one core: at most {phase.handled / max(phase.bot_cpu, 1e-9):.0f} turns/s); the residents "
           f"(1 s per-chat pacing, {args.think:g} s reading each prompt) allow at most "
-          f"~{args.residents / max(args.think, 1):.0f} turns/s")
+          f"~{args.residents / max(args.think, 1):.0f} turns/s; the fake server with the residents: "
+          f"{phase.fake_cpu / max(phase.handled, 1) * 1000:.1f} ms per turn, same machine")
     print(f"  answer -> next prompt: p50 {percentile(answer_latencies, 50) * 1000:.0f} ms, "
           f"p99 {percentile(answer_latencies, 99) * 1000:.0f} ms over {len(answer_latencies)} answers")
     print(f"  bot peak RSS: {bot.peak_mb:.0f} MB")

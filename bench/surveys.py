@@ -371,6 +371,16 @@ class FakeServer:
         self.process.wait()
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a live process has used so far; None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    utime, stime = stat.rpartition(")")[2].split()[11:13]  # fields 14 and 15 of proc(5), in clock ticks
+    return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
+
+
 class BotProcess:
     """The bot in a child process; its peak RSS (VmHWM) and CPU time are sampled from /proc while it lives."""
 
@@ -388,13 +398,11 @@ class BotProcess:
     def sample(self) -> None:
         try:
             status = Path(f"/proc/{self.process.pid}/status").read_text()
-            stat = Path(f"/proc/{self.process.pid}/stat").read_text()
         except OSError:
             return
         if found := re.search(r"VmHWM:\s+(\d+) kB", status):
             self.peak_mb = max(self.peak_mb, int(found.group(1)) / 1024)
-        utime, stime = stat.rpartition(")")[2].split()[11:13]  # fields 14 and 15 of proc(5), in clock ticks
-        self.cpu_seconds = (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
+        self.cpu_seconds = cpu_seconds(self.process.pid) or self.cpu_seconds
 
     def kill(self) -> None:
         self.sample()
@@ -598,6 +606,7 @@ async def answering(
         await wait_polling(server, bot)
         bot.sample()
         cpu_from, cpu_spent = bot.cpu_seconds, 0.0  # the bot's CPU in the phase, not its start-up
+        fake_cpu = cpu_seconds(server.process.pid) or 0.0
         await server.post("/start", {"residents": args.residents, "campaign": campaign, "ramp": args.ramp,
                                      "think": args.think})
         started = time.time()
@@ -668,6 +677,7 @@ async def answering(
         mind = await server.get("/mind")
         bot.stop()
         cpu_spent += bot.cpu_seconds - cpu_from
+        fake_cpu = (cpu_seconds(server.process.pid) or 0.0) - fake_cpu
         final = await asyncio.to_thread(database.final)
         inbox = await asyncio.to_thread(database.inbox)
     finally:
@@ -683,6 +693,7 @@ async def answering(
         stored=sum(1 for i in ledger["answer_ids"] if (inbox.get(i) or never) <= ended),
         messages_lost=sum(1 for i in ledger["confirmed_ids"] if inbox.get(i) is None),
         confirmed_messages=len(ledger["confirmed_ids"]), bot_cpu=cpu_spent,
+        fake_cpu=fake_cpu,
     )
     return Outcome(stats, ledger, latencies, mind, final, inbox, phase, kill, bot, stall_nudges)
 
@@ -712,6 +723,7 @@ class Phase:
     messages_lost: int  # updates confirmed by the getUpdates offset but never handled (after the drain)
     confirmed_messages: int
     bot_cpu: float  # CPU seconds (user + system) the bot spent from the first /start to its stop
+    fake_cpu: float  # and the fake server with the residents, on the same machine
 
 
 def report(args: argparse.Namespace, outcome: Outcome, log: Path) -> None:
