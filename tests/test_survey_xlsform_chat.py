@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 from openpyxl import load_workbook
@@ -168,14 +168,22 @@ async def _answer_household(
     assert other
 
 
-async def _check_and_export(app: App, platform: str, latitude: str) -> None:
+async def _exported(app: App, survey_code: str) -> bytes:
+    """Thôn 1's answers as the .xlsx an official downloads."""
     async with app.sessions() as session:
-        [response] = (await session.exec(select(SurveyResponse))).all()
         villages = list((await session.exec(select(Place).where(Place.code == "THON-1"))).all())
         done = await export_file(session, app.surveys, villages, "THON-1", "xlsx", via="test", person_id=None,
                                  now=datetime.now(UTC), tz=app.settings.handler.timezone, public_url="",
-                                 survey_code="ho-vat-nuoi")
+                                 survey_code=survey_code)
         await session.commit()
+    assert done is not None
+    return done.content
+
+
+async def _check_and_export(app: App, platform: str, latitude: str) -> None:
+    async with app.sessions() as session:
+        [response] = (await session.exec(select(SurveyResponse))).all()
+    content = await _exported(app, "ho-vat-nuoi")
     answers = response.answers
     assert response.status == ResponseStatus.SUBMITTED
     assert (answers["prov"], answers["commune"], answers["hh_size"]) == ("yb", "tram_tau", 2)
@@ -187,8 +195,7 @@ async def _check_and_export(app: App, platform: str, latitude: str) -> None:
     assert answers["house_photo"]["platform"] == platform
     assert answers["animals"] == [{"a_kind": "Trâu"}]
     assert answers["animals#done"] is True
-    assert done is not None
-    columns = _columns(done.content)
+    columns = _columns(content)
     found = list(columns.values())
     assert columns["Họ tên"] == ["Lò Thị Mai", "Lò Văn Pọm"]  # the members' sheet
     assert [31, 6] in found  # their ages
@@ -242,21 +249,33 @@ async def test_a_household_form_is_answered_on_telegram_and_exported_with_every_
 ZALO_HEAD, ZALO_RESIDENT = "zl-head", "zl-resident"
 
 
-async def test_the_same_form_is_answered_on_zalo_with_typed_coordinates_and_a_photo(
-    app_on_both: App, zalo: FakeZalo, tmp_path: Path
-) -> None:
-    async with app_on_both.sessions() as session:
+async def _zalo_village(app: App) -> None:
+    """Thôn 1 of Xã Hòa Bình, whose head is on Zalo."""
+    async with app.sessions() as session:
         await admin.add_place(session, "commune", "XA1", "Xã Hòa Bình", None)
         await admin.add_place(session, "village", "THON-1", "Thôn 1", "XA1")
         await admin.grant_role(session, "zalo", ZALO_HEAD, "village_head", "THON-1")
         await session.commit()
-    await _import(app_on_both, tmp_path)
+
+
+def _on_zalo(zalo: FakeZalo) -> Callable[..., Awaitable[list[str]]]:
+    """Push one event from a Zalo user; the texts of the `expect` replies."""
 
     async def on_zalo(user: str, event: str, text: str | None, expect: int, **kw: object) -> list[str]:
         before = len(zalo.messages_to(user))
         zalo.push(event, user, user, text, **kw)  # type: ignore[arg-type]
         await zalo.wait_for(lambda: len(zalo.messages_to(user)) >= before + expect)
         return [m.text or "" for m in zalo.messages_to(user)[before:]]
+
+    return on_zalo
+
+
+async def test_the_same_form_is_answered_on_zalo_with_typed_coordinates_and_a_photo(
+    app_on_both: App, zalo: FakeZalo, tmp_path: Path
+) -> None:
+    await _zalo_village(app_on_both)
+    await _import(app_on_both, tmp_path)
+    on_zalo = _on_zalo(zalo)
 
     async def head(text: str, expect: int = 1) -> list[str]:
         return await on_zalo(ZALO_HEAD, "message.text.received", text, expect)
@@ -393,3 +412,127 @@ async def test_a_default_kept_by_ok_a_file_of_the_wrong_kind_a_shape_point_by_po
         {"crops": [{"crop": "Lúa"}, {"crop": "Sắn"}], "crops#done": True},
         {"crops": [{"crop": "Chè"}], "crops#done": True},
     ]
+
+
+KINDS = [
+    ["type", "name", "label", "required", "parameters"],
+    ["time", "wake", "Nhà mình thường dậy lúc mấy giờ?", "yes"],
+    ["datetime", "rain", "Trận mưa to gần nhất là lúc nào?", "yes"],
+    ["date", "moved", "Nhà mình chuyển đến ngày nào?", "yes"],
+    ["range", "signal", "Sóng điện thoại ở nhà mạnh mức nào?", "yes", "start=1 end=5 step=1"],
+    ["rank crop", "income", "Xếp các cây theo thu nhập, nhiều nhất trước", "yes"],
+    ["acknowledge", "agree", "Bạn đồng ý để thôn lưu các câu trả lời này.", "yes"],
+    ["barcode", "meter", "Mã vạch trên công tơ điện", "yes"],
+    ["geotrace", "road", "Đường vào nhà mình", "yes"],
+]
+CROPS = [["list_name", "name", "label"], ["crop", "rice", "Lúa"], ["crop", "corn", "Ngô"], ["crop", "tea", "Chè"]]
+
+
+async def test_times_dates_a_range_a_rank_an_acknowledge_a_barcode_and_a_trace_typed_then_exported(
+    harness: Harness, tmp_path: Path
+) -> None:
+    await _import(harness.app, tmp_path, KINDS, CROPS, [["form_id", "form_title"], ["nep_song", "Nếp sống"]])
+
+    async def head(text: str, expect: int = 1) -> list[str]:
+        return [m.text or "" for m in await harness.send(HEAD, text, expect=expect)]
+
+    async def say(text: str | None = None, expect: int = 1, **kw: object) -> list[str]:
+        return [m.text or "" for m in await harness.send(RESIDENT, text, expect=expect, **kw)]
+
+    await _open(head, "Nếp sống")
+    harness.fake.add_private(RESIDENT)
+    await say("/khaosat THON-1")
+    for text in ("1", "1", "Lò Văn Pọm"):
+        await say(text)
+    _created, wake = await say("bỏ qua", expect=2)
+    assert "Gõ giờ, ví dụ: 8:30 hoặc 2 giờ chiều" in wake
+    [rain] = await say("8 giờ sáng")
+    assert "Trận mưa to gần nhất là lúc nào?" in rain
+    yesterday = {(datetime.now(harness.app.settings.handler.timezone) - timedelta(days=1)).date()}
+    [moved] = await say("hôm qua 7 giờ tối")
+    yesterday.add((datetime.now(harness.app.settings.handler.timezone) - timedelta(days=1)).date())  # midnight
+    assert "ngày/tháng/năm" in moved
+    [signal] = await say("15/3/2024")
+    assert "Gõ một số từ 1 đến 5." in signal
+    before = await _answers(harness.app)
+    explained, again = await say("9", expect=2)  # out of the range: said politely, nothing kept
+    assert "⚠️ Bạn gõ một số từ 1 đến 5" in explained
+    assert "Sóng điện thoại ở nhà mạnh mức nào?" in again
+    assert await _answers(harness.app) == before
+    assert "signal" not in before
+    [income] = await say("4")
+    assert "1. Lúa\n2. Ngô\n3. Chè" in income
+    [agree] = await say("2 1 3")
+    assert "Gõ “ok” để xác nhận." in agree
+    [meter] = await say("ok")
+    assert "Mã vạch trên công tơ điện" in meter
+    [road] = await say("8935049500018")
+    assert "Gửi từng điểm một" in road
+    [kept] = await say("22.43, 104.12")
+    assert "điểm thứ 1" in kept
+    [kept] = await say("22.44, 104.13")
+    assert "điểm thứ 2" in kept
+    [kept] = await say(location=(22.45, 104.14))
+    assert "điểm thứ 3" in kept
+    [summary] = await say("xong")
+    assert "Nhà mình thường dậy lúc mấy giờ? → 08:00" in summary
+    assert "Nhà mình chuyển đến ngày nào? → 15/03/2024" in summary
+    assert "Xếp các cây theo thu nhập, nhiều nhất trước → Ngô, Lúa, Chè" in summary
+    assert "Đường vào nhà mình → 📍 3 điểm" in summary
+    [thanks] = await say("1")
+    assert "Cảm ơn" in thanks
+    answers = await _answers(harness.app)
+    assert answers["wake"] == "08:00:00"
+    assert answers["rain"] in {f"{day.isoformat()}T19:00:00" for day in yesterday}
+    assert answers["moved"] == "2024-03-15"
+    assert answers["signal"] == 4
+    assert answers["income"] == ["corn", "rice", "tea"]  # in the order given
+    assert answers["agree"] == "OK"
+    assert answers["meter"] == "8935049500018"
+    assert answers["road"] == "22.43 104.12 0 0;22.44 104.13 0 0;22.45 104.14 0 0"
+    content = await _exported(harness.app, "nep-song")
+    columns = _columns(content)
+    assert columns["Nhà mình thường dậy lúc mấy giờ?"] == [time(8, 0)]  # real times and dates in the sheet
+    assert columns["Trận mưa to gần nhất là lúc nào?"] in ([datetime.combine(day, time(19, 0))] for day in yesterday)
+    assert columns["Nhà mình chuyển đến ngày nào?"] == [datetime(2024, 3, 15)]  # a date cell, read back as a datetime
+    [header, row] = list(load_workbook(io.BytesIO(content)).active.iter_rows(min_row=1, max_row=2))
+    shown = {str(title.value): cell.number_format for title, cell in zip(header, row, strict=True)}
+    assert shown["Nhà mình thường dậy lúc mấy giờ?"] == "hh:mm:ss"
+    assert shown["Trận mưa to gần nhất là lúc nào?"] == "dd/mm/yyyy hh:mm:ss"
+    assert shown["Nhà mình chuyển đến ngày nào?"] == "dd/mm/yyyy"
+    assert columns["Sóng điện thoại ở nhà mạnh mức nào?"] == [4]
+    assert columns["Xếp các cây theo thu nhập, nhiều nhất trước"] == ["Ngô Lúa Chè"]  # KoBo's way: in order
+    assert columns["Bạn đồng ý để thôn lưu các câu trả lời này."] == ["OK"]
+    assert columns["Mã vạch trên công tơ điện"] == ["8935049500018"]  # text, not a number that loses digits
+    assert columns["Đường vào nhà mình"] == ["22.43 104.12 0 0;22.44 104.13 0 0;22.45 104.14 0 0"]
+
+
+GARDEN = [["type", "name", "label", "required"], ["geopoint", "garden", "Vườn nhà mình ở đâu?", "yes"],
+          ["integer", "trees", "Vườn có bao nhiêu cây?", "yes"]]
+MAPS_LINK = "https://www.google.com/maps/place/V%C6%B0%E1%BB%9Dn+nh%C3%A0/@22.4312,104.1234,17z/data=!3m1!4b1"
+
+
+async def test_a_place_answered_on_zalo_with_a_google_maps_link(app_on_both: App, zalo: FakeZalo, tmp_path: Path) -> None:
+    await _zalo_village(app_on_both)
+    await _import(app_on_both, tmp_path, GARDEN, [], [["form_id", "form_title"], ["vuon", "Vườn nhà"]])
+    on_zalo = _on_zalo(zalo)
+
+    async def head(text: str, expect: int = 1) -> list[str]:
+        return await on_zalo(ZALO_HEAD, "message.text.received", text, expect)
+
+    async def say(text: str, expect: int = 1) -> list[str]:
+        return await on_zalo(ZALO_RESIDENT, "message.text.received", text, expect)
+
+    await _open(head, "Vườn nhà")
+    await say("/khaosat THON-1")
+    for text in ("1", "1", "Lò Văn Pọm"):
+        await say(text)
+    _created, garden = await say("bỏ qua", expect=2)
+    assert "Vườn nhà mình ở đâu?" in garden
+    explained, again = await say("https://maps.app.goo.gl/AbCdEf123", expect=2)  # a short link has no coordinates
+    assert "⚠️ Bot chưa đọc được vị trí này" in explained
+    assert "Vườn nhà mình ở đâu?" in again
+    [trees] = await say(MAPS_LINK)
+    assert "Vườn có bao nhiêu cây?" in trees
+    answers = await _answers(app_on_both)
+    assert answers["garden"] == "22.4312 104.1234 0 0"
