@@ -456,7 +456,7 @@ async def test_times_dates_a_range_a_rank_an_acknowledge_a_barcode_and_a_trace_t
     assert "Gõ một số từ 1 đến 5." in signal
     before = await _answers(harness.app)
     explained, again = await say("9", expect=2)  # out of the range: said politely, nothing kept
-    assert "⚠️ Bạn gõ một số từ 1 đến 5" in explained
+    assert "⚠️ Câu này cần một số từ 1 đến 5" in explained
     assert "Sóng điện thoại ở nhà mạnh mức nào?" in again
     assert await _answers(harness.app) == before
     assert "signal" not in before
