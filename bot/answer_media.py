@@ -3,8 +3,10 @@
 The chat (handlers/surveys) records such an answer with media_id None and an `answer_file` row in the same
 transaction (handlers/surveys/answer_files.py). This worker claims due rows about once a second, fetches
 each file once through the channel it came from, keeps it in the media store and writes its media_id into
-the answer. A file the platform no longer serves, or one over the limit, is marked failed at once; a
-network failure is retried with growing waits, then marked failed. A claim lasts CLAIM: a process that
+the answer. A file the platform no longer serves, or one over the limit, fails at once; a network failure
+is retried with growing waits, then fails. A failed file is taken out of its answer (the survey asks the
+question again) and its sender is told in a private message; the row goes once they are. A file its answer
+no longer holds (sent again, skipped) is not kept: its row goes. A claim lasts CLAIM: a process that
 stops or crashes mid-fetch leaves the row to be taken again (at once by the next start where it is the
 only process), so nothing is lost to a restart. The export links a stored file through `link`."""
 
@@ -17,18 +19,20 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, update
+from sqlalchemy import delete, or_, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.chat import Attachment, Channel, Fetched
+from handlers.chat import Attachment, Channel, Fetched, Outcome
 from handlers.media import mime_of
-from handlers.surveys.answer_files import file_answer, limit_of
+from handlers.surveys.answer_files import failed_notice, file_answer, limit_of, unanswer
+from handlers.surveys.catalog import Catalog
 from storage import media
 from storage.autocommit import autocommit
-from storage.models import AnswerFile, AnswerFileStatus, SurveyResponse
+from storage.models import AnswerFile, AnswerFileStatus, Campaign, SurveyResponse
 from storage.outage import kind_of
 
 log = logging.getLogger(__name__)
@@ -39,6 +43,8 @@ POLL_EVERY = 1.0  # seconds between looks for new files when there was nothing t
 BATCH = 4  # files fetched at once by one process
 CLAIM = timedelta(minutes=2)  # a 20 MB download on a slow line fits well within it
 MAX_ATTEMPTS = 12  # with waits from 10 s doubling to an hour: about seven hours of trying
+
+Tell = Callable[[int, str], Awaitable[Outcome]]  # a private message to a person (bot/telling.py)
 
 
 class _Stopping(Exception):
@@ -54,12 +60,18 @@ class AnswerMedia:
         clock: Callable[[], datetime],
         *,
         sole_process: bool,
+        surveys: Catalog,
+        timezone: ZoneInfo,
+        tell: Tell,
     ) -> None:
         self._engine = engine
         self._sessions = sessions
         self._channels = channels
         self._clock = clock
         self._sole_process = sole_process
+        self._surveys = surveys
+        self._timezone = timezone
+        self._tell = tell
 
     async def run(self, stop: asyncio.Event) -> None:
         """Collect until `stop`; awaited, never cancelled (a task cancelled inside a SQLite transaction
@@ -92,12 +104,14 @@ class AnswerMedia:
 
     async def _claim(self) -> list[AnswerFile]:
         """Due rows, claimed in one statement: with several processes on PostgreSQL, a row another one
-        claimed meanwhile fails the outer condition when it is checked again, so each file has one fetcher."""
+        claimed meanwhile fails the outer condition when it is checked again, so each file has one fetcher.
+        A failed row is one whose sender was not told yet (the process stopped before)."""
         now = self._clock()
         unclaimed = or_(col(AnswerFile.claimed_until).is_(None), col(AnswerFile.claimed_until) <= now)
         due = (
             select(AnswerFile.id)
-            .where(AnswerFile.status == AnswerFileStatus.PENDING, col(AnswerFile.next_try_at) <= now, unclaimed)
+            .where(col(AnswerFile.status).in_([AnswerFileStatus.PENDING, AnswerFileStatus.FAILED]),
+                   col(AnswerFile.next_try_at) <= now, unclaimed)
             .order_by(col(AnswerFile.id))
             .limit(BATCH)
         )
@@ -107,11 +121,15 @@ class AnswerMedia:
                 .values(claimed_until=now + CLAIM)
                 .returning(*(col(column) for column in (AnswerFile.id, AnswerFile.response_id, AnswerFile.question,
                                                         AnswerFile.at, AnswerFile.kind, AnswerFile.platform,
-                                                        AnswerFile.ref, AnswerFile.attempts)))
+                                                        AnswerFile.ref, AnswerFile.person_id, AnswerFile.status,
+                                                        AnswerFile.attempts)))
             )
             return sorted((AnswerFile(**row._mapping) for row in rows), key=lambda row: row.id or 0)
 
     async def _collect(self, row: AnswerFile, stop: asyncio.Event | None) -> None:
+        if row.status == AnswerFileStatus.FAILED:
+            await self._give_up(row)
+            return
         channel = self._channels.get(row.platform)
         if channel is None:  # this process does not serve the platform: another may
             await self._retry(row, f"{row.platform} is not served here")
@@ -131,9 +149,9 @@ class AnswerMedia:
             await self._retry(row, kind_of(exc))
             return
         if fetched is None:  # gone for good, or over the limit
-            log.warning("answer file %s: %s no longer serves it, or it is over %d MB; marked failed",
+            log.warning("answer file %s: %s no longer serves it, or it is over %d MB; its sender is asked again",
                         row.id, row.platform, limit_of(row.kind) // (1024 * 1024))
-            await self._mark(row, status=AnswerFileStatus.FAILED)
+            await self._give_up(row)
             return
         await self._store(row, fetched=fetched)
 
@@ -141,24 +159,13 @@ class AnswerMedia:
         """Keep the file and write its media_id into the answer, if the answer still is this file. The
         answers are locked before the row, the order a turn and an erasure take them in."""
         async with self._sessions() as session:
-            response = (
-                await session.exec(
-                    select(SurveyResponse).where(SurveyResponse.id == row.response_id)
-                    .with_for_update().execution_options(populate_existing=True)
-                )
-            ).first()
-            current = (
-                await session.exec(
-                    select(AnswerFile).where(AnswerFile.id == row.id).with_for_update().execution_options(populate_existing=True)
-                )
-            ).first()
+            response, current = await _locked(session, row)
             if current is None or current.status != AnswerFileStatus.PENDING:  # erased, or done elsewhere
                 return
             answers = copy.deepcopy(response.answers) if response else {}  # a new object: the JSON is written
             answer = file_answer(answers, current.question, current.at, current.ref)
-            if response is None or answer is None:  # the resident changed the answer meanwhile
-                current.status, current.claimed_until = AnswerFileStatus.DROPPED, None
-                session.add(current)
+            if response is None or answer is None:  # the resident changed the answer meanwhile: nothing to keep
+                await session.delete(current)
                 await session.commit()
                 return
             if stored is None:
@@ -176,12 +183,46 @@ class AnswerMedia:
     async def _retry(self, row: AnswerFile, why: str) -> None:
         attempts = row.attempts + 1
         if attempts >= MAX_ATTEMPTS:
-            log.warning("answer file %s: fetching failed %d times (%s); marked failed", row.id, attempts, why)
-            await self._mark(row, status=AnswerFileStatus.FAILED, attempts=attempts)
+            log.warning("answer file %s: fetching failed %d times (%s); its sender is asked again", row.id, attempts, why)
+            await self._give_up(row)
             return
         wait = timedelta(seconds=min(3600, 10 * 2 ** (attempts - 1)))
         log.info("answer file %s: fetching failed (%s); trying again in %d s", row.id, why, wait.total_seconds())
         await self._mark(row, attempts=attempts, next_try_at=self._clock() + wait)
+
+    async def _give_up(self, row: AnswerFile) -> None:
+        """The file cannot be had: taken out of its answer and marked failed in one transaction, then its
+        sender told, then the row deleted. A process stopping in between leaves the row failed, and the
+        next round tells them (twice at worst, never not at all)."""
+        async with self._sessions() as session:
+            response, current = await _locked(session, row)
+            if current is None or current.status == AnswerFileStatus.STORED:  # erased, or done elsewhere
+                return
+            if current.status == AnswerFileStatus.PENDING:
+                answers = copy.deepcopy(response.answers) if response else {}
+                if response is None or not unanswer(answers, current.question, current.at, current.ref):
+                    await session.delete(current)  # the resident changed the answer meanwhile: nothing to ask
+                    await session.commit()
+                    return
+                response.answers = answers
+                current.status, current.claimed_until = AnswerFileStatus.FAILED, self._clock() + CLAIM
+                session.add_all([response, current])
+            sender = current.person_id
+            notice = await self._notice(session, current, response) if response and sender else None
+            await session.commit()
+        if notice is not None and sender is not None:
+            outcome = await self._tell(sender, notice)
+            log.info("answer file %s: its sender was told it failed (%s)", row.id, outcome.value)
+        async with self._sessions() as session:
+            await session.exec(delete(AnswerFile).where(col(AnswerFile.id) == row.id))
+            await session.commit()
+
+    async def _notice(self, session: AsyncSession, row: AnswerFile, response: SurveyResponse) -> str:
+        campaign = await session.get(Campaign, response.campaign_id)
+        await self._surveys.refresh(session)
+        survey = self._surveys.get(campaign.survey_code) if campaign else None
+        today = self._clock().astimezone(self._timezone).date().isoformat()
+        return failed_notice(survey, row.question, row.at, response.answers, row.kind, today)
 
     async def _mark(self, row: AnswerFile, **values: object) -> None:
         async with autocommit(self._engine) as connection:
@@ -189,6 +230,23 @@ class AnswerMedia:
                 update(AnswerFile).where(col(AnswerFile.id) == row.id, col(AnswerFile.status) == AnswerFileStatus.PENDING)
                 .values(claimed_until=None, **values)
             )
+
+
+async def _locked(session: AsyncSession, row: AnswerFile) -> tuple[SurveyResponse | None, AnswerFile | None]:
+    """The row's answers, then the row, locked (the order a turn and an erasure take them in) and read
+    afresh."""
+    response = (
+        await session.exec(
+            select(SurveyResponse).where(SurveyResponse.id == row.response_id)
+            .with_for_update().execution_options(populate_existing=True)
+        )
+    ).first()
+    current = (
+        await session.exec(
+            select(AnswerFile).where(AnswerFile.id == row.id).with_for_update().execution_options(populate_existing=True)
+        )
+    ).first()
+    return response, current
 
 
 async def _unless_stopping(work: Awaitable[T], stop: asyncio.Event | None) -> T:

@@ -199,7 +199,8 @@ class App:
         self._retention = self._spawn(InboxRetention(self.sessions, settings.privacy, self.clock).run(self._stopping))
         self._media_pruning = self._spawn(self.media.run(self._stopping))
         self.answer_media = AnswerMedia(self.engine, self.sessions, {p: r.channel for p, r in routes.items()}, self.clock,
-                                        sole_process=is_sqlite(settings.database_url))
+                                        sole_process=is_sqlite(settings.database_url), surveys=self.surveys,
+                                        timezone=settings.handler.timezone, tell=partial(tell, self.sessions, routes))
         self._answer_files = self._spawn(self.answer_media.run(self._stopping))
         resumed = await self.dispatcher.resume()
         if resumed:

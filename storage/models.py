@@ -531,8 +531,7 @@ class NoticeTarget(SQLModel, table=True):
 class AnswerFileStatus(StrEnum):
     PENDING = "pending"  # to fetch from the platform into the media store
     STORED = "stored"  # in the media store; the answer holds its media_id
-    FAILED = "failed"  # the platform no longer serves it, or it is over the limit: not tried again
-    DROPPED = "dropped"  # the answer was changed before the file was fetched: nothing to keep
+    FAILED = "failed"  # cannot be had (gone, over the limit, retries spent): taken out of its answer, sender told
 
 
 class AnswerFile(SQLModel, table=True):
@@ -550,6 +549,7 @@ class AnswerFile(SQLModel, table=True):
     kind: str
     platform: str
     ref: str  # the platform's file id (Telegram) or URL (Zalo)
+    person_id: int | None = Field(default=None, foreign_key="person.id")  # who sent it: told if it cannot be fetched
     status: str = AnswerFileStatus.PENDING
     media_id: int | None = Field(default=None, foreign_key="media.id", index=True)
     attempts: int = 0

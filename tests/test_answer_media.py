@@ -1,7 +1,9 @@
 """What residents send as survey answers besides text: the adapters turn Telegram's photos, voice notes,
 videos and shared places (and Zalo's photos) into the chat contract; the bot fetches an answer's file
 once into the media store, within seconds and across a restart, serves it to the export at an expiring
-address, marks a file the platform no longer has as failed, and erases it with the household's answers."""
+address, and erases it with the household's answers. A file no answer holds any more (sent again, skipped)
+is deleted with the change; one the platform no longer has is taken out of its answer, and the resident who
+sent it is told and asked again."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -22,10 +25,12 @@ from bot.app import App
 from bot.channels.telegram import TelegramChannel
 from bot.channels.zalo import ZaloChannel
 from handlers import admin
-from handlers.chat import Attachment, Incoming, Location
+from handlers.chat import Attachment, Incoming, Location, Outcome
 from handlers.media import refusal_of
 from handlers.people import person_for
 from handlers.surveys.answer_files import answer_of, file_links, remember_file
+from handlers.surveys.catalog import keep
+from handlers.surveys.forms import load_survey
 from storage import media
 from storage.models import (
     AnswerFile,
@@ -34,12 +39,14 @@ from storage.models import (
     Household,
     Media,
     MediaLink,
+    ResponseStatus,
     SurveyResponse,
     utcnow,
 )
 from tests.conftest import TOKEN, settings_for
 from tests.fake_telegram import FakeTelegram
 from tests.fake_zalo import FakeZalo
+from tests.xlsforms import xlsform
 
 RESIDENT = 301
 PHOTO = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 30 + b"\xff\xd9"  # stands for a JPEG: every byte value
@@ -149,6 +156,7 @@ class Bot:
     telegram: FakeTelegram
     response_id: int
     household_id: int
+    resident_id: int  # the person
 
 
 async def _start(fake: FakeTelegram, database_url: str, port: int) -> App:
@@ -158,9 +166,9 @@ async def _start(fake: FakeTelegram, database_url: str, port: int) -> App:
     return app
 
 
-async def _seed(app: App) -> tuple[int, int]:
+async def _seed(app: App) -> tuple[int, int, int]:
     """A village with a campaign, and the resident's household with an answer set begun: (response id,
-    household id)."""
+    household id, the resident's person id)."""
     async with app.sessions() as session:
         await admin.add_place(session, "commune", "XA1", "Xã Hòa Bình", None)
         village = await admin.add_place(session, "village", "THON-1", "Thôn 1", "XA1")
@@ -179,7 +187,8 @@ async def _seed(app: App) -> tuple[int, int]:
         session.add(response)
         await session.commit()
         assert response.id is not None
-        return response.id, household.id
+        assert resident.id is not None
+        return response.id, household.id, resident.id
 
 
 @pytest.fixture
@@ -187,9 +196,9 @@ async def bot(fake: FakeTelegram, database_url: str, unused_tcp_port: int) -> As
     """On SQLite and on PostgreSQL (where the claim is one UPDATE ... RETURNING shared by processes)."""
     app = await _start(fake, database_url, unused_tcp_port)
     try:
-        response_id, household_id = await _seed(app)
+        response_id, household_id, resident_id = await _seed(app)
         fake.add_private(RESIDENT)
-        yield Bot(app, fake, response_id, household_id)
+        yield Bot(app, fake, response_id, household_id, resident_id)
     finally:
         await app.stop()
 
@@ -201,15 +210,19 @@ def _sent_file(fake: FakeTelegram, kind: str, content: bytes) -> Attachment:
     return Attachment(kind, file_id, "telegram", size=len(content), mime="image/jpeg" if kind == "photo" else "audio/ogg")
 
 
-async def _answer(app: App, response_id: int, answers: dict[str, Any], *files: tuple[str, tuple[int, ...], Attachment]) -> None:
-    """What the survey chat does with a media answer: the value with media_id None, and the file row."""
+async def _answer(app: App, response_id: int, answers: dict[str, Any], *files: tuple[str, tuple[int, ...], Attachment],
+                  sender: int | None = None) -> None:
+    """What the survey chat does with a media answer: the value with media_id None, and the file row
+    (`sender`: the person who sent the files, else the resident of _seed)."""
     async with app.sessions() as session:
         response = await session.get(SurveyResponse, response_id)
         assert response is not None
         response.answers = answers
         session.add(response)
+        person = sender or (await person_for(session, "telegram", str(RESIDENT))).id
+        assert person is not None
         for question, at, attachment in files:
-            await remember_file(session, response_id, question, at, attachment)
+            await remember_file(session, response_id, question, at, attachment, person)
         await session.commit()
 
 
@@ -283,17 +296,17 @@ async def test_a_photo_and_a_voice_note_in_a_repeat_are_stored_within_seconds(bo
         assert await media.prune(session, utcnow() + timedelta(days=365), utcnow()) == 0
 
 
-async def test_a_file_the_platform_no_longer_has_is_marked_failed_once(bot: Bot) -> None:
+async def test_a_file_the_platform_no_longer_has_is_asked_for_once_and_its_sender_told_once(bot: Bot) -> None:
     gone = Attachment("photo", "AgACAgUAAxkBAAI-expired", "telegram", size=1000, mime="image/jpeg")
+    before = len(bot.telegram.messages_to(RESIDENT))
     await _answer(bot.app, bot.response_id, {"anh_nha": answer_of(gone)}, ("anh_nha", (), gone))
 
-    async def failed() -> bool:
-        return [row.status for row in await _rows(bot.app)] == [AnswerFileStatus.FAILED]
-
-    await _until(failed)
-    await asyncio.sleep(1.5)  # rounds go on: the file is not asked for again
+    await _until(_no_rows(bot))
+    await asyncio.sleep(1.5)  # rounds go on: the file is not asked for again, nor its sender told again
     assert [m for m, params in bot.telegram.calls if m == "getFile"] == ["getFile"]
-    assert (await _answers(bot.app, bot.response_id))["anh_nha"]["media_id"] is None
+    [told] = bot.telegram.messages_to(RESIDENT)[before:]
+    assert "không tải về được" in (told.text or "")
+    assert "anh_nha" not in await _answers(bot.app, bot.response_id)
 
 
 async def test_an_answer_changed_before_its_file_came_keeps_nothing(bot: Bot) -> None:
@@ -306,7 +319,8 @@ async def test_an_answer_changed_before_its_file_came_keeps_nothing(bot: Bot) ->
         return all(row.status != AnswerFileStatus.PENDING for row in await _rows(bot.app))
 
     await _until(settled)
-    assert [row.status for row in await _rows(bot.app)] == [AnswerFileStatus.DROPPED, AnswerFileStatus.STORED]
+    assert [row.ref for row in await _rows(bot.app)] == [second.ref]  # the first's row is deleted, not kept
+    assert [row.status for row in await _rows(bot.app)] == [AnswerFileStatus.STORED]
     async with bot.app.sessions() as session:
         assert (await session.exec(select(Media.size))).all() == [len(PHOTO)]
 
@@ -314,7 +328,7 @@ async def test_an_answer_changed_before_its_file_came_keeps_nothing(bot: Bot) ->
 async def test_a_restart_mid_fetch_still_stores_the_file(fake: FakeTelegram, sqlite_url: str, unused_tcp_port: int) -> None:
     app = await _start(fake, sqlite_url, unused_tcp_port)
     try:
-        response_id, _ = await _seed(app)
+        response_id, _, _ = await _seed(app)
         photo = _sent_file(fake, "photo", PHOTO)
         fake.response_delay = 30.0  # Telegram answers nothing for now: getFile hangs
         await _answer(app, response_id, {"anh_nha": answer_of(photo)}, ("anh_nha", (), photo))
@@ -362,6 +376,10 @@ async def test_erasure_takes_the_stored_file_and_its_address(bot: Bot) -> None:
             assert (await session.exec(select(func.count()).select_from(model))).one() == 0
 
 
+async def _nobody_told(person_id: int, text: str) -> Outcome:
+    raise AssertionError(f"every file is fetched here: nobody is told of a failure ({person_id}: {text})")
+
+
 async def test_processes_sharing_postgresql_fetch_each_file_once(
     fake: FakeTelegram, postgres_url: str, unused_tcp_port: int
 ) -> None:
@@ -369,10 +387,11 @@ async def test_processes_sharing_postgresql_fetch_each_file_once(
     time: each file is downloaded by one of them only."""
     app = await _start(fake, postgres_url, unused_tcp_port)
     try:
-        response_id, _ = await _seed(app)
+        response_id, _, _ = await _seed(app)
         files = [_sent_file(fake, "photo", PHOTO + bytes([n])) for n in range(12)]
         others = [AnswerMedia(app.engine, app.sessions, {"telegram": app.remotes["telegram"]}, app.clock,
-                              sole_process=False) for _ in range(2)]
+                              sole_process=False, surveys=app.surveys, timezone=app.settings.handler.timezone,
+                              tell=_nobody_told) for _ in range(2)]
         stop = asyncio.Event()
         running = [asyncio.create_task(other.run(stop)) for other in others]
         members = [{"anh": answer_of(file)} for file in files]
@@ -387,3 +406,123 @@ async def test_processes_sharing_postgresql_fetch_each_file_once(
     finally:
         await app.stop()
     assert sorted(fake.downloads) == sorted({path for path, _ in fake.files.values()})
+
+
+# --- answers changed over chat: what they no longer hold goes; what cannot be fetched is asked again ---
+
+
+FORM = [["type", "name", "label"], ["image", "anh_nha", "Ảnh ngôi nhà"], ["text", "ghi_chu", "Ghi chú"]]
+
+
+async def _survey_over_chat(bot: Bot, tmp_path: Path) -> None:
+    """The resident's campaign runs an imported form: a photo question, then a text one."""
+    content = xlsform(tmp_path, FORM, settings=[["form_id", "form_title"], ["anh_nha", "Ảnh nhà"]])
+    survey = load_survey("anh.xlsx", content)
+    async with bot.app.sessions() as session:
+        await keep(session, survey, "anh.xlsx", content, utcnow())
+        campaign = (await session.exec(select(Campaign))).one()
+        response = await session.get(SurveyResponse, bot.response_id)
+        assert response is not None
+        campaign.survey_code, response.answers = survey.code, {}
+        session.add_all([campaign, response])
+        await session.commit()
+
+
+async def _say(bot: Bot, text: str | None = None, expect: int = 1, **kw: Any) -> str:
+    """The resident writes (or sends a file) in their private chat; the bot's `expect` replies."""
+    before = len(bot.telegram.messages_to(RESIDENT))
+    bot.telegram.message(RESIDENT, RESIDENT, text, **kw)
+    await bot.telegram.wait_for(lambda: len(bot.telegram.messages_to(RESIDENT)) >= before + expect)
+    return "\n".join(m.text or "" for m in bot.telegram.messages_to(RESIDENT)[before:])
+
+
+async def _stored_photo(bot: Bot) -> dict[str, Any]:
+    """The photo answer, once the collector has stored it."""
+    async def stored() -> bool:
+        answer = (await _answers(bot.app, bot.response_id)).get("anh_nha")
+        return isinstance(answer, dict) and bool(answer["media_id"])
+
+    await _until(stored)
+    return (await _answers(bot.app, bot.response_id))["anh_nha"]
+
+
+def _no_rows(bot: Bot) -> Callable[[], Coroutine[Any, Any, bool]]:
+    async def none_left() -> bool:
+        return await _rows(bot.app) == []
+
+    return none_left
+
+
+async def _stored_bytes(bot: Bot) -> list[bytes]:
+    async with bot.app.sessions() as session:
+        return list((await session.exec(select(Media.content).order_by(Media.id))).all())
+
+
+async def test_a_photo_sent_again_or_skipped_leaves_no_old_file_behind(bot: Bot, tmp_path: Path) -> None:
+    await _survey_over_chat(bot, tmp_path)
+    assert "Ảnh ngôi nhà" in await _say(bot, "/khaosat")
+    assert "Ghi chú" in await _say(bot, photo=True, content=PHOTO)
+    first = await _stored_photo(bot)
+    old_url = await _link(bot.app, bot.response_id, first)
+    assert old_url is not None
+    assert await _get(old_url) == (200, PHOTO)
+
+    assert "Ảnh ngôi nhà" in await _say(bot, "quay lại")  # the resident sends another photo instead
+    assert "Ghi chú" in await _say(bot, photo=True, content=VOICE)
+    second = await _stored_photo(bot)
+    assert second["ref"] != first["ref"]
+    assert await _get(old_url) == (404, b"404: Not Found")  # the old photo's bytes and address are gone
+    assert await _stored_bytes(bot) == [VOICE]
+    assert [row.ref for row in await _rows(bot.app)] == [second["ref"]]
+    new_url = await _link(bot.app, bot.response_id, second)
+    assert new_url is not None
+    assert await _get(new_url) == (200, VOICE)
+
+    assert "Ảnh ngôi nhà" in await _say(bot, "quay lại")  # then skips the question after all
+    assert "Ghi chú" in await _say(bot, "bỏ qua")
+    assert (await _answers(bot.app, bot.response_id))["anh_nha"] is None
+    assert await _get(new_url) == (404, b"404: Not Found")
+    assert await _stored_bytes(bot) == []
+    assert await _rows(bot.app) == []
+
+
+async def test_a_photo_the_platform_no_longer_has_is_asked_for_again(bot: Bot, tmp_path: Path) -> None:
+    await _survey_over_chat(bot, tmp_path)
+    assert "Ảnh ngôi nhà" in await _say(bot, "/khaosat")
+    before = len(bot.telegram.messages_to(RESIDENT))
+    bot.telegram.message(RESIDENT, RESIDENT, photo=True, content=PHOTO)
+    bot.telegram.files.popitem()  # Telegram no longer serves it by the time the bot asks for it
+    await bot.telegram.wait_for(lambda: len(bot.telegram.messages_to(RESIDENT)) >= before + 2)
+    asked, told = (m.text or "" for m in bot.telegram.messages_to(RESIDENT)[before:])
+    assert "Ghi chú" in asked
+    assert "Ảnh bạn gửi cho câu “Ảnh ngôi nhà” (khảo sát Ảnh nhà) không tải về được" in told
+    assert "nhắn /khaosat" in told
+    assert "anh_nha" not in await _answers(bot.app, bot.response_id)  # unanswered: no name of a file nobody has
+    await _until(_no_rows(bot))  # the sender told, nothing is kept of it
+    assert "Ảnh ngôi nhà" in await _say(bot, "/khaosat")  # asked again
+    assert "Ghi chú" in await _say(bot, photo=True, content=PHOTO)
+    assert (await _stored_photo(bot))["media_id"]
+
+
+async def test_a_sent_answer_set_whose_photo_failed_asks_for_it_then_stays_sent(bot: Bot, tmp_path: Path) -> None:
+    await _survey_over_chat(bot, tmp_path)
+    gone = Attachment("photo", "AgACAgUAAxkBAAI-expired", "telegram", size=1000, mime="image/jpeg")
+    async with bot.app.sessions() as session:
+        response = await session.get(SurveyResponse, bot.response_id)
+        assert response is not None
+        response.status, response.submitted_at = ResponseStatus.SUBMITTED, utcnow()
+        session.add(response)
+        await session.commit()
+    before = len(bot.telegram.messages_to(RESIDENT))
+    await _answer(bot.app, bot.response_id, {"anh_nha": answer_of(gone), "ghi_chu": "nhà sàn"}, ("anh_nha", (), gone))
+    await bot.telegram.wait_for(lambda: len(bot.telegram.messages_to(RESIDENT)) > before)
+    assert "không tải về được" in (bot.telegram.messages_to(RESIDENT)[-1].text or "")
+    asked = await _say(bot, "/khaosat", expect=2)
+    assert "Ảnh ngôi nhà" in asked  # not the sent set's menu: the photo first
+    assert "Bạn muốn làm gì?" not in asked
+    assert "Đã lưu" in await _say(bot, photo=True, content=PHOTO)
+    async with bot.app.sessions() as session:
+        response = await session.get(SurveyResponse, bot.response_id)
+        assert response is not None
+        assert response.status == ResponseStatus.SUBMITTED
+        assert response.answers["ghi_chu"] == "nhà sàn"

@@ -303,11 +303,14 @@ async def _continue(
 ) -> None:
     response = await locked_response(turn, campaign, household)
     await conversation.move(turn, FLOW, "question", campaign_id=campaign.id)
-    if response.status == ResponseStatus.SUBMITTED:  # not "carry on": see, correct or leave them
+    today = _today(turn)
+    # a sent set is not carried on (see, correct or leave it) unless a question lost its answer (a file
+    # that could not be fetched): that one is asked, then the sent set's menu comes back
+    if response.status == ResponseStatus.SUBMITTED and engine.next_slot(survey, response.answers, today) is None:
         await _offer_submitted(turn, survey, response)
         return
     if greet and response.answers:
-        turn.say("survey_welcome_back", count=len(engine.answered_slots(survey, response.answers, _today(turn))))
+        turn.say("survey_welcome_back", count=len(engine.answered_slots(survey, response.answers, today)))
     if len(survey.languages) > 1 and not _language(turn):  # asked once, before the first question
         await _ask_language(turn, survey)
         return
@@ -623,14 +626,15 @@ async def _keep(
     the next question; a correction of a finished set goes back to the summary."""
     assert slot.question is not None
     today = _today(turn)
-    response.answers = engine.record(
+    await _change(turn, response, engine.record(
         survey, response.answers, slot, value, today,
         **_who(turn),
-    )
-    _touch(turn, response)
+    ))
     if slot.question.kind in MEDIA and value is not None and turn.incoming.attachment is not None:
         assert response.id is not None
-        await answer_files.remember_file(turn.session, response.id, slot.question.name, slot.at, turn.incoming.attachment)
+        assert turn.person.id is not None
+        await answer_files.remember_file(turn.session, response.id, slot.question.name, slot.at, turn.incoming.attachment,
+                                         turn.person.id)
     await _go_on(turn, survey, response, data)
 
 
@@ -640,9 +644,14 @@ def _who(turn: Turn) -> dict[str, str]:
             "person": turn.incoming.user_name or turn.person.display_name, "device": f"langso:{turn.incoming.platform}"}
 
 
-def _touch(turn: Turn, response: SurveyResponse) -> None:
+async def _change(turn: Turn, response: SurveyResponse, answers: dict[str, object]) -> None:
+    """The answers as the turn changed them; a file they no longer hold (sent again, skipped, pruned)
+    is deleted with the change."""
+    before, response.answers = response.answers, answers
     response.updated_at, response.updated_by = turn.now, turn.person.id
     turn.session.add(response)
+    assert response.id is not None
+    await answer_files.forget_dropped(turn.session, response.id, before, answers)
 
 
 async def _go_on(turn: Turn, survey: Survey, response: SurveyResponse, data: Data) -> None:
@@ -731,8 +740,7 @@ async def _on_more(turn: Turn, survey: Survey, response: SurveyResponse, slot: e
     if picked is None:
         _more_menu().ask_again(turn)
         return
-    response.answers = engine.more(survey, response.answers, slot, picked == "yes", _today(turn), **_who(turn))
-    _touch(turn, response)
+    await _change(turn, response, engine.more(survey, response.answers, slot, picked == "yes", _today(turn), **_who(turn)))
     await _go_on(turn, survey, response, data)
 
 
