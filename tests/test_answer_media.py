@@ -414,9 +414,10 @@ async def test_processes_sharing_postgresql_fetch_each_file_once(
 FORM = [["type", "name", "label"], ["image", "anh_nha", "Ảnh ngôi nhà"], ["text", "ghi_chu", "Ghi chú"]]
 
 
-async def _survey_over_chat(bot: Bot, tmp_path: Path) -> None:
-    """The resident's campaign runs an imported form: a photo question, then a text one."""
-    content = xlsform(tmp_path, FORM, settings=[["form_id", "form_title"], ["anh_nha", "Ảnh nhà"]])
+async def _survey_over_chat(bot: Bot, tmp_path: Path, form: list[list[object]] = FORM,
+                            choices: list[list[object]] | None = None) -> None:
+    """The resident's campaign runs an imported form (FORM: a photo question, then a text one)."""
+    content = xlsform(tmp_path, form, choices, [["form_id", "form_title"], ["anh_nha", "Ảnh nhà"]])
     survey = load_survey("anh.xlsx", content)
     async with bot.app.sessions() as session:
         await keep(session, survey, "anh.xlsx", content, utcnow())
@@ -482,6 +483,25 @@ async def test_a_photo_sent_again_or_skipped_leaves_no_old_file_behind(bot: Bot,
     assert "Ghi chú" in await _say(bot, "bỏ qua")
     assert (await _answers(bot.app, bot.response_id))["anh_nha"] is None
     assert await _get(new_url) == (404, b"404: Not Found")
+    assert await _stored_bytes(bot) == []
+    assert await _rows(bot.app) == []
+
+
+async def test_a_photo_an_earlier_answer_made_irrelevant_is_deleted(bot: Bot, tmp_path: Path) -> None:
+    form = [["type", "name", "label", "relevant"], ["select_one yn", "co_anh", "Có ảnh nhà không?"],
+            ["image", "anh_nha", "Ảnh ngôi nhà", "${co_anh} = 'co'"], ["text", "ghi_chu", "Ghi chú"]]
+    await _survey_over_chat(bot, tmp_path, form, [["list_name", "name", "label"], ["yn", "co", "Có"],
+                                                   ["yn", "khong", "Không"]])
+    assert "Có ảnh nhà không?" in await _say(bot, "/khaosat")
+    assert "Ảnh ngôi nhà" in await _say(bot, "1")
+    assert "Ghi chú" in await _say(bot, photo=True, content=PHOTO)
+    url = await _link(bot.app, bot.response_id, await _stored_photo(bot))
+    assert url is not None
+    await _say(bot, "quay lại")
+    assert "Có ảnh nhà không?" in await _say(bot, "quay lại")
+    assert "Ghi chú" in await _say(bot, "2")  # no photo after all: the engine drops the answer
+    assert "anh_nha" not in await _answers(bot.app, bot.response_id)
+    assert await _get(url) == (404, b"404: Not Found")
     assert await _stored_bytes(bot) == []
     assert await _rows(bot.app) == []
 
