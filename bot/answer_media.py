@@ -198,15 +198,17 @@ class AnswerMedia:
             response, current = await _locked(session, row)
             if current is None or current.status == AnswerFileStatus.STORED:  # erased, or done elsewhere
                 return
-            if current.status == AnswerFileStatus.PENDING:
-                answers = copy.deepcopy(response.answers) if response else {}
-                if response is None or not unanswer(answers, current.question, current.at, current.ref):
-                    await session.delete(current)  # the resident changed the answer meanwhile: nothing to ask
-                    await session.commit()
-                    return
+            answers = copy.deepcopy(response.answers) if response else {}
+            held = response is not None and unanswer(answers, current.question, current.at, current.ref)
+            if current.status == AnswerFileStatus.PENDING and not held:
+                await session.delete(current)  # the resident changed the answer meanwhile: nothing to ask
+                await session.commit()
+                return
+            if response is not None and held:  # (a row taken again, already failed, finds nothing to take out)
                 response.answers = answers
-                current.status, current.claimed_until = AnswerFileStatus.FAILED, self._clock() + CLAIM
-                session.add_all([response, current])
+                session.add(response)
+            current.status, current.claimed_until = AnswerFileStatus.FAILED, self._clock() + CLAIM
+            session.add(current)
             sender = current.person_id
             notice = await self._notice(session, current, response) if response and sender else None
             await session.commit()

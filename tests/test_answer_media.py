@@ -309,6 +309,21 @@ async def test_a_file_the_platform_no_longer_has_is_asked_for_once_and_its_sende
     assert "anh_nha" not in await _answers(bot.app, bot.response_id)
 
 
+async def test_a_file_that_failed_before_answers_were_cleared_is_taken_out_of_its_answer(bot: Bot) -> None:
+    """A row an earlier version marked failed (its answer kept the file, nobody recorded as its sender)."""
+    gone = Attachment("photo", "AgACAgUAAxkBAAI-expired", "telegram", size=1000, mime="image/jpeg")
+    async with bot.app.sessions() as session:
+        response = await session.get(SurveyResponse, bot.response_id)
+        assert response is not None
+        response.answers = {"anh_nha": answer_of(gone), "chu_ho": "Lò Văn Páo"}
+        session.add_all([response, AnswerFile(response_id=bot.response_id, question="anh_nha", kind="photo",
+                                              platform="telegram", ref=gone.ref, status=AnswerFileStatus.FAILED)])
+        await session.commit()
+    await _until(_no_rows(bot))
+    assert await _answers(bot.app, bot.response_id) == {"chu_ho": "Lò Văn Páo"}
+    assert [m for m, _ in bot.telegram.calls if m in ("getFile", "sendMessage")] == []  # not fetched; nobody to tell
+
+
 async def test_an_answer_changed_before_its_file_came_keeps_nothing(bot: Bot) -> None:
     first = _sent_file(bot.telegram, "photo", PHOTO)
     second = _sent_file(bot.telegram, "photo", PHOTO[::-1])
