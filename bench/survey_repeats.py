@@ -56,10 +56,8 @@ from tests.xlsforms import xlsform  # noqa: E402
 
 FILENAME = "ho_nhan_khau.xlsx"
 TITLE = "Nhân khẩu và ruộng đất"
-COLUMNS: list[object] = ["type", "name", "label", "required", "constraint", "relevant", "calculation", "repeat_count",
-           "choice_filter"]
 SURVEY: list[list[object]] = [
-    COLUMNS,
+    ["type", "name", "label", "required", "constraint", "relevant", "calculation", "repeat_count", "choice_filter"],
     ["integer", "hh_size", "Nhà mình có mấy người?", "yes", ". >= 1 and . <= 10"],
     ["begin_repeat", "members", "Thành viên", "", "", "", "", "${hh_size}"],
     ["text", "m_name", "Họ tên thành viên", "yes"],

@@ -752,6 +752,9 @@ def report(args: argparse.Namespace, outcome: Outcome, log: Path) -> None:
     print(f"  answers stored: {phase.stored} in the answering phase -> {phase.stored / wall:.1f} answers/s")
     print(f"  messages handled: {phase.handled} -> {phase.handled / wall:.1f} messages/s "
           f"({stats['pushed']} sent by residents in all, {stats['bot_sends']} bot messages)")
+    if not kill.at:  # across a kill the restarted bot's start-up would count
+        print(f"  bot CPU in the phase: {phase.bot_cpu / max(phase.handled, 1) * 1000:.1f} ms per message; "
+              f"the fake server with the residents: {phase.fake_cpu / max(phase.handled, 1) * 1000:.1f} ms")
     print(f"  answer -> next question: p50 {percentile(answer_latencies, 50) * 1000:.0f} ms, "
           f"p99 {percentile(answer_latencies, 99) * 1000:.0f} ms over {len(answer_latencies)} answers"
           + (f"; not across the kill: p50 {percentile(clear_of_kill, 50) * 1000:.0f} ms, "
