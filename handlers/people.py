@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_
+from sqlalchemy import and_, bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -48,24 +48,29 @@ class Arrival:
     refused: Follower | None  # the chat's follower row when the platform refused the chat (handlers/following.py)
 
 
+# built once, with parameters: building it costs about as much CPU as running it (storage/inbox.py)
+_ARRIVAL = (
+    select(Person, Identity, Conversation, Follower)
+    .join(Identity)
+    .outerjoin(Conversation, and_(col(Conversation.platform) == col(Identity.platform),
+                                  col(Conversation.user_id) == col(Identity.user_id),
+                                  col(Conversation.chat_id) == bindparam("chat_id")))
+    .outerjoin(Follower, and_(col(Follower.platform) == col(Identity.platform),
+                              col(Follower.chat_id) == bindparam("chat_id"), col(Follower.stopped_at).is_not(None)))
+    .where(col(Identity.platform) == bindparam("platform"), col(Identity.user_id) == bindparam("user_id"))
+)
+
+
 async def arrival(session: AsyncSession, incoming: Incoming) -> Arrival:
     """The sender (created on first contact, as `person_for`), their conversation in the chat and the
     chat's refused follower row."""
-    platform, user_id, chat_id = incoming.platform, incoming.user_id, incoming.chat_id
-    query = (
-        select(Person, Identity, Conversation, Follower)
-        .join(Identity)
-        .outerjoin(Conversation, and_(col(Conversation.platform) == platform, col(Conversation.chat_id) == chat_id,
-                                      col(Conversation.user_id) == user_id))
-        .outerjoin(Follower, and_(col(Follower.platform) == platform, col(Follower.chat_id) == chat_id,
-                                  col(Follower.stopped_at).is_not(None)))
-        .where(Identity.platform == platform, Identity.user_id == user_id)
-    )
-    row = (await session.exec(query)).first()
+    platform, user_id = incoming.platform, incoming.user_id
+    params = {"platform": platform, "user_id": user_id, "chat_id": incoming.chat_id}
+    row = (await session.exec(_ARRIVAL, params=params)).first()
     private = incoming.chat_kind is ChatKind.PRIVATE  # from now on the bot may write to them there
     if row is None:  # first contact: two statements more, once
         await person_for(session, platform, user_id, incoming.user_name, private=private)
-        row = (await session.exec(query)).one()
+        row = (await session.exec(_ARRIVAL, params=params)).one()
     person, identity, conversation, refused = row
     _noted(person, identity, incoming.user_name, private)
     return Arrival(person, conversation, refused)
