@@ -22,11 +22,12 @@ its place in its instance, no instance too many. Exits 1 when an answer is lost 
 The bot paces 1 message/s to each private chat, so one resident makes at most ~1 turn/s: 300 residents
 allow ~300 turns/s, and what limits is then the bot process's CPU (one core: 1 / CPU seconds per turn).
 
-Measured (2 shared cores, load 1.2-3 from other work, commit 02291e5): 80-83 turns/s steady, bot CPU
-10.7-10.9 ms per turn (~86 % of one core), p50 2.5 s / p99 4.4-5.5 s (residents queue behind the busy
-bot), 164 MB peak RSS, 0 of 21,600 answers lost. The shipped flat form costs the same per message
-(bench/surveys.py --residents 300 --kill-at 0 --think 1: 11.4 ms, 79 messages/s): the per-turn work
-(dispatch, ~20 statements, sending) sets the rate, not the repeats.
+Measured (2 shared cores, load 1.2-5.8 from other work): at commit c5ed64b 105.7 turns/s steady, bot
+CPU 7.7 ms per turn, p50 1.6 s / p99 4.3 s (residents queue behind the busy bot), 165 MB peak RSS, 0 of
+21,600 answers lost; before the statements were built once (02291e5) 80-83 turns/s at 10.7-10.9 ms.
+The shipped flat form cost the same per message then (bench/surveys.py --residents 300 --kill-at 0
+--think 1: 11.4 ms, 79 messages/s): the per-turn work (dispatch, statements, sending) sets the rate,
+not the repeats.
 """
 
 from __future__ import annotations
