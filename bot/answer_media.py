@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
@@ -29,6 +28,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers.chat import Attachment, Channel, Fetched, Outcome
 from handlers.media import mime_of
 from handlers.surveys.answer_files import failed_notice, file_answer, limit_of, unanswer
+from handlers.surveys.answers import copied
 from handlers.surveys.catalog import Catalog
 from storage import media
 from storage.autocommit import autocommit
@@ -162,7 +162,7 @@ class AnswerMedia:
             response, current = await _locked(session, row)
             if current is None or current.status != AnswerFileStatus.PENDING:  # erased, or done elsewhere
                 return
-            answers = copy.deepcopy(response.answers) if response else {}  # a new object: the JSON is written
+            answers = copied(response.answers) if response else {}  # a new object: the JSON is written
             answer = file_answer(answers, current.question, current.at, current.ref)
             if response is None or answer is None:  # the resident changed the answer meanwhile: nothing to keep
                 await session.delete(current)
@@ -198,7 +198,7 @@ class AnswerMedia:
             response, current = await _locked(session, row)
             if current is None or current.status == AnswerFileStatus.STORED:  # erased, or done elsewhere
                 return
-            answers = copy.deepcopy(response.answers) if response else {}
+            answers = copied(response.answers) if response else {}
             held = response is not None and unanswer(answers, current.question, current.at, current.ref)
             if current.status == AnswerFileStatus.PENDING and not held:
                 await session.delete(current)  # the resident changed the answer meanwhile: nothing to ask

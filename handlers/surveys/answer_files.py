@@ -134,9 +134,8 @@ def failed_notice(survey: Survey | None, question: str, at: Sequence[int], answe
     if survey is None or found is None:  # the form changed since: its name is all there is
         return render("survey_file_failed", kind=kind, question=question, title="")
     slot = engine.Slot(found, tuple(at))
-    instances = [(repeat.label_in("") or repeat.name, number, count)
-                 for repeat, number, count in engine.instance_of(survey, slot, answers, today)]
-    asked = render("survey_slot_label", label=engine.label_of(survey, slot, answers, today), instances=instances)
+    asked = render("survey_slot_label", label=engine.label_of(survey, slot, answers, today),
+                   instances=engine.instance_labels(survey, slot, answers, today))
     return render("survey_file_failed", kind=kind, question=asked, title=survey.title)
 
 

@@ -423,14 +423,6 @@ def _position(survey: Survey, question: Question) -> tuple[int, int]:
     return asked.index(question) + 1, len(asked)
 
 
-def _instances(
-    survey: Survey, slot: engine.Slot, answers: engine.Answers, today: str, language: str
-) -> list[tuple[str, int, int | None]]:
-    """("Thành viên", 2, 3) for each repeat the slot is inside, outermost first; count None when open."""
-    return [(repeat.label_in(language) or repeat.name, number, count)
-            for repeat, number, count in engine.instance_of(survey, slot, answers, today)]
-
-
 def _group_of(items: tuple[Item, ...], question: Question) -> Group | None:
     """The innermost group with a label that holds `question`."""
     for item in items:
@@ -492,7 +484,7 @@ async def _ask(
         **_limit_values(survey, question, _scope_view(answers, question, slot.at)),
         buttons=buttons,
         notes=engine.notes_before(survey, slot, answers, today, language),
-        instances=_instances(survey, slot, answers, today, language),
+        instances=engine.instance_labels(survey, slot, answers, today, language),
         group=group,
         number=number,
         total=total,
@@ -730,7 +722,7 @@ async def _ask_more(
     turn.say("survey_more", buttons=choices.buttons, choices=choices.lines,
              repeat=slot.repeat.label_in(language) or slot.repeat.name,
              count=_instances_given(survey, response.answers, slot.repeat, slot.at),
-             instances=_instances(survey, slot, response.answers, _today(turn), language)[:-1])  # the enclosing ones
+             instances=engine.instance_labels(survey, slot, response.answers, _today(turn), language)[:-1])  # the enclosing ones
 
 
 def _instances_given(survey: Survey, answers: engine.Answers, repeat: Repeat, at: engine.At) -> int:
@@ -777,7 +769,7 @@ def summary_lines(survey: Survey, response: SurveyResponse, today: str, language
     for number, slot in engine.answered_slots(survey, answers, today):  # questions only, never "another one?"
         assert slot.question is not None
         asked = render("survey_slot_label", label=engine.label_of(survey, slot, answers, today, language),
-                       instances=_instances(survey, slot, answers, today, language))
+                       instances=engine.instance_labels(survey, slot, answers, today, language))
         value = _shown(slot.question, engine.value_at(answers, slot.question, slot.at), language)
         lines.append((number, asked, value or label("skipped")))
     return lines

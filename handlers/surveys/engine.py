@@ -205,6 +205,14 @@ def instance_of(survey: Survey, slot: Slot, answers: Answers, today: str = "") -
     return found
 
 
+def instance_labels(
+    survey: Survey, slot: Slot, answers: Answers, today: str, language: str = ""
+) -> list[tuple[str, int, int | None]]:
+    """instance_of as the resident reads it: ("Thành viên", 2, 3), the repeat's label in `language`."""
+    return [(repeat.label_in(language) or repeat.name, number, count)
+            for repeat, number, count in instance_of(survey, slot, answers, today)]
+
+
 # --- what the resident reads ----------------------------------------------------------------------------
 
 _FIELD = re.compile(r"\$\{([^}]*)\}")
