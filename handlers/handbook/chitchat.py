@@ -5,7 +5,8 @@ table of messages/search_words.toml.
 No list names every way of chatting ("bot ơi hôm qua mưa to ghê", "chào bot, tui là Tư"), so a short
 message that says something small-talk-like may also carry words that are no topic of the handbook
 (index.HandbookIndex.topic_words): with no topic there is nothing to search for or hand off. One topic
-word ("wifi", "dùng", "khóa") makes it a question again."""
+word ("wifi", "dùng", "khóa") or a question word outside a small-talk phrase ("bot làm được gì") makes it
+a question again."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class _Talk:
     phrases: frozenset[str]
     longest: int
     fillers: frozenset[str]
+    asking: frozenset[str]  # question words: let through only inside a phrase ("ten gi")
     laughter: re.Pattern[str]
     emoticons: re.Pattern[str]  # ":))", "^^", "<3", as typed, each standing alone
     repair: Repairer  # the handbook's typo repair, against the words of this table ("oiw", "nhìu")
@@ -44,6 +46,7 @@ def _talk() -> _Talk:
         phrases=phrases,
         longest=max(p.count(" ") + 1 for p in phrases),
         fillers=fillers,
+        asking=frozenset(plain(w) for w in raw["asking"]),
         laughter=re.compile("|".join(f"(?:{pattern})" for pattern in raw["laughter"])),
         emoticons=re.compile("|".join(rf"(?<!\S)(?:{pattern})(?!\S)" for pattern in raw["emoticons"])),
         repair=Repairer(dict.fromkeys(vocabulary, 1)),
@@ -67,7 +70,7 @@ def is_small_talk(text: str, handbook_word: Callable[[str], bool] = lambda _: Fa
         # words let through only as typed: a small-talk word guessed by typo repair ("hnay" read as
         # "hay") says nothing
         named = topics(typed)
-        reading = _reading(typed, talk, lambda w: w not in named)
+        reading = _reading(typed, talk, lambda w: w not in named and w not in talk.asking)
     return reading is not None and (reading or said)
 
 

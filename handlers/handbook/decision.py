@@ -21,7 +21,7 @@ from handlers.handbook.index import Lookup
 MODEL_FILE = Path(__file__).with_name("decision.json")
 FEATURES = ("score", "margin", "ratio", "whole", "phrase", "words", "lead", "agree", "coverage", "core", "overlap",
             "unknown", "elsewhere", "topic", "weighted", "weighted_lead", "pairs", "core_lead", "novel_pairs",
-            "unknown_typed")
+            "unknown_typed", "rival")
 
 
 class Kind(StrEnum):
@@ -54,6 +54,7 @@ def signals(lookup: Lookup) -> np.ndarray:
         top.core_lead,
         lookup.novel_pairs,
         lookup.unknown_typed,
+        top.rival,
     ])
 
 

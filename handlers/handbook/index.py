@@ -117,6 +117,10 @@ class Hit:
     weighted_lead: float = 0.0  # how far that is ahead of the best other article's
     pairs: float = 0.0  # share of the question's neighbouring topic-word pairs ("mat khau") found in the article
     core_lead: float = 0.0  # its core coverage less the best other article's
+    # the question's topic words (IDF-weighted share) that another hit's core fields use and this one's
+    # do not, at most over the other hits: a question naming two neighbours' subjects ("đóng tiền điện
+    # bằng Mobile Money") is theirs to share, so an offer of both beats answering one
+    rival: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -212,10 +216,18 @@ class HandbookIndex:
         """The words of a question (as typed, plain) that may name something the handbook is about: a word
         of an article's title, synonyms, sample questions, problems or tags ("khoa", "wifi"), a word of a
         service next to ours the [elsewhere] list names ("luong huu"), or a word typo repair would change
-        ("wifj": it may be a topic mistyped)."""
+        ("wifj": it may be a topic mistyped); never a stopword, which every article's phrases use ("nay",
+        "qua", "di") and which names nothing."""
         said = f" {' '.join(tokens)} "
         named = {w for p in words().elsewhere if f" {p} " in said for w in p.split()}
-        return frozenset(w for w in tokens if w in self._core_using or w in named or self.repair.word(w) != w)
+        return frozenset(w for w in tokens if w in named or (w not in stopwords() and (
+            w in self._core_using or self.repair.word(w) != w)))
+
+    def _rival(self, topic: list[str], own: int, other: int) -> float:
+        """The IDF-weighted share of the topic words article `other`'s core fields use and `own`'s do not."""
+        total = sum(self._idf.get(w, self._rarest) for w in topic)
+        missed = sum(self._idf.get(w, self._rarest) for w in topic if w in self._core[other] and w not in self._core[own])
+        return missed / total if total else 0.0
 
     def _core_coverage(self, topic: list[str]) -> np.ndarray:
         """For each article, the share of the question's topic words its core fields use (Hit.core)."""
@@ -264,10 +276,9 @@ class HandbookIndex:
         best_weighted, next_weighted = np.sort(weighted)[-1], np.sort(weighted)[-2] if len(weighted) > 1 else 0.0
         core = self._core_coverage(topic)
         best_core, next_core = np.sort(core)[-1], np.sort(core)[-2] if len(core) > 1 else 0.0
+        shown = [int(i) for i in top if scores[i] > 0]
         hits = []
-        for i in top:
-            if scores[i] <= 0:
-                continue
+        for i in shown:
             own = views[:, i]
             hits.append(Hit(
                 self.articles[i],
@@ -284,6 +295,7 @@ class HandbookIndex:
                 weighted_lead=float(weighted[i] - (next_weighted if weighted[i] >= best_weighted else best_weighted)),
                 pairs=sum(1 for p in pairs if f" {p} " in self._topic_text[i]) / len(pairs) if pairs else 1.0,
                 core_lead=float(core[i] - (next_core if core[i] >= best_core else best_core)),
+                rival=max((self._rival(topic, i, j) for j in shown if j != i), default=0.0),
             ))
         return Lookup(query, topic, unknown, hits, novel_pairs, unknown_typed)
 
