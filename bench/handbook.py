@@ -33,7 +33,7 @@ import random
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 
@@ -87,9 +87,9 @@ def figures(rows: list[dict[str, str]], searched: list[Searched], decided: list[
 def report(title: str, rows: list[dict[str, str]], searched: list[Searched], decided: list[Kind]) -> None:
     print(f"\n{title}")
     print(f"  {'':22} {'n':>4} {'top-1':>6} {'top-3':>6} {'direct':>7} {'offer':>6} {'handoff':>8} {'chat':>6}")
-    groups = [("all", lambda _: True)]
-    groups += [(f"style {s}", lambda r, s=s: r["style"] == s) for s in STYLES]
-    groups += [(f"kind {k}", lambda r, k=k: r["kind"] == k) for k in sorted({r["kind"] for r in rows})]
+    groups: list[tuple[str, Callable[[dict[str, str]], bool]]] = [("all", lambda _: True)]
+    groups += [(f"style {s}", _member("style", s)) for s in STYLES]
+    groups += [(f"kind {k}", _member("kind", k)) for k in sorted({r["kind"] for r in rows})]
     for name, member in groups:
         picked = [(s, k) for r, s, k in zip(rows, searched, decided, strict=True) if member(r)]
         answerable = [(s, k) for s, k in picked if s.known]
@@ -116,6 +116,10 @@ def report(title: str, rows: list[dict[str, str]], searched: list[Searched], dec
                     if k is Kind.ANSWER and not s.right)
     print("  wrong direct answers (expected -> answered): " + (", ".join(f"{p} ×{n}" for p, n in sorted(
         wrong.items(), key=lambda item: (-item[1], item[0]))) or "none"))
+
+
+def _member(column: str, value: str) -> Callable[[dict[str, str]], bool]:
+    return lambda row: row[column] == value
 
 
 def curve(rows: list[dict[str, str]], searched: list[Searched]) -> None:
@@ -152,8 +156,8 @@ def failures(rows: list[dict[str, str]], searched: list[Searched], decided: list
     for group in sorted({w[0] for w in wrong}):
         picked = sorted(w for w in wrong if w[0] == group)
         print(f"  {group} ({len(picked)}):")
-        for _, style, kind, expected, top, question, query in picked:
-            print(f"    {style:9} {kind:7} {expected} -> {top}: {question} || {query}")
+        for _, style, verdict, expected, top, question, query in picked:
+            print(f"    {style:9} {verdict:7} {expected} -> {top}: {question} || {query}")
 
 
 def _lines(answered: list[dict]) -> list[str]:

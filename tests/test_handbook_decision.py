@@ -102,3 +102,29 @@ def test_a_short_hello_with_a_word_the_handbook_never_uses_is_small_talk_but_a_h
     for asked in ("Bot này dùng thế nào", "bot làm được gì", "khoa roi", "chào bot, wifi hỏng rồi", "alo lương hưu",
                   "chào bot, wifj hỏng rồi", "gia phan ure hnay"):
         assert handbook.decide(asked).kind is not Kind.CHAT, asked
+
+
+def test_chatter_with_everyday_words_and_personal_questions_to_the_bot_is_small_talk_but_asking_what_it_does_is_not() -> None:
+    handbook = Handbook(load())
+    # stopwords and times of day ("hôm nay", "mai", "quá") name no topic, though the articles' phrases use
+    # them; "ủa" is surprise; a question to the bot about itself is chatter
+    for said in ("hôm qua trời mưa to quá", "tạm biệt nhé, mai nói chuyện tiếp", "ủa bot là người hay máy vậy",
+                 "bot có người yêu chưa", "bot ơi tên gì", "c.ơn bot nhìu"):
+        assert handbook.decide(said).kind is Kind.CHAT, said
+    # a question word outside a small-talk phrase makes it a question, and a time word does not hide a topic
+    for asked in ("bot nay lm dc nhung j", "bot ở đâu", "hôm nay tiền điện đóng ở đâu", "mai đi khám đặt lịch sao"):
+        assert handbook.decide(asked).kind is not Kind.CHAT, asked
+
+
+async def test_a_personal_question_to_the_bot_gets_the_hello_and_creates_no_hand_off(harness: Harness) -> None:
+    [hello] = await harness.send(RESIDENT, "ủa bot là người hay máy vậy")
+    assert "Làng số bot" in (hello.text or "")
+    assert harness.fake.messages_to(TECH) == []
+
+
+def test_a_service_an_article_names_but_does_not_cover_gets_no_direct_answer() -> None:
+    handbook = Handbook(load())
+    # the origin-tracing and birth articles mention OCOP and permanent residence, so only their not_covered
+    # keeps a question about scoring OCOP products or registering residence from a direct answer
+    for question in ("Sản phẩm muốn được công nhận OCOP thì chấm điểm thế nào", "Đăng ký thường trú cho con dâu"):
+        assert handbook.decide(question).kind is not Kind.ANSWER, question

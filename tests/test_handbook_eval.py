@@ -11,11 +11,11 @@ from handlers.handbook.articles import load
 from handlers.handbook.search import Handbook
 from tests.eval import KINDS, STYLES, read
 
-# out of sample at the time of writing (operating points chosen on out-of-fold probabilities): top-1 96.7 %,
-# direct 83.7 %, precision 98.6 %, answerable handed off 3.7 %, outside handed off 90.9 % and answered 1.6 %,
-# small talk replied 100 %, other questions taken for small talk 0 %; on the held-out part (bench/handbook.py
-# "held out") direct 83.7 %, precision 97.9 %
-AT_LEAST = {"top1": 0.95, "direct": 0.82, "precision": 0.98, "outside_handed_off": 0.89, "chat_replied": 0.97}
+# out of sample at the time of writing (1,218 questions, the first blind set folded in; operating points chosen
+# on out-of-fold probabilities): top-1 96.6 %, direct 84.1 %, precision 98.5 %, answerable handed off 4.0 %,
+# outside handed off 91.6 % and answered 1.5 %, small talk replied 100 %, other questions taken for small talk
+# 0 %; on the held-out part (bench/handbook.py "held out") direct 87.3 %, precision 98.1 %
+AT_LEAST = {"top1": 0.95, "direct": 0.82, "precision": 0.98, "outside_handed_off": 0.89, "chat_replied": 0.99}
 AT_MOST = {"answerable_handed_off": 0.05, "outside_answered": 0.02, "chat_wrongly": 0.01}
 
 
