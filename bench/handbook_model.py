@@ -127,7 +127,7 @@ def mix_cross_validated(index: HandbookIndex, rows: list[dict[str, str]], folds:
     right = np.stack([(np.einsum("qvn,v->qn", views, np.array(m)).argmax(axis=1) == expected) for m in MIX_GRID])
     fold = np.array(folds_of([r["expected"] for r in known], folds, seed))
     out = np.zeros(len(known), bool)
-    chosen = []
+    chosen: list[tuple[float, ...]] = []
     for k in range(folds):
         best = int(np.argmax(right[:, fold != k].mean(axis=1)))  # the first of equals: grid order
         out[fold == k] = right[best, fold == k]

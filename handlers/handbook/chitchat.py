@@ -4,9 +4,11 @@ table of messages/search_words.toml.
 
 No list names every way of chatting ("bot ơi hôm qua mưa to ghê", "chào bot, tui là Tư"), so a short
 message that says something small-talk-like may also carry words that are no topic of the handbook
-(index.HandbookIndex.topic_words): with no topic there is nothing to search for or hand off. One topic
-word ("wifi", "dùng", "khóa") or a question word outside a small-talk phrase ("bot làm được gì") makes it
-a question again."""
+(index.HandbookIndex.topic_words): with no topic there is nothing to search for or hand off. A word the
+small-talk phrases use is no topic there either: once accents are gone it is often an article's syllable
+too ("lạnh", "trai"), and the small-talk phrase around it says which it is. One other topic word ("wifi",
+"dùng", "khóa") or a question word outside a small-talk phrase ("bot làm được gì") makes it a question
+again."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from handlers.handbook.normalize import WORDS_FILE, Repairer, expand, plain, sta
 
 # at most this many words for a message whose words off the small-talk list are let through as no topic:
 # a longer message is telling something, and is better searched
-SHORT = 6
+SHORT = 8
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class _Talk:
     longest: int
     fillers: frozenset[str]
     asking: frozenset[str]  # question words: let through only inside a phrase ("ten gi")
+    vocabulary: frozenset[str]  # every word of the phrases: never a topic in a message that chats
     laughter: re.Pattern[str]
     emoticons: re.Pattern[str]  # ":))", "^^", "<3", as typed, each standing alone
     repair: Repairer  # the handbook's typo repair, against the words of this table ("oiw", "nhìu")
@@ -47,6 +50,7 @@ def _talk() -> _Talk:
         longest=max(p.count(" ") + 1 for p in phrases),
         fillers=fillers,
         asking=frozenset(plain(w) for w in raw["asking"]),
+        vocabulary=frozenset(w for p in phrases for w in p.split()),
         laughter=re.compile("|".join(f"(?:{pattern})" for pattern in raw["laughter"])),
         emoticons=re.compile("|".join(rf"(?<!\S)(?:{pattern})(?!\S)" for pattern in raw["emoticons"])),
         repair=Repairer(dict.fromkeys(vocabulary, 1)),
@@ -69,7 +73,7 @@ def is_small_talk(text: str, handbook_word: Callable[[str], bool] = lambda _: Fa
     if reading is None and len(typed) <= SHORT:
         # words let through only as typed: a small-talk word guessed by typo repair ("hnay" read as
         # "hay") says nothing
-        named = topics(typed)
+        named = topics(typed) - talk.vocabulary
         reading = _reading(typed, talk, lambda w: w not in named and w not in talk.asking)
     return reading is not None and (reading or said)
 
