@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -108,6 +108,7 @@ class DeliveryWorker:
         self._uploading = asyncio.Lock()  # the first send of a file uploads it; the others wait for its id
         self._tasks: set[asyncio.Task[None]] = set()
         self._held: set[int] = set()  # the deliveries this process has claimed and not yet recorded
+        self._queued: deque[outbox.Claimed] = deque()  # claimed, waiting for a free slot, in due order
         self._recorder = Recorder(engine)
         self._stopping = False
 
@@ -128,30 +129,32 @@ class DeliveryWorker:
         recorder = asyncio.create_task(self._recorder.run())
         renewer = None if self._sole_process else asyncio.create_task(self._renew_leases())
         reclaimed_at = 0.0
+        quiet_until = 0.0  # everything due was claimed: no claim needed before this, unless woken
         limit = self._settings.max_in_flight
-        # claim in batches: a query per finished send would cost more than the send at high rates
-        refill_at = max(1, limit // 2)
         try:
             while not self._stopping:
-                self._wake.clear()
+                if self._wake.is_set():
+                    self._wake.clear()
+                    quiet_until = 0.0
                 try:
                     now = asyncio.get_running_loop().time()
                     if not self._sole_process and now - reclaimed_at > self._settings.lease_seconds / 2:
-                        reclaimed_at = now
+                        reclaimed_at, quiet_until = now, 0.0  # rows of a dead process may be due again
                         async with self._sessions() as session:
                             await outbox.reclaim_expired(session, self._clock())
-                    free = limit - len(self._tasks)
-                    looked = free >= refill_at or not self._tasks
-                    claimed = await self._claim(free) if looked else 0
-                    if claimed and claimed == free:
-                        await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
-                        continue
-                    # nothing due now: sleep until something is; else until a send finishes (no query
-                    # per finished send, which at hundreds a second cost more than the sends)
-                    await self._idle(await self._until_next_due() if looked and not claimed else None)
+                    # claimed ahead, a batch at a time: a slot freed by a send waits for no query, and
+                    # there is no query per finished send (at hundreds a second they cost more than sends)
+                    looked = len(self._queued) <= limit // 2 and now >= quiet_until
+                    claimed = await self._claim(limit) if looked else 0
+                    self._start_queued()
+                    if looked and claimed < limit:
+                        quiet_until = now + await self._until_next_due()
+                    # until a send finishes, something is queued, or the next row falls due
+                    await self._idle(quiet_until - now if quiet_until > now else None)
                 except Exception:  # the database went away for a moment: the outbox waits for it
                     log.exception("%s delivery: claiming failed; trying again shortly", self._channel.platform)
                     await asyncio.sleep(2.0)
+            await self._release_queued()
             # a stop lets the sends in flight finish and their outcomes reach the disk, so nothing is
             # cancelled half-way through a database call
             if self._tasks:
@@ -175,10 +178,34 @@ class DeliveryWorker:
             if row.delivery_id in self._held:  # its lease lapsed (the database was away) while still ours
                 continue
             self._held.add(row.delivery_id)
-            task = asyncio.create_task(self._deliver(row))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._queued.append(row)
         return len(claimed)
+
+    def _start_queued(self) -> None:
+        """Claimed rows start while fewer than max_in_flight are between their send and their record:
+        only those can be sent twice after a crash (a claimed row not yet sent is claimed again)."""
+        while self._queued and len(self._tasks) < self._settings.max_in_flight and not self._stopping:
+            task = asyncio.create_task(self._deliver(self._queued.popleft()))
+            self._tasks.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._start_queued()
+
+    async def _release_queued(self) -> None:
+        """At a stop, the rows claimed and not yet started are due again at once, for the next process."""
+        waiting = sorted(row.delivery_id for row in self._queued)
+        self._queued.clear()
+        if not waiting:
+            return
+        try:
+            async with self._engine.begin() as connection:
+                await outbox.release(connection, waiting)
+        except Exception as exc:  # the database is away: their leases run out instead
+            log.warning("%s delivery: releasing %d claims failed (%s)", self._channel.platform, len(waiting),
+                        type(exc).__name__)
+        self._held.difference_update(waiting)
 
     async def _renew_leases(self) -> None:
         """Every third of a lease, the leases of every delivery still held are renewed: a send waiting

@@ -85,6 +85,15 @@ async def renew(connection: AsyncConnection, delivery_ids: list[int], until: dat
     )
 
 
+async def release(connection: AsyncConnection, delivery_ids: list[int]) -> None:
+    """Claims this process will not send after all (it is stopping): due again now, not at the lease's end."""
+    await connection.execute(
+        update(Delivery)
+        .where(col(Delivery.id).in_(delivery_ids), col(Delivery.status) == DeliveryStatus.SENDING)
+        .values(status=DeliveryStatus.PENDING, lease_until=None)
+    )
+
+
 async def reclaim_expired(session: AsyncSession, now: datetime) -> int:
     """Deliveries whose process died while sending them (its lease ran out) are due again."""
     result = await session.exec(

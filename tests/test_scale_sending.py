@@ -217,6 +217,26 @@ async def test_a_broadcast_reaches_every_group_once_when_one_of_three_processes_
     assert sum(counts.values()) - 300 <= 8, f"duplicates beyond the killed process's in-flight sends: {counts}"
 
 
+async def test_a_process_stopped_mid_broadcast_hands_back_at_once_what_it_had_not_sent(
+    tmp_path: Path, postgres_url: str, fake: FakeTelegram
+) -> None:
+    """A stop (a deploy, a scale-down) lets the sends in flight finish and gives back the rows it had
+    claimed ahead: the other process sends them now, not once their 60 s lease has run out."""
+    _, head = await _village(postgres_url, fake, 300)
+    bots = Bots(tmp_path, postgres_url, fake, max_in_flight=8, per_second=25)
+    try:
+        await bots.start(2)
+        await bots.ready()
+        await _queue(postgres_url, head, "Lịch họp thôn", 300)
+        await fake.wait_for(lambda: len(_per_chat(fake, "Lịch họp thôn")) >= 60, timeout=30)
+        bots.processes[0].send_signal(signal.SIGTERM)
+        await fake.wait_for(lambda: len(_per_chat(fake, "Lịch họp thôn")) == 300, timeout=30)
+        assert await asyncio.wait_for(bots.processes[0].wait(), 10) == 0, bots.logs()
+    finally:
+        await bots.stop()
+    assert _per_chat(fake, "Lịch họp thôn") == Counter({-n: 1 for n in range(1, 301)}), bots.logs()
+
+
 async def test_a_recurring_notice_due_while_two_processes_run_reaches_each_group_once(
     tmp_path: Path, postgres_url: str, fake: FakeTelegram
 ) -> None:
