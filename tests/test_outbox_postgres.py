@@ -7,6 +7,7 @@ import asyncio
 from datetime import timedelta
 
 from sqlalchemy import insert
+from sqlmodel import col, select
 
 from handlers import admin
 from storage import outbox
@@ -60,3 +61,43 @@ async def test_two_workers_never_claim_the_same_delivery(postgres_url: str) -> N
             assert len(await outbox.claim_due(connection, "telegram", later, 500, timedelta(seconds=60))) == 400
     finally:
         await engine.dispose()
+
+
+async def test_outcomes_recorded_in_one_statement_land_on_their_own_rows(postgres_url: str) -> None:
+    """record_many writes a batch over arrays on PostgreSQL: each row gets its own values, NULLs too."""
+    await asyncio.to_thread(upgrade, postgres_url)
+    engine = create_engine(postgres_url)
+    try:
+        async with session_factory(engine)() as session:
+            village = await admin.add_place(session, "commune", "XR", "Xã", None)
+            person = Person(display_name="A")
+            session.add(person)
+            await session.flush()
+            notice = Announcement(author_id=person.id, text="x", status=AnnouncementStatus.QUEUED)
+            session.add(notice)
+            groups = [ChatGroup(platform="telegram", chat_id=str(-n), place_id=village.id) for n in range(1, 4)]
+            session.add_all(groups)
+            await session.flush()
+            rows = [Delivery(announcement_id=notice.id, group_id=g.id) for g in groups]
+            session.add_all(rows)
+            await session.commit()
+            ids = [row.id for row in rows]
+        sent_at, later = utcnow(), utcnow() + timedelta(minutes=5)
+        async with engine.begin() as connection:
+            await outbox.record_many(connection, [
+                {"delivery_id": ids[0], "status": "sent", "parts_sent": 1, "message_id": "41", "sent_at": sent_at,
+                 "lease_until": None},
+                {"delivery_id": ids[2], "status": "sent", "parts_sent": 2, "message_id": None, "sent_at": sent_at,
+                 "lease_until": None},
+            ])
+            await outbox.record_many(connection, [
+                {"delivery_id": ids[1], "status": "pending", "attempts": 3, "not_before": later, "last_error": "500",
+                 "lease_until": None},
+            ])
+        async with session_factory(engine)() as session:
+            got = {d.id: d for d in (await session.exec(select(Delivery).where(col(Delivery.id).in_(ids)))).all()}
+    finally:
+        await engine.dispose()
+    assert [(got[i].status, got[i].parts_sent, got[i].message_id, got[i].attempts) for i in ids] == [
+        ("sent", 1, "41", 0), ("pending", 0, None, 3), ("sent", 2, None, 0)]
+    assert (got[ids[0]].sent_at, got[ids[1]].not_before, got[ids[1]].last_error) == (sent_at, later, "500")
