@@ -64,8 +64,9 @@ class Recorder:
             self._wake.clear()
             batch, self._waiting = self._waiting, []
             try:
-                # a bare connection: at hundreds of batches a second an ORM session is the slow part
-                async with self._engine.begin() as connection:
+                # a bare connection: at hundreds of batches a second an ORM session is the slow part; each
+                # row's change is whole in one statement, so they need no transaction around them
+                async with autocommit(self._engine) as connection:
                     by_columns: dict[frozenset[str], list[dict[str, object]]] = {}
                     for change, _ in batch:
                         by_columns.setdefault(frozenset(change), []).append(change)
