@@ -14,10 +14,12 @@ Two phases per process count, each on a fresh database:
 - deliveries: one notice to G groups through the outbox, no platform limit. Deliveries per second,
   lost (groups never reached), duplicates (groups reached twice).
 Prints each count's figures and its ratio to one process, the CPU milliseconds per survey message and
-per delivery (utime + stime over the phase) of the bot processes together, of PostgreSQL and of the fake
-platform: on a machine of two cores the three share them, so the ratio can reach 2 only when the bots'
-part is most of it. Then outbox deliveries/s with one process divided by a bare python-telegram-bot
-send loop on the same fake server.
+per delivery (utime + stime over the phase) of the bot processes together, of PostgreSQL, of the fake
+platform and of the whole machine (with the kernel's network work): on a machine of two cores they
+share them, so the ratio can reach 2 only when the bots' part is most of it. For 2 and 3 processes it
+prints the most those costs allow (each bot on one core at most, the machine's work within its cores)
+and that ceiling's ratio to one process's measured rate. Then outbox deliveries/s with one process
+divided by a bare python-telegram-bot send loop on the same fake server.
 """
 
 from __future__ import annotations
@@ -324,25 +326,40 @@ def postgres_seconds() -> dict[int, float]:
 
 @dataclass
 class Cpu:
-    """CPU seconds of the bots, PostgreSQL and the fake platform, so that a phase's share of each shows."""
+    """CPU seconds of the bots, PostgreSQL, the fake platform and the whole machine (the kernel's network
+    work, this script and anything else running is in the last only), so that a phase's share of each shows."""
 
     bots: float
     postgres: dict[int, float]  # by pid: a backend that ends during a phase takes its CPU with it
     platform: float
+    machine: float
 
     @classmethod
     def now(cls, bots: Bots, fake: FakeServer) -> Cpu:
-        return cls(bots.cpu_seconds(), postgres_seconds(), cpu_seconds(fake.process.pid))
+        return cls(bots.cpu_seconds(), postgres_seconds(), cpu_seconds(fake.process.pid), machine_seconds())
 
     def per(self, start: Cpu, count: int) -> Cpu:
         """Milliseconds per item since `start`."""
         scale = 1000 / max(1, count)
         postgres = sum(seconds - start.postgres.get(pid, 0.0) for pid, seconds in self.postgres.items())
-        return Cpu((self.bots - start.bots) * scale, {0: postgres * scale}, (self.platform - start.platform) * scale)
+        return Cpu((self.bots - start.bots) * scale, {0: postgres * scale}, (self.platform - start.platform) * scale,
+                   (self.machine - start.machine) * scale)
+
+    def ceiling(self, processes: int) -> float:
+        """Items per second these costs allow: each bot process on a core of its own at most, and the
+        whole machine's work within its cores."""
+        return 1000 * min(processes / max(self.bots, 1e-9), (os.cpu_count() or 1) / max(self.machine, 1e-9))
 
     def __str__(self) -> str:
         postgres = sum(self.postgres.values())
-        return f"bots {self.bots:.2f}, PostgreSQL {postgres:.2f}, fake platform {self.platform:.2f}"
+        return (f"bots {self.bots:.2f}, PostgreSQL {postgres:.2f}, fake platform {self.platform:.2f}, "
+                f"whole machine {self.machine:.2f}")
+
+
+def machine_seconds() -> float:
+    """Busy CPU time of every core so far (/proc/stat: all but idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / TICKS
 
 
 @dataclass
@@ -467,6 +484,11 @@ async def main() -> None:
               f"{f.delivery_rate:.1f}/s [{args.groups} groups, lost {f.delivery_lost}, duplicates "
               f"{f.delivery_duplicates}]{ratio}", flush=True)
         print(f"  CPU ms per survey message: {f.survey_cpu_ms}; per delivery: {f.delivery_cpu_ms}", flush=True)
+        if base and count != 1 and f.survey_cpu_ms and f.delivery_cpu_ms:
+            surveys, deliveries = f.survey_cpu_ms.ceiling(count), f.delivery_cpu_ms.ceiling(count)
+            print(f"  these costs allow on {os.cpu_count()} cores at most {surveys:.0f} messages/s and "
+                  f"{deliveries:.0f} deliveries/s (÷1: {surveys / base.survey_rate:.2f}, "
+                  f"{deliveries / base.delivery_rate:.2f})", flush=True)
     if 1 in results:
         from bench.broadcast import bare_loop
 
