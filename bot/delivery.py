@@ -117,10 +117,6 @@ class DeliveryWorker:
         """New rows were queued: look now rather than at the next poll."""
         self._wake.set()
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._tasks)
-
     async def run(self) -> None:
         if self._sole_process:
             async with self._sessions() as session:
