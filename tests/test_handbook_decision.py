@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from handlers.handbook.articles import load
+from handlers.handbook.chitchat import asks
 from handlers.handbook.decision import shipped
 from handlers.handbook.search import Handbook, Kind
 from tests.harness import RESIDENT, TECH, Harness
@@ -144,3 +145,25 @@ async def test_chatter_about_the_weather_to_the_bot_gets_the_hello_and_creates_n
     [hello] = await harness.send(RESIDENT, "trời nay lạnh qá, bot có lạnh hok")
     assert "Làng số bot" in (hello.text or "")
     assert harness.fake.messages_to(TECH) == []
+
+
+def test_a_remark_the_handbook_cannot_answer_gets_the_small_talk_reply_but_a_question_a_request_or_a_trouble_goes_on() -> None:
+    handbook = Handbook(load())
+    # statements of everyday words, longer than the small-talk table's short messages: nothing to hand off
+    for said in ("hôm qua con gà mái nhà tui đẻ được ba quả trứng, mừng ghê",
+                 "ngoai ruong lua nam nay tot lam, chac duoc mua lon",
+                 "chiều nay thằng cháu về chơi, cả nhà ngồi ăn cơm vui lắm"):
+        assert handbook.decide(said).kind is Kind.CHAT, said
+    # a price asked, a trouble, a licence (a service next to ours), a question word: still the tech team's
+    for asked in ("giá lúa hôm nay", "trời mưa to, điện thoại bị vô nước", "thi bằng lái hạng A1",
+                  "chiều nay ra xã làm giấy tờ ở phòng nào"):
+        assert handbook.decide(asked).kind is not Kind.CHAT, asked
+
+
+
+def test_an_ask_word_is_read_with_its_diacritics_when_typed_with_them() -> None:
+    for asked in ("giá lúa hôm nay", "gia lua hom nay", "hỏi về bảo hiểm", "hoi ve bao hiem",
+                  "lệ phí trả qua ngân hàng đc hông ta", "muốn đổi số thì làm"):
+        assert asks(asked), asked
+    for said in ("già rồi mà vui ghê", "hơi mệt chút", "tui muốn ngủ"):
+        assert not asks(said), said

@@ -11,13 +11,13 @@ from handlers.handbook.articles import load
 from handlers.handbook.search import Handbook
 from tests.eval import KINDS, STYLES, read
 
-# out of sample at the time of writing (1,609 questions, both spent blind sets folded in; operating points chosen
-# on out-of-fold probabilities): top-1 96.8 %, direct 83.2 %, precision 98.2 %, answerable handed off 4.3 %,
-# outside handed off 91.8 % and answered 2.1 %, small talk replied 95.3 % (decided before the model, so the same
-# in and out of sample), other questions taken for small talk 0 %; on the held-out part (bench/handbook.py
-# "held out") direct 79.3 %, precision 99.0 %, outside answered 0 %
-AT_LEAST = {"top1": 0.95, "direct": 0.82, "precision": 0.98, "outside_handed_off": 0.89, "chat_replied": 0.94}
-AT_MOST = {"answerable_handed_off": 0.05, "outside_answered": 0.02, "chat_wrongly": 0.01}
+# out of sample at the time of writing (1,989 questions, the three spent blind sets folded in; operating points
+# chosen on out-of-fold probabilities): top-1 96.5 %, direct 82.0 %, precision 98.5 %, answerable handed off 4.2 %,
+# outside handed off 90.6 % and answered 1.9 %, small talk replied 96.4 % and other questions taken for small talk
+# 0.2 % (a remark that asks nothing is small talk: decided with the model's hand-off); on the held-out part
+# (bench/handbook.py "held out") direct 80.5 %, precision 99.2 %, outside answered 0 %, small talk 95.7 %
+AT_LEAST = {"top1": 0.95, "direct": 0.81, "precision": 0.98, "outside_handed_off": 0.89, "chat_replied": 0.95}
+AT_MOST = {"answerable_handed_off": 0.05, "outside_answered": 0.02, "chat_wrongly": 0.005}
 
 
 def test_the_evaluation_set_is_large_and_labelled_with_known_styles_kinds_and_articles() -> None:

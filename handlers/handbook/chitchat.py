@@ -8,7 +8,13 @@ message that says something small-talk-like may also carry words that are no top
 small-talk phrases use is no topic there either: once accents are gone it is often an article's syllable
 too ("lạnh", "trai"), and the small-talk phrase around it says which it is. One other topic word ("wifi",
 "dùng", "khóa") or a question word outside a small-talk phrase ("bot làm được gì") makes it a question
-again."""
+again.
+
+Longer chatter ("tui ở ngoài rẫy mới dìa, mệt muốn xỉu, ngồi nghỉ chút nói chuyện với bot") is caught
+after the search instead: what the handbook cannot answer goes to the tech team only if it asks
+something (`asks`: a question word, a request, a trouble; the [asks] table), or names a service next to
+ours or a distinctive handbook topic (index.HandbookIndex.names_topic). A remark gets the small-talk reply,
+which says how to ask."""
 
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
-from handlers.handbook.normalize import WORDS_FILE, Repairer, expand, plain, standard
+from handlers.handbook.normalize import WORDS_FILE, Repairer, expand, plain, standard, typed
 
 # at most this many words for a message whose words off the small-talk list are let through as no topic:
 # a longer message is telling something, and is better searched
@@ -35,12 +41,17 @@ class _Talk:
     vocabulary: frozenset[str]  # every word of the phrases: never a topic in a message that chats
     laughter: re.Pattern[str]
     emoticons: re.Pattern[str]  # ":))", "^^", "<3", as typed, each standing alone
+    spellings: frozenset[str]  # one-word abbreviations ("dc", "ko"), found in a word typed with "đ"
     repair: Repairer  # the handbook's typo repair, against the words of this table ("oiw", "nhìu")
+    asks: tuple[tuple[str, ...], ...]  # [asks]: phrases that ask, request or complain, with diacritics
+    asks_last: tuple[str, ...]  # question particles that ask only as the last word
+    wish: tuple[str, str]  # "muốn ... thì"
 
 
 @cache
 def _talk() -> _Talk:
-    raw = tomllib.loads(WORDS_FILE.read_text(encoding="utf-8"))["chitchat"]
+    table = tomllib.loads(WORDS_FILE.read_text(encoding="utf-8"))
+    raw, words = table["chitchat"], table["asks"]
     phrases = frozenset(plain(p) for p in raw["phrases"])
     fillers = frozenset(plain(w) for w in raw["fillers"])
     # every word once, in the file's order, so that a typo's repair never depends on set order
@@ -54,7 +65,45 @@ def _talk() -> _Talk:
         laughter=re.compile("|".join(f"(?:{pattern})" for pattern in raw["laughter"])),
         emoticons=re.compile("|".join(rf"(?<!\S)(?:{pattern})(?!\S)" for pattern in raw["emoticons"])),
         repair=Repairer(dict.fromkeys(vocabulary, 1)),
+        spellings=frozenset(w for w in table["abbreviations"] if " " not in w),
+        asks=tuple(tuple(typed(p).split()) for p in words["words"]),
+        asks_last=tuple(typed(w) for w in words["final"]),
+        wish=(typed(words["wish"][0]), typed(words["wish"][1])),
     )
+
+
+def vocabulary() -> frozenset[str]:
+    """Every word of the small-talk phrases (plain)."""
+    return _talk().vocabulary
+
+
+def asks(text: str) -> bool:
+    """Whether a message asks something (a "?", a question word, a request, a trouble word: [asks]).
+    A word typed with diacritics is compared with the table's as it is ("giá" asks, "già" does not),
+    one typed without them with the table's word without them, after abbreviations are spelled out."""
+    if "?" in text:
+        return True
+    talk = _talk()
+    said: list[tuple[str, bool]] = []  # each word, and whether it was typed without diacritics
+    for word in typed(standard(text)).split():
+        bare = plain(word)
+        if bare == word or bare in talk.spellings:  # "đc" is the abbreviation "dc"
+            said += [(w, True) for w in expand(bare.split())]
+        elif bare:
+            said.append((word, False))
+
+    def same(at: int, word: str) -> bool:
+        found, bare = said[at]
+        return found == plain(word) if bare else found == word
+
+    if said and any(same(len(said) - 1, w) for w in talk.asks_last):
+        return True
+    wish, then = talk.wish
+    wished = [i for i in range(len(said)) if same(i, wish)]
+    if wished and any(same(i, then) for i in range(wished[0] + 1, len(said))):
+        return True
+    return any(all(same(i + j, w) for j, w in enumerate(phrase))
+               for phrase in talk.asks for i in range(len(said) - len(phrase) + 1))
 
 
 def is_small_talk(text: str, handbook_word: Callable[[str], bool] = lambda _: False,

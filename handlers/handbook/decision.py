@@ -81,12 +81,16 @@ class Model:
         return _sigmoid(z @ self.right), _sigmoid(z @ self.known)
 
     def kind(self, lookup: Lookup) -> Kind:
-        if not lookup.hits:
-            return Kind.HANDOFF
-        right, known = (float(p[0]) for p in self.probabilities(signals(lookup)))
-        if right >= self.answer_from and answerable(lookup):
-            return Kind.ANSWER
-        return Kind.HANDOFF if known < self.handoff_below else Kind.OFFER
+        """Answer when sure; otherwise a question goes to a menu or the tech team, and a message that
+        asks nothing (Lookup.asks: "trời mưa to quá, ngoài đồng nước ngập hết rồi") is small talk —
+        a hand-off needs an ask."""
+        if lookup.hits:
+            right, known = (float(p[0]) for p in self.probabilities(signals(lookup)))
+            if right >= self.answer_from and answerable(lookup):
+                return Kind.ANSWER
+        if not lookup.asks:
+            return Kind.CHAT
+        return Kind.HANDOFF if not lookup.hits or known < self.handoff_below else Kind.OFFER
 
     def to_json(self) -> str:
         data = {"features": list(FEATURES), "note": self.note, "answer_from": self.answer_from,

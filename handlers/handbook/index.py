@@ -29,7 +29,8 @@ import numpy as np
 from scipy.sparse import csc_matrix, csr_matrix
 
 from handlers.handbook.articles import Article
-from handlers.handbook.normalize import Repairer, expand, plain, stopwords, words
+from handlers.handbook.chitchat import asks, vocabulary
+from handlers.handbook.normalize import SYLLABLE, Repairer, expand, plain, stopwords, words
 
 NGRAMS = (3, 4, 5)
 # above this many stored entries in a query's columns (handbooks of hundreds of articles) scipy's C
@@ -43,6 +44,9 @@ LOOSE_FROM = 3
 LOOSE_SLACK = 4
 # how the views add up to the ranking score; bench/handbook.py --mix picks it inside the k-fold loop
 MIX = np.array([1.0, 0.1, 0.5])
+# a pair of neighbouring topic words ("dat kham", "tien dien") names a handbook topic when the core fields
+# of at most this many articles have it: a pair most articles share ("dien thoai") names none
+DISTINCT_PAIR = 3
 
 
 def ngrams(text: str) -> Counter[str]:
@@ -131,6 +135,9 @@ class Lookup:
     hits: list[Hit]
     novel_pairs: float = 0.0  # share of the neighbouring topic-word pairs no article has
     unknown_typed: float = 0.0  # share of the topic words as typed (before typo repair) no article uses
+    # whether the question asks something, names a service next to ours or a distinctive handbook topic:
+    # without any of these, what the handbook cannot answer is a remark, not work for the tech team
+    asks: bool = True
 
 
 class HandbookIndex:
@@ -147,6 +154,7 @@ class HandbookIndex:
         self._not_covered: list[list[str]] = []
         self._topic_text: list[str] = []  # each article's plain text without stopwords, for word pairs
         self._known_pairs: set[str] = set()  # every pair of neighbouring topic words of any article
+        core_pairs: Counter[str] = Counter()  # how many articles' core fields have each such pair
         for n, article in enumerate(self.articles):
             fields = {
                 "title": [article.title],
@@ -165,10 +173,14 @@ class HandbookIndex:
                                         for t in plain_fields[k] for w in expand(t.split())))
             self._text.append(" " + " ".join(t for texts in plain_fields.values() for t in texts) + " ")
             self._topic_text.append(" " + " ".join(w for w in self._text[-1].split() if w not in stopwords()) + " ")
-            for texts in plain_fields.values():
+            own_pairs: dict[str, None] = {}
+            for field, texts in plain_fields.items():
                 for t in texts:
                     kept = [w for w in expand(t.split()) if w not in stopwords()]
                     self._known_pairs.update(f"{a} {b}" for a, b in pairwise(kept))
+                    if field not in ("summary", "body"):
+                        own_pairs.update(dict.fromkeys(f"{a} {b}" for a, b in pairwise(kept)))
+            core_pairs.update(list(own_pairs))
             self._not_covered.append([phrase(p) for p in article.not_covered])
             documents.append(" | ".join(t for k, texts in plain_fields.items() for t in texts * WEIGHTS[k]))
             own = plain_fields["title"] + plain_fields["synonyms"] + plain_fields["questions"] + plain_fields["problems"]
@@ -177,6 +189,7 @@ class HandbookIndex:
                 phrases.append(text)
                 owners.append(n)
         self.repair = Repairer(frequency)
+        self._distinct_pairs = frozenset(p for p, n in core_pairs.items() if n <= DISTINCT_PAIR)
         # the longest phrase, in words, that a question can name as not covered
         named = [*words().elsewhere, *(p for ps in self._not_covered for p in ps)]
         self._longest = max(p.count(" ") + 1 for p in named)
@@ -223,6 +236,19 @@ class HandbookIndex:
         return frozenset(w for w in tokens if w in named or (w not in stopwords() and (
             w in self._core_using or self.repair.word(w) != w)))
 
+    def names_topic(self, topic: list[str]) -> bool:
+        """Whether a question's topic words (repaired) name something distinctive of the handbook or no
+        everyday word: a name of its core fields that is no Vietnamese syllable ("vneid", "qr"), a word
+        no article uses that is none either ("ure", "a1": a product, a licence class), or a pair of
+        neighbouring words few articles' core fields have ("dat kham"). One shared syllable ("nuoc" of
+        "nước ngập") or a pair with a small-talk word ("bot tra loi") names nothing."""
+        chat = vocabulary()
+        for w in topic:
+            if len(w) > 1 and not SYLLABLE.fullmatch(w) and not w.isdigit() and (w in self._core_using or (
+                    not self.repair.knows(w) and w not in chat)):
+                return True
+        return any(f"{a} {b}" in self._distinct_pairs for a, b in pairwise(topic) if a not in chat and b not in chat)
+
     def _rival(self, topic: list[str], own: int, other: int) -> float:
         """The IDF-weighted share of the topic words article `other`'s core fields use and `own`'s do not."""
         total = sum(self._idf.get(w, self._rarest) for w in topic)
@@ -256,7 +282,7 @@ class HandbookIndex:
         pairs = [f"{a} {b}" for a, b in pairwise(topic)]
         novel_pairs = sum(1 for p in pairs if p not in self._known_pairs) / len(pairs) if pairs else 0.0
         if not query:
-            return Lookup(query, topic, unknown, [], novel_pairs, unknown_typed)
+            return Lookup(query, topic, unknown, [], novel_pairs, unknown_typed, asks(question))
         views = self.views(query)
         scores = MIX @ views
         top = np.lexsort((self._id_rank, -scores))[:limit]  # higher score first; equal scores by id
@@ -297,7 +323,8 @@ class HandbookIndex:
                 core_lead=float(core[i] - (next_core if core[i] >= best_core else best_core)),
                 rival=max((self._rival(topic, i, j) for j in shown if j != i), default=0.0),
             ))
-        return Lookup(query, topic, unknown, hits, novel_pairs, unknown_typed)
+        asking = asks(question) or any(h.elsewhere for h in hits) or self.names_topic(topic)
+        return Lookup(query, topic, unknown, hits, novel_pairs, unknown_typed, asking)
 
 
 def phrase(text: str) -> str:

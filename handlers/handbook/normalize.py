@@ -26,7 +26,7 @@ _REPEAT = re.compile(r"([a-z])\1{2,}")
 _J_FOR_I = re.compile(r"(?<![aeiouy])j")  # "chj", "wifj", "hjhj": a j where no tone mark can be is an i
 _FINAL_G = re.compile(r"(?<=[aeiouy])g$")  # no Vietnamese syllable ends in a bare g: "sag" lost the n of "sang"
 # one Vietnamese syllable written without diacritics: never a run of words typed together ("xuong")
-_SYLLABLE = re.compile(r"(ngh|ng|nh|ch|gh|gi|kh|ph|qu|th|tr|[bcdghklmnprstvx])?[aeiouy]{1,3}(ch|ng|nh|[cmnpt])?")
+SYLLABLE = re.compile(r"(ngh|ng|nh|ch|gh|gi|kh|ph|qu|th|tr|[bcdghklmnprstvx])?[aeiouy]{1,3}(ch|ng|nh|[cmnpt])?")
 _TRAILING_NUMBER = re.compile(r"([a-z]{2,})([0-9]+)")  # "muc2": a word and a number typed together
 _TYPED_WORD = re.compile(r"\w+")
 
@@ -61,14 +61,15 @@ def words() -> Words:
     abbreviations = Phrases({plain(k): plain(v) for k, v in raw["abbreviations"].items()})
     return Words(
         abbreviations=abbreviations,
-        regional=Phrases({_typed(k): v for k, v in raw["regional"].items()}),
+        regional=Phrases({typed(k): v for k, v in raw["regional"].items()}),
         stopwords=frozenset(plain(w) for w in raw["stopwords"]["words"]),
         # spelled out as questions are: "thi bằng lái" is met as "thi giay phep lai xe"
         elsewhere=tuple(" ".join(replace_phrases(plain(p).split(), abbreviations)) for p in raw["elsewhere"]["phrases"]),
     )
 
 
-def _typed(text: str) -> str:
+def typed(text: str) -> str:
+    """Lower case words as typed, diacritics kept (NFC); punctuation becomes a space."""
     return " ".join(_TYPED_WORD.findall(unicodedata.normalize("NFC", text).lower()))
 
 
@@ -115,7 +116,7 @@ def _spelled_out(before: list[str], rest: list[str], size: int, replacement: lis
 
 def standard(text: str) -> str:
     """Regional and chat words as standard Vietnamese, compared as typed: "mô" is "đâu", "mo" is not."""
-    return " ".join(replace_phrases(_typed(text).split(), words().regional))
+    return " ".join(replace_phrases(typed(text).split(), words().regional))
 
 
 def expand(tokens: list[str]) -> list[str]:
@@ -174,7 +175,7 @@ class Repairer:
     def _split(self, word: str) -> list[str]:
         """Words typed without spaces ("dangkyvneid"), read as the fewest handbook words of two letters
         or more; the longest first word of equals. [] when the word is not such a run."""
-        if len(word) < 5 or _SYLLABLE.fullmatch(word):
+        if len(word) < 5 or SYLLABLE.fullmatch(word):
             return []
         # fewest[i]: the fewest handbook words that make up word[i:], as a list (None: none do)
         fewest: list[list[str] | None] = [None] * len(word) + [[]]
