@@ -7,7 +7,9 @@ import asyncio
 from datetime import timedelta
 
 from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers import admin
 from storage import outbox
@@ -16,25 +18,31 @@ from storage.migrate import upgrade
 from storage.models import Announcement, AnnouncementStatus, ChatGroup, Delivery, Person, utcnow
 
 
+async def _queued(sessions: async_sessionmaker[AsyncSession], groups: int) -> list[int]:
+    """A notice queued for `groups` groups of a commune: its deliveries' ids, in the groups' order."""
+    async with sessions() as session:
+        village = await admin.add_place(session, "commune", "XA", "Xã", None)
+        person = Person(display_name="A")
+        session.add(person)
+        await session.flush()
+        notice = Announcement(author_id=person.id, text="x", status=AnnouncementStatus.QUEUED)
+        session.add(notice)
+        chats = [ChatGroup(platform="telegram", chat_id=str(-n), place_id=village.id) for n in range(1, groups + 1)]
+        session.add_all(chats)
+        await session.flush()
+        ids = await session.exec(
+            insert(Delivery).returning(Delivery.id), params=[{"announcement_id": notice.id, "group_id": g.id} for g in chats]
+        )
+        await session.commit()
+        return sorted(ids.scalars().all())
+
+
 async def test_two_workers_never_claim_the_same_delivery(postgres_url: str) -> None:
     await asyncio.to_thread(upgrade, postgres_url)
     engine = create_engine(postgres_url)
     sessions = session_factory(engine)
     try:
-        async with sessions() as session:
-            village = await admin.add_place(session, "commune", "XA", "Xã", None)
-            person = Person(display_name="A")
-            session.add(person)
-            await session.flush()
-            notice = Announcement(author_id=person.id, text="x", status=AnnouncementStatus.QUEUED)
-            session.add(notice)
-            groups = [ChatGroup(platform="telegram", chat_id=str(-n), place_id=village.id) for n in range(1, 401)]
-            session.add_all(groups)
-            await session.flush()
-            await session.exec(
-                insert(Delivery), params=[{"announcement_id": notice.id, "group_id": g.id} for g in groups]
-            )
-            await session.commit()
+        await _queued(sessions, 400)
 
         async def worker() -> list[int]:
             mine: list[int] = []
@@ -68,20 +76,7 @@ async def test_outcomes_recorded_in_one_statement_land_on_their_own_rows(postgre
     await asyncio.to_thread(upgrade, postgres_url)
     engine = create_engine(postgres_url)
     try:
-        async with session_factory(engine)() as session:
-            village = await admin.add_place(session, "commune", "XR", "Xã", None)
-            person = Person(display_name="A")
-            session.add(person)
-            await session.flush()
-            notice = Announcement(author_id=person.id, text="x", status=AnnouncementStatus.QUEUED)
-            session.add(notice)
-            groups = [ChatGroup(platform="telegram", chat_id=str(-n), place_id=village.id) for n in range(1, 4)]
-            session.add_all(groups)
-            await session.flush()
-            rows = [Delivery(announcement_id=notice.id, group_id=g.id) for g in groups]
-            session.add_all(rows)
-            await session.commit()
-            ids = [row.id for row in rows]
+        ids = await _queued(session_factory(engine), 3)
         sent_at, later = utcnow(), utcnow() + timedelta(minutes=5)
         async with engine.begin() as connection:
             await outbox.record_many(connection, [
