@@ -39,3 +39,10 @@ def test_words_typed_together_get_their_article_directly() -> None:
     decision = Handbook(load()).decide("dangkyvneid")
     assert decision.kind is Kind.ANSWER
     assert decision.hits[0].article.id == "vneid-cai-dat"
+
+
+def test_particles_and_regional_question_words_are_no_topic_the_article_must_have(index: HandbookIndex) -> None:
+    # "hen", "hoài", "mần sao" (typed "man sao") ask or soften; counted as topic words, they lowered how much
+    # of the question the right article covers
+    assert index.search("ma tui muon cai vneid ma hok bit man sao hen").topic == ["cai", "vneid"]
+    assert index.search("tui quên mật khẩu zalo hoài, giờ mần răng").topic == ["quen", "mat", "khau", "zalo"]
