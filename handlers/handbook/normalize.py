@@ -1,7 +1,7 @@
 """Question text as the search compares it: southern and central words put in standard Vietnamese,
 lower case, no diacritics (đ→d), Telex/VNI leftovers and repeated letters undone, abbreviations spelled
-out, spaced-out names rejoined ("v n e i d"), and one-letter typos corrected against the handbook's
-own vocabulary."""
+out, spaced-out names rejoined ("v n e i d"), and one-letter typos of what is no Vietnamese syllable
+corrected against the handbook's own vocabulary."""
 
 from __future__ import annotations
 
@@ -152,7 +152,8 @@ class Repairer:
         glued = self._split(word)
         if glued:
             return " ".join(glued)
-        if len(word) >= 4:
+        # one edit away, but never from a word that is itself a syllable: "tieu" (pepper) is not "tien"
+        if len(word) >= 4 and not SYLLABLE.fullmatch(word):
             pool = [w for n in (len(word) - 1, len(word), len(word) + 1) for w in self._by_length.get(n, ())]
             close = process.extract(word, pool, scorer=Levenshtein.distance, score_cutoff=1, limit=None)
             if close:
