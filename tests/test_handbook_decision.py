@@ -177,3 +177,12 @@ def test_a_regional_question_with_particles_and_chat_spellings_gets_its_article_
         decision = handbook.decide(said)
         assert decision.kind is Kind.ANSWER, said
         assert decision.hits[0].article.id == article, said
+
+
+def test_a_question_about_the_bot_itself_is_small_talk_but_asking_the_bot_for_a_task_is_not() -> None:
+    handbook = Handbook(load())
+    for said in ("Hôm nay trời nóng quá, bot có thấy nóng không?", "trời mưa to ghê, bot có thấy lạnh hông?"):
+        assert handbook.decide(said).kind is Kind.CHAT, said
+    for asked in ("bot có giúp tôi cài vneid được không?", "bot có trả lời được về bảo hiểm y tế không?",
+                  "bot làm được gì?", "dùng bot sao?"):
+        assert handbook.decide(asked).kind is not Kind.CHAT, asked

@@ -46,6 +46,8 @@ class _Talk:
     asks: tuple[tuple[str, ...], ...]  # [asks]: phrases that ask, request or complain, with diacritics
     asks_last: tuple[str, ...]  # question particles that ask only as the last word
     wish: tuple[str, str]  # "muốn ... thì"
+    about_bot: tuple[str, ...]  # a question with the bot as its subject ("bot co")
+    bot_tasks: tuple[str, ...]  # what the bot does for people: asking for it is no small talk
 
 
 @cache
@@ -69,6 +71,8 @@ def _talk() -> _Talk:
         asks=tuple(tuple(typed(p).split()) for p in words["words"]),
         asks_last=tuple(typed(w) for w in words["final"]),
         wish=(typed(words["wish"][0]), typed(words["wish"][1])),
+        about_bot=tuple(f" {plain(p)} " for p in raw["about_bot"]),
+        bot_tasks=tuple(f" {plain(p)} " for p in raw["bot_tasks"]),
     )
 
 
@@ -104,6 +108,14 @@ def asks(text: str) -> bool:
         return True
     return any(all(same(i + j, w) for j, w in enumerate(phrase))
                for phrase in talk.asks for i in range(len(said) - len(phrase) + 1))
+
+
+def about_bot(text: str) -> bool:
+    """Whether a question asks about the bot itself ("trời nóng quá, bot có thấy nóng không?"): the bot
+    is its subject, and it asks for none of the bot's tasks ("bot có giúp tôi được không")."""
+    talk = _talk()
+    said = f" {' '.join(expand(plain(standard(text)).split()))} "
+    return any(p in said for p in talk.about_bot) and not any(t in said for t in talk.bot_tasks)
 
 
 def is_small_talk(text: str, handbook_word: Callable[[str], bool] = lambda _: False,

@@ -29,7 +29,7 @@ import numpy as np
 from scipy.sparse import csc_matrix, csr_matrix
 
 from handlers.handbook.articles import Article
-from handlers.handbook.chitchat import asks, vocabulary
+from handlers.handbook.chitchat import about_bot, asks, vocabulary
 from handlers.handbook.normalize import SYLLABLE, Repairer, expand, plain, stopwords, words
 
 NGRAMS = (3, 4, 5)
@@ -323,7 +323,8 @@ class HandbookIndex:
                 core_lead=float(core[i] - (next_core if core[i] >= best_core else best_core)),
                 rival=max((self._rival(topic, i, j) for j in shown if j != i), default=0.0),
             ))
-        asking = asks(question) or any(h.elsewhere for h in hits) or self.names_topic(topic)
+        # a question about the bot itself asks nothing of the handbook or the tech team
+        asking = (asks(question) and not about_bot(question)) or any(h.elsewhere for h in hits) or self.names_topic(topic)
         return Lookup(query, topic, unknown, hits, novel_pairs, unknown_typed, asking)
 
 
