@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from handlers.handbook.articles import load
 from handlers.handbook.chitchat import asks
 from handlers.handbook.decision import shipped
@@ -117,8 +119,11 @@ def test_chatter_with_everyday_words_and_personal_questions_to_the_bot_is_small_
         assert handbook.decide(asked).kind is not Kind.CHAT, asked
 
 
-async def test_a_personal_question_to_the_bot_gets_the_hello_and_creates_no_hand_off(harness: Harness) -> None:
-    [hello] = await harness.send(RESIDENT, "ủa bot là người hay máy vậy")
+@pytest.mark.parametrize("said", ["ủa bot là người hay máy vậy", "trời nay lạnh qá, bot có lạnh hok"])
+async def test_a_personal_question_or_weather_chatter_to_the_bot_gets_the_hello_and_creates_no_hand_off(
+    harness: Harness, said: str
+) -> None:
+    [hello] = await harness.send(RESIDENT, said)
     assert "Làng số bot" in (hello.text or "")
     assert harness.fake.messages_to(TECH) == []
 
@@ -139,12 +144,6 @@ def test_a_word_small_talk_uses_is_no_topic_in_chatter_with_the_bot_but_other_to
         assert handbook.decide(said).kind is Kind.CHAT, said
     for asked in ("trời lạnh quá, wifi nhà văn hóa hỏng rồi", "bot lạnh lùng quá, không trả lời mã otp vneid"):
         assert handbook.decide(asked).kind is not Kind.CHAT, asked
-
-
-async def test_chatter_about_the_weather_to_the_bot_gets_the_hello_and_creates_no_hand_off(harness: Harness) -> None:
-    [hello] = await harness.send(RESIDENT, "trời nay lạnh qá, bot có lạnh hok")
-    assert "Làng số bot" in (hello.text or "")
-    assert harness.fake.messages_to(TECH) == []
 
 
 def test_a_remark_the_handbook_cannot_answer_gets_the_small_talk_reply_but_a_question_a_request_or_a_trouble_goes_on() -> None:
