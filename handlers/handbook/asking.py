@@ -40,12 +40,18 @@ def is_question(text: str) -> bool:
     return any(unicodedata.category(ch)[0] in "LN" for ch in text)
 
 
+def is_visible(text: str) -> bool:
+    """Something shows: not only spaces, zero-width joiners and other invisible characters."""
+    return any(unicodedata.category(ch)[0] not in "ZC" for ch in text)
+
+
 async def ask(turn: Turn, text: str) -> None:
-    decision = turn.handbook.decide(text)
-    if decision.kind is Kind.CHAT:  # a hello, thanks or laughter: nothing to store or hand off
+    # nothing shows: not even small talk (a remark asks nothing, and the search would call it one)
+    decision = turn.handbook.decide(text) if is_visible(text) else None
+    if decision is not None and decision.kind is Kind.CHAT:  # a hello, thanks, laughter, a remark
         turn.say("handbook_small_talk")
         return
-    if not is_question(text):
+    if decision is None or not is_question(text):
         turn.say("not_understood")
         return
     question = HandbookQuestion(
