@@ -185,3 +185,9 @@ def test_a_question_about_the_bot_itself_is_small_talk_but_asking_the_bot_for_a_
     for asked in ("bot có giúp tôi cài vneid được không?", "bot có trả lời được về bảo hiểm y tế không?",
                   "bot làm được gì?", "dùng bot sao?"):
         assert handbook.decide(asked).kind is not Kind.CHAT, asked
+
+
+def test_a_brand_written_as_heard_gets_its_article_directly() -> None:
+    decision = Handbook(load()).decide("mobai mani la gi")
+    assert decision.kind is Kind.ANSWER
+    assert decision.hits[0].article.id == "mobile-money"

@@ -52,3 +52,31 @@ def test_a_word_that_is_a_syllable_of_its_own_is_not_taken_for_a_typo(index: Han
     # "tiêu" (pepper) typed without accents is one letter from the handbook's "tien": reading it so invented a topic
     assert index.repair.text("ban hat tieu tren shopee") == "ban hat tieu tren shopee"
     assert index.repair.text("ban gao tren sopee") == "ban gao tren shopee"  # no syllable: still repaired
+
+
+@pytest.mark.parametrize(("heard", "name"), [
+    ("tai vi en e i đi về máy", "vneid"),  # letters read aloud, English names
+    ("vê en e i đê bị khóa", "vneid"),  # Vietnamese names
+    ("tra cứu vê ét ét ai đi", "vssid"),
+    ("mobai mani nạp tiền", "mobilemoney"),  # a brand written as heard, without diacritics
+    ("mô bai mo ni là gì", "mobilemoney"),
+    ("phê búc bị hack", "facebook"),
+    ("bán hàng trên sô pi", "shopee"),
+    ("mật khẩu wai fai nhà văn hóa", "wifi"),
+    ("quét kiu a trả tiền", "qr"),
+])
+def test_a_name_written_as_heard_is_read_as_the_handbook_spells_it(index: HandbookIndex, heard: str, name: str) -> None:
+    assert name in index.repair.text(heard).split()
+
+
+def test_letter_names_are_words_unless_a_run_of_them_spells_a_handbook_name(index: HandbookIndex) -> None:
+    # "đi", "ai", "em" are also letters' names; only a run of three or more spelling a name is joined
+    assert index.repair.text("em đi ai hỏi") == "em di ai hoi"
+    assert index.repair.text("mô mô") == "momo"
+    assert index.repair.text("ở mô") == "o dau"  # "mô" alone is still "đâu"
+
+
+def test_a_name_an_abbreviation_spells_out_is_a_word_the_handbook_knows(index: HandbookIndex) -> None:
+    # "mobile money" is searched as "mobilemoney"; the article's own "Mobile Money" must count as that word,
+    # or every question naming the service looked as if it named nothing the handbook knows
+    assert index.search("mobile money la gi").unknown == 0.0

@@ -166,7 +166,10 @@ class HandbookIndex:
                 "body": [article.body],
             }
             plain_fields = {k: [plain(t) for t in v] for k, v in fields.items()}
-            vocabulary = list(dict.fromkeys(w for texts in plain_fields.values() for t in texts for w in t.split()))
+            # the words as written and as abbreviations spell them out: a question's "mobile money" is searched
+            # as "mobilemoney", a word the article then uses too (else it counted as unknown to the handbook)
+            vocabulary = list(dict.fromkeys(w for texts in plain_fields.values() for t in texts
+                                            for w in [*t.split(), *expand(t.split())]))
             frequency.update(vocabulary)
             self._words.append(frozenset(vocabulary))
             self._core.append(frozenset(w for k in ("title", "synonyms", "questions", "problems", "tags")

@@ -1,6 +1,7 @@
 """Question text as the search compares it: southern and central words put in standard Vietnamese,
-lower case, no diacritics (đ→d), Telex/VNI leftovers and repeated letters undone, abbreviations spelled
-out, spaced-out names rejoined ("v n e i d"), and one-letter typos of what is no Vietnamese syllable
+names written as heard put as the handbook spells them ("phây búc", "mobai mani"), lower case, no
+diacritics (đ→d), Telex/VNI leftovers and repeated letters undone, abbreviations spelled out, spaced-out
+and read-aloud names rejoined ("v n e i d", "vi en e i đi"), and one-letter typos of what is no Vietnamese syllable
 corrected against the handbook's own vocabulary."""
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ class Phrases(dict[str, str]):
 @dataclass(frozen=True)
 class Words:
     abbreviations: Phrases  # plain phrase → plain replacement
-    regional: Phrases  # phrase as typed (lower case, diacritics kept) → standard Vietnamese
+    regional: Phrases  # phrase as typed (lower case, diacritics kept) → standard Vietnamese, or a name heard
+    letters: dict[str, str]  # a letter's name read aloud (plain) → the letter: "vi" and "vê" are "v"
     stopwords: frozenset[str]
     elsewhere: tuple[str, ...]  # plain phrases naming services the handbook does not cover
 
@@ -61,7 +63,8 @@ def words() -> Words:
     abbreviations = Phrases({plain(k): plain(v) for k, v in raw["abbreviations"].items()})
     return Words(
         abbreviations=abbreviations,
-        regional=Phrases({typed(k): v for k, v in raw["regional"].items()}),
+        regional=Phrases({typed(k): v for k, v in (raw["regional"] | raw["by_ear"]).items()}),
+        letters={plain(k): v for k, v in raw["letter_names"].items()},
         stopwords=frozenset(plain(w) for w in raw["stopwords"]["words"]),
         # spelled out as questions are: "thi bằng lái" is met as "thi giay phep lai xe"
         elsewhere=tuple(" ".join(replace_phrases(plain(p).split(), abbreviations)) for p in raw["elsewhere"]["phrases"]),
@@ -115,7 +118,8 @@ def _spelled_out(before: list[str], rest: list[str], size: int, replacement: lis
 
 
 def standard(text: str) -> str:
-    """Regional and chat words as standard Vietnamese, compared as typed: "mô" is "đâu", "mo" is not."""
+    """Regional and chat words as standard Vietnamese and names written as heard as the names, compared as
+    typed: "mô" is "đâu", "mo" is not, "mô mô" is MoMo."""
     return " ".join(replace_phrases(typed(text).split(), words().regional))
 
 
@@ -192,6 +196,10 @@ class Repairer:
         """The question's words before typo repair: regional words, abbreviations and split names done."""
         return self._rejoin(expand([w for t in plain(standard(text)).split() for w in self._numbered(t)]))
 
+    def _names(self, word: str) -> bool:
+        """Whether letters joined make a handbook word that is no syllable ("vneid", "otp"; not "tai")."""
+        return word in self._frequency and not SYLLABLE.fullmatch(word)
+
     def _numbered(self, token: str) -> list[str]:
         """ "muc2" is "muc 2" when "muc" is a handbook word (else the digits may be VNI tone marks)."""
         found = _TRAILING_NUMBER.fullmatch(token)
@@ -205,17 +213,22 @@ class Repairer:
         return " ".join(expand([r for w in spelled for r in self.word(w).split()]))
 
     def _rejoin(self, tokens: list[str]) -> list[str]:
-        """Names typed apart become the handbook's word: "v n e i d" and "zalo pay" (when "zalopay" is
-        a handbook word and one of its halves is not), never two words the handbook has as they are."""
+        """Names typed apart become the handbook's word: letters typed or read aloud ("v n e i d", "vi en
+        e i di": the longest run of three or more that spells a handbook word no syllable), and "zalo pay"
+        (when "zalopay" is a handbook word and one of its halves is not), never two words the handbook has
+        as they are."""
+        letters = words().letters
         out: list[str] = []
         i = 0
         while i < len(tokens):
             end = i
-            while end < len(tokens) and len(tokens[end]) == 1 and tokens[end].isalpha():
+            while end < len(tokens) and ((len(tokens[end]) == 1 and tokens[end].isalpha()) or tokens[end] in letters):
                 end += 1
-            if end - i >= 3 and "".join(tokens[i:end]) in self._frequency:
-                out.append("".join(tokens[i:end]))
-                i = end
+            read = [letters.get(t, t) for t in tokens[i:end]]
+            size = next((n for n in range(len(read), 2, -1) if self._names("".join(read[:n]))), 0)
+            if size:
+                out.append("".join(read[:size]))
+                i += size
                 continue
             pair = tokens[i : i + 2]
             if len(pair) == 2 and "".join(pair) in self._frequency and not all(w in self._frequency for w in pair):
