@@ -11,11 +11,11 @@ from handlers.handbook.articles import load
 from handlers.handbook.search import Handbook
 from tests.eval import KINDS, STYLES, read
 
-# out of sample at the time of writing (3,107 questions, the six spent blind sets folded in; operating points
-# chosen on out-of-fold probabilities): top-1 96.4 %, direct 81.7 %, precision 98.5 %, answerable handed off 3.9 %,
-# outside handed off 92.0 % and answered 1.3 %, small talk replied 95.0 % and other questions taken for small talk
-# 0.3 %; on the held-out part (bench/handbook.py "held out") direct 81.4 %, precision 98.9 %, outside answered
-# 1.3 %, small talk 95.9 %. The committed model on every question: direct 80.7 % at 98.8 % right.
+# out of sample at the time of writing (3,473 questions, the seven spent blind sets folded in; operating points
+# chosen on out-of-fold probabilities): top-1 96.2 %, direct 81.1 %, precision 98.5 %, answerable handed off 3.9 %,
+# outside handed off 91.6 % and answered 1.8 %, small talk replied 94.7 % and other questions taken for small talk
+# 0.3 %; on the held-out part (bench/handbook.py "held out") direct 81.6 %, precision 98.6 %, outside answered
+# 2.3 %, small talk 96.2 %. The committed model on every question: direct 82.1 % at 98.5 % right.
 AT_LEAST = {"top1": 0.95, "direct": 0.80, "precision": 0.98, "outside_handed_off": 0.90, "chat_replied": 0.94}
 AT_MOST = {"answerable_handed_off": 0.05, "outside_answered": 0.02, "chat_wrongly": 0.005}
 

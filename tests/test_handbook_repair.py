@@ -80,3 +80,10 @@ def test_a_name_an_abbreviation_spells_out_is_a_word_the_handbook_knows(index: H
     # "mobile money" is searched as "mobilemoney"; the article's own "Mobile Money" must count as that word,
     # or every question naming the service looked as if it named nothing the handbook knows
     assert index.search("mobile money la gi").unknown == 0.0
+
+
+def test_a_southern_particle_inside_a_word_stays_that_word(index: HandbookIndex) -> None:
+    # "dị" is "vậy" in the south, but "dị ứng" is an allergy: read as "vậy ứng", the drug-allergy question
+    # lost its topic
+    assert "di ung" in index.search("xem thuốc bị dị ứng ở đâu").query
+    assert index.search("sao dị").query == "sao vay"
