@@ -191,3 +191,12 @@ def test_a_brand_written_as_heard_gets_its_article_directly() -> None:
     decision = Handbook(load()).decide("mobai mani la gi")
     assert decision.kind is Kind.ANSWER
     assert decision.hits[0].article.id == "mobile-money"
+
+
+def test_asking_how_the_bot_feels_is_chatter_even_when_it_names_what_the_bot_does() -> None:
+    handbook = Handbook(load())
+    # "trả lời" is one of the bot's tasks, but a question about its feelings asks for none of them
+    for said in ("Bot có buồn không khi phải trả lời suốt ngày?", "Bạn có mệt không khi phải trả lời suốt ngày?"):
+        assert handbook.decide(said).kind is Kind.CHAT, said
+    for asked in ("bạn có biết cách cài vneid không", "bot có trả lời được về bảo hiểm y tế không?"):
+        assert handbook.decide(asked).kind is not Kind.CHAT, asked

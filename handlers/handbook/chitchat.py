@@ -48,6 +48,7 @@ class _Talk:
     wish: tuple[str, str]  # "muốn ... thì"
     about_bot: tuple[str, ...]  # a question with the bot as its subject ("bot co")
     bot_tasks: tuple[str, ...]  # what the bot does for people: asking for it is no small talk
+    bot_feelings: tuple[str, ...]  # asked how it feels ("bot co buon", "ban co met"): chatter, tasks or not
 
 
 @cache
@@ -73,6 +74,7 @@ def _talk() -> _Talk:
         wish=(typed(words["wish"][0]), typed(words["wish"][1])),
         about_bot=tuple(f" {plain(p)} " for p in raw["about_bot"]),
         bot_tasks=tuple(f" {plain(p)} " for p in raw["bot_tasks"]),
+        bot_feelings=tuple(f" {plain(p)} {plain(f)} " for p in raw["feeling_subjects"] for f in raw["bot_feelings"]),
     )
 
 
@@ -115,6 +117,8 @@ def about_bot(text: str) -> bool:
     is its subject, and it asks for none of the bot's tasks ("bot có giúp tôi được không")."""
     talk = _talk()
     said = f" {' '.join(expand(plain(standard(text)).split()))} "
+    if any(f in said for f in talk.bot_feelings):
+        return True
     return any(p in said for p in talk.about_bot) and not any(t in said for t in talk.bot_tasks)
 
 
