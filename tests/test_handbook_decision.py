@@ -136,14 +136,17 @@ def test_a_service_an_article_names_but_does_not_cover_gets_no_direct_answer() -
         assert handbook.decide(question).kind is not Kind.ANSWER, question
 
 
-def test_a_word_small_talk_uses_is_no_topic_in_chatter_with_the_bot_but_other_topic_words_still_ask() -> None:
+def _chatter_and_questions(chatter: tuple[str, ...], questions: tuple[str, ...]) -> None:
     handbook = Handbook(load())
+    assert [s for s in chatter if handbook.decide(s).kind is not Kind.CHAT] == []
+    assert [q for q in questions if handbook.decide(q).kind is Kind.CHAT] == []
+
+
+def test_a_word_small_talk_uses_is_no_topic_in_chatter_with_the_bot_but_other_topic_words_still_ask() -> None:
     # without accents "lạnh" and "trai" are also syllables of the articles; the small-talk phrases use them
     # ("trời lạnh", "đẹp trai"), so in a message that chats they name no topic, up to eight words
-    for said in ("trời nay lạnh qá, bot có lạnh hok", "bot la trai hay gai"):
-        assert handbook.decide(said).kind is Kind.CHAT, said
-    for asked in ("trời lạnh quá, wifi nhà văn hóa hỏng rồi", "bot lạnh lùng quá, không trả lời mã otp vneid"):
-        assert handbook.decide(asked).kind is not Kind.CHAT, asked
+    _chatter_and_questions(("trời nay lạnh qá, bot có lạnh hok", "bot la trai hay gai"),
+                           ("trời lạnh quá, wifi nhà văn hóa hỏng rồi", "bot lạnh lùng quá, không trả lời mã otp vneid"))
 
 
 def test_a_remark_the_handbook_cannot_answer_gets_the_small_talk_reply_but_a_question_a_request_or_a_trouble_goes_on() -> None:
@@ -194,9 +197,6 @@ def test_a_brand_written_as_heard_gets_its_article_directly() -> None:
 
 
 def test_asking_how_the_bot_feels_is_chatter_even_when_it_names_what_the_bot_does() -> None:
-    handbook = Handbook(load())
     # "trả lời" is one of the bot's tasks, but a question about its feelings asks for none of them
-    for said in ("Bot có buồn không khi phải trả lời suốt ngày?", "Bạn có mệt không khi phải trả lời suốt ngày?"):
-        assert handbook.decide(said).kind is Kind.CHAT, said
-    for asked in ("bạn có biết cách cài vneid không", "bot có trả lời được về bảo hiểm y tế không?"):
-        assert handbook.decide(asked).kind is not Kind.CHAT, asked
+    _chatter_and_questions(("Bot có buồn không khi phải trả lời suốt ngày?", "Bạn có mệt không khi phải trả lời suốt ngày?"),
+                           ("bạn có biết cách cài vneid không", "bot có trả lời được về bảo hiểm y tế không?"))
