@@ -46,12 +46,14 @@ def is_visible(text: str) -> bool:
 
 
 async def ask(turn: Turn, text: str) -> None:
-    # nothing shows: not even small talk (a remark asks nothing, and the search would call it one)
-    decision = turn.handbook.decide(text) if is_visible(text) else None
-    if decision is not None and decision.kind is Kind.CHAT:  # a hello, thanks, laughter, a remark
+    if not is_visible(text):  # not even small talk, though the search would read it as a remark asking nothing
+        turn.say("not_understood")
+        return
+    decision = turn.handbook.decide(text)
+    if decision.kind is Kind.CHAT:  # a hello, thanks, laughter, a remark
         turn.say("handbook_small_talk")
         return
-    if decision is None or not is_question(text):
+    if not is_question(text):
         turn.say("not_understood")
         return
     question = HandbookQuestion(
