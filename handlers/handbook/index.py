@@ -285,7 +285,7 @@ class HandbookIndex:
         pairs = [f"{a} {b}" for a, b in pairwise(topic)]
         novel_pairs = sum(1 for p in pairs if p not in self._known_pairs) / len(pairs) if pairs else 0.0
         if not query:
-            return Lookup(query, topic, unknown, [], novel_pairs, unknown_typed, asks(question))
+            return Lookup(query, topic, unknown, [], novel_pairs, unknown_typed, self._asks(question, [], topic))
         views = self.views(query)
         scores = MIX @ views
         top = np.lexsort((self._id_rank, -scores))[:limit]  # higher score first; equal scores by id
@@ -326,9 +326,11 @@ class HandbookIndex:
                 core_lead=float(core[i] - (next_core if core[i] >= best_core else best_core)),
                 rival=max((self._rival(topic, i, j) for j in shown if j != i), default=0.0),
             ))
-        # a question about the bot itself asks nothing of the handbook or the tech team
-        asking = (asks(question) and not about_bot(question)) or any(h.elsewhere for h in hits) or self.names_topic(topic)
-        return Lookup(query, topic, unknown, hits, novel_pairs, unknown_typed, asking)
+        return Lookup(query, topic, unknown, hits, novel_pairs, unknown_typed, self._asks(question, hits, topic))
+
+    def _asks(self, question: str, hits: list[Hit], topic: list[str]) -> bool:
+        """Lookup.asks. A question about the bot itself asks nothing of the handbook or the tech team."""
+        return (asks(question) and not about_bot(question)) or any(h.elsewhere for h in hits) or self.names_topic(topic)
 
 
 def phrase(text: str) -> str:

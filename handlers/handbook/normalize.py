@@ -11,7 +11,7 @@ import tomllib
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from rapidfuzz import process
@@ -117,6 +117,7 @@ def _spelled_out(before: list[str], rest: list[str], size: int, replacement: lis
     return 0
 
 
+@lru_cache(maxsize=64)  # the search, `asks` and `about_bot` each read the same question standardised
 def standard(text: str) -> str:
     """Regional and chat words as standard Vietnamese and names written as heard as the names, compared as
     typed: "mô" is "đâu", "mo" is not, "mô mô" is MoMo."""
