@@ -6,8 +6,8 @@ regional speech, a problem described instead of named, a near-miss on a service 
 blind9.tsv, in the same columns, is held out: written by someone who saw only the articles' titles and
 summaries (never the articles, the word lists or questions.tsv), and never used to fit the model or to
 write a word list or an article. `bench/handbook.py --blind` scores the shipped model on it; keep it
-out of every tuning loop, or its figures stop meaning anything. (The earlier such sets, blind.tsv, blind2.tsv,
-blind3.tsv, blind4.tsv, blind5.tsv, blind6.tsv, blind7.tsv and blind8.tsv, were spent once scored and are now part of questions.tsv.)"""
+out of every tuning loop, or its figures stop meaning anything. (The earlier such sets, blind.tsv and
+blind2.tsv to blind8.tsv, were spent once scored and are now part of questions.tsv.)"""
 
 from __future__ import annotations
 
