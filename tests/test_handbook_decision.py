@@ -200,3 +200,21 @@ def test_asking_how_the_bot_feels_is_chatter_even_when_it_names_what_the_bot_doe
     # "trả lời" is one of the bot's tasks, but a question about its feelings asks for none of them
     _chatter_and_questions(("Bot có buồn không khi phải trả lời suốt ngày?", "Bạn có mệt không khi phải trả lời suốt ngày?"),
                            ("bạn có biết cách cài vneid không", "bot có trả lời được về bảo hiểm y tế không?"))
+
+
+def test_downloading_vneid_said_with_tai_gets_the_install_article_directly() -> None:
+    # "tải" (download) is what many say for installing an app, and they drop the word "app"
+    handbook = Handbook(load())
+    for asked in ("tải vneid về máy như thế nào", "Tải VNeID ở đâu?", "tải app công an về máy"):
+        decision = handbook.decide(asked)
+        assert decision.kind is Kind.ANSWER, asked
+        assert decision.hits[0].article.id == "vneid-cai-dat", asked
+
+
+def test_asking_how_to_do_something_with_the_bot_is_a_question_not_chatter() -> None:
+    # "cách" asks how, as "gì" asks what, though "hỏi", "bot" and "đúng" are small-talk words
+    handbook = Handbook(load())
+    for asked in ("cach hoi bot cho dung", "cách nói chuyện với bot"):
+        decision = handbook.decide(asked)
+        assert decision.kind is Kind.ANSWER, asked
+        assert decision.hits[0].article.id == "su-dung-bot", asked
