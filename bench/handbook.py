@@ -7,7 +7,7 @@
     python bench/handbook.py --scaled   # also the latency and build time on 5,000 synthetic articles
     python bench/handbook.py --failures # each question of the learning part the out-of-sample decision
                                         # gets wrong, by kind (the held-out part is never listed)
-    python bench/handbook.py --blind    # the shipped model on tests/eval/blind9.tsv, the held-out set
+    python bench/handbook.py --blind    # the shipped model on tests/eval/blind9.tsv and blind10.tsv, the held-out sets
 
 Prints, per writing style (with diacritics, without, with typos) and per kind of question (plain,
 regional speech, a problem described, near-miss on a service next to ours, small talk): top-1 and
@@ -218,9 +218,12 @@ def main() -> None:
         print("\n".join(_lines([answer(handbook, row["question"]) for row in rows])))
         return
     if "--blind" in sys.argv[1:]:  # never fitted on, never read to write a word list: the honest figure
-        blind = read(BLIND)
-        report(f"shipped model on the held-out set ({BLIND.relative_to(ROOT)}, {len(blind)} questions):", blind,
-               search_all(handbook.index, blind), [handbook.decide(row["question"]).kind for row in blind])
+        sets = [(str(path.relative_to(ROOT)), read(path)) for path in BLIND]
+        if len(sets) > 1:
+            sets.append((" + ".join(name for name, _ in sets), [row for _, held in sets for row in held]))
+        for name, blind in sets:
+            report(f"shipped model on the held-out set ({name}, {len(blind)} questions):", blind,
+                   search_all(handbook.index, blind), [handbook.decide(row["question"]).kind for row in blind])
         return
     searched = search_all(handbook.index, rows)
     learning = [i for i, r in enumerate(rows) if not held_out(r["question"])]
