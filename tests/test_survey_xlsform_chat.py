@@ -536,3 +536,104 @@ async def test_a_place_answered_on_zalo_with_a_google_maps_link(app_on_both: App
     assert "Vườn có bao nhiêu cây?" in trees
     answers = await _answers(app_on_both)
     assert answers["garden"] == "22.4312 104.1234 0 0"
+
+
+WATER_FORM = [
+    ["type", "name", VI, TAY, "required"],
+    ["integer", "hh_size", "Nhà mình có mấy người?", "[Tày] Mấy người?", "yes"],
+    ["select_one water", "water", "Nhà mình dùng nước gì?", "[Tày] Nước gì?", "yes"],
+    ["text", "job", "Chủ hộ làm nghề gì?", "[Tày] Nghề gì?", "yes"],
+]
+WATER_CHOICES = [["list_name", "name", VI, TAY], *(row[:4] for row in CHOICES if row[0] == "water")]
+SPOUSE = 211
+
+
+async def _water_survey(harness: Harness, tmp_path: Path) -> Say:
+    """Nước sạch (Vietnamese and Tày) opened for Thôn 1; RESIDENT registers a household and is asked
+    which language. Returns how RESIDENT talks to the bot."""
+    await _import(harness.app, tmp_path, WATER_FORM, WATER_CHOICES, [["form_id", "form_title"], ["nuoc", "Nước sạch"]])
+
+    async def head(text: str, expect: int = 1) -> list[str]:
+        return [m.text or "" for m in await harness.send(HEAD, text, expect=expect)]
+
+    async def say(text: str, expect: int = 1) -> list[str]:
+        return [m.text or "" for m in await harness.send(RESIDENT, text, expect=expect)]
+
+    await _open(head, "Nước sạch")
+    harness.fake.add_private(RESIDENT)
+    await say("/khaosat THON-1")
+    for text in ("1", "1", "Lò Văn Pọm"):
+        await say(text)
+    _created, language = await say("Xóm Trên", expect=2)
+    assert "2. Tày" in language
+    return say
+
+
+async def test_the_language_a_resident_chose_is_kept_when_they_come_back_to_the_survey(
+    harness: Harness, tmp_path: Path
+) -> None:
+    say = await _water_survey(harness, tmp_path)
+    [size] = await say("2")  # Tày
+    assert "[Tày] Mấy người?" in size
+    await say("4")
+    [paused] = await say("/huy")
+    assert "Đã tạm dừng" in paused
+    await harness.restart()
+    welcome, water = await say("/khaosat", expect=2)  # not asked again: the next question in Tày
+    assert "[Tày] Nước gì?" in water
+    assert "2. [Tày] Giếng" in water
+    assert "Tày" in welcome  # the language kept, and how to change it
+    assert "đổi ngôn ngữ" in welcome
+    await say("2")
+    [summary] = await say("Làm ruộng")
+    assert "[Tày] Mấy người? → 4" in summary
+    assert "[Tày] Nước gì? → [Tày] Giếng" in summary
+    [thanks] = await say("1")  # sent: the conversation ends
+    assert "Cảm ơn" in thanks
+    await say("/khaosat")  # the sent set's menu
+    [seen] = await say("1")  # view the answers
+    assert "[Tày] Nước gì? → [Tày] Giếng" in seen
+    [which] = await say("2")  # correct one
+    assert "3. [Tày] Nghề gì? → Làm ruộng" in which
+    [job] = await say("3")
+    assert "[Tày] Nghề gì?" in job
+    assert "Câu trả lời đang lưu: Làm ruộng" in job
+    await say("/huy")
+    [mine] = await say("/cuatoi")
+    assert "[Tày] Mấy người? → 4" in mine
+    await say("/khaosat")
+    [language] = await say("đổi ngôn ngữ")  # at the sent set's menu too
+    assert "2. Tày" in language
+    [menu] = await say("1")
+    assert "1. Xem câu trả lời" in menu
+    [seen] = await say("1")
+    assert "Nhà mình dùng nước gì? → Giếng" in seen
+
+
+async def test_the_language_is_changed_at_the_summary_and_each_member_chooses_their_own(
+    harness: Harness, tmp_path: Path
+) -> None:
+    say = await _water_survey(harness, tmp_path)
+    created = harness.fake.messages_to(RESIDENT)[-2].text or ""
+    code = created.split("Mã hộ của bạn là ")[1][:11]
+    for text in ("2", "4", "1"):  # Tày
+        await say(text)
+    [summary] = await say("Làm ruộng")
+    assert "[Tày] Nghề gì? → Làm ruộng" in summary
+    assert "đổi ngôn ngữ" in summary
+    [language] = await say("đổi ngôn ngữ")
+    assert "2. Tày" in language
+    [summary] = await say("1")  # Tiếng Việt, back at the summary
+    assert "Chủ hộ làm nghề gì? → Làm ruộng" in summary
+    assert "[Tày]" not in summary
+    assert "1. Gửi câu trả lời" in summary
+    harness.fake.add_private(SPOUSE)
+    for text in ("/khaosat THON-1", "1", "2"):  # consent, "I have the household's code"
+        await harness.send(SPOUSE, text)
+    _joined, language = await harness.send(SPOUSE, code, expect=2)  # asked: the choice was not theirs
+    assert "2. Tày" in (language.text or "")
+    [summary] = await harness.send(SPOUSE, "2")
+    assert "[Tày] Nghề gì? → Làm ruộng" in (summary.text or "")
+    await say("/huy")
+    _welcome, summary_again = await say("/khaosat", expect=2)  # the resident's own choice stays theirs
+    assert "Chủ hộ làm nghề gì? → Làm ruộng" in summary_again

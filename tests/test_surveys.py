@@ -452,6 +452,7 @@ async def test_an_imported_xlsform_with_skip_logic_runs_in_the_chat(harness: Har
     [response] = await responses(harness)
     started = response.answers.pop("start")  # the form's `start` metadata: filled by the bot, never asked
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", started)
+    assert list(response.answers.pop("#language").values()) == ["Vietnamese (vi)"]  # the resident's choice, kept
     assert response.answers == {"sells": "yes", "where": ["zalo", "shopee"], "since": "2024-03-15", "orders": 30}
     assert response.status == ResponseStatus.SUBMITTED
 

@@ -20,7 +20,7 @@ from handlers.numbers import whole_number
 from handlers.people import place_by_code, villages_of
 from handlers.surveys import answer_files, engine, typed
 from handlers.surveys import answers as answer_tree
-from handlers.surveys.definition import MEDIA, Group, Item, Question, QuestionType, Repeat, Survey, flatten, translated
+from handlers.surveys.definition import LANGUAGES, MEDIA, Group, Item, Question, QuestionType, Repeat, Survey, flatten, translated
 from handlers.surveys.households import household_by_code, new_join_code, shown
 from handlers.surveys.limits import limits
 from handlers.villages import join_if_none
@@ -309,28 +309,56 @@ async def _continue(
 ) -> None:
     response = await locked_response(turn, campaign, household)
     await conversation.move(turn, FLOW, "question", campaign_id=campaign.id)
-    today = _today(turn)
-    # a sent set is not carried on (see, correct or leave it) unless a question lost its answer (a file
-    # that could not be fetched): that one is asked, then the sent set's menu comes back
-    if response.status == ResponseStatus.SUBMITTED and engine.next_slot(survey, response.answers, today) is None:
+    if not _sent_in_full(turn, survey, response):
+        several = len(survey.languages) > 1
+        kept = _language(turn, response) if several else ""
+        answered = len(engine.answered_slots(survey, response.answers, _today(turn))) if greet else 0
+        if answered:
+            turn.say("survey_welcome_back", count=answered, language=_language_name(kept) if kept in survey.languages else "")
+        if several and kept not in survey.languages:  # asked once (again if the form changed), before the first question
+            await _ask_language(turn, survey, None)
+            return
+    await _resume(turn, survey, response)
+
+
+def _sent_in_full(turn: Turn, survey: Survey, response: SurveyResponse) -> bool:
+    """A sent set is not carried on (see, correct or leave it) unless a question lost its answer (a file
+    that could not be fetched): that one is asked, then the sent set's menu comes back."""
+    return response.status == ResponseStatus.SUBMITTED and engine.next_slot(survey, response.answers, _today(turn)) is None
+
+
+async def _resume(turn: Turn, survey: Survey, response: SurveyResponse) -> None:
+    """Where the household's set stands: its next unanswered question, else its summary or its sent menu."""
+    if _sent_in_full(turn, survey, response):
         await _offer_submitted(turn, survey, response)
-        return
-    if greet and response.answers:
-        turn.say("survey_welcome_back", count=len(engine.answered_slots(survey, response.answers, today)))
-    if len(survey.languages) > 1 and not _language(turn):  # asked once, before the first question
-        await _ask_language(turn, survey)
-        return
-    await _ask_next(turn, survey, response)
+    else:
+        await _ask_next(turn, survey, response)
 
 
 def _today(turn: Turn) -> str:
     return turn.local(turn.now).date().isoformat()
 
 
-def _language(turn: Turn) -> str:
-    """The language the resident chose for the form's own texts ("": the form's first); the bot's own
-    words stay Vietnamese."""
-    return str(turn.conversation.data.get("language", "")) if turn.conversation else ""
+def chosen_language(response: SurveyResponse, person_id: int | None) -> str:
+    """The language a member chose to read the form's own texts in ("": the form's first). It is kept
+    with the household's answers, not in the conversation, so coming back after /huy, a sent set or a
+    restart reads the same; each member chooses their own. The bot's own words stay Vietnamese."""
+    chosen = response.answers.get(LANGUAGES)
+    return str(chosen.get(str(person_id), "")) if isinstance(chosen, dict) else ""
+
+
+def _language(turn: Turn, response: SurveyResponse) -> str:
+    # a conversation begun before the choice was kept with the answers still holds it
+    kept = turn.conversation.data.get("language", "") if turn.conversation else ""
+    return chosen_language(response, turn.person.id) or str(kept)
+
+
+def _keep_language(turn: Turn, response: SurveyResponse, language: str) -> None:
+    """The resident's choice, kept with the answers; no correction, so `updated_at` stays."""
+    chosen = response.answers.get(LANGUAGES)
+    mine = {**(chosen if isinstance(chosen, dict) else {}), str(turn.person.id): language}
+    response.answers = {**response.answers, LANGUAGES: mine}  # a new dict: JSON columns only notice reassignment
+    turn.session.add(response)
 
 
 async def _ask_next(turn: Turn, survey: Survey, response: SurveyResponse) -> None:
@@ -370,9 +398,15 @@ def _language_menu(survey: Survey) -> Menu:
     return Menu(tuple(Choice(name, _language_name(name)) for name in survey.languages))
 
 
-async def _ask_language(turn: Turn, survey: Survey) -> None:
+def _wants_language(survey: Survey, answer: str) -> bool:
+    """"đổi ngôn ngữ", typed at a question, the summary or a sent set's menu."""
+    return len(survey.languages) > 1 and plain(answer) == plain(label("change_language"))
+
+
+async def _ask_language(turn: Turn, survey: Survey, slot: engine.Slot | None) -> None:
+    """Which language; then `slot` again, or (None: at the start or a menu) where the set stands."""
     choices = _language_menu(survey)
-    await conversation.move(turn, FLOW, "language")
+    await conversation.move(turn, FLOW, "language", **_slot_data(slot))
     turn.say("survey_ask_language", buttons=choices.buttons, choices=choices.lines, title=survey.title)
 
 
@@ -382,10 +416,10 @@ async def _on_language(turn: Turn, survey: Survey, response: SurveyResponse, dat
     if picked is None:
         choices.ask_again(turn)
         return
-    await conversation.move(turn, FLOW, "question", language=picked)
-    slot = _slot_in(survey, data)  # where "đổi ngôn ngữ" was typed; none at the start
+    _keep_language(turn, response, picked)
+    slot = _slot_in(survey, data)
     if slot is None:
-        await _ask_next(turn, survey, response)
+        await _resume(turn, survey, response)
     else:
         await _ask(turn, survey, response, slot, editing=bool(data.get("editing")))
 
@@ -399,8 +433,10 @@ def _pick(choices: Menu, answer: str) -> str | None:
 # --- one question ---------------------------------------------------------------------------------------
 
 
-def _slot_data(slot: engine.Slot) -> Data:
+def _slot_data(slot: engine.Slot | None) -> Data:
     """The slot as the conversation keeps it: a restart asks the same question of the same member."""
+    if slot is None:
+        return {"question": "", "at": [], "repeat": ""}
     if slot.question is None:
         return {"question": "", "at": list(slot.at), "repeat": slot.repeat.name if slot.repeat else ""}
     return {"question": slot.question.name, "at": list(slot.at), "repeat": ""}
@@ -462,7 +498,7 @@ async def _ask(
         await _ask_more(turn, survey, response, slot, editing=editing)
         return
     question, answers = slot.question, response.answers
-    today, language = _today(turn), _language(turn)
+    today, language = _today(turn), _language(turn, response)
     options = engine.choices_of(survey, slot, answers, today, language)
     numbered = Menu(tuple(Choice(o.value, translated(o.label, o.labels, language)) for o in options))
     buttons = numbered.buttons if question.kind in (QuestionType.SELECT_ONE, QuestionType.SELECT_MULTIPLE) else ()
@@ -542,8 +578,8 @@ async def _on_answer(turn: Turn, survey: Survey, response: SurveyResponse, data:
     if engine.is_back(answer):
         await _back(turn, survey, response, slot)
         return
-    if len(survey.languages) > 1 and plain(answer) == plain(label("change_language")):
-        await _ask_language(turn, survey)
+    if _wants_language(survey, answer):
+        await _ask_language(turn, survey, slot)
         return
     if slot.question is None:
         await _on_more(turn, survey, response, slot, data)
@@ -608,11 +644,12 @@ _FILE_KINDS = {
 
 
 def _explain(turn: Turn, survey: Survey, response: SurveyResponse, slot: engine.Slot, invalid: engine.Invalid) -> None:
-    options = engine.choices_of(survey, slot, response.answers, _today(turn), _language(turn))
+    language = _language(turn, response)
+    options = engine.choices_of(survey, slot, response.answers, _today(turn), language)
     question = slot.question
     bounds = dict(question.parameters) if question is not None else {}  # a range's, pyxform's defaults else
     turn.say("survey_invalid", reason=invalid.reason, message=invalid.message, count=len(options),
-             among=[(n, translated(options[n - 1].label, options[n - 1].labels, _language(turn))) for n in invalid.among],
+             among=[(n, translated(options[n - 1].label, options[n - 1].labels, language)) for n in invalid.among],
              platform=turn.incoming.platform, start=bounds.get("start", "1"), end=bounds.get("end", "10"),
              step=bounds.get("step", "1"))
 
@@ -685,13 +722,13 @@ async def _on_point(turn: Turn, survey: Survey, response: SurveyResponse, slot: 
 async def _toggle(
     turn: Turn, survey: Survey, response: SurveyResponse, slot: engine.Slot, number: str, data: Data
 ) -> None:
-    options = engine.choices_of(survey, slot, response.answers, _today(turn), _language(turn))
+    language = _language(turn, response)
+    options = engine.choices_of(survey, slot, response.answers, _today(turn), language)
     picked = list(data.get("picked", []))
     n = whole_number(number)
     if n is not None and 1 <= n <= len(options):
         picked = [p for p in picked if p != n] if n in picked else sorted([*picked, n])
         await conversation.move(turn, FLOW, "question", picked=picked)
-    language = _language(turn)
     turn.toast("survey_picked", picked=[translated(options[n - 1].label, options[n - 1].labels, language) for n in picked])
 
 
@@ -716,7 +753,7 @@ async def _ask_more(
     turn: Turn, survey: Survey, response: SurveyResponse, slot: engine.Slot, *, editing: bool = False
 ) -> None:
     assert slot.repeat is not None
-    language = _language(turn)
+    language = _language(turn, response)
     choices = _more_menu()
     await conversation.move(turn, FLOW, "question", **_slot_data(slot), editing=editing, picked=[], points=[])
     turn.say("survey_more", buttons=choices.buttons, choices=choices.lines,
@@ -756,8 +793,9 @@ async def _summary(turn: Turn, survey: Survey, response: SurveyResponse) -> None
         "survey_summary",
         buttons=choices.buttons,
         title=survey.title,
-        lines=summary_lines(survey, response, _today(turn), _language(turn)),
+        lines=summary_lines(survey, response, _today(turn), _language(turn, response)),
         submitted=response.status == ResponseStatus.SUBMITTED,
+        languages=len(survey.languages) > 1,
         choices=choices.lines,
     )
 
@@ -781,6 +819,9 @@ def _answered_slots(survey: Survey, response: SurveyResponse, today: str) -> dic
 
 async def _on_summary(turn: Turn, survey: Survey, response: SurveyResponse, _data: Data) -> None:
     answer = turn.incoming.answer
+    if _wants_language(survey, answer):
+        await _ask_language(turn, survey, None)
+        return
     if engine.is_back(answer):
         answered = engine.answered_slots(survey, response.answers, _today(turn))
         if answered:
@@ -820,12 +861,16 @@ async def _offer_submitted(turn: Turn, survey: Survey, response: SurveyResponse,
 
 
 async def _on_submitted(turn: Turn, survey: Survey, response: SurveyResponse, _data: Data) -> None:
+    if _wants_language(survey, turn.incoming.answer):
+        await _ask_language(turn, survey, None)
+        return
     choices = _submitted_menu()
     picked = choices.pick(turn.incoming.answer)
-    today, language = _today(turn), _language(turn)
+    today, language = _today(turn), _language(turn, response)
     if picked == "view_answers":
         turn.say("survey_summary", buttons=choices.buttons, title=survey.title, submitted=True,
-                 lines=summary_lines(survey, response, today, language), choices=choices.lines)
+                 lines=summary_lines(survey, response, today, language), choices=choices.lines,
+                 languages=len(survey.languages) > 1)
     elif picked == "correct":
         await conversation.move(turn, FLOW, "correct")
         turn.say("survey_ask_which", total=_last_number(survey, response, today),

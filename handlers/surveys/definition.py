@@ -8,6 +8,8 @@ Answers (SurveyResponse.answers) mirror the tree, with groups flattened away:
     {"hh_size": 3, "members": [{"m_name": "Mai", "age": 30}, {...}], "members#done": true}
 a repeat's key holds one dict per instance; "<repeat>#done" marks an open repeat (no count) that the
 resident ended ("thêm người nữa không?" → không); a skipped question is present with None.
+"#language" holds, by person id, the language each member chose to read the form in (no question's
+name has a "#"; the export and the scorecard read answers by question).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from handlers.surveys.secondary import Element
 # (language as the form names it, text) for each language but the form's default; the default is `label`
 Translations = tuple[tuple[str, str], ...]
 DONE_SUFFIX = "#done"
+LANGUAGES = "#language"
 
 
 class QuestionType(StrEnum):

@@ -17,7 +17,7 @@ from handlers.conversation import Data, Flow
 from handlers.followers import end_following
 from handlers.surveys import answering
 from handlers.surveys.answer_files import erase_files
-from handlers.surveys.answering import summary_lines
+from handlers.surveys.answering import chosen_language, summary_lines
 from handlers.surveys.households import shown
 from handlers.villages import leave_village
 from storage.models import (
@@ -82,7 +82,8 @@ async def show(turn: Turn, _args: str) -> None:
     for response, campaign, place in rows.all():
         survey = turn.surveys.get(campaign.survey_code)
         if survey is not None:
-            answers.append((survey.title, place.name, response.status, summary_lines(survey, response, today)))
+            language = chosen_language(response, turn.person.id)
+            answers.append((survey.title, place.name, response.status, summary_lines(survey, response, today, language)))
     turn.say("survey_mine", head=household.head_name, hamlet=household.hamlet, code=shown(household.join_code),
              members=len(members.all()), answers=answers)
 
