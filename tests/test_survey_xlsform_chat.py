@@ -637,3 +637,70 @@ async def test_the_language_is_changed_at_the_summary_and_each_member_chooses_th
     await say("/huy")
     _welcome, summary_again = await say("/khaosat", expect=2)  # the resident's own choice stays theirs
     assert "Chủ hộ làm nghề gì? → Làm ruộng" in summary_again
+
+
+NUMBERED = [
+    ["type", "name", "label", "required", "relevant", "repeat_count", "constraint"],
+    ["select_one yn", "sells", "Nhà mình có bán hàng qua mạng không?", "yes"],
+    ["text", "where", "Bán ở đâu?", "yes", "${sells} = 'yes'"],
+    ["note", "intro", "Giờ đến từng người trong nhà."],
+    ["integer", "hh_size", "Nhà mình có mấy người?", "yes", "", "", ". >= 1 and . <= 10"],
+    ["begin_group", "people", "Người trong nhà"],
+    ["begin_repeat", "members", "Thành viên", "", "", "${hh_size}"],
+    ["text", "m_name", "Họ tên", "yes"],
+    ["end_repeat"],
+    ["end_group"],
+    ["acknowledge", "ready", "Còn hai câu nữa thôi.", "yes"],
+    ["integer", "adults", "Mấy người lớn?", "yes", "", "", ". >= 0 and . <= ${hh_size}"],
+    ["text", "job", "Chủ hộ làm nghề gì?", "yes"],
+]
+YES_NO = [["list_name", "name", "label"], ["yn", "yes", "Có"], ["yn", "no", "Không"]]
+
+
+async def test_a_question_has_the_same_number_in_its_prompt_the_summary_and_the_correction(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """A question skipped by `relevant`, a note, a group, a repeat of three members and an acknowledge:
+    "Câu N" in a prompt is N in the summary, and typing N corrects that very answer."""
+    await _import(harness.app, tmp_path, NUMBERED, YES_NO, [["form_id", "form_title"], ["so_cau", "Đánh số"]])
+
+    async def head(text: str, expect: int = 1) -> list[str]:
+        return [m.text or "" for m in await harness.send(HEAD, text, expect=expect)]
+
+    async def say(text: str, expect: int = 1) -> list[str]:
+        return [m.text or "" for m in await harness.send(RESIDENT, text, expect=expect)]
+
+    await _open(head, "Đánh số")
+    harness.fake.add_private(RESIDENT)
+    await say("/khaosat THON-1")
+    for text in ("1", "1", "Lò Văn Pọm"):
+        await say(text)
+    _created, sells = await say("Xóm Trên", expect=2)
+    assert "Câu 1/" in sells
+    [size] = await say("2")  # no: "Bán ở đâu?" is not asked, and has no number
+    assert "Câu 2/" in size
+    [name] = await say("3")  # three members, each with their own number
+    assert "Câu 3/8: Họ tên" in name
+    assert "Thành viên 1/3" in name
+    await say("Mai")
+    [name] = await say("Pọm")
+    assert "Câu 5/8: Họ tên" in name
+    assert "Thành viên 3/3" in name
+    [ready] = await say("Páo")
+    assert "Câu 6/8: Còn hai câu nữa thôi." in ready
+    [adults] = await say("ok")
+    assert "Câu 7/8: Mấy người lớn?" in adults
+    assert "bằng số đã trả lời ở câu 2" in adults  # the household's size, as numbered
+    [job] = await say("2")
+    assert "Câu 8/8: Chủ hộ làm nghề gì?" in job
+    [summary] = await say("Làm nương")
+    for line in ("1. Nhà mình có bán hàng qua mạng không? → Không", "2. Nhà mình có mấy người? → 3",
+                 "3. Họ tên (Thành viên 1) → Mai", "4. Họ tên (Thành viên 2) → Pọm", "5. Họ tên (Thành viên 3) → Páo",
+                 "6. Còn hai câu nữa thôi. → OK", "7. Mấy người lớn? → 2", "8. Chủ hộ làm nghề gì? → Làm nương"):
+        assert line in summary
+    [which] = await say("2")  # correct one
+    assert "(1–8)" in which
+    [name] = await say("4")
+    assert "Câu 4/8: Họ tên" in name
+    assert "Thành viên 2/3" in name
+    assert "Câu trả lời đang lưu: Pọm" in name

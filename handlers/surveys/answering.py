@@ -452,13 +452,6 @@ def _slot_in(survey: Survey, data: Data) -> engine.Slot | None:
     return engine.Slot(question, at) if question is not None and len(at) == len(question.scope) else None
 
 
-def _position(survey: Survey, question: Question) -> tuple[int, int]:
-    """("Câu 3/12"): the question's place among those the resident answers, and their count; a
-    question inside a repeat has one number for every member (the prompt says which member)."""
-    asked = [q for q in survey.questions if engine.asked(q)]
-    return asked.index(question) + 1, len(asked)
-
-
 def _group_of(items: tuple[Item, ...], question: Question) -> Group | None:
     """The innermost group with a label that holds `question`."""
     for item in items:
@@ -510,20 +503,20 @@ async def _ask(
     stored = engine.value_at(answers, question, slot.at)
     previous = None if stored is engine.MISSING else _shown(question, stored, language)
     default = _default_value(survey, slot, answers, today) if stored is engine.MISSING else None
-    number, total = _position(survey, question)
+    slots = engine.numbered_slots(survey, answers, today)  # as the summary numbers them
     group_key, group = _entered_group(turn, survey, slot, language)
     await conversation.move(turn, FLOW, "question", **_slot_data(slot), editing=editing, picked=[], points=[],
                             group=group_key)
     hint = engine.hint_of(survey, slot, answers, today, language)
     turn.say(
         "survey_question",
-        **_limit_values(survey, question, _scope_view(answers, question, slot.at)),
+        **_limit_values(survey, question, _scope_view(answers, question, slot.at), slots, slot.at),
         buttons=buttons,
         notes=engine.notes_before(survey, slot, answers, today, language),
         instances=engine.instance_labels(survey, slot, answers, today, language),
         group=group,
-        number=number,
-        total=total,
+        number=engine.number_of(slots, slot),
+        total=len(slots),
         label=engine.label_of(survey, slot, answers, today, language),
         hint=hint,
         kind=question.kind.value,
@@ -558,14 +551,17 @@ def _default_value(survey: Survey, slot: engine.Slot, answers: engine.Answers, t
     return None if isinstance(value, engine.Invalid) else value
 
 
-def _limit_values(survey: Survey, question: Question, view: engine.Answers) -> dict[str, object]:
-    """What survey_question says of the allowed range: each bound, and the question it comes from."""
+def _limit_values(
+    survey: Survey, question: Question, view: engine.Answers, numbered: engine.Numbered, at: engine.At
+) -> dict[str, object]:
+    """What survey_question says of the allowed range: each bound, and the number of the question it is the
+    answer to (in the same member's instance), if that one was asked."""
     found = limits(question, view)
     values: dict[str, object] = {}
     for side, bound in (("low", found.low), ("high", found.high)):
         values[side] = engine.number_text(bound.value) if bound else None
         source = survey.by_name.get(bound.source) if bound and bound.source else None
-        values[f"{side}_from"] = _position(survey, source)[0] if source and engine.asked(source) else None
+        values[f"{side}_from"] = engine.number_of(numbered, engine.Slot(source, at[: len(source.scope)])) if source else None
     return values
 
 

@@ -162,10 +162,28 @@ def _reopened(survey: Survey, answers: Answers, slot: Slot, before: Slot | None)
     return None if inside else Slot(None, slot.at[:depth], repeat)
 
 
-def answered_slots(survey: Survey, answers: Answers, today: str) -> list[tuple[int, Slot]]:
-    """The answered (or skipped) questions, numbered as they are asked ("sửa câu N")."""
+Numbered = list[tuple[int, Slot, bool]]
+
+
+# One numbering for the prompt ("Câu 5/12"), the summary and "sửa câu 5": the questions this household is
+# asked, in the order it is asked them, so a resident reads the numbers as they went; a question inside a
+# repeat has one number per member (so a number names one answer); notes, calculations and questions the
+# form's logic skips have none; groups change nothing. The M of "Câu N/M" counts those asked now: it grows
+# when an answer (a household's size) adds questions.
+def numbered_slots(survey: Survey, answers: Answers, today: str) -> Numbered:
+    """(number, slot, answered or skipped) for each question the household is asked."""
     questions = (step for step in _walk(survey, answers, today) if not step.note and step.slot.question)
-    return [(number, step.slot) for number, step in enumerate(questions, 1) if step.answered]
+    return [(number, step.slot, step.answered) for number, step in enumerate(questions, 1)]
+
+
+def number_of(numbered: Numbered, slot: Slot) -> int | None:
+    """The slot's number in `numbered_slots`; None when it is not asked (any more)."""
+    return next((number for number, other, _ in numbered if other.same(slot)), None)
+
+
+def answered_slots(survey: Survey, answers: Answers, today: str) -> list[tuple[int, Slot]]:
+    """The answered (or skipped) questions with their numbers."""
+    return [(number, slot) for number, slot, answered in numbered_slots(survey, answers, today) if answered]
 
 
 def notes_before(survey: Survey, slot: Slot | None, answers: Answers, today: str, language: str = "") -> list[str]:
