@@ -56,8 +56,10 @@ FIRST_USER = 1_000_000  # resident n writes from user id (= private chat id) FIR
 ANSWERS_PER_RESIDENT = 14
 HEAD_NAME = "Lò Văn Pọm"
 HAMLET = "Xóm Trên"
-# The bot numbers questions among all askable ones ("Câu 13/15" follows "Câu 11/15" here).
-ANSWER_FOR = dict(zip([*range(1, 12), 13, 14, 15], ANSWERS, strict=True))
+# The bot numbers the questions a household is asked: ANSWERS sell nothing online, so the form skips
+# the "where" question and "Câu 12/14" is the one after "sells online"
+ANSWER_FOR = dict(zip(range(1, 15), ANSWERS, strict=True))
+SKIPPED = ("sell_channels",)
 QUESTION = re.compile(r"^Câu (\d+)/\d+")
 BOT_LIMIT_PER_SECOND = 10_000
 RESENT = "gửi lại tin này"  # messages/templates/reply_resent.j2: a reply sent again after a restart
@@ -533,7 +535,8 @@ def question_names() -> dict[int, str]:
     from handlers.surveys.catalog import shipped
 
     survey = shipped()["ho-gia-dinh"]
-    return {n: q.name for n, q in enumerate(filter(engine.asked, survey.questions), 1)}
+    asked = [q.name for q in filter(engine.asked, survey.questions) if q.name not in SKIPPED]
+    return dict(enumerate(asked, 1))
 
 
 def percentile(values: list[float], p: float) -> float:
