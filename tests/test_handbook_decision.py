@@ -218,3 +218,13 @@ def test_asking_how_to_do_something_with_the_bot_is_a_question_not_chatter() -> 
         decision = handbook.decide(asked)
         assert decision.kind is Kind.ANSWER, asked
         assert decision.hits[0].article.id == "su-dung-bot", asked
+
+
+def test_a_greeting_thanks_or_apology_with_xin_asks_nothing_but_a_request_with_xin_still_asks() -> None:
+    # "xin" asks for something ("xin mã", "xin cấp lại"), but not in "xin chào", "xin cảm ơn", "xin lỗi"
+    _chatter_and_questions(("xin chào, tôi là ông Năm ở xóm 5", "Xin chào cả nhà, tôi là cô giáo mới về bản",
+                            "xin lỗi nha, tôi gõ nhầm tin nhắn", "xin cảm ơn bot nhiều, tôi biết làm rồi"),
+                           ("xin chào, cho hỏi cài vneid", "xin lỗi, xin mã otp ở đâu",
+                            "xin chào bot, tôi muốn xin giấy khai sinh cho con"))
+    for said in ("xin chào, tôi là ông Năm ở xóm 5", "xin lỗi nha, tôi gõ nhầm tin nhắn"):
+        assert not asks(said), said

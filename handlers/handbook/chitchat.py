@@ -45,6 +45,7 @@ class _Talk:
     repair: Repairer  # the handbook's typo repair, against the words of this table ("oiw", "nhìu")
     asks: tuple[tuple[str, ...], ...]  # [asks]: phrases that ask, request or complain, with diacritics
     asks_last: tuple[str, ...]  # question particles that ask only as the last word
+    polite: tuple[tuple[str, ...], ...]  # greetings, thanks, apologies holding an ask word ("xin chào")
     wish: tuple[str, str]  # "muốn ... thì"
     about_bot: tuple[str, ...]  # a question with the bot as its subject ("bot co")
     bot_tasks: tuple[str, ...]  # what the bot does for people: asking for it is no small talk
@@ -71,6 +72,7 @@ def _talk() -> _Talk:
         spellings=frozenset(w for w in table["abbreviations"] if " " not in w),
         asks=tuple(tuple(typed(p).split()) for p in words["words"]),
         asks_last=tuple(typed(w) for w in words["final"]),
+        polite=tuple(tuple(typed(p).split()) for p in words["polite"]),
         wish=(typed(words["wish"][0]), typed(words["wish"][1])),
         about_bot=tuple(f" {plain(p)} " for p in raw["about_bot"]),
         bot_tasks=tuple(f" {plain(p)} " for p in raw["bot_tasks"]),
@@ -86,7 +88,8 @@ def vocabulary() -> frozenset[str]:
 def asks(text: str) -> bool:
     """Whether a message asks something (a "?", a question word, a request, a trouble word: [asks]).
     A word typed with diacritics is compared with the table's as it is ("giá" asks, "già" does not),
-    one typed without them with the table's word without them, after abbreviations are spelled out."""
+    one typed without them with the table's word without them, after abbreviations are spelled out. The
+    request word of a greeting, thanks or apology ("xin chào", "xin lỗi": [asks] polite) asks nothing."""
     if "?" in text:
         return True
     talk = _talk()
@@ -102,14 +105,18 @@ def asks(text: str) -> bool:
         found, bare = said[at]
         return found == plain(word) if bare else found == word
 
+    def starts(phrase: tuple[str, ...]) -> list[int]:
+        return [i for i in range(len(said) - len(phrase) + 1) if all(same(i + j, w) for j, w in enumerate(phrase))]
+
     if said and any(same(len(said) - 1, w) for w in talk.asks_last):
         return True
     wish, then = talk.wish
     wished = [i for i in range(len(said)) if same(i, wish)]
     if wished and any(same(i, then) for i in range(wished[0] + 1, len(said))):
         return True
-    return any(all(same(i + j, w) for j, w in enumerate(phrase))
-               for phrase in talk.asks for i in range(len(said) - len(phrase) + 1))
+    # the request word of a greeting, thanks or apology ("xin chào", "xin lỗi") asks nothing
+    polite = {i + j for phrase in talk.polite for i in starts(phrase) for j in range(len(phrase))}
+    return any(polite.isdisjoint(range(i, i + len(phrase))) for phrase in talk.asks for i in starts(phrase))
 
 
 def about_bot(text: str) -> bool:
