@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from handlers.handbook.articles import load
 from handlers.handbook.chitchat import asks
-from handlers.handbook.decision import shipped
+from handlers.handbook.decision import FEATURES, Model, shipped, signals
 from handlers.handbook.search import Handbook, Kind
 from tests.harness import RESIDENT, TECH, Harness
 
@@ -228,3 +229,15 @@ def test_a_greeting_thanks_or_apology_with_xin_asks_nothing_but_a_request_with_x
                             "xin chào bot, tôi muốn xin giấy khai sinh cho con"))
     for said in ("xin chào, tôi là ông Năm ở xóm 5", "xin lỗi nha, tôi gõ nhầm tin nhắn"):
         assert not asks(said), said
+
+
+def test_the_model_read_back_from_its_file_bends_at_the_same_knots_and_decides_the_same() -> None:
+    model = shipped()
+    assert len(model.knots) > len(FEATURES)  # most signals bend at their quartiles
+    handbook = Handbook(load())
+    lookups = [handbook.index.search(q) for q in ("cách cài vneid trên điện thoại", "mobai mani la gi",
+                                                  "quên mật khẩu wifi nhà văn hóa", "điện thoại hết pin nhanh")]
+    x = np.vstack([signals(lookup) for lookup in lookups])
+    again = Model.from_json(model.to_json())
+    assert np.allclose(again.probabilities(x), model.probabilities(x), atol=1e-6)
+    assert [again.kind(lookup) for lookup in lookups] == [model.kind(lookup) for lookup in lookups]

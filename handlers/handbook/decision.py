@@ -1,6 +1,8 @@
 """What to do with a searched question: answer with the top article, offer the top three, or hand it
 to the tech team. Two logistic models over the signals of the search (index.Lookup) say how likely the
-top article is the right one and how likely the handbook has an answer at all; the operating points
+top article is the right one and how likely the handbook has an answer at all. Each signal enters
+piecewise linear: itself plus a hinge max(signal - knot, 0) at each of its training quartiles (`knots`),
+since a signal need not weigh the same over its whole range. The operating points
 ("answer only when sure", "hand off when the handbook most likely has nothing") are part of the fitted
 model. The weights are data (decision.json), fitted by `bench/handbook.py --fit` on the evaluation set,
 and only read here: nothing is trained while the bot runs."""
@@ -65,11 +67,18 @@ def answerable(lookup: Lookup) -> bool:
     return not lookup.hits[0].elsewhere
 
 
+def basis(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
+    """The rows of signals followed by one hinge max(signal - knot, 0) per knot (feature index, knot)."""
+    x = np.atleast_2d(x)
+    return np.column_stack([x, np.maximum(x[:, knots[:, 0].astype(int)] - knots[:, 1], 0)])
+
+
 @dataclass(frozen=True)
 class Model:
-    mean: np.ndarray
+    knots: np.ndarray  # one row per hinge: the index of its signal in FEATURES, and where it bends
+    mean: np.ndarray  # of the basis columns (signals, then hinges)
     scale: np.ndarray
-    right: np.ndarray  # intercept, then one weight per feature: is the top article the right one
+    right: np.ndarray  # intercept, then one weight per basis column: is the top article the right one
     known: np.ndarray  # the same for: does the handbook answer this at all
     answer_from: float  # answer when P(right) reaches this
     handoff_below: float  # hand off when P(known) is under this
@@ -77,7 +86,8 @@ class Model:
 
     def probabilities(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """P(right) and P(known) for a row of signals, or for a matrix of rows."""
-        z = np.column_stack([np.ones(np.atleast_2d(x).shape[0]), (np.atleast_2d(x) - self.mean) / self.scale])
+        b = basis(x, self.knots)
+        z = np.column_stack([np.ones(b.shape[0]), (b - self.mean) / self.scale])
         return _sigmoid(z @ self.right), _sigmoid(z @ self.known)
 
     def kind(self, lookup: Lookup) -> Kind:
@@ -96,6 +106,7 @@ class Model:
         data = {"features": list(FEATURES), "note": self.note, "answer_from": self.answer_from,
                 "handoff_below": self.handoff_below}
         data |= {name: [round(float(v), 6) for v in getattr(self, name)] for name in ("mean", "scale", "right", "known")}
+        data["knots"] = [[int(j), round(float(k), 6)] for j, k in self.knots]
         return json.dumps(data, indent=1) + "\n"
 
     @classmethod
@@ -103,7 +114,8 @@ class Model:
         data = json.loads(text)
         if data["features"] != list(FEATURES):
             raise ValueError(f"{MODEL_FILE.name} was fitted on other signals: refit with bench/handbook.py --fit")
-        arrays = {name: np.asarray(data[name], float) for name in ("mean", "scale", "right", "known")}
+        arrays = {name: np.asarray(data[name], float) for name in ("knots", "mean", "scale", "right", "known")}
+        arrays["knots"] = arrays["knots"].reshape(-1, 2)  # two columns even with no knot
         return cls(**arrays, answer_from=data["answer_from"], handoff_below=data["handoff_below"], note=data["note"])
 
 
