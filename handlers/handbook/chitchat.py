@@ -24,12 +24,41 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from typing import NamedTuple
 
 from handlers.handbook.normalize import WORDS_FILE, Repairer, expand, plain, standard, typed
 
 # at most this many words for a message whose words off the small-talk list are let through as no topic:
 # a longer message is telling something, and is better searched
 SHORT = 8
+
+
+class _Word(NamedTuple):
+    """A word of the [asks] table as it is spelled there and without its diacritics."""
+
+    typed: str
+    plain: str
+
+
+Phrase = tuple[_Word, ...]
+
+
+def _phrase(text: str) -> Phrase:
+    return _listed(typed(text).split())
+
+
+def _listed(words: list[str]) -> Phrase:
+    return tuple(_Word(typed(w), plain(w)) for w in words)
+
+
+def _by_first(phrases: list[str]) -> dict[str, tuple[Phrase, ...]]:
+    """The phrases by their first word without diacritics, each key's in the file's order: a message
+    is compared only with the phrases that can start at each of its words."""
+    found: dict[str, list[Phrase]] = {}
+    for text in phrases:
+        phrase = _phrase(text)
+        found.setdefault(phrase[0].plain, []).append(phrase)
+    return {first: tuple(listed) for first, listed in found.items()}
 
 
 @dataclass(frozen=True)
@@ -43,10 +72,10 @@ class _Talk:
     emoticons: re.Pattern[str]  # ":))", "^^", "<3", as typed, each standing alone
     spellings: frozenset[str]  # one-word abbreviations ("dc", "ko"), found in a word typed with "đ"
     repair: Repairer  # the handbook's typo repair, against the words of this table ("oiw", "nhìu")
-    asks: tuple[tuple[str, ...], ...]  # [asks]: phrases that ask, request or complain, with diacritics
-    asks_last: tuple[str, ...]  # question particles that ask only as the last word
-    polite: tuple[tuple[str, ...], ...]  # greetings, thanks, apologies holding an ask word ("xin chào")
-    wish: tuple[str, str]  # "muốn ... thì"
+    asks: dict[str, tuple[Phrase, ...]]  # [asks]: phrases that ask, request or complain, with diacritics
+    asks_last: Phrase  # question particles that ask only as the last word
+    polite: dict[str, tuple[Phrase, ...]]  # greetings, thanks, apologies holding an ask word ("xin chào")
+    wish: Phrase  # "muốn ... thì"
     about_bot: tuple[str, ...]  # a question with the bot as its subject ("bot co")
     bot_tasks: tuple[str, ...]  # what the bot does for people: asking for it is no small talk
     bot_feelings: tuple[str, ...]  # asked how it feels ("bot co buon", "ban co met"): chatter, tasks or not
@@ -70,10 +99,10 @@ def _talk() -> _Talk:
         emoticons=re.compile("|".join(rf"(?<!\S)(?:{pattern})(?!\S)" for pattern in raw["emoticons"])),
         repair=Repairer(dict.fromkeys(vocabulary, 1)),
         spellings=frozenset(w for w in table["abbreviations"] if " " not in w),
-        asks=tuple(tuple(typed(p).split()) for p in words["words"]),
-        asks_last=tuple(typed(w) for w in words["final"]),
-        polite=tuple(tuple(typed(p).split()) for p in words["polite"]),
-        wish=(typed(words["wish"][0]), typed(words["wish"][1])),
+        asks=_by_first(words["words"]),
+        asks_last=_listed(words["final"]),
+        polite=_by_first(words["polite"]),
+        wish=_listed(words["wish"]),
         about_bot=tuple(f" {plain(p)} " for p in raw["about_bot"]),
         bot_tasks=tuple(f" {plain(p)} " for p in raw["bot_tasks"]),
         bot_feelings=tuple(f" {plain(p)} {plain(f)} " for p in raw["feeling_subjects"] for f in raw["bot_feelings"]),
@@ -93,20 +122,22 @@ def asks(text: str) -> bool:
     if "?" in text:
         return True
     talk = _talk()
-    said: list[tuple[str, bool]] = []  # each word, and whether it was typed without diacritics
+    said: list[tuple[str, str, bool]] = []  # each word, without diacritics, and whether it was typed so
     for word in typed(standard(text)).split():
         bare = plain(word)
         if bare == word or bare in talk.spellings:  # "đc" is the abbreviation "dc"
-            said += [(w, True) for w in expand(bare.split())]
+            said += [(w, w, True) for w in expand(bare.split())]
         elif bare:
-            said.append((word, False))
+            said.append((word, bare, False))
 
-    def same(at: int, word: str) -> bool:
-        found, bare = said[at]
-        return found == plain(word) if bare else found == word
+    def same(at: int, word: _Word) -> bool:
+        found, _, bare = said[at]
+        return found == (word.plain if bare else word.typed)
 
-    def starts(phrase: tuple[str, ...]) -> list[int]:
-        return [i for i in range(len(said) - len(phrase) + 1) if all(same(i + j, w) for j, w in enumerate(phrase))]
+    def found(table: dict[str, tuple[Phrase, ...]]) -> list[tuple[int, int]]:
+        """Where the table's phrases are said: (first word, length)."""
+        return [(i, len(phrase)) for i, (_, first, _) in enumerate(said) for phrase in table.get(first, ())
+                if i + len(phrase) <= len(said) and all(same(i + j, w) for j, w in enumerate(phrase))]
 
     if said and any(same(len(said) - 1, w) for w in talk.asks_last):
         return True
@@ -115,8 +146,8 @@ def asks(text: str) -> bool:
     if wished and any(same(i, then) for i in range(wished[0] + 1, len(said))):
         return True
     # the request word of a greeting, thanks or apology ("xin chào", "xin lỗi") asks nothing
-    polite = {i + j for phrase in talk.polite for i in starts(phrase) for j in range(len(phrase))}
-    return any(polite.isdisjoint(range(i, i + len(phrase))) for phrase in talk.asks for i in starts(phrase))
+    polite = {i + j for i, size in found(talk.polite) for j in range(size)}
+    return any(polite.isdisjoint(range(i, i + size)) for i, size in found(talk.asks))
 
 
 def about_bot(text: str) -> bool:
