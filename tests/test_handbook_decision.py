@@ -116,7 +116,7 @@ def test_chatter_with_everyday_words_and_personal_questions_to_the_bot_is_small_
                  "bot có người yêu chưa", "bot ơi tên gì", "c.ơn bot nhìu"):
         assert handbook.decide(said).kind is Kind.CHAT, said
     # a question word outside a small-talk phrase makes it a question, and a time word does not hide a topic
-    for asked in ("bot nay lm dc nhung j", "bot ở đâu", "hôm nay tiền điện đóng ở đâu", "mai đi khám đặt lịch sao"):
+    for asked in ("bot nay lm dc nhung j", "tìm bot ở đâu trên zalo", "hôm nay tiền điện đóng ở đâu", "mai đi khám đặt lịch sao"):
         assert handbook.decide(asked).kind is not Kind.CHAT, asked
 
 
@@ -241,3 +241,11 @@ def test_the_model_read_back_from_its_file_bends_at_the_same_knots_and_decides_t
     again = Model.from_json(model.to_json())
     assert np.allclose(again.probabilities(x), model.probabilities(x), atol=1e-6)
     assert [again.kind(lookup) for lookup in lookups] == [model.kind(lookup) for lookup in lookups]
+
+
+def test_asking_the_bot_about_itself_as_a_person_or_praising_it_is_chatter_but_finding_it_still_asks() -> None:
+    # where it lives, whether it is a person, whether it eats; a grandmother's "mệ" and the southern
+    # "thiệt" ("thật"); praise for a quick answer
+    _chatter_and_questions(("bot sống ở đâu vậy", "quê bot ở mô rứa, bot quê ở đâu", "bot có phải ngừi thiệt không",
+                            "bot ăn cơm chưa rứa", "mệ chào bot nghe", "hay quá, bot trả lời nhanh ghê"),
+                           ("bot ở đâu để hỏi cài vneid", "tìm bot ở đâu trên zalo", "bot ơi mệ quên mật khẩu vneid"))

@@ -11,13 +11,13 @@ from handlers.handbook.articles import load
 from handlers.handbook.search import Handbook
 from tests.eval import KINDS, STYLES, read
 
-# out of sample at the time of writing (3,825 questions, the eight spent blind sets folded in; signals with hinges at
-# their quartiles, operating points chosen on out-of-fold probabilities): top-1 96.5 %, direct 83.5 %, precision
-# 98.5 %, answerable handed off 3.6 %, outside handed off 92.9 % and answered 1.4 %, small talk replied 96.2 % and
-# other questions taken for small talk 0.2 %; on the held-out part (bench/handbook.py "held out") direct 85.4 %,
-# precision 98.9 %, outside answered 1.7 %, small talk 96.5 %. The committed model on every question: direct 84.4 %
+# out of sample at the time of writing (4,562 questions, the ten spent blind sets folded in; signals with hinges at
+# their quartiles, operating points chosen on out-of-fold probabilities): top-1 96.7 %, direct 85.3 %, precision
+# 98.5 %, answerable handed off 3.9 %, outside handed off 93.4 % and answered 1.4 %, small talk replied 97.2 % and
+# other questions taken for small talk 0.2 %; on the held-out part (bench/handbook.py "held out") direct 85.6 %,
+# precision 98.7 %, outside answered 2.4 %, small talk 97.1 %. The committed model on every question: direct 86.1 %
 # at 98.7 % right, outside answered 1.1 %.
-AT_LEAST = {"top1": 0.95, "direct": 0.82, "precision": 0.98, "outside_handed_off": 0.90, "chat_replied": 0.94}
+AT_LEAST = {"top1": 0.95, "direct": 0.84, "precision": 0.98, "outside_handed_off": 0.90, "chat_replied": 0.96}
 AT_MOST = {"answerable_handed_off": 0.05, "outside_answered": 0.02, "chat_wrongly": 0.005}
 
 
