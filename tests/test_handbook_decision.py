@@ -89,7 +89,11 @@ def test_a_question_naming_a_service_next_to_ours_is_never_answered_directly_how
     handbook = Handbook(load(), sure)
     # the services named in another word order than the [elsewhere] list has them ("thay màn hình",
     # "giấy phép kinh doanh"), with words between
-    for question in ("màn hình điện thoại vỡ rồi thay ở đâu", "giấy phép của hộ kinh doanh xin ở đâu"):
+    # a bank card's chip, a product's barcode, a hospital referral, a name changed, an ID card made
+    for question in ("màn hình điện thoại vỡ rồi thay ở đâu", "giấy phép của hộ kinh doanh xin ở đâu",
+                     "thẻ từ đổi sang thẻ chip có mất phí không", "đăng ký mã vạch cho chai nước mắm thế nào",
+                     "xin giấy chuyển tuyến lên bệnh viện tỉnh ở đâu", "muốn đổi họ tên cho con",
+                     "làm thẻ căn cước cho con 5 tuổi"):
         decision = handbook.decide(question)
         assert decision.hits, question
         assert decision.hits[0].elsewhere, question
@@ -247,5 +251,6 @@ def test_asking_the_bot_about_itself_as_a_person_or_praising_it_is_chatter_but_f
     # where it lives, whether it is a person, whether it eats; a grandmother's "mệ" and the southern
     # "thiệt" ("thật"); praise for a quick answer
     _chatter_and_questions(("bot sống ở đâu vậy", "quê bot ở mô rứa, bot quê ở đâu", "bot có phải ngừi thiệt không",
+                            "bot có phải là người thật không vậy",
                             "bot ăn cơm chưa rứa", "mệ chào bot nghe", "hay quá, bot trả lời nhanh ghê"),
                            ("bot ở đâu để hỏi cài vneid", "tìm bot ở đâu trên zalo", "bot ơi mệ quên mật khẩu vneid"))
