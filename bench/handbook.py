@@ -7,7 +7,7 @@
     python bench/handbook.py --scaled   # also the latency and build time on 5,000 synthetic articles
     python bench/handbook.py --failures # each question of the learning part the out-of-sample decision
                                         # gets wrong, by kind (the held-out part is never listed)
-    python bench/handbook.py --blind    # the shipped model on tests/eval/blind11.tsv, the held-out set
+    python bench/handbook.py --blind    # the shipped model on tests/eval/blind12.tsv, the held-out set
 
 Prints, per writing style (with diacritics, without, with typos) and per kind of question (plain,
 regional speech, a problem described, near-miss on a service next to ours, small talk): top-1 and
