@@ -254,3 +254,10 @@ def test_asking_the_bot_about_itself_as_a_person_or_praising_it_is_chatter_but_f
                             "bot có phải là người thật không vậy",
                             "bot ăn cơm chưa rứa", "mệ chào bot nghe", "hay quá, bot trả lời nhanh ghê"),
                            ("bot ở đâu để hỏi cài vneid", "tìm bot ở đâu trên zalo", "bot ơi mệ quên mật khẩu vneid"))
+
+
+def test_greeting_the_commune_or_its_officials_and_new_year_wishes_are_chatter_but_a_question_to_them_asks() -> None:
+    # "xã", "UBND", "cán bộ" are words of the articles, yet a hello or a wish to them asks nothing
+    _chatter_and_questions(("chào ủy ban xã nhé", "kính chào cán bộ xã", "năm mới chúc cả xã an khang thịnh vượng",
+                            "trời rét quá cán bộ xã ơi"),
+                           ("chào cán bộ xã, cho hỏi đăng ký khai sinh online ở đâu", "xã ơi tiền điện đóng ở đâu"))

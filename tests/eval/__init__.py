@@ -3,12 +3,11 @@
 diacritics, without, with typos and abbreviations) and what kind of question it is (`kind`: plain,
 regional speech, a problem described instead of named, a near-miss on a service next to ours, small talk).
 
-blind12.tsv, in the same columns, is held out: written by someone who saw only the articles' titles
-and summaries (never the articles, the word lists or questions.tsv), and never used to fit the model or
-to write a word list or an article. `bench/handbook.py --blind` scores the shipped model on it (and on
-each set BLIND names, and all of them together); keep it out of every tuning loop, or its figures stop
-meaning anything. (The earlier such sets, blind.tsv and blind2.tsv to blind11.tsv, were spent once
-scored and are now part of questions.tsv.)"""
+A held-out set (BLIND, in the same columns) is written by someone who saw only the articles' titles and
+summaries (never the articles, the word lists or questions.tsv), never used to fit the model or to write
+a word list or an article, and scored once with `bench/handbook.py --blind`; then it is spent and joins
+questions.tsv. blind.tsv and blind2.tsv to blind12.tsv are all spent: BLIND is empty until the next
+round writes blind13.tsv."""
 
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ import csv
 from pathlib import Path
 
 QUESTIONS = Path(__file__).with_name("questions.tsv")
-BLIND = (Path(__file__).with_name("blind12.tsv"),)
+BLIND: tuple[Path, ...] = ()
 STYLES = ("dau", "khong_dau", "loi")
 KINDS = ("plain", "regional", "problem", "nearmiss", "chitchat")
 
