@@ -548,10 +548,11 @@ WATER_CHOICES = [["list_name", "name", VI, TAY], *(row[:4] for row in CHOICES if
 SPOUSE = 211
 
 
-async def _water_survey(harness: Harness, tmp_path: Path) -> Say:
-    """Nước sạch (Vietnamese and Tày) opened for Thôn 1; RESIDENT registers a household and is asked
-    which language. Returns how RESIDENT talks to the bot."""
-    await _import(harness.app, tmp_path, WATER_FORM, WATER_CHOICES, [["form_id", "form_title"], ["nuoc", "Nước sạch"]])
+async def _registered(harness: Harness, tmp_path: Path, form: list[list[str]], choices: list[list[str]],
+                      form_id: str, title: str) -> tuple[Say, str]:
+    """The form imported and opened for Thôn 1; RESIDENT registers a household. Returns how RESIDENT
+    talks to the bot, and the bot's first message after the household is made."""
+    await _import(harness.app, tmp_path, form, choices, [["form_id", "form_title"], [form_id, title]])
 
     async def head(text: str, expect: int = 1) -> list[str]:
         return [m.text or "" for m in await harness.send(HEAD, text, expect=expect)]
@@ -559,12 +560,19 @@ async def _water_survey(harness: Harness, tmp_path: Path) -> Say:
     async def say(text: str, expect: int = 1) -> list[str]:
         return [m.text or "" for m in await harness.send(RESIDENT, text, expect=expect)]
 
-    await _open(head, "Nước sạch")
+    await _open(head, title)
     harness.fake.add_private(RESIDENT)
     await say("/khaosat THON-1")
     for text in ("1", "1", "Lò Văn Pọm"):
         await say(text)
-    _created, language = await say("Xóm Trên", expect=2)
+    _created, first = await say("Xóm Trên", expect=2)
+    return say, first
+
+
+async def _water_survey(harness: Harness, tmp_path: Path) -> Say:
+    """Nước sạch (Vietnamese and Tày) opened for Thôn 1; RESIDENT registers a household and is asked
+    which language. Returns how RESIDENT talks to the bot."""
+    say, language = await _registered(harness, tmp_path, WATER_FORM, WATER_CHOICES, "nuoc", "Nước sạch")
     assert "2. Tày" in language
     return say
 
@@ -662,20 +670,7 @@ async def test_a_question_has_the_same_number_in_its_prompt_the_summary_and_the_
 ) -> None:
     """A question skipped by `relevant`, a note, a group, a repeat of three members and an acknowledge:
     "Câu N" in a prompt is N in the summary, and typing N corrects that very answer."""
-    await _import(harness.app, tmp_path, NUMBERED, YES_NO, [["form_id", "form_title"], ["so_cau", "Đánh số"]])
-
-    async def head(text: str, expect: int = 1) -> list[str]:
-        return [m.text or "" for m in await harness.send(HEAD, text, expect=expect)]
-
-    async def say(text: str, expect: int = 1) -> list[str]:
-        return [m.text or "" for m in await harness.send(RESIDENT, text, expect=expect)]
-
-    await _open(head, "Đánh số")
-    harness.fake.add_private(RESIDENT)
-    await say("/khaosat THON-1")
-    for text in ("1", "1", "Lò Văn Pọm"):
-        await say(text)
-    _created, sells = await say("Xóm Trên", expect=2)
+    say, sells = await _registered(harness, tmp_path, NUMBERED, YES_NO, "so_cau", "Đánh số")
     assert "Câu 1/" in sells
     [size] = await say("2")  # no: "Bán ở đâu?" is not asked, and has no number
     assert "Câu 2/" in size
