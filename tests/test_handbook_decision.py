@@ -258,3 +258,13 @@ def test_greeting_the_commune_or_its_officials_and_new_year_wishes_are_chatter_b
     _chatter_and_questions(("chào ủy ban xã nhé", "kính chào cán bộ xã", "năm mới chúc cả xã an khang thịnh vượng",
                             "trời rét quá cán bộ xã ơi"),
                            ("chào cán bộ xã, cho hỏi đăng ký khai sinh online ở đâu", "xã ơi tiền điện đóng ở đâu"))
+
+
+def test_weather_keeping_people_off_the_fields_and_making_friends_are_chatter_and_names_said_by_ear_are_read() -> None:
+    _chatter_and_questions(("trời mưa quá không ra rẫy được", "làm quen với bot nhé"),
+                           ("trời mưa không ra ruộng được, tiền điện đóng ở đâu", "kết bạn zalo với trưởng thôn sao"))
+    handbook = Handbook(load())
+    # "vê en i đi" drops the "e" of VNeID; "es" is how many say the letter s ("vi es es ai đi")
+    assert handbook.index.search("vê en i đi là gì").query.split()[0] == "vneid"
+    assert handbook.index.search("vi es es ai đi đăng nhập").query.split()[0] == "vssid"
+    assert handbook.index.search("mốp bai mơ ni dùng sao").query.split()[0] == "mobilemoney"
