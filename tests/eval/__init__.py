@@ -6,8 +6,9 @@ regional speech, a problem described instead of named, a near-miss on a service 
 A held-out set (BLIND, in the same columns) is written by someone who saw only the articles' titles and
 summaries (never the articles, the word lists or questions.tsv), never used to fit the model or to write
 a word list or an article, and scored once with `bench/handbook.py --blind`; then it is spent and joins
-questions.tsv. blind.tsv and blind2.tsv to blind13.tsv are spent; blind14.tsv (people far from a
-keyboard) is the current one."""
+questions.tsv. blind.tsv and blind2.tsv to blind13.tsv are in questions.tsv; blind14.tsv (people far
+from a keyboard) was scored once with the model of 2026-12-02 and is spent too: the next round folds it
+in and writes blind15.tsv before changing anything."""
 
 from __future__ import annotations
 
