@@ -130,6 +130,9 @@ def test_regional_speech_spaced_out_names_and_accents_are_read_as_standard_words
     assert repair.text("v n e i d") == "vneid"
     assert repair.text("zalo pay") == "zalopay"
     assert repair.text("mở tài khoản") == "mo tai khoan"  # "mô" is "đâu" only with its accent
+    # the southern "ấp" (a hamlet) is the village, not the abbreviation "ap" (app) its letters spell
+    assert repair.text("tổ công nghệ số ở ấp tui") == "to cong nghe so o thon toi"
+    assert repair.text("tai ap ve may") == "tai ung dung ve may"
 
 
 def test_small_talk_is_decided_before_any_search() -> None:
