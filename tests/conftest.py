@@ -4,6 +4,7 @@ harness that runs the real bot against them."""
 from __future__ import annotations
 
 import os
+import shutil
 import tomllib
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -14,6 +15,7 @@ import pytest
 
 from bot.app import App
 from bot.config import DEFAULT_CONFIG, Settings, build
+from storage.migrate import upgrade
 from tests.console_helpers import PUBLIC_URL, seed_strangers
 from tests.fake_telegram import FakeTelegram
 from tests.fake_zalo import FakeZalo
@@ -39,38 +41,73 @@ def settings_for(
     return build(raw, environ)
 
 
-def _postgres_database() -> Iterator[str]:
+def _admin() -> psycopg.Connection:
     try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
+        return psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
     except psycopg.Error as exc:
         pytest.skip(f"PostgreSQL is not reachable ({PG_ADMIN}): {str(exc).strip()}")
+
+
+def _postgres_url(name: str) -> str:
+    params = psycopg.conninfo.conninfo_to_dict(PG_ADMIN)
+    host, port = params.get("host", "127.0.0.1"), params.get("port", 5432)
+    return f"postgresql://{params.get('user', 'postgres')}@{host}:{port}/{name}"
+
+
+def _postgres_database(template: str | None = None) -> Iterator[str]:
+    """A database of its own for one test, dropped after it: new and empty, or a copy of `template`."""
     name = f"langso_{uuid.uuid4().hex[:12]}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+    with _admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         try:
-            params = psycopg.conninfo.conninfo_to_dict(PG_ADMIN)
-            host, port = params.get("host", "127.0.0.1"), params.get("port", 5432)
-            yield f"postgresql://{params.get('user', 'postgres')}@{host}:{port}/{name}"
+            yield _postgres_url(name)
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'langso.db'}"
+# Migrating a new database takes about half a second (a second on PostgreSQL), and most tests start the
+# bot on one: they get a copy of one migrated at the start of the session, which the bot's own start-up
+# finds at head. Tests of migrating a new database (test_process, test_logs, test_cli) make their own.
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "langso.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres() -> Iterator[str]:
+    """The name of a PostgreSQL database at head, to copy (CREATE DATABASE … TEMPLATE)."""
+    for url in _postgres_database():
+        upgrade(url)
+        name = url.rsplit("/", 1)[1]
+        with _admin() as admin:  # a template must have no connection left when it is copied
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        yield name
+
+
+def _migrated_sqlite_in(folder: Path, template: Path) -> str:
+    path = folder / "langso.db"
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    yield from _postgres_database()
+def sqlite_url(tmp_path: Path, migrated_sqlite: Path) -> str:
+    return _migrated_sqlite_in(tmp_path, migrated_sqlite)
+
+
+@pytest.fixture
+def postgres_url(migrated_postgres: str) -> Iterator[str]:
+    yield from _postgres_database(migrated_postgres)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'langso.db'}"
+        yield _migrated_sqlite_in(tmp_path, request.getfixturevalue("migrated_sqlite"))
     else:
-        yield from _postgres_database()
+        yield from _postgres_database(request.getfixturevalue("migrated_postgres"))
 
 
 @pytest.fixture
