@@ -268,3 +268,38 @@ def test_weather_keeping_people_off_the_fields_and_making_friends_are_chatter_an
     assert handbook.index.search("vê en i đi là gì").query.split()[0] == "vneid"
     assert handbook.index.search("vi es es ai đi đăng nhập").query.split()[0] == "vssid"
     assert handbook.index.search("mốp bai mơ ni dùng sao").query.split()[0] == "mobilemoney"
+
+
+def test_work_at_sea_or_in_the_forest_kept_off_by_the_weather_and_everyone_is_glad_are_remarks_not_questions() -> None:
+    # "không" and "ai" ask, but not in "không ra khơi được" or "ai cũng mừng"; "lm quen" is not "quên"
+    _chatter_and_questions(("Mưa suốt cả tuần không ra khơi được, buồn ghê", "biển động, không đi biển được",
+                            "trời mưa không đi cạo mủ được", "lm quen nhe bottt",
+                            "nam nay lua tot ba con trong thon ai cung mung toi cung ghe vao chao bot cai",
+                            "hok cần nữa đâu, bye bot", "ai trả lời đấy ạ, cán bộ xã hả"),
+                           ("không ra khơi được thì nhận tiền hỗ trợ qua tài khoản sao",
+                            "ai cũng quên mật khẩu vneid thì làm sao", "quen mat khau vneid"))
+    for said in ("Mưa suốt cả tuần không ra khơi được, buồn ghê", "lm quen nhe bot"):
+        assert not asks(said), said
+
+
+def test_the_bot_asked_where_it_lives_is_chatter_even_though_the_article_on_the_bot_scores_well() -> None:
+    handbook = Handbook(load())
+    for said in ("bot ơi bot ở đâu z", "bot nhà ở đâu thế, có ở hà nội ko"):
+        decision = handbook.decide(said)
+        assert decision.kind is Kind.CHAT, said
+    assert handbook.decide("bot làm được gì").kind is Kind.ANSWER
+
+
+def test_services_next_to_articles_that_share_their_words_get_no_direct_answer() -> None:
+    # a locked Zalo account, a child born abroad, a disability card, renewing health insurance, a bank
+    # loan, an OCOP star rating, getting scammed money back: each shares words with an article that does
+    # not do it
+    handbook = Handbook(load())
+    for question in ("zalo bị khóa", "Đăng ký khai sinh cho con sinh ở Trung Quốc, mẹ là người Trung Quốc, làm thế nào?",
+                     "Làm thế nào để được cấp thẻ người khuyết tật?", "dong bao hiem y te cho ca nha o buu dien duoc khong",
+                     "vừa mở tk ngân hàng trên đt xong, h muốn vay 50tr mua máy cày cần j",
+                     "san pham ocop muon duoc cham 3 sao thi can dieu kien gi",
+                     "bị lừa mất tiền, công an bắt đc người rồi bao giờ tôi mới dc trả lại tiền"):
+        assert handbook.decide(question).kind is not Kind.ANSWER, question
+    _answered_with("dvc-khai-sinh", ("đăng ký khai sinh online cho con",))
+    _answered_with("binh-dan-hoc-vu-so", ("Tổ công nghệ số giúp được gì",))

@@ -74,7 +74,7 @@ class _Talk:
     repair: Repairer  # the handbook's typo repair, against the words of this table ("oiw", "nhìu")
     asks: dict[str, tuple[Phrase, ...]]  # [asks]: phrases that ask, request or complain, with diacritics
     asks_last: Phrase  # question particles that ask only as the last word
-    polite: dict[str, tuple[Phrase, ...]]  # greetings, thanks, apologies holding an ask word ("xin chào")
+    asks_nothing: dict[str, tuple[Phrase, ...]]  # phrases holding an ask word that asks nothing ("xin chào")
     wish: Phrase  # "muốn ... thì"
     about_bot: tuple[str, ...]  # a question with the bot as its subject ("bot co")
     bot_tasks: tuple[str, ...]  # what the bot does for people: asking for it is no small talk
@@ -101,7 +101,7 @@ def _talk() -> _Talk:
         spellings=frozenset(w for w in table["abbreviations"] if " " not in w),
         asks=_by_first(words["words"]),
         asks_last=_listed(words["final"]),
-        polite=_by_first(words["polite"]),
+        asks_nothing=_by_first(words["asks_nothing"]),
         wish=_listed(words["wish"]),
         about_bot=tuple(f" {plain(p)} " for p in raw["about_bot"]),
         bot_tasks=tuple(f" {plain(p)} " for p in raw["bot_tasks"]),
@@ -118,7 +118,8 @@ def asks(text: str) -> bool:
     """Whether a message asks something (a "?", a question word, a request, a trouble word: [asks]).
     A word typed with diacritics is compared with the table's as it is ("giá" asks, "già" does not),
     one typed without them with the table's word without them, after abbreviations are spelled out. The
-    request word of a greeting, thanks or apology ("xin chào", "xin lỗi": [asks] polite) asks nothing."""
+    ask word of a greeting, thanks or apology ("xin chào", "xin lỗi") or of a remark ("ai cũng mừng",
+    "không ra khơi được") asks nothing: [asks] asks_nothing."""
     if "?" in text:
         return True
     talk = _talk()
@@ -145,9 +146,8 @@ def asks(text: str) -> bool:
     wished = [i for i in range(len(said)) if same(i, wish)]
     if wished and any(same(i, then) for i in range(wished[0] + 1, len(said))):
         return True
-    # the request word of a greeting, thanks or apology ("xin chào", "xin lỗi") asks nothing
-    polite = {i + j for i, size in found(talk.polite) for j in range(size)}
-    return any(polite.isdisjoint(range(i, i + size)) for i, size in found(talk.asks))
+    idle = {i + j for i, size in found(talk.asks_nothing) for j in range(size)}
+    return any(idle.isdisjoint(range(i, i + size)) for i, size in found(talk.asks))
 
 
 def about_bot(text: str) -> bool:

@@ -93,7 +93,10 @@ class Model:
     def kind(self, lookup: Lookup) -> Kind:
         """Answer when sure; otherwise a question goes to a menu or the tech team, and a message that
         asks nothing (Lookup.asks: "trời mưa to quá, ngoài đồng nước ngập hết rồi") is small talk —
-        a hand-off needs an ask."""
+        a hand-off needs an ask. The bot asked about itself, and nothing else ("bot ơi bot ở đâu"), is small
+        talk even when the article on using the bot scores well."""
+        if lookup.about_bot and not lookup.asks:
+            return Kind.CHAT
         if lookup.hits:
             right, known = (float(p[0]) for p in self.probabilities(signals(lookup)))
             if right >= self.answer_from and answerable(lookup):

@@ -136,6 +136,9 @@ class Lookup:
     # whether the question asks something, names a service next to ours or a distinctive handbook topic:
     # without any of these, what the handbook cannot answer is a remark, not work for the tech team
     asks: bool = True
+    # whether the bot itself is what it talks about ("bot ở đâu", "bot có buồn không"), asking for none of
+    # its tasks: if it asks nothing else either, it is small talk, however well the article on the bot scores
+    about_bot: bool = False
 
 
 class HandbookIndex:
@@ -283,7 +286,7 @@ class HandbookIndex:
         pairs = [f"{a} {b}" for a, b in pairwise(topic)]
         novel_pairs = sum(1 for p in pairs if p not in self._known_pairs) / len(pairs) if pairs else 0.0
         if not query:
-            return Lookup(query, topic, unknown, [], novel_pairs, unknown_typed, self._asks(question, [], topic))
+            return self._lookup(question, query, topic, unknown, [], novel_pairs, unknown_typed)
         views = self.views(query)
         scores = MIX @ views
         top = np.lexsort((self._id_rank, -scores))[:limit]  # higher score first; equal scores by id
@@ -324,11 +327,15 @@ class HandbookIndex:
                 core_lead=float(core[i] - (next_core if core[i] >= best_core else best_core)),
                 rival=max((self._rival(topic, i, j) for j in shown if j != i), default=0.0),
             ))
-        return Lookup(query, topic, unknown, hits, novel_pairs, unknown_typed, self._asks(question, hits, topic))
+        return self._lookup(question, query, topic, unknown, hits, novel_pairs, unknown_typed)
 
-    def _asks(self, question: str, hits: list[Hit], topic: list[str]) -> bool:
-        """Lookup.asks. A question about the bot itself asks nothing of the handbook or the tech team."""
-        return (asks(question) and not about_bot(question)) or any(h.elsewhere for h in hits) or self.names_topic(topic)
+    def _lookup(self, question: str, query: str, topic: list[str], unknown: float, hits: list[Hit],
+                novel_pairs: float, unknown_typed: float) -> Lookup:
+        """The Lookup, with whether it asks (a question about the bot itself asks nothing of the handbook or
+        the tech team) and whether it is about the bot."""
+        about = about_bot(question)
+        asked = (asks(question) and not about) or any(h.elsewhere for h in hits) or self.names_topic(topic)
+        return Lookup(query, topic, unknown, hits, novel_pairs, unknown_typed, asked, about)
 
 
 def phrase(text: str) -> str:

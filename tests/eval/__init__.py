@@ -6,9 +6,9 @@ regional speech, a problem described instead of named, a near-miss on a service 
 A held-out set (BLIND, in the same columns) is written by someone who saw only the articles' titles and
 summaries (never the articles, the word lists or questions.tsv), never used to fit the model or to write
 a word list or an article, and scored once with `bench/handbook.py --blind`; then it is spent and joins
-questions.tsv. blind.tsv and blind2.tsv to blind13.tsv are in questions.tsv; blind14.tsv (people far
-from a keyboard) was scored once with the model of 2026-12-02 and is spent too: the next round folds it
-in and writes blind15.tsv before changing anything."""
+questions.tsv. blind.tsv and blind2.tsv to blind14.tsv are in questions.tsv; blind15.tsv (written for
+someone else or from far away: grandchildren for grandparents, migrant workers for the family at home)
+is held out."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import csv
 from pathlib import Path
 
 QUESTIONS = Path(__file__).with_name("questions.tsv")
-BLIND: tuple[Path, ...] = (Path(__file__).with_name("blind14.tsv"),)
+BLIND: tuple[Path, ...] = (Path(__file__).with_name("blind15.tsv"),)
 STYLES = ("dau", "khong_dau", "loi")
 KINDS = ("plain", "regional", "problem", "nearmiss", "chitchat")
 
