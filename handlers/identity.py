@@ -16,6 +16,7 @@ from sqlmodel import col, select
 from handlers import attempts, audit, codes
 from handlers.chat import ChatKind, ChatRef, Outgoing
 from handlers.context import Turn
+from handlers.surveys.households import leave_household
 from handlers.villages import village_of
 from messages import label, render
 from storage.models import AccountJoin, Identity, InboxUpdate, LinkCode, Person, Role, VillageMember
@@ -159,8 +160,8 @@ async def _undo(turn: Turn) -> None:
     if joined.role_ids:
         await session.exec(update(Role).where(col(Role.id).in_(joined.role_ids)).values(person_id=joined.joined_person_id))
     kept = await session.get(Person, joined.person_id)
-    if joined.household_taken and kept is not None:
-        kept.household_id = None
+    if joined.household_taken and kept is not None:  # the household went with the accounts that brought it
+        await leave_household(session, kept)
     joined.undone_at = turn.now
     await audit.record(session, "accounts_separated", actor_id=turn.person.id, at=turn.now, join=joined.id)
     turn.say("link_identity_undone", platforms=sorted({label(p) for p in await _platforms(turn, joined)}))

@@ -18,9 +18,11 @@ from handlers import admin
 from handlers.surveys.catalog import keep
 from handlers.surveys.forms import load_survey
 from handlers.surveys.reports import export_file
-from storage.models import Campaign, Place, ResponseStatus, SurveyResponse
+from storage.models import Campaign, Identity, Place, ResponseStatus, SurveyResponse
+from tests.fake_telegram import FakeTelegram
 from tests.fake_zalo import FakeZalo
 from tests.harness import HEAD, Harness
+from tests.trust import link_code
 from tests.xlsforms import xlsform
 
 RESIDENT = 210
@@ -81,14 +83,14 @@ async def _import(app: App, tmp_path: Path, rows: list[list[object]] = HOUSEHOLD
         await session.commit()
 
 
-async def _open(say: Say, title: str = TITLE) -> None:
-    """The village head opens the imported survey for Thôn 1 through the chat."""
+async def _open(say: Say, title: str = TITLE, village: str = "Thôn 1") -> None:
+    """The village head opens the imported survey for Thôn 1 (or `village`) through the chat."""
     await say("/khaosat")
     [surveys] = await say("1")
     number = next(line.split(".")[0] for line in surveys.splitlines() if title in line)
     [asked] = await say(number)
-    if "bao nhiêu hộ" not in asked:  # a head of several villages picks Thôn 1 first
-        await say(next(line.split(".")[0] for line in asked.splitlines() if line.endswith("Thôn 1")))
+    if "bao nhiêu hộ" not in asked:  # a head of several villages picks the village first
+        await say(next(line.split(".")[0] for line in asked.splitlines() if line.endswith(village)))
     [opened] = await say("bỏ qua")
     assert "Đã mở" in opened
 
@@ -645,6 +647,89 @@ async def test_the_language_is_changed_at_the_summary_and_each_member_chooses_th
     await say("/huy")
     _welcome, summary_again = await say("/khaosat", expect=2)  # the resident's own choice stays theirs
     assert "Chủ hộ làm nghề gì? → Làm ruộng" in summary_again
+
+
+async def test_a_member_who_moves_to_a_household_of_another_village_leaves_no_language_choice_behind(
+    harness: Harness, tmp_path: Path
+) -> None:
+    say = await _water_survey(harness, tmp_path)
+    created = harness.fake.messages_to(RESIDENT)[-2].text or ""
+    code = created.split("Mã hộ của bạn là ")[1][:11]
+    [size] = await say("2")  # the resident reads the form in Tày
+    assert "[Tày] Mấy người?" in size
+    harness.fake.add_private(SPOUSE)
+    for text in ("/khaosat THON-1", "1", "2"):
+        await harness.send(SPOUSE, text)
+    await harness.send(SPOUSE, code, expect=2)
+    await harness.send(SPOUSE, "1")  # the spouse reads it in Tiếng Việt
+
+    async def head(text: str, expect: int = 1) -> list[str]:
+        return [m.text or "" for m in await harness.send(HEAD, text, expect=expect)]
+
+    await _open(head, "Nước sạch", "Thôn 2")
+    await say("/khaosat THON-2")  # the resident moves: a household of their own in Thôn 2
+    for text in ("1", "1", "Lò Văn Pọm"):
+        await say(text)
+    _created, language = await say("Xóm Dưới", expect=2)
+    assert "2. Tày" in language  # asked afresh in the new household
+    async with harness.app.sessions() as session:
+        thon_1 = (await session.exec(select(Place.id).where(Place.code == "THON-1"))).one()
+        campaign = (await session.exec(select(Campaign.id).where(Campaign.place_id == thon_1))).one()
+        left = (await session.exec(select(SurveyResponse).where(SurveyResponse.campaign_id == campaign))).one()
+        spouse = (await session.exec(select(Identity.person_id).where(Identity.user_id == str(SPOUSE)))).one()
+    assert left.answers["#language"] == {str(spouse): "Vietnamese (vi)"}  # only the spouse's, who stayed
+
+
+async def test_a_member_who_leaves_with_undone_linked_accounts_leaves_no_language_choice_behind(
+    app_on_both: App, fake: FakeTelegram, zalo: FakeZalo, tmp_path: Path
+) -> None:
+    """The Zalo member of a household links a Telegram account (the household goes with the join), which
+    chooses its own language; once the accounts are separated, the household's answers keep no trace of
+    that choice (a language can hint at who someone is), and the Zalo member's own choice still holds."""
+    await _zalo_village(app_on_both)
+    await _import(app_on_both, tmp_path, WATER_FORM, WATER_CHOICES, [["form_id", "form_title"], ["nuoc", "Nước sạch"]])
+    on_zalo = _on_zalo(zalo)
+
+    async def head(text: str, expect: int = 1) -> list[str]:
+        return await on_zalo(ZALO_HEAD, "message.text.received", text, expect)
+
+    async def say(text: str, expect: int = 1) -> list[str]:
+        return await on_zalo(ZALO_RESIDENT, "message.text.received", text, expect)
+
+    async def telegram(text: str, expect: int = 1) -> list[str]:
+        before = len(fake.messages_to(RESIDENT))
+        fake.message(RESIDENT, RESIDENT, text)
+        await fake.wait_for(lambda: len(fake.messages_to(RESIDENT)) >= before + expect)
+        return [m.text or "" for m in fake.messages_to(RESIDENT)[before:]]
+
+    await _open(head, "Nước sạch")
+    await say("/khaosat THON-1")
+    for text in ("1", "1", "Lò Văn Pọm"):
+        await say(text)
+    _created, language = await say("Xóm Trên", expect=2)
+    assert "2. Tày" in language
+    [size] = await say("2")  # the Zalo member reads the form in Tày
+    assert "[Tày] Mấy người?" in size
+    await say("4")
+    async with app_on_both.sessions() as session:
+        member = (await session.exec(select(Identity.person_id).where(Identity.user_id == ZALO_RESIDENT))).one()
+
+    fake.add_private(RESIDENT)
+    [code] = await telegram("/lienket")  # the Telegram account, in no household, gives the code
+    assert "Đã liên kết" in (await say(f"/lienket {link_code(code)}"))[0]
+    _welcome, language = await telegram("/khaosat", expect=2)  # the household came with the join
+    assert "2. Tày" in language
+    [water] = await telegram("1")  # Tiếng Việt, chosen while joined
+    assert "Nhà mình dùng nước gì?" in water
+    chosen = (await _answers(app_on_both))["#language"]
+    assert isinstance(chosen, dict)
+    assert len(chosen) == 2
+
+    assert "Đã tách" in (await telegram("/lienket tach"))[0]
+    assert (await _answers(app_on_both))["#language"] == {str(member): "Tày (tay)"}  # the one who left: gone
+    welcome, water = await say("/khaosat", expect=2)
+    assert "Tày" in welcome
+    assert "[Tày] Nước gì?" in water  # the Zalo member's choice still holds
 
 
 NUMBERED = [

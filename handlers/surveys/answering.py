@@ -21,7 +21,7 @@ from handlers.people import place_by_code, villages_of
 from handlers.surveys import answer_files, engine, typed
 from handlers.surveys import answers as answer_tree
 from handlers.surveys.definition import LANGUAGES, MEDIA, Group, Item, Question, QuestionType, Repeat, Survey, flatten, translated
-from handlers.surveys.households import household_by_code, new_join_code, shown
+from handlers.surveys.households import household_by_code, leave_household, new_join_code, shown
 from handlers.surveys.limits import limits
 from handlers.villages import join_if_none
 from messages import label, render
@@ -252,8 +252,7 @@ async def _on_hamlet(turn: Turn, campaign: Campaign, survey: Survey, data: Data)
                           join_code=await new_join_code(turn.session))
     turn.session.add(household)
     await turn.session.flush()
-    turn.person.household_id = household.id
-    turn.session.add(turn.person)
+    await _move_to(turn, household)
     turn.say("survey_household_created", head=household.head_name, code=shown(household.join_code),
              village=await _join_village(turn, household))
     await _continue(turn, campaign, survey, household)
@@ -268,11 +267,18 @@ async def _on_join_code(turn: Turn, campaign: Campaign, survey: Survey, _data: D
     if household is None:  # a wrong code, or too many of them lately: one answer for both
         turn.say("survey_bad_join_code")
         return
-    turn.person.household_id = household.id
-    turn.session.add(turn.person)
+    await _move_to(turn, household)
     turn.say("survey_household_joined", head=household.head_name, hamlet=household.hamlet,
              village=await _join_village(turn, household))
     await _continue(turn, campaign, survey, household, greet=False)
+
+
+async def _move_to(turn: Turn, household: Household) -> None:
+    """The person is now in `household`; one in a household of another village leaves that one first."""
+    if turn.person.household_id not in (None, household.id):
+        await leave_household(turn.session, turn.person)
+    turn.person.household_id = household.id
+    turn.session.add(turn.person)
 
 
 async def _join_village(turn: Turn, household: Household) -> str | None:

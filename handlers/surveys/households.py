@@ -1,7 +1,8 @@
 """Household join codes. Whoever types a household's code joins it, reads its answers and may delete
 them, so a code is a credential: long, guessed only a few times an hour, never exported, never shown to
 staff. A member who lost it asks another member (/cuatoi), or staff reset it (/doimaho): the new code
-goes to the household's members only, and staff learn how many got it."""
+goes to the household's members only, and staff learn how many got it. A member who leaves takes what
+was theirs alone in its answers with them (`leave_household`)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from handlers.choices import Menu, confirm_menu, confirmed, menu
 from handlers.context import Turn
 from handlers.conversation import Data, Flow
 from handlers.permissions import Spot, may_reset_household_code, villages_where
+from handlers.surveys.definition import LANGUAGES
 from messages import render
-from storage.models import Household, Identity, Person, Place
+from storage.models import Household, Identity, Person, Place, SurveyResponse
 
 CODE_DIGITS = 9  # digits read out over the phone; ~10⁹ codes against 5 guesses an hour per person and chat
 MAX_TYPED = 12  # longer is not a code (codes made before CODE_DIGITS are 6 digits)
@@ -59,6 +61,36 @@ async def household_by_code(turn: Turn, text: str, place_id: int) -> Household |
     if household is None:
         await charge(turn.session, GUESSES, keys, turn.now)
     return household
+
+
+# --- leaving --------------------------------------------------------------------------------------------
+
+
+async def leave_household(session: AsyncSession, person: Person) -> None:
+    """The person is in no household any more, and the household stays with its other members: the
+    choice of language they made for the form's texts leaves its answers with them (a language such as
+    Tày can hint at who they are); the other members' choices stay. Every way out of a household that
+    stays comes here: undoing an account join (identity) and joining another household in a survey
+    (answering); an erased household (my_data.erase) takes its answers with it."""
+    household_id = person.household_id
+    person.household_id = None
+    session.add(person)
+    if household_id is None:
+        return
+    mine = str(person.id)
+    rows = await session.exec(
+        select(SurveyResponse).where(SurveyResponse.household_id == household_id)
+        .order_by(col(SurveyResponse.id))
+        .with_for_update()  # as a member answering locks it: their answer is not overwritten
+        .execution_options(populate_existing=True)
+    )
+    for response in rows.all():
+        chosen = response.answers.get(LANGUAGES)
+        if isinstance(chosen, dict) and mine in chosen:
+            others = {member: language for member, language in chosen.items() if member != mine}
+            # a new dict: JSON columns only notice reassignment; no correction, so `updated_at` stays
+            response.answers = {**response.answers, LANGUAGES: others}
+            session.add(response)
 
 
 # --- /doimaho: staff reset a household's code --------------------------------------------------------------
