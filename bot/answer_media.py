@@ -28,6 +28,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers.chat import Attachment, Channel, Fetched, Outcome
 from handlers.media import mime_of
 from handlers.surveys.answer_files import failed_notice, file_answer, limit_of, unanswer
+from handlers.surveys.answering import chosen_language
 from handlers.surveys.answers import copied
 from handlers.surveys.catalog import Catalog
 from storage import media
@@ -224,7 +225,8 @@ class AnswerMedia:
         await self._surveys.refresh(session)
         survey = self._surveys.get(campaign.survey_code) if campaign else None
         today = self._clock().astimezone(self._timezone).date().isoformat()
-        return failed_notice(survey, row.question, row.at, response.answers, row.kind, today)
+        return failed_notice(survey, row.question, row.at, response.answers, row.kind, today,
+                             chosen_language(response, row.person_id))
 
     async def _mark(self, row: AnswerFile, **values: object) -> None:
         async with autocommit(self._engine) as connection:

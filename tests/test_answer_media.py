@@ -539,6 +539,22 @@ async def test_a_photo_the_platform_no_longer_has_is_asked_for_again(bot: Bot, t
     assert (await _stored_photo(bot))["media_id"]
 
 
+async def test_a_resident_who_chose_another_language_is_told_of_a_failed_photo_in_it(bot: Bot, tmp_path: Path) -> None:
+    form = [["type", "name", "label::Vietnamese (vi)", "label::Tày (tay)"],
+            ["image", "anh_nha", "Ảnh ngôi nhà", "[Tày] Ảnh nhà"], ["text", "ghi_chu", "Ghi chú", "[Tày] Ghi chú"]]
+    await _survey_over_chat(bot, tmp_path, form)
+    assert "2. Tày" in await _say(bot, "/khaosat")
+    assert "[Tày] Ảnh nhà" in await _say(bot, "2")
+    before = len(bot.telegram.messages_to(RESIDENT))
+    bot.telegram.message(RESIDENT, RESIDENT, photo=True, content=PHOTO)
+    bot.telegram.files.popitem()  # Telegram no longer serves it by the time the bot asks for it
+    await bot.telegram.wait_for(lambda: len(bot.telegram.messages_to(RESIDENT)) >= before + 2)
+    asked, told = (m.text or "" for m in bot.telegram.messages_to(RESIDENT)[before:])
+    assert "[Tày] Ghi chú" in asked
+    assert "câu “[Tày] Ảnh nhà”" in told  # the question as they were asked it
+    assert "Ảnh ngôi nhà" not in told
+
+
 async def test_a_sent_answer_set_whose_photo_failed_asks_for_it_then_stays_sent(bot: Bot, tmp_path: Path) -> None:
     await _survey_over_chat(bot, tmp_path)
     gone = Attachment("photo", "AgACAgUAAxkBAAI-expired", "telegram", size=1000, mime="image/jpeg")

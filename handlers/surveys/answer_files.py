@@ -127,15 +127,16 @@ def unanswer(answers: dict[str, object], question: str, at: Sequence[int], ref: 
 
 
 def failed_notice(survey: Survey | None, question: str, at: Sequence[int], answers: Mapping[str, object], kind: str,
-                  today: str) -> str:
+                  today: str, language: str = "") -> str:
     """What the resident who sent a file that cannot be fetched is told: which question (and member) to
-    answer again, and how."""
+    answer again, and how; the question as they were asked it, in the language they chose ("": the
+    form's first)."""
     found = survey.by_name.get(question) if survey is not None else None
     if survey is None or found is None:  # the form changed since: its name is all there is
         return render("survey_file_failed", kind=kind, question=question, title="")
     slot = engine.Slot(found, tuple(at))
-    asked = render("survey_slot_label", label=engine.label_of(survey, slot, answers, today),
-                   instances=engine.instance_labels(survey, slot, answers, today))
+    asked = render("survey_slot_label", label=engine.label_of(survey, slot, answers, today, language),
+                   instances=engine.instance_labels(survey, slot, answers, today, language))
     return render("survey_file_failed", kind=kind, question=asked, title=survey.title)
 
 
