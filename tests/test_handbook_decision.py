@@ -303,3 +303,25 @@ def test_services_next_to_articles_that_share_their_words_get_no_direct_answer()
         assert handbook.decide(question).kind is not Kind.ANSWER, question
     _answered_with("dvc-khai-sinh", ("đăng ký khai sinh online cho con",))
     _answered_with("binh-dan-hoc-vu-so", ("Tổ công nghệ số giúp được gì",))
+
+
+def test_a_parent_abroad_gets_the_birth_article_but_a_child_born_abroad_does_not() -> None:
+    # registering a child born at home is the article's, wherever the parent works; one born abroad is
+    # the embassy's
+    _answered_with("dvc-khai-sinh", ("Con tui mới đẻ, làm khai sinh trên điện thoại mần sao, tui đang ở Đài Loan",))
+    assert Handbook(load()).decide("làm khai sinh cho con sinh bên Đài Loan thế nào").kind is not Kind.ANSWER
+
+
+def test_paying_for_fibre_is_the_bill_article_but_installing_it_is_not() -> None:
+    _answered_with("thanh-toan-dien-nuoc", ("tra tien cap quang nha me bang app ngan hang ra rang",))
+    handbook = Handbook(load())
+    for question in ("lắp cáp quang cho nhà mới ở đâu", "đăng ký cáp quang viettel"):
+        assert handbook.decide(question).kind is not Kind.ANSWER, question
+
+
+def test_missing_tet_at_home_and_thanks_for_help_given_are_chatter_but_registering_asks() -> None:
+    # "không ... được" and "giúp" ask, but not in "không về quê được" or "giúp được bà em rồi"; "đăng ký"
+    # asks for something even with no question word
+    _chatter_and_questions(("Tết này em không về quê được, buồn quá", "Cảm ơn bot nhiều, giúp được bà em rồi"),
+                           ("dang ky cho con vao lop 1 truc tuyen", "không về quê được thì làm căn cước ở đâu",
+                            "cảm ơn, bot giúp được gì"))

@@ -6,9 +6,9 @@ regional speech, a problem described instead of named, a near-miss on a service 
 A held-out set (BLIND, in the same columns) is written by someone who saw only the articles' titles and
 summaries (never the articles, the word lists or questions.tsv), never used to fit the model or to write
 a word list or an article, and scored once with `bench/handbook.py --blind`; then it is spent and joins
-questions.tsv. blind.tsv and blind2.tsv to blind14.tsv are in questions.tsv; blind15.tsv (written for
-someone else or from far away: grandchildren for grandparents, migrant workers for the family at home)
-is held out."""
+questions.tsv. blind.tsv and blind2.tsv to blind15.tsv are in questions.tsv; blind16.tsv (Vietnamese
+as a second language in mountain and border communes, and the bilingual helpers who type for them) is
+held out."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import csv
 from pathlib import Path
 
 QUESTIONS = Path(__file__).with_name("questions.tsv")
-BLIND: tuple[Path, ...] = (Path(__file__).with_name("blind15.tsv"),)
+BLIND: tuple[Path, ...] = (Path(__file__).with_name("blind16.tsv"),)
 STYLES = ("dau", "khong_dau", "loi")
 KINDS = ("plain", "regional", "problem", "nearmiss", "chitchat")
 
