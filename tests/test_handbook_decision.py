@@ -325,3 +325,10 @@ def test_missing_tet_at_home_and_thanks_for_help_given_are_chatter_but_registeri
     _chatter_and_questions(("Tết này em không về quê được, buồn quá", "Cảm ơn bot nhiều, giúp được bà em rồi"),
                            ("dang ky cho con vao lop 1 truc tuyen", "không về quê được thì làm căn cước ở đâu",
                             "cảm ơn, bot giúp được gì"))
+
+
+def test_a_telex_w_typed_after_the_whole_word_is_read_and_more_field_work_chatter_asks_nothing() -> None:
+    # Unikey takes the w of "ơ" at the end of the word: "onw" is "ơn"
+    _chatter_and_questions(("cam onw bot nhieuf", "hnay mua qá ko đi nương dc", "bot oi t buon qa, con trai di lam xa ko ve tet"),
+                           ("cam onw, cho hoir cai vneid", "không về tết thì đóng tiền điện thế nào"))
+    _answered_with("thanh-toan-dien-nuoc", ("trả tiền điện bằng điện thoại",))

@@ -23,6 +23,7 @@ _VNI_DIGITS = re.compile(r"(?<=[a-z])[1-9]+(?=[a-z]|$)")
 _TELEX_DOUBLE = (("dd", "d"), ("aa", "a"), ("aw", "a"), ("ee", "e"), ("oo", "o"), ("ow", "o"), ("uw", "u"))
 _TELEX_TONE = re.compile(r"(?<=[aeiouy])[sfrxj](?=[a-z]*$)|(?<=[a-z])[sfrxj]$")
 _TELEX_LATE_W = re.compile(r"(?<=[aeiouy])w")
+_TELEX_END_W = re.compile(r"([aeiouy][a-z]{1,2})w$")  # Unikey takes the w of ơ, ư, ă at the word's end
 _REPEAT = re.compile(r"([a-z])\1{2,}")
 _J_FOR_I = re.compile(r"(?<![aeiouy])j")  # "chj", "wifj", "hjhj": a j where no tone mark can be is an i
 _FINAL_G = re.compile(r"(?<=[aeiouy])g$")  # no Vietnamese syllable ends in a bare g: "sag" lost the n of "sang"
@@ -172,7 +173,8 @@ class Repairer:
         telex = word
         for double, single in _TELEX_DOUBLE:
             telex = telex.replace(double, single)
-        telex = _TELEX_LATE_W.sub("", telex)  # the w of ơ, ư, ă typed after the word ("oiw" for "ơi")
+        # the w of ơ, ư, ă typed after the vowel or after the whole word ("oiw" for "ơi", "onw" for "ơn")
+        telex = _TELEX_END_W.sub(r"\1", _TELEX_LATE_W.sub("", telex))
         variants += [telex, _J_FOR_I.sub("i", telex), _TELEX_TONE.sub("", telex)]
         variants += [re.sub(r"([a-z])\1", r"\1", v) for v in list(variants)]
         variants += [_FINAL_G.sub("ng", v) for v in variants if _FINAL_G.search(v)]
