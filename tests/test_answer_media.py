@@ -521,14 +521,21 @@ async def test_a_photo_an_earlier_answer_made_irrelevant_is_deleted(bot: Bot, tm
     assert await _rows(bot.app) == []
 
 
+async def _photo_the_platform_loses(bot: Bot) -> tuple[str, str]:
+    """The resident sends a photo Telegram no longer serves by the time the bot asks for it: the next
+    question, and what they are told of the photo."""
+    before = len(bot.telegram.messages_to(RESIDENT))
+    bot.telegram.message(RESIDENT, RESIDENT, photo=True, content=PHOTO)
+    bot.telegram.files.popitem()
+    await bot.telegram.wait_for(lambda: len(bot.telegram.messages_to(RESIDENT)) >= before + 2)
+    asked, told = (m.text or "" for m in bot.telegram.messages_to(RESIDENT)[before:])
+    return asked, told
+
+
 async def test_a_photo_the_platform_no_longer_has_is_asked_for_again(bot: Bot, tmp_path: Path) -> None:
     await _survey_over_chat(bot, tmp_path)
     assert "Ảnh ngôi nhà" in await _say(bot, "/khaosat")
-    before = len(bot.telegram.messages_to(RESIDENT))
-    bot.telegram.message(RESIDENT, RESIDENT, photo=True, content=PHOTO)
-    bot.telegram.files.popitem()  # Telegram no longer serves it by the time the bot asks for it
-    await bot.telegram.wait_for(lambda: len(bot.telegram.messages_to(RESIDENT)) >= before + 2)
-    asked, told = (m.text or "" for m in bot.telegram.messages_to(RESIDENT)[before:])
+    asked, told = await _photo_the_platform_loses(bot)
     assert "Ghi chú" in asked
     assert "Ảnh bạn gửi cho câu “Ảnh ngôi nhà” (khảo sát Ảnh nhà) không tải về được" in told
     assert "nhắn /khaosat" in told
@@ -545,11 +552,7 @@ async def test_a_resident_who_chose_another_language_is_told_of_a_failed_photo_i
     await _survey_over_chat(bot, tmp_path, form)
     assert "2. Tày" in await _say(bot, "/khaosat")
     assert "[Tày] Ảnh nhà" in await _say(bot, "2")
-    before = len(bot.telegram.messages_to(RESIDENT))
-    bot.telegram.message(RESIDENT, RESIDENT, photo=True, content=PHOTO)
-    bot.telegram.files.popitem()  # Telegram no longer serves it by the time the bot asks for it
-    await bot.telegram.wait_for(lambda: len(bot.telegram.messages_to(RESIDENT)) >= before + 2)
-    asked, told = (m.text or "" for m in bot.telegram.messages_to(RESIDENT)[before:])
+    asked, told = await _photo_the_platform_loses(bot)
     assert "[Tày] Ghi chú" in asked
     assert "câu “[Tày] Ảnh nhà”" in told  # the question as they were asked it
     assert "Ảnh ngôi nhà" not in told

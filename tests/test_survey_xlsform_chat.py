@@ -260,6 +260,17 @@ async def _zalo_village(app: App) -> None:
         await session.commit()
 
 
+async def _head_opens_and_resident_starts(head: Say, say: Say, title: str, hamlet: str) -> str:
+    """The head opens survey `title` in Thôn 1; the resident consents and makes a household headed by Lò
+    Văn Pọm in `hamlet`: what the bot asks next."""
+    await _open(head, title)
+    await say("/khaosat THON-1")
+    for text in ("1", "1", "Lò Văn Pọm"):  # consent, "a new household", the head's name
+        await say(text)
+    _created, asked = await say(hamlet, expect=2)
+    return asked
+
+
 def _on_zalo(zalo: FakeZalo) -> Callable[..., Awaitable[list[str]]]:
     """Push one event from a Zalo user; the texts of the `expect` replies."""
 
@@ -525,11 +536,7 @@ async def test_a_place_answered_on_zalo_with_a_google_maps_link(app_on_both: App
     async def say(text: str, expect: int = 1) -> list[str]:
         return await on_zalo(ZALO_RESIDENT, "message.text.received", text, expect)
 
-    await _open(head, "Vườn nhà")
-    await say("/khaosat THON-1")
-    for text in ("1", "1", "Lò Văn Pọm"):
-        await say(text)
-    _created, garden = await say("bỏ qua", expect=2)
+    garden = await _head_opens_and_resident_starts(head, say, "Vườn nhà", "bỏ qua")
     assert "Vườn nhà mình ở đâu?" in garden
     explained, again = await say("https://maps.app.goo.gl/AbCdEf123", expect=2)  # a short link has no coordinates
     assert "⚠️ Bot chưa đọc được vị trí này" in explained
@@ -620,12 +627,26 @@ async def test_the_language_a_resident_chose_is_kept_when_they_come_back_to_the_
     assert "Nhà mình dùng nước gì? → Giếng" in seen
 
 
+def _household_code(harness: Harness) -> str:
+    """The code the bot gave the resident when they made their household."""
+    created = harness.fake.messages_to(RESIDENT)[-2].text or ""
+    return created.split("Mã hộ của bạn là ")[1][:11]
+
+
+async def _spouse_joins(harness: Harness, code: str) -> str:
+    """The spouse opens the survey in Thôn 1 and joins the household by its code: the language question."""
+    harness.fake.add_private(SPOUSE)
+    for text in ("/khaosat THON-1", "1", "2"):  # consent, "I have the household's code"
+        await harness.send(SPOUSE, text)
+    _joined, language = await harness.send(SPOUSE, code, expect=2)
+    return language.text or ""
+
+
 async def test_the_language_is_changed_at_the_summary_and_each_member_chooses_their_own(
     harness: Harness, tmp_path: Path
 ) -> None:
     say = await _water_survey(harness, tmp_path)
-    created = harness.fake.messages_to(RESIDENT)[-2].text or ""
-    code = created.split("Mã hộ của bạn là ")[1][:11]
+    code = _household_code(harness)
     for text in ("2", "4", "1"):  # Tày
         await say(text)
     [summary] = await say("Làm ruộng")
@@ -637,11 +658,7 @@ async def test_the_language_is_changed_at_the_summary_and_each_member_chooses_th
     assert "Chủ hộ làm nghề gì? → Làm ruộng" in summary
     assert "[Tày]" not in summary
     assert "1. Gửi câu trả lời" in summary
-    harness.fake.add_private(SPOUSE)
-    for text in ("/khaosat THON-1", "1", "2"):  # consent, "I have the household's code"
-        await harness.send(SPOUSE, text)
-    _joined, language = await harness.send(SPOUSE, code, expect=2)  # asked: the choice was not theirs
-    assert "2. Tày" in (language.text or "")
+    assert "2. Tày" in await _spouse_joins(harness, code)  # asked: the choice was not theirs
     [summary] = await harness.send(SPOUSE, "2")
     assert "[Tày] Nghề gì? → Làm ruộng" in (summary.text or "")
     await say("/huy")
@@ -653,14 +670,10 @@ async def test_a_member_who_moves_to_a_household_of_another_village_leaves_no_la
     harness: Harness, tmp_path: Path
 ) -> None:
     say = await _water_survey(harness, tmp_path)
-    created = harness.fake.messages_to(RESIDENT)[-2].text or ""
-    code = created.split("Mã hộ của bạn là ")[1][:11]
+    code = _household_code(harness)
     [size] = await say("2")  # the resident reads the form in Tày
     assert "[Tày] Mấy người?" in size
-    harness.fake.add_private(SPOUSE)
-    for text in ("/khaosat THON-1", "1", "2"):
-        await harness.send(SPOUSE, text)
-    await harness.send(SPOUSE, code, expect=2)
+    await _spouse_joins(harness, code)
     await harness.send(SPOUSE, "1")  # the spouse reads it in Tiếng Việt
 
     async def head(text: str, expect: int = 1) -> list[str]:
@@ -702,11 +715,7 @@ async def test_a_member_who_leaves_with_undone_linked_accounts_leaves_no_languag
         await fake.wait_for(lambda: len(fake.messages_to(RESIDENT)) >= before + expect)
         return [m.text or "" for m in fake.messages_to(RESIDENT)[before:]]
 
-    await _open(head, "Nước sạch")
-    await say("/khaosat THON-1")
-    for text in ("1", "1", "Lò Văn Pọm"):
-        await say(text)
-    _created, language = await say("Xóm Trên", expect=2)
+    language = await _head_opens_and_resident_starts(head, say, "Nước sạch", "Xóm Trên")
     assert "2. Tày" in language
     [size] = await say("2")  # the Zalo member reads the form in Tày
     assert "[Tày] Mấy người?" in size
