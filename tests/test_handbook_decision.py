@@ -332,3 +332,22 @@ def test_a_telex_w_typed_after_the_whole_word_is_read_and_more_field_work_chatte
     _chatter_and_questions(("cam onw bot nhieuf", "hnay mua qá ko đi nương dc", "bot oi t buon qa, con trai di lam xa ko ve tet"),
                            ("cam onw, cho hoir cai vneid", "không về tết thì đóng tiền điện thế nào"))
     _answered_with("thanh-toan-dien-nuoc", ("trả tiền điện bằng điện thoại",))
+
+
+def test_a_sleepless_night_regards_sent_and_a_child_into_university_are_remarks() -> None:
+    # "không … được", "chỉ", "nhờ" and, typed without accents, "do" ("đơ") ask, but not here
+    _chatter_and_questions(("Tối rồi mà vẫn mưa to, nằm mãi không ngủ được", "Cháu chào bot, bà cháu nhờ cháu hỏi thăm bot",
+                            "Cảm ơn bot đêm qua đã chỉ, sáng nay tôi bình tĩnh làm lại thì xong rồi",
+                            "hom nay con toi do dai hoc, vui qua"),
+                           ("không ngủ được vì lo bị lừa mất tiền, giờ làm sao", "nhờ bot chỉ cách cài vneid"))
+
+
+def test_restoring_messages_repairing_a_phone_and_a_hospital_refund_are_next_to_articles_not_in_them() -> None:
+    handbook = Handbook(load())
+    for question in ("Zalo của tôi tự dưng mất hết tin nhắn cũ, trong đó có ảnh cháu nội, khôi phục lại thế nào?",
+                     "Điện thoại bị rơi vỡ màn hình, sửa ở đâu rẻ mà không bị tráo linh kiện?",
+                     "Mẹ tôi nằm viện cả tháng, tự mua thuốc ngoài hết mấy triệu, giờ muốn xin bảo hiểm y tế thanh toán lại"
+                     " thì làm hồ sơ ở đâu?",
+                     "đổi sđt đăng ký với ngân hàng ra quầy hay làm trên app dc"):
+        assert handbook.decide(question).kind is not Kind.ANSWER, question
+    _answered_with("vneid-doi-thiet-bi", ("máy cũ bị vỡ màn hình, đăng nhập vneid máy mới sao",))
