@@ -7,7 +7,9 @@ A held-out set (BLIND, in the same columns) is written by someone who saw only t
 summaries (never the articles, the word lists or questions.tsv), never used to fit the model or to write
 a word list or an article, and scored once with `bench/handbook.py --blind`; then it is spent and joins
 questions.tsv. blind.tsv and blind2.tsv to blind17.tsv are in questions.tsv; blind18.tsv (the
-village's small producers and shop-keepers, between customers) is held out."""
+village's small producers and shop-keepers, between customers) was scored once with the model of
+2026-12-02 (round 16) and is spent too: the next round folds it in and writes blind19.tsv before
+changing anything."""
 
 from __future__ import annotations
 
