@@ -128,10 +128,18 @@ def test_db_where_hides_the_postgresql_password(tmp_path: Path) -> None:
 # --- the demo ---------------------------------------------------------------------------------
 
 
+# `python -m bot` with Ctrl-C as a terminal delivers it: a test run started in the background without job
+# control (`cmd &`, nohup) ignores SIGINT, and a child would inherit that and never see it
+AS_FROM_A_TERMINAL = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'bot'; runpy.run_module('bot', run_name='__main__', alter_sys=True)"
+)
+
+
 def test_ctrl_c_leaves_the_demo_at_once_and_the_real_database_is_untouched(tmp_path: Path) -> None:
     env = environment({"LANGSO_CONFIG": str(config_in(tmp_path))})
-    demo = subprocess.Popen([sys.executable, "-m", "bot", "demo"], cwd=tmp_path, env=env, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    demo = subprocess.Popen([sys.executable, "-c", AS_FROM_A_TERMINAL, "demo"], cwd=tmp_path, env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert demo.stdout is not None
         seen = ""
