@@ -346,8 +346,8 @@ def test_restoring_messages_repairing_a_phone_and_a_hospital_refund_are_next_to_
     handbook = Handbook(load())
     for question in ("Zalo của tôi tự dưng mất hết tin nhắn cũ, trong đó có ảnh cháu nội, khôi phục lại thế nào?",
                      "Điện thoại bị rơi vỡ màn hình, sửa ở đâu rẻ mà không bị tráo linh kiện?",
-                     "Mẹ tôi nằm viện cả tháng, tự mua thuốc ngoài hết mấy triệu, giờ muốn xin bảo hiểm y tế thanh toán lại"
-                     " thì làm hồ sơ ở đâu?",
+                     ("Mẹ tôi nằm viện cả tháng, tự mua thuốc ngoài hết mấy triệu, giờ muốn xin bảo hiểm y tế thanh toán"
+                      " lại thì làm hồ sơ ở đâu?"),
                      "đổi sđt đăng ký với ngân hàng ra quầy hay làm trên app dc"):
         assert handbook.decide(question).kind is not Kind.ANSWER, question
     _answered_with("vneid-doi-thiet-bi", ("máy cũ bị vỡ màn hình, đăng nhập vneid máy mới sao",))
