@@ -7,24 +7,35 @@ right one) and P(the handbook answers the question at all). The penalty is the o
 out-of-fold P(right) has the smallest log loss on the training rows. The operating
 points are chosen on the training rows only, from their out-of-fold probabilities: answer from the
 lowest P(right) at which the answers given are still right `PRECISION` of the time, and hand off below
-the P(known) under which no more than `HANDOFF_AT_MOST` of answerable questions fall. Small talk is
-decided before the model and is left out of the fit."""
+the P(known) under which no more than `HANDOFF_AT_MOST` of answerable questions fall. Small talk the
+rules catch is decided before the model and is left out of that fit; the reading of the small talk they
+let through (handlers/handbook/chatter.py) is fitted beside it (`fit_chatter`)."""
 
 from __future__ import annotations
 
 import hashlib
+import math
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from handlers.handbook.chatter import Chatter, features
+from handlers.handbook.chatter import signals as chatter_signals
 from handlers.handbook.chitchat import is_small_talk
 from handlers.handbook.decision import FEATURES, Kind, Model, answerable, basis, signals
 from handlers.handbook.index import HandbookIndex, Lookup
 
-PRECISION = 0.985
+PRECISION = 0.99
 HANDOFF_AT_MOST = 0.04
+# what the chatter model calls small talk (among what the rules let through) is small talk this often, on
+# probabilities from models fitted without each question
+CHAT_PRECISION = 0.95
+# the naive Bayes ratios of the chatter model: a pseudo-count added to each class's count of questions
+# with the word, and the fewest questions a word must occur in to be counted at all
+SMOOTHING = 0.3
+SEEN_AT_LEAST = 2
 # the penalties tried: with a hinge at each quartile of most signals (KNOTS) a model has about seventy columns
 L2_GRID = (0.25, 0.5, 1.0, 2.0, 4.0)
 KNOTS = (0.25, 0.5, 0.75)
@@ -89,7 +100,45 @@ def fit(searched: list[Searched], note: str = "", precision: float = PRECISION) 
     # the operating point among the questions that may be answered at all (decision.answerable)
     may = np.array([answerable(s.lookup) for s in rows])
     return replace(_weights(x, right, known, l2), answer_from=_answer_from(p_right[may], right[may], precision),
-                   handoff_below=_handoff_below(p_known[known == 1]), note=f"{note} (L2 {l2})")
+                   handoff_below=_handoff_below(p_known[known == 1]), note=f"{note} (L2 {l2})",
+                   chatter=fit_chatter(searched))
+
+
+def fit_chatter(searched: list[Searched]) -> Chatter:
+    """The log ratios counted on every question; the logistic model fitted on the questions the rules
+    leave to the search and that name no topic, each with ratios counted without its fold; `chat_from` on the probabilities
+    the logistic model gives them (they already came from ratios that never saw them)."""
+    fold = np.array(folds_of([s.expected for s in searched], FOLDS, SEED))
+    pool = np.array([not s.chat and not s.lookup.names for s in searched])  # what the reading may decide
+    chat = np.array([s.expected == "chitchat" for s in searched], float)[pool]
+    if not chat.any() or chat.all():
+        return Chatter()
+    x = np.zeros((len(searched), 4))
+    for k in range(FOLDS):
+        ratios = _ratios([s for s, f in zip(searched, fold, strict=True) if f != k])
+        for i in np.nonzero((fold == k) & pool)[0]:
+            x[i] = chatter_signals(searched[i].lookup, ratios)
+    x = x[pool]
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1
+    z = np.column_stack([np.ones(len(x)), (x - mean) / scale])
+    weights = _logistic(z, chat, 1.0)
+    p = 1 / (1 + np.exp(-np.clip(z @ weights, -30, 30)))
+    return Chatter(_ratios(searched), mean, scale, weights, _answer_from(p, chat, CHAT_PRECISION))
+
+
+def _ratios(searched: list[Searched]) -> dict[str, float]:
+    """Each word and word pair seen in SEEN_AT_LEAST questions: log of its share of small-talk messages
+    over its share of the others (rounded as stored, so the fitted model is the shipped one)."""
+    counts: dict[bool, Counter[str]] = {True: Counter(), False: Counter()}
+    for s in searched:
+        counts[s.expected == "chitchat"].update(features(s.lookup.query))
+    n_chat = sum(s.expected == "chitchat" for s in searched)
+    n_other = len(searched) - n_chat
+    chat, other = counts[True], counts[False]
+    return {f: round(math.log((chat[f] + SMOOTHING) / (n_chat + 2 * SMOOTHING))
+                     - math.log((other[f] + SMOOTHING) / (n_other + 2 * SMOOTHING)), 3)
+            for f in sorted(chat.keys() | other.keys()) if chat[f] + other[f] >= SEEN_AT_LEAST}
 
 
 def _out_of_fold(x: np.ndarray, right: np.ndarray, known: np.ndarray, fold: np.ndarray,
@@ -209,4 +258,5 @@ def _handoff_below(p_known_answerable: np.ndarray) -> float:
     return float(ordered[allowed]) if allowed < len(ordered) else 0.0
 
 
-__all__ = ["FEATURES", "Searched", "cross_validated", "fit", "folds_of", "held_out", "kinds", "mix_cross_validated", "search_all"]
+__all__ = ["FEATURES", "Searched", "cross_validated", "fit", "fit_chatter", "folds_of", "held_out", "kinds",
+           "mix_cross_validated", "search_all"]

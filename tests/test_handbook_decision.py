@@ -152,6 +152,14 @@ def _chatter_and_questions(chatter: tuple[str, ...], questions: tuple[str, ...])
     assert [q for q in questions if handbook.decide(q).kind is Kind.CHAT] == []
 
 
+def test_telling_ones_day_with_an_ask_word_in_passing_is_chatter_but_asking_about_the_same_things_is_not() -> None:
+    # "không ... được" and "không muốn" ask, yet the rest of the words tell a day, as the learned small-talk
+    # reading says (chatter.py); the same things asked about still ask
+    _chatter_and_questions(("mưa cả tuần không phơi lúa được, chán ghê", "trời lạnh quá không muốn dậy mở tiệm"),
+                           ("mất điện cả tối thì điện thoại có sạc được không", "mưa cả tuần, wifi nhà văn hóa có bị hỏng không",
+                            "không phơi lúa được thì có bán lúa trên mạng được không"))
+
+
 def test_a_word_small_talk_uses_is_no_topic_in_chatter_with_the_bot_but_other_topic_words_still_ask() -> None:
     # without accents "lạnh" and "trai" are also syllables of the articles; the small-talk phrases use them
     # ("trời lạnh", "đẹp trai"), so in a message that chats they name no topic, up to eight words
@@ -242,6 +250,7 @@ def test_the_model_read_back_from_its_file_bends_at_the_same_knots_and_decides_t
     again = Model.from_json(model.to_json())
     assert np.allclose(again.probabilities(x), model.probabilities(x), atol=1e-6)
     assert [again.kind(lookup) for lookup in lookups] == [model.kind(lookup) for lookup in lookups]
+    assert again.to_json() == model.to_json()  # the small-talk reading too
 
 
 def test_asking_the_bot_about_itself_as_a_person_or_praising_it_is_chatter_but_finding_it_still_asks() -> None:

@@ -4,20 +4,22 @@ top article is the right one and how likely the handbook has an answer at all. E
 piecewise linear: itself plus a hinge max(signal - knot, 0) at each of its training quartiles (`knots`),
 since a signal need not weigh the same over its whole range. The operating points
 ("answer only when sure", "hand off when the handbook most likely has nothing") are part of the fitted
-model. The weights are data (decision.json), fitted by `bench/handbook.py --fit` on the evaluation set,
-and only read here: nothing is trained while the bot runs."""
+model, and so is the learned reading of small talk the rules let through (chatter.py). The weights are
+data (decision.json), fitted by `bench/handbook.py --fit` on the evaluation set, and only read here:
+nothing is trained while the bot runs."""
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
+from handlers.handbook.chatter import Chatter
 from handlers.handbook.index import Lookup
 
 MODEL_FILE = Path(__file__).with_name("decision.json")
@@ -83,6 +85,7 @@ class Model:
     answer_from: float  # answer when P(right) reaches this
     handoff_below: float  # hand off when P(known) is under this
     note: str = ""  # how and on what it was fitted
+    chatter: Chatter = field(default_factory=Chatter)  # small talk among what would be offered or handed off
 
     def probabilities(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """P(right) and P(known) for a row of signals, or for a matrix of rows."""
@@ -92,16 +95,18 @@ class Model:
 
     def kind(self, lookup: Lookup) -> Kind:
         """Answer when sure; otherwise a question goes to a menu or the tech team, and a message that
-        asks nothing (Lookup.asks: "trời mưa to quá, ngoài đồng nước ngập hết rồi") is small talk —
-        a hand-off needs an ask. The bot asked about itself, and nothing else ("bot ơi bot ở đâu"), is small
-        talk even when the article on using the bot scores well."""
+        asks nothing (Lookup.asks: "trời mưa to quá, ngoài đồng nước ngập hết rồi") or reads as small talk
+        all the same (chatter.py: "mưa cả tuần không phơi lúa được, chán ghê") is small talk: a hand-off
+        needs an ask. The reading comes after the answer: "cảm ơn, bot giúp được gì" is worded like small
+        talk, and is a question the article on using the bot answers. The bot asked about itself, and
+        nothing else ("bot ơi bot ở đâu"), is small talk even when that article scores well."""
         if lookup.about_bot and not lookup.asks:
             return Kind.CHAT
         if lookup.hits:
             right, known = (float(p[0]) for p in self.probabilities(signals(lookup)))
             if right >= self.answer_from and answerable(lookup):
                 return Kind.ANSWER
-        if not lookup.asks:
+        if not lookup.asks or self.chatter.chats(lookup):
             return Kind.CHAT
         return Kind.HANDOFF if not lookup.hits or known < self.handoff_below else Kind.OFFER
 
@@ -110,6 +115,7 @@ class Model:
                 "handoff_below": self.handoff_below}
         data |= {name: [round(float(v), 6) for v in getattr(self, name)] for name in ("mean", "scale", "right", "known")}
         data["knots"] = [[int(j), round(float(k), 6)] for j, k in self.knots]
+        data["chatter"] = self.chatter.to_dict()
         return json.dumps(data, indent=1) + "\n"
 
     @classmethod
@@ -119,7 +125,8 @@ class Model:
             raise ValueError(f"{MODEL_FILE.name} was fitted on other signals: refit with bench/handbook.py --fit")
         arrays = {name: np.asarray(data[name], float) for name in ("knots", "mean", "scale", "right", "known")}
         arrays["knots"] = arrays["knots"].reshape(-1, 2)  # two columns even with no knot
-        return cls(**arrays, answer_from=data["answer_from"], handoff_below=data["handoff_below"], note=data["note"])
+        return cls(**arrays, answer_from=data["answer_from"], handoff_below=data["handoff_below"], note=data["note"],
+                   chatter=Chatter.from_dict(data["chatter"]))
 
 
 @cache

@@ -139,6 +139,9 @@ class Lookup:
     # whether the bot itself is what it talks about ("bot ở đâu", "bot có buồn không"), asking for none of
     # its tasks: if it asks nothing else either, it is small talk, however well the article on the bot scores
     about_bot: bool = False
+    # whether it names a service next to ours or a distinctive handbook topic ("mã otp", "vneid"): then it is
+    # about that, however chatty the words around it ("bot ngủ ngon không lấy được mã otp")
+    names: bool = False
 
 
 class HandbookIndex:
@@ -334,8 +337,9 @@ class HandbookIndex:
         """The Lookup, with whether it asks (a question about the bot itself asks nothing of the handbook or
         the tech team) and whether it is about the bot."""
         about = about_bot(question)
-        asked = (asks(question) and not about) or any(h.elsewhere for h in hits) or self.names_topic(topic)
-        return Lookup(query, topic, unknown, hits, novel_pairs, unknown_typed, asked, about)
+        names = any(h.elsewhere for h in hits) or self.names_topic(topic)
+        return Lookup(query, topic, unknown, hits, novel_pairs, unknown_typed, (asks(question) and not about) or names,
+                      about, names)
 
 
 def phrase(text: str) -> str:

@@ -1,0 +1,69 @@
+"""Small talk that the rules of chitchat.py let through because an ask word appears in passing: "mưa cả
+tuần không phơi măng được, chán ghê" ("không"), "hôm nay đứa nhỏ thi được điểm mười, vui quá", "chào bot,
+tui bán trà ở đầu dốc nè" ("đâu" once the accents are gone). No list of phrases names every way of
+telling one's day; the words around the ask word do say it, and a learned model reads them.
+
+P(small talk) is a logistic model over four signals: the evidence of the question's words and neighbouring
+word pairs (the sum of each one's log ratio of how often it occurs in small talk and in questions of the
+evaluation set: naive Bayes over the searched text, so spelling without accents, abbreviations and
+regional words are already repaired), whether the message asks something (chitchat.asks), the top hit's
+score and the message's length. A message that names no handbook topic and no service next to ours
+(Lookup.names: "bot ngủ ngon không lấy được mã otp" is about the code) is small talk from `chat_from`, unless the decision model
+answers it (decision.Model.kind), chosen like the answer point: on probabilities each training question got from a
+model fitted without it, at the lowest level where what it calls small talk still is `CHAT_PRECISION`
+of the time. Fitted by `bench/handbook.py --fit` with the decision model and stored with it; only read
+here."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+import numpy as np
+
+from handlers.handbook.index import Lookup
+
+
+def features(query: str) -> list[str]:
+    """The searched question's words and neighbouring word pairs, each once, sorted: the evidence is a sum
+    in a fixed order, the same in every process."""
+    words = query.split()
+    return sorted({*words, *(f"{a} {b}" for a, b in pairwise(words))})
+
+
+def signals(lookup: Lookup, ratios: dict[str, float]) -> np.ndarray:
+    """Evidence of the words, whether it asks, the top hit's score, log(1 + words)."""
+    evidence = sum(ratios.get(f, 0.0) for f in features(lookup.query))
+    top = lookup.hits[0].score if lookup.hits else 0.0
+    return np.array([evidence, float(lookup.asks), top, math.log1p(len(lookup.query.split()))])
+
+
+@dataclass(frozen=True)
+class Chatter:
+    ratios: dict[str, float] = field(default_factory=dict)  # word or pair: log P(in small talk) / P(in a question)
+    mean: np.ndarray = field(default_factory=lambda: np.zeros(4))  # of the signals, to standardise them
+    scale: np.ndarray = field(default_factory=lambda: np.ones(4))
+    weights: np.ndarray = field(default_factory=lambda: np.zeros(5))  # intercept, then one per signal
+    chat_from: float = 1.01  # no model: nothing is taken for small talk
+
+    def probability(self, lookup: Lookup) -> float:
+        z = self.weights[0] + self.weights[1:] @ ((signals(lookup, self.ratios) - self.mean) / self.scale)
+        return 1 / (1 + math.exp(-max(-30.0, min(30.0, float(z)))))
+
+    def chats(self, lookup: Lookup) -> bool:
+        """Read as small talk: it names no topic (Lookup.names) and its words say small talk."""
+        return not lookup.names and self.probability(lookup) >= self.chat_from
+
+    def to_dict(self) -> dict[str, object]:
+        return {"chat_from": self.chat_from, "mean": _rounded(self.mean), "scale": _rounded(self.scale),
+                "weights": _rounded(self.weights), "ratios": {f: round(r, 3) for f, r in sorted(self.ratios.items())}}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Chatter:
+        arrays = {name: np.asarray(data[name], float) for name in ("mean", "scale", "weights")}
+        return cls(ratios=dict(data["ratios"]), chat_from=float(data["chat_from"]), **arrays)
+
+
+def _rounded(values: np.ndarray) -> list[float]:
+    return [round(float(v), 6) for v in values]
