@@ -155,9 +155,11 @@ def _chatter_and_questions(chatter: tuple[str, ...], questions: tuple[str, ...])
 def test_telling_ones_day_with_an_ask_word_in_passing_is_chatter_but_asking_about_the_same_things_is_not() -> None:
     # "không ... được" and "không muốn" ask, yet the rest of the words tell a day, as the learned small-talk
     # reading says (chatter.py); the same things asked about still ask
-    _chatter_and_questions(("mưa cả tuần không phơi lúa được, chán ghê", "trời lạnh quá không muốn dậy mở tiệm"),
+    # "ad" (the admin, as "bot") is no name of a topic however rare a word it is
+    _chatter_and_questions(("mưa cả tuần không phơi lúa được, chán ghê", "trời lạnh quá không muốn dậy mở tiệm",
+                            "ad ơi, bot này giỏi thật, hơn cả thằng cháu nhà tôi"),
                            ("mất điện cả tối thì điện thoại có sạc được không", "mưa cả tuần, wifi nhà văn hóa có bị hỏng không",
-                            "không phơi lúa được thì có bán lúa trên mạng được không"))
+                            "không phơi lúa được thì có bán lúa trên mạng được không", "ad ơi cho hỏi cài vneid"))
 
 
 def test_a_word_small_talk_uses_is_no_topic_in_chatter_with_the_bot_but_other_topic_words_still_ask() -> None:
@@ -360,3 +362,15 @@ def test_restoring_messages_repairing_a_phone_and_a_hospital_refund_are_next_to_
                      "đổi sđt đăng ký với ngân hàng ra quầy hay làm trên app dc"):
         assert handbook.decide(question).kind is not Kind.ANSWER, question
     _answered_with("vneid-doi-thiet-bi", ("máy cũ bị vỡ màn hình, đăng nhập vneid máy mới sao",))
+
+
+def test_a_formal_letter_is_searched_without_its_address_and_closing() -> None:
+    # "gửi" and "bot" are words of articles ("gửi tiền", the article on using the bot): in "Kính gửi bot, …
+    # Trân trọng cảm ơn" they name nothing, and the question inside is searched as if asked plainly
+    handbook = Handbook(load())
+    for asked, article in (("gửi tiền cho con qua số điện thoại", "mobile-money"), ("cài vneid cho mẹ", "vneid-cai-dat"),
+                           ("quên mật khẩu vneid", "vneid-quen-mat-khau"), ("tra cứu hồ sơ đã nộp", "dvc-tra-cuu-ho-so")):
+        framed = f"Kính gửi bot, {asked}. Trân trọng cảm ơn!"
+        assert handbook.index.search(framed).query == handbook.index.search(asked).query
+        decision = handbook.decide(framed)
+        assert (decision.kind, decision.hits[0].article.id) == (Kind.ANSWER, article), framed

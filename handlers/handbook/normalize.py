@@ -56,6 +56,7 @@ class Words:
     letters: dict[str, str]  # a letter's name read aloud (plain) → the letter: "vi" and "vê" are "v"
     stopwords: frozenset[str]
     elsewhere: tuple[str, ...]  # plain phrases naming services the handbook does not cover
+    framing: Phrases  # plain phrases that frame a message and name nothing ("kinh gui bot") → nothing
 
 
 @cache
@@ -69,6 +70,7 @@ def words() -> Words:
         stopwords=frozenset(plain(w) for w in raw["stopwords"]["words"]),
         # spelled out as questions are: "thi bằng lái" is met as "thi giay phep lai xe"
         elsewhere=tuple(" ".join(replace_phrases(plain(p).split(), abbreviations)) for p in raw["elsewhere"]["phrases"]),
+        framing=Phrases(dict.fromkeys((plain(p) for p in raw["framing"]["phrases"]), "")),
     )
 
 
@@ -196,8 +198,10 @@ class Repairer:
         return found if found and len(found) > 1 else []
 
     def spelled(self, text: str) -> list[str]:
-        """The question's words before typo repair: regional words, abbreviations and split names done."""
-        return self._rejoin(expand([w for t in plain(standard(text)).split() for w in self._numbered(t)]))
+        """The question's words before typo repair: regional words, abbreviations and split names done,
+        and the words that frame a letter left out ("kính gửi bot", "trân trọng cảm ơn": [framing])."""
+        said = replace_phrases(plain(standard(text)).split(), words().framing)
+        return self._rejoin(expand([w for t in said for w in self._numbered(t)]))
 
     def _names(self, word: str) -> bool:
         """Whether letters joined make a handbook word that is no syllable ("vneid", "otp"; not "tai")."""
