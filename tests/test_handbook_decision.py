@@ -193,7 +193,7 @@ def test_an_ask_word_is_read_with_its_diacritics_when_typed_with_them() -> None:
 
 def test_a_regional_question_with_particles_and_chat_spellings_gets_its_article_directly() -> None:
     handbook = Handbook(load())
-    for said, article in (("ba tui muốn bán gạo trên shopee mà hông biết mần sao hen", "ban-hang-san-tmdt"),
+    for said, article in (("ba tui muốn bán gạo trên sàn shopee mà hông biết mần sao hen", "ban-hang-san-tmdt"),
                           ("tui quên mật khẩu zalo hoài, giờ mần răng", "bao-mat-tai-khoan"),
                           ("ma tui muon cai vneid ma hok bit man sao", "vneid-cai-dat")):
         decision = handbook.decide(said)

@@ -200,8 +200,11 @@ class HandbookIndex:
         # the longest phrase, in words, that a question can name as not covered
         named = [*words().elsewhere, *(p for ps in self._not_covered for p in ps)]
         self._longest = max(p.count(" ") + 1 for p in named)
+        # never one with a word that is also a particle without its accents ("thi" is "thì", "lam" "làm",
+        # "dang" "đang"): found apart, such a word belongs to the sentence, not to the service ("đổi giấy
+        # phép lái xe xong thì ..." names no "thi giấy phép lái xe", "căn cước, mần răng" no "làm căn cước")
         self._loose = [(p, frozenset(p.split()), p.count(" ") + 1) for p in dict.fromkeys(named)
-                       if p.count(" ") + 1 >= LOOSE_FROM]
+                       if p.count(" ") + 1 >= LOOSE_FROM and stopwords().isdisjoint(p.split())]
         # a word's weight in the weighted coverage: IDF over articles, an unknown word weighs the most
         self._rarest = math.log(1 + len(self.articles)) + 1
         self._idf = {w: math.log((1 + len(self.articles)) / (1 + df)) + 1 for w, df in frequency.items()}
