@@ -28,7 +28,7 @@ from handlers.handbook.decision import FEATURES, Kind, Model, answerable, basis,
 from handlers.handbook.index import HandbookIndex, Lookup
 
 PRECISION = 0.99
-HANDOFF_AT_MOST = 0.04
+HANDOFF_AT_MOST = 0.03
 # what the chatter model calls small talk (among what the rules let through) is small talk this often, on
 # probabilities from models fitted without each question
 CHAT_PRECISION = 0.95
