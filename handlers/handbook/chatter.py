@@ -7,12 +7,12 @@ P(small talk) is a logistic model over four signals: the evidence of the questio
 word pairs (the sum of each one's log ratio of how often it occurs in small talk and in questions of the
 evaluation set: naive Bayes over the searched text, so spelling without accents, abbreviations and
 regional words are already repaired), whether the message asks something (chitchat.asks), the top hit's
-score and the message's length. A message that names no handbook topic and no service next to ours
-(Lookup.names: "bot ngủ ngon không lấy được mã otp" is about the code) is small talk from `chat_from`, unless the decision model
-answers it (decision.Model.kind), chosen like the answer point: on probabilities each training question got from a
-model fitted without it, at the lowest level where what it calls small talk still is `CHAT_PRECISION`
-of the time. Fitted by `bench/handbook.py --fit` with the decision model and stored with it; only read
-here."""
+score and the message's length. A message the decision model does not answer (decision.Model.kind) and
+that names no handbook topic and no service next to ours (Lookup.names: "bot ngủ ngon không lấy được mã
+otp" is about the code) is small talk from `chat_from`, chosen like the answer point: on probabilities
+each training question got from a model fitted without it, at the lowest level where what it calls small
+talk still is `CHAT_PRECISION` of the time. Fitted by `bench/handbook.py --fit` with the decision model
+and stored with it; only read here."""
 
 from __future__ import annotations
 
