@@ -375,3 +375,12 @@ def test_a_formal_letter_is_searched_without_its_address_and_closing() -> None:
         assert handbook.index.search(framed).query == handbook.index.search(asked).query
         decision = handbook.decide(framed)
         assert (decision.kind, decision.hits[0].article.id) == (Kind.ANSWER, article), framed
+
+
+def test_chatter_about_coffee_or_a_new_phone_screen_is_small_talk_but_a_name_no_everyday_word_has_still_asks() -> None:
+    # "cà phê", "màn hình" are pairs of words few articles have: they make a message ask, but a day told
+    # around them is still read as chatter; "mã otp" names the handbook's thing however chatty the rest
+    _chatter_and_questions(("năm nay được mùa cà phê, giá lại cao, cả nhà vui lắm",
+                            "sáng nay mưa to quá, mẹ con ướt hết cả"),
+                           ("bot ngủ ngon không lấy được mã otp", "màn hình điện thoại bị sọc",
+                            "cà phê bán trên shopee thế nào"))

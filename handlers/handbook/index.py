@@ -139,8 +139,9 @@ class Lookup:
     # whether the bot itself is what it talks about ("bot ở đâu", "bot có buồn không"), asking for none of
     # its tasks: if it asks nothing else either, it is small talk, however well the article on the bot scores
     about_bot: bool = False
-    # whether it names a service next to ours or a distinctive handbook topic ("mã otp", "vneid"): then it is
-    # about that, however chatty the words around it ("bot ngủ ngon không lấy được mã otp")
+    # whether it names a service next to ours or a handbook thing no everyday word names ("mã otp", "vneid";
+    # HandbookIndex.names_thing): then it is about that, however chatty the words around it ("bot ngủ ngon
+    # không lấy được mã otp"); a pair of words few articles have ("cà phê", "màn hình") asks, but may be chatted about
     names: bool = False
 
 
@@ -248,15 +249,22 @@ class HandbookIndex:
 
     def names_topic(self, topic: list[str]) -> bool:
         """Whether a question's topic words (repaired) name something distinctive of the handbook or no
-        everyday word: a name of its core fields that is no Vietnamese syllable ("vneid", "qr"), a word
-        no article uses that is none either ("ure", "a1": a product, a licence class), or a pair of
-        neighbouring words few articles' core fields have ("dat kham"). One shared syllable ("nuoc" of
-        "nước ngập") or a pair with a small-talk word ("bot tra loi") names nothing."""
+        everyday word (`names_thing`), or a pair of neighbouring words few articles' core fields have ("dat
+        kham"). One shared syllable ("nuoc" of "nước ngập") or a pair with a small-talk word ("bot tra loi")
+        names nothing."""
+        return self.names_thing(topic) or self._names_pair(topic)
+
+    def names_thing(self, topic: list[str]) -> bool:
+        """Whether a topic word is a name of the articles' core fields that is no Vietnamese syllable
+        ("vneid", "qr"), or a word no article uses that is none either ("ure", "a1": a product, a licence
+        class). Unlike a pair ("cà phê", "thành phố", "màn hình" are pairs few articles have), such a word is
+        never an everyday one."""
         chat = vocabulary()
-        for w in topic:
-            if len(w) > 1 and not SYLLABLE.fullmatch(w) and not w.isdigit() and (w in self._core_using or (
-                    not self.repair.knows(w) and w not in chat)):
-                return True
+        return any(len(w) > 1 and not SYLLABLE.fullmatch(w) and not w.isdigit() and (w in self._core_using or (
+            not self.repair.knows(w) and w not in chat)) for w in topic)
+
+    def _names_pair(self, topic: list[str]) -> bool:
+        chat = vocabulary()
         return any(f"{a} {b}" in self._distinct_pairs for a, b in pairwise(topic) if a not in chat and b not in chat)
 
     def _rival(self, topic: list[str], own: int, other: int) -> float:
@@ -340,9 +348,9 @@ class HandbookIndex:
         """The Lookup, with whether it asks (a question about the bot itself asks nothing of the handbook or
         the tech team) and whether it is about the bot."""
         about = about_bot(question)
-        names = any(h.elsewhere for h in hits) or self.names_topic(topic)
-        return Lookup(query, topic, unknown, hits, novel_pairs, unknown_typed, (asks(question) and not about) or names,
-                      about, names)
+        names = any(h.elsewhere for h in hits) or self.names_thing(topic)
+        asked = (asks(question) and not about) or names or self._names_pair(topic)
+        return Lookup(query, topic, unknown, hits, novel_pairs, unknown_typed, asked, about, names)
 
 
 def phrase(text: str) -> str:
