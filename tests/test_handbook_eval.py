@@ -11,14 +11,14 @@ from handlers.handbook.articles import load
 from handlers.handbook.search import Handbook
 from tests.eval import KINDS, STYLES, read
 
-# out of sample at the time of writing (9,694 questions, the twenty-four spent blind sets folded in; signals with
+# out of sample at the time of writing (10,065 questions, the twenty-five spent blind sets folded in; signals with
 # hinges at their quartiles, operating points chosen on out-of-fold probabilities: answer from a 99 % training
-# precision, hand off under the point 3 % of answerable training questions fall below): top-1 98.0 %, direct
-# 91.1 %, precision 99.1 %, answerable handed off 2.8 %, outside handed off 95.9 % and answered 0.8 %, small talk
-# replied 95.4 % and other questions taken for small talk 0.2 %; on the held-out part (bench/handbook.py "held
-# out") direct 90.2 %, precision 98.4 %, answerable handed off 4.6 %, outside answered 1.9 %, small talk 95.1 %.
-# The committed model on every question: direct 91.1 % at 99.2 % right, outside answered 0.7 %, small talk 96.2 %.
-AT_LEAST = {"top1": 0.95, "direct": 0.85, "precision": 0.98, "outside_handed_off": 0.90, "chat_replied": 0.95}
+# precision, hand off under the point 3 % of answerable training questions fall below): top-1 98.2 %, direct
+# 91.1 %, precision 99.1 %, answerable handed off 3.0 %, outside handed off 95.8 % and answered 0.8 %, small talk
+# replied 96.7 % and other questions taken for small talk 0.2 %; on the held-out part (bench/handbook.py "held
+# out") direct 89.7 %, precision 98.5 %, answerable handed off 4.4 %, outside answered 1.7 %, small talk 96.4 %.
+# The committed model on every question: direct 91.2 % at 99.2 % right, outside answered 0.7 %, small talk 98.0 %.
+AT_LEAST = {"top1": 0.95, "direct": 0.85, "precision": 0.98, "outside_handed_off": 0.90, "chat_replied": 0.96}
 AT_MOST = {"answerable_handed_off": 0.05, "outside_answered": 0.02, "chat_wrongly": 0.005}
 
 
