@@ -119,10 +119,7 @@ def fit_chatter(searched: list[Searched]) -> Chatter:
         ratios = _ratios([s for s, f in zip(searched, fold, strict=True) if f != k])
         for i in np.nonzero((fold == k) & pool)[0]:
             x[i] = chatter_signals(searched[i].lookup, ratios)
-    x = x[pool]
-    mean, scale = x.mean(axis=0), x.std(axis=0)
-    scale[scale == 0] = 1
-    z = np.column_stack([np.ones(len(x)), (x - mean) / scale])
+    mean, scale, z = _standardised(x[pool])
     weights = _logistic(z, chat, 1.0)
     p = 1 / (1 + np.exp(-np.clip(z @ weights, -30, 30)))
     return Chatter(_ratios(searched), mean, scale, weights, _answer_from(p, chat, CHAT_PRECISION))
@@ -156,11 +153,16 @@ def _weights(x: np.ndarray, right: np.ndarray, known: np.ndarray, l2: float) -> 
     """Both logistic models on the standardised basis, with no operating points yet."""
     knots = np.array([(j, k) for j in range(x.shape[1]) for k in np.unique(np.quantile(x[:, j], KNOTS))
                       if x[:, j].min() < k < x[:, j].max()], float).reshape(-1, 2)  # a hinge that bends in range
-    b = basis(x, knots)
-    mean, scale = b.mean(axis=0), b.std(axis=0)
-    scale[scale == 0] = 1
-    z = np.column_stack([np.ones(len(b)), (b - mean) / scale])
+    mean, scale, z = _standardised(basis(x, knots))
     return Model(knots, mean, scale, _logistic(z, right, l2), _logistic(z, known, l2), 1.0, 0.0)
+
+
+def _standardised(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The columns' mean and scale (1 for a constant column), and the rows standardised after an
+    intercept column."""
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1
+    return mean, scale, np.column_stack([np.ones(len(x)), (x - mean) / scale])
 
 
 def _log_loss(p: np.ndarray, y: np.ndarray) -> float:

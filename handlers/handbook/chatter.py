@@ -8,8 +8,9 @@ word pairs (the sum of each one's log ratio of how often it occurs in small talk
 evaluation set: naive Bayes over the searched text, so spelling without accents, abbreviations and
 regional words are already repaired), whether the message asks something (chitchat.asks), the top hit's
 score and the message's length. A message the decision model does not answer (decision.Model.kind) and
-that names no handbook topic and no service next to ours (Lookup.names: "bot ngủ ngon không lấy được mã
-otp" is about the code) is small talk from `chat_from`, chosen like the answer point: on probabilities
+that names no service next to ours and no handbook name an everyday word cannot be (Lookup.names: "bot
+ngủ ngon không lấy được mã otp" is about the code; "cà phê" is a pair few articles have, and may be
+chatted about) is small talk from `chat_from`, chosen like the answer point: on probabilities
 each training question got from a model fitted without it, at the lowest level where what it calls small
 talk still is `CHAT_PRECISION` of the time. Fitted by `bench/handbook.py --fit` with the decision model
 and stored with it; only read here."""
@@ -52,7 +53,7 @@ class Chatter:
         return 1 / (1 + math.exp(-max(-30.0, min(30.0, float(z)))))
 
     def chats(self, lookup: Lookup) -> bool:
-        """Read as small talk: it names no topic (Lookup.names) and its words say small talk."""
+        """Read as small talk: it names nothing (Lookup.names) and its words say small talk."""
         return not lookup.names and self.probability(lookup) >= self.chat_from
 
     def to_dict(self) -> dict[str, object]:
