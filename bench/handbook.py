@@ -11,7 +11,8 @@
 
 Prints, per writing style (with diacritics, without, with typos) and per kind of question (plain,
 regional speech, a problem described, near-miss on a service next to ours, small talk): top-1 and
-top-3, the direct-answer rate (right article answered, no menu, no hand-off), hand-offs; then the
+top-3, the direct-answer rate (right article answered, no menu, no hand-off), hand-offs, small talk and
+the messages the bot asks about before handing them off (decision.Kind.CONFIRM); then the
 direct answers' precision, the confusion pairs (which article wins wrongly, how often), p50/p99
 latency and the index build time. "shipped" is the committed model on every question (what the CI
 floor checks); "out of sample" decides each question with a model fitted on the other folds
@@ -79,14 +80,17 @@ def figures(rows: list[dict[str, str]], searched: list[Searched], decided: list[
         "answerable_handed_off": _share(k is Kind.HANDOFF for _, k in answerable),
         "outside_handed_off": _share(k is Kind.HANDOFF for k in outside),
         "outside_answered": _share(k is Kind.ANSWER for k in outside),
+        "outside_asked": _share(k is Kind.CONFIRM for k in outside),
         "chat_replied": _share(k is Kind.CHAT for k in chat),
+        "chat_asked": _share(k is Kind.CONFIRM for k in chat),
         "chat_wrongly": _share(k is Kind.CHAT for r, k in zip(rows, decided, strict=True) if r["expected"] != "chitchat"),
     }
 
 
 def report(title: str, rows: list[dict[str, str]], searched: list[Searched], decided: list[Kind]) -> None:
     print(f"\n{title}")
-    print(f"  {'':22} {'n':>4} {'top-1':>6} {'top-3':>6} {'direct':>7} {'offer':>6} {'handoff':>8} {'chat':>6}")
+    print(f"  {'':22} {'n':>4} {'top-1':>6} {'top-3':>6} {'direct':>7} {'offer':>6} {'handoff':>8} {'chat':>6} "
+          f"{'asked':>6}")
     groups: list[tuple[str, Callable[[dict[str, str]], bool]]] = [("all", lambda _: True)]
     groups += [(f"style {s}", _member("style", s)) for s in STYLES]
     groups += [(f"kind {k}", _member("kind", k)) for k in sorted({r["kind"] for r in rows})]
@@ -98,20 +102,21 @@ def report(title: str, rows: list[dict[str, str]], searched: list[Searched], dec
                   f"{_pct(s.expected in s.ids for s, _ in answerable)} "
                   f"{_pct(k is Kind.ANSWER and s.right for s, k in answerable):>7} "
                   f"{_pct(k is Kind.OFFER for _, k in answerable)} {_pct(k is Kind.HANDOFF for _, k in answerable):>8} "
-                  f"{_pct(k is Kind.CHAT for _, k in answerable)}")
+                  f"{_pct(k is Kind.CHAT for _, k in answerable)} {_pct(k is Kind.CONFIRM for _, k in answerable)}")
         unanswerable = [(s, k) for s, k in picked if not s.known]
         if unanswerable:
             print(f"  {name + ' (not in book)':22} {len(unanswerable):4} {'':6} {'':6} "
                   f"{_pct(k is Kind.ANSWER for _, k in unanswerable):>7} {_pct(k is Kind.OFFER for _, k in unanswerable)} "
-                  f"{_pct(k is Kind.HANDOFF for _, k in unanswerable):>8} {_pct(k is Kind.CHAT for _, k in unanswerable)}")
+                  f"{_pct(k is Kind.HANDOFF for _, k in unanswerable):>8} {_pct(k is Kind.CHAT for _, k in unanswerable)} "
+                  f"{_pct(k is Kind.CONFIRM for _, k in unanswerable)}")
     f = figures(rows, searched, decided)
     print(f"  answerable answered directly with the right article {100 * f['direct']:.1f}% (goal >= 85%); "
           f"direct answers right {100 * f['precision']:.1f}% (goal >= 98%)")
     print(f"  answerable handed off {100 * f['answerable_handed_off']:.1f}% (goal <= 5%); not in the handbook: "
-          f"handed off {100 * f['outside_handed_off']:.1f}% (goal >= 85%), answered {100 * f['outside_answered']:.1f}%"
-          f" (goal 0)")
-    print(f"  small talk replied to {100 * f['chat_replied']:.1f}%; other questions taken for small talk "
-          f"{100 * f['chat_wrongly']:.1f}%")
+          f"handed off {100 * f['outside_handed_off']:.1f}% (goal >= 85%) and after asking "
+          f"{100 * f['outside_asked']:.1f}%, answered {100 * f['outside_answered']:.1f}% (goal 0)")
+    print(f"  small talk replied to {100 * f['chat_replied']:.1f}%, asked whether it is a question "
+          f"{100 * f['chat_asked']:.1f}%; other questions taken for small talk {100 * f['chat_wrongly']:.1f}%")
     wrong = Counter(f"{s.expected} -> {s.ids[0]}" for s, k in zip(searched, decided, strict=True)
                     if k is Kind.ANSWER and not s.right)
     print("  wrong direct answers (expected -> answered): " + (", ".join(f"{p} ×{n}" for p, n in sorted(
@@ -145,7 +150,7 @@ def failures(rows: list[dict[str, str]], searched: list[Searched], decided: list
     wrong = []
     for row, s, kind in zip(rows, searched, decided, strict=True):
         if row["expected"] == "chitchat":
-            failed = kind is not Kind.CHAT
+            failed = kind is not Kind.CHAT and kind is not Kind.CONFIRM
         elif row["expected"] == "none":
             failed = kind is Kind.ANSWER or kind is Kind.CHAT
         else:

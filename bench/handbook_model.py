@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from handlers.handbook.chatter import Chatter, features
+from handlers.handbook.chatter import SIGNALS, Chatter, features
 from handlers.handbook.chatter import signals as chatter_signals
 from handlers.handbook.chitchat import is_small_talk
 from handlers.handbook.decision import FEATURES, Kind, Model, answerable, basis, signals
@@ -106,7 +106,7 @@ def fit(searched: list[Searched], note: str = "", precision: float = PRECISION) 
 
 def fit_chatter(searched: list[Searched]) -> Chatter:
     """The log ratios counted on every question; the logistic model fitted on the questions the rules
-    leave to the search and that name nothing (Lookup.names), each with ratios counted without its fold;
+    leave to the search and that name nothing of ours (Lookup.names), each with ratios counted without its fold;
     `chat_from` on the probabilities the logistic model gives them (they came from ratios that never saw
     them)."""
     fold = np.array(folds_of([s.expected for s in searched], FOLDS, SEED))
@@ -114,7 +114,7 @@ def fit_chatter(searched: list[Searched]) -> Chatter:
     chat = np.array([s.expected == "chitchat" for s in searched], float)[pool]
     if not chat.any() or chat.all():
         return Chatter()
-    x = np.zeros((len(searched), 4))
+    x = np.zeros((len(searched), SIGNALS))
     for k in range(FOLDS):
         ratios = _ratios([s for s, f in zip(searched, fold, strict=True) if f != k])
         for i in np.nonzero((fold == k) & pool)[0]:

@@ -170,3 +170,28 @@ async def test_regional_speech_gets_its_article_in_private_and_in_a_group(harnes
     fake = harness.fake
     await fake.wait_for(lambda: any((m.text or "").startswith("📘 Trả tiền bằng cách quét mã QR")
                                     for m in fake.messages_to(group) + fake.messages_to(RESIDENT)))
+
+
+async def test_a_remark_that_names_something_of_ours_reaches_the_tech_team_only_when_the_person_says_so(
+    harness: Harness,
+) -> None:
+    remark = "thằng cu nhà tôi cứ lấy điện thoại chơi game suốt, hết cả pin, chán ghê"
+    [asked] = await harness.send(RESIDENT, remark)
+    assert "1. Gửi cho tổ công nghệ số" in asked.text
+    assert "2. Không cần" in asked.text
+    [kept] = await harness.send(RESIDENT, "2")
+    assert "không gửi" in kept.text
+    [question] = await _questions(harness)
+    assert question.status != QuestionStatus.OPEN
+    assert not any("Câu hỏi mới số" in (m.text or "") for m in harness.fake.messages_to(TECH))
+
+    [_asked_again] = await harness.send(RESIDENT, remark)
+    [handed] = await harness.send(RESIDENT, "1")
+    assert "đã chuyển cho Tổ công nghệ số" in handed.text
+    fake = harness.fake
+    await fake.wait_for(lambda: any("Câu hỏi mới số" in (m.text or "") for m in fake.messages_to(TECH)))
+    assert [q.status for q in await _questions(harness)] == [QuestionStatus.ANSWERED_BY_HANDBOOK, QuestionStatus.OPEN]
+
+    [_asked_again] = await harness.send(RESIDENT, remark)  # moving on instead of choosing: a new question
+    article, _feedback = await harness.send(RESIDENT, "cách cài vneid", expect=2)
+    assert article.text.startswith("📘 Cài ứng dụng VNeID")

@@ -384,3 +384,26 @@ def test_chatter_about_coffee_or_a_new_phone_screen_is_small_talk_but_a_name_no_
                             "sáng nay mưa to quá, mẹ con ướt hết cả"),
                            ("bot ngủ ngon không lấy được mã otp", "màn hình điện thoại bị sọc",
                             "cà phê bán trên shopee thế nào"))
+
+
+def test_chatter_that_names_something_of_ours_is_asked_about_neither_taken_for_small_talk_nor_handed_off() -> None:
+    # "game", "mã otp": names of ours, so the bot cannot just say hello; the words around them are small
+    # talk, so it does not bother the tech team either: it asks (Kind.CONFIRM)
+    handbook = Handbook(load())
+    for said in ("thằng cu nhà tôi cứ lấy điện thoại chơi game suốt, hết cả pin, chán ghê",
+                 "bot ngủ ngon không lấy được mã otp"):
+        assert handbook.decide(said).kind is Kind.CONFIRM, said
+    assert handbook.decide("mưa cả tuần không phơi lúa được, chán ghê").kind is Kind.CHAT
+    assert handbook.decide("vneid của tôi không vào được, chán ghê").kind is Kind.HANDOFF
+
+
+def test_only_a_message_that_reads_as_small_talk_and_names_something_of_ours_is_asked_about() -> None:
+    # the rule, whatever the fitted operating point: read everything as small talk, and a service next to
+    # ours is asked about while plain talk is small talk; read nothing as small talk, and nothing is asked
+    model = shipped()
+    chatty = Handbook(load(), replace(model, chatter=replace(model.chatter, chat_from=0.0)))
+    assert chatty.decide("đổi bằng lái xe ở đâu").kind is Kind.CONFIRM
+    assert chatty.decide("chợ phiên tháng này họp ngày nào").kind is Kind.CHAT
+    never = Handbook(load(), replace(model, chatter=replace(model.chatter, chat_from=1.01)))
+    assert never.decide("đổi bằng lái xe ở đâu").kind is Kind.HANDOFF
+    assert never.decide("thằng cu nhà tôi cứ lấy điện thoại chơi game suốt, hết cả pin, chán ghê").kind is not Kind.CONFIRM

@@ -1,5 +1,6 @@
 """Handbook answers in a chat: questions, the top-three offer, feedback; a long article asked in a
-group goes to the asker's private chat. What the handbook cannot answer goes to questions.hand_off."""
+group goes to the asker's private chat. What the handbook cannot answer goes to questions.hand_off, and
+what may be small talk goes there only once the person says it is a question."""
 
 from __future__ import annotations
 
@@ -75,6 +76,10 @@ async def ask(turn: Turn, text: str) -> None:
         choices = _offer_menu(turn, offered)
         await conversation.move(turn, FLOW, "offer", question_id=question.id, offered=offered)
         turn.say("handbook_offer", buttons=choices.buttons, choices=choices.lines)
+    elif decision.kind is Kind.CONFIRM:
+        choices = _confirm_menu()
+        await conversation.move(turn, FLOW, "confirm", question_id=question.id)
+        turn.say("handbook_confirm", buttons=choices.buttons, choices=choices.lines)
     else:
         await hand_off(turn, question)
 
@@ -109,6 +114,20 @@ async def _on_offer(turn: Turn, question: HandbookQuestion, data: Data) -> None:
         await _answer(turn, question, article)
 
 
+async def _on_confirm(turn: Turn, question: HandbookQuestion, _data: Data) -> None:
+    """Small talk or a question? The person said which: only a yes reaches the tech team."""
+    answer = turn.incoming.answer
+    picked = _confirm_menu().pick(answer)
+    if picked is None:
+        await _new_question(turn, answer)
+        return
+    await conversation.finish(turn)
+    if picked == "send":
+        await hand_off(turn, question)
+    else:
+        turn.say("handbook_not_sent")
+
+
 async def _on_feedback(turn: Turn, question: HandbookQuestion, _data: Data) -> None:
     answer = turn.incoming.answer
     picked = _feedback_menu().pick(answer)
@@ -133,6 +152,10 @@ async def _new_question(turn: Turn, text: str) -> None:
 
 def _feedback_menu() -> Menu:
     return menu("yes", "no")
+
+
+def _confirm_menu() -> Menu:
+    return menu(send=label("send_to_team"), keep=label("keep_it"))
 
 
 def _offer_menu(turn: Turn, offered: list[str]) -> Menu:
@@ -174,4 +197,5 @@ async def _to_private(turn: Turn, article: str) -> bool:
     return True
 
 
-FLOW = Flow("handbook", {"offer": _on_question(_on_offer), "feedback": _on_question(_on_feedback)})
+FLOW = Flow("handbook", {"offer": _on_question(_on_offer), "confirm": _on_question(_on_confirm),
+                         "feedback": _on_question(_on_feedback)})

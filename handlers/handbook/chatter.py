@@ -3,17 +3,20 @@ tuần không phơi măng được, chán ghê" ("không"), "hôm nay đứa nh�
 tui bán trà ở đầu dốc nè" ("đâu" once the accents are gone). No list of phrases names every way of
 telling one's day; the words around the ask word do say it, and a learned model reads them.
 
-P(small talk) is a logistic model over four signals: the evidence of the question's words and neighbouring
+P(small talk) is a logistic model over five signals: the evidence of the question's words and neighbouring
 word pairs (the sum of each one's log ratio of how often it occurs in small talk and in questions of the
 evaluation set: naive Bayes over the searched text, so spelling without accents, abbreviations and
 regional words are already repaired), whether the message asks something (chitchat.asks), the top hit's
-score and the message's length. A message the decision model does not answer (decision.Model.kind) and
-that names no service next to ours and no handbook name an everyday word cannot be (Lookup.names: "bot
-ngủ ngon không lấy được mã otp" is about the code; "cà phê" is a pair few articles have, and may be
-chatted about) is small talk from `chat_from`, chosen like the answer point: on probabilities
-each training question got from a model fitted without it, at the lowest level where what it calls small
-talk still is `CHAT_PRECISION` of the time. Fitted by `bench/handbook.py --fit` with the decision model
-and stored with it; only read here."""
+score, the message's length, and whether it has a name no article uses (Lookup.strange): a product or a
+licence class asks, but a grandchild called "Bin", a "video" call or a "game" are names too, and a day told
+around them is still small talk, so such a name weighs against small talk rather than ruling it out. A
+message that names a service next to ours or a handbook name an everyday word cannot be (Lookup.names:
+"bot ngủ ngon không lấy được mã otp" is about the code) is never taken for small talk on this reading
+alone: the bot asks before the tech team gets it (decision.Kind.CONFIRM). A message the decision model does
+not answer (decision.Model.kind) reads as small talk from `chat_from`, chosen like the answer point: on
+probabilities each training question got from a model fitted without it, at the lowest level where what
+it calls small talk still is `CHAT_PRECISION` of the time. Fitted by `bench/handbook.py --fit` with the
+decision model and stored with it; only read here."""
 
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ import numpy as np
 
 from handlers.handbook.index import Lookup
 
+SIGNALS = 5
+
 
 def features(query: str) -> list[str]:
     """The searched question's words and neighbouring word pairs, each once, sorted: the evidence is a sum
@@ -34,27 +39,29 @@ def features(query: str) -> list[str]:
 
 
 def signals(lookup: Lookup, ratios: dict[str, float]) -> np.ndarray:
-    """Evidence of the words, whether it asks, the top hit's score, log(1 + words)."""
+    """Evidence of the words, whether it asks, the top hit's score, log(1 + words), whether it has a name
+    no article uses (Lookup.strange)."""
     evidence = sum(ratios.get(f, 0.0) for f in features(lookup.query))
     top = lookup.hits[0].score if lookup.hits else 0.0
-    return np.array([evidence, float(lookup.asks), top, math.log1p(len(lookup.query.split()))])
+    return np.array([evidence, float(lookup.asks), top, math.log1p(len(lookup.query.split())),
+                     float(lookup.strange)])
 
 
 @dataclass(frozen=True)
 class Chatter:
     ratios: dict[str, float] = field(default_factory=dict)  # word or pair: log P(in small talk) / P(in a question)
-    mean: np.ndarray = field(default_factory=lambda: np.zeros(4))  # of the signals, to standardise them
-    scale: np.ndarray = field(default_factory=lambda: np.ones(4))
-    weights: np.ndarray = field(default_factory=lambda: np.zeros(5))  # intercept, then one per signal
+    mean: np.ndarray = field(default_factory=lambda: np.zeros(SIGNALS))  # of the signals, to standardise them
+    scale: np.ndarray = field(default_factory=lambda: np.ones(SIGNALS))
+    weights: np.ndarray = field(default_factory=lambda: np.zeros(SIGNALS + 1))  # intercept, then one per signal
     chat_from: float = 1.01  # no model: nothing is taken for small talk
 
     def probability(self, lookup: Lookup) -> float:
         z = self.weights[0] + self.weights[1:] @ ((signals(lookup, self.ratios) - self.mean) / self.scale)
         return 1 / (1 + math.exp(-max(-30.0, min(30.0, float(z)))))
 
-    def chats(self, lookup: Lookup) -> bool:
-        """Read as small talk: it names nothing (Lookup.names) and its words say small talk."""
-        return not lookup.names and self.probability(lookup) >= self.chat_from
+    def chatty(self, lookup: Lookup) -> bool:
+        """Its words say small talk (the caller decides what a message that names something of ours is)."""
+        return self.probability(lookup) >= self.chat_from
 
     def to_dict(self) -> dict[str, object]:
         return {"chat_from": self.chat_from, "mean": _rounded(self.mean), "scale": _rounded(self.scale),

@@ -140,9 +140,12 @@ class Lookup:
     # its tasks: if it asks nothing else either, it is small talk, however well the article on the bot scores
     about_bot: bool = False
     # whether it names a service next to ours or a handbook thing no everyday word names ("mã otp", "vneid";
-    # HandbookIndex.names_thing): then it is about that, however chatty the words around it ("bot ngủ ngon
+    # HandbookIndex.names_handbook): then it is about that, however chatty the words around it ("bot ngủ ngon
     # không lấy được mã otp"); a pair of words few articles have ("cà phê", "màn hình") asks, but may be chatted about
     names: bool = False
+    # whether it has a name no article uses (HandbookIndex.names_unknown): a product or a licence class asks,
+    # but a grandchild called "Bin" or a "video" call may be chatted about
+    strange: bool = False
 
 
 class HandbookIndex:
@@ -255,13 +258,20 @@ class HandbookIndex:
         return self.names_thing(topic) or self._names_pair(topic)
 
     def names_thing(self, topic: list[str]) -> bool:
-        """Whether a topic word is a name of the articles' core fields that is no Vietnamese syllable
-        ("vneid", "qr"), or a word no article uses that is none either ("ure", "a1": a product, a licence
-        class). Unlike a pair ("cà phê", "thành phố", "màn hình" are pairs few articles have), such a word is
-        never an everyday one."""
+        """Whether a topic word is a name no Vietnamese syllable spells: one of the articles' core fields
+        ("vneid", "qr", `names_handbook`) or one no article uses ("ure", "a1": a product, a licence class,
+        `names_unknown`). Unlike a pair ("cà phê", "thành phố", "màn hình" are pairs few articles have), such
+        a word is never an everyday one."""
+        return self.names_handbook(topic) or self.names_unknown(topic)
+
+    def names_handbook(self, topic: list[str]) -> bool:
+        return any(_a_name(w) and w in self._core_using for w in topic)
+
+    def names_unknown(self, topic: list[str]) -> bool:
+        """A name no article uses: a product, a licence class, but also a grandchild called "Bin" or a "game"."""
         chat = vocabulary()
-        return any(len(w) > 1 and not SYLLABLE.fullmatch(w) and not w.isdigit() and (w in self._core_using or (
-            not self.repair.knows(w) and w not in chat)) for w in topic)
+        return any(_a_name(w) and w not in self._core_using and not self.repair.knows(w) and w not in chat
+                   for w in topic)
 
     def _names_pair(self, topic: list[str]) -> bool:
         chat = vocabulary()
@@ -348,9 +358,15 @@ class HandbookIndex:
         """The Lookup, with whether it asks (a question about the bot itself asks nothing of the handbook or
         the tech team) and whether it is about the bot."""
         about = about_bot(question)
-        names = any(h.elsewhere for h in hits) or self.names_thing(topic)
-        asked = (asks(question) and not about) or names or self._names_pair(topic)
-        return Lookup(query, topic, unknown, hits, novel_pairs, unknown_typed, asked, about, names)
+        names = any(h.elsewhere for h in hits) or self.names_handbook(topic)
+        strange = self.names_unknown(topic)
+        asked = (asks(question) and not about) or names or strange or self._names_pair(topic)
+        return Lookup(query, topic, unknown, hits, novel_pairs, unknown_typed, asked, about, names, strange)
+
+
+def _a_name(word: str) -> bool:
+    """Two characters or more, no Vietnamese syllable and not a number: "vneid", "a1", "bin"."""
+    return len(word) > 1 and not SYLLABLE.fullmatch(word) and not word.isdigit()
 
 
 def phrase(text: str) -> str:
