@@ -462,7 +462,7 @@ STEPS = [
     Step("campaign:expected", HEAD, campaign_step("expected", survey="thu")),
     Step("mydata:delete", RESIDENT, _mydata),
     Step("mydata:delete_own", RESIDENT, _mydata_own),
-    *(Step(f"handbook:{s}", RESIDENT, handbook_step(s)) for s in ("offer", "feedback")),
+    *(Step(f"handbook:{s}", RESIDENT, handbook_step(s)) for s in ("offer", "confirm", "feedback")),
     Step("free text", RESIDENT, _no_conversation),
     Step("village:commune", RESIDENT, village_step("commune")),
     Step("village:village", RESIDENT, village_step("village")),
