@@ -15,7 +15,7 @@ import csv
 from pathlib import Path
 
 QUESTIONS = Path(__file__).with_name("questions.tsv")
-BLIND: tuple[Path, ...] = ()
+BLIND: tuple[Path, ...] = (Path(__file__).with_name("blind29.tsv"),)
 STYLES = ("dau", "khong_dau", "loi")
 KINDS = ("plain", "regional", "problem", "nearmiss", "chitchat")
 
