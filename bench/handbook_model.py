@@ -32,6 +32,8 @@ HANDOFF_AT_MOST = 0.03
 # what the chatter model calls small talk (among what the rules let through) is small talk this often, on
 # probabilities from models fitted without each question
 CHAT_PRECISION = 0.95
+# from where small talk is taken for small talk without asking; between the two the bot asks
+SURE_PRECISION = 0.99
 # the naive Bayes ratios of the chatter model: a pseudo-count added to each class's count of questions
 # with the word, and the fewest questions a word must occur in to be counted at all
 SMOOTHING = 0.3
@@ -122,7 +124,8 @@ def fit_chatter(searched: list[Searched]) -> Chatter:
     mean, scale, z = _standardised(x[pool])
     weights = _logistic(z, chat, 1.0)
     p = 1 / (1 + np.exp(-np.clip(z @ weights, -30, 30)))
-    return Chatter(_ratios(searched), mean, scale, weights, _answer_from(p, chat, CHAT_PRECISION))
+    return Chatter(_ratios(searched), mean, scale, weights, _answer_from(p, chat, CHAT_PRECISION),
+                   _answer_from(p, chat, SURE_PRECISION))
 
 
 def _ratios(searched: list[Searched]) -> dict[str, float]:

@@ -397,13 +397,16 @@ def test_chatter_that_names_something_of_ours_is_asked_about_neither_taken_for_s
     assert handbook.decide("vneid của tôi không vào được, chán ghê").kind is Kind.HANDOFF
 
 
-def test_only_a_message_that_reads_as_small_talk_and_names_something_of_ours_is_asked_about() -> None:
-    # the rule, whatever the fitted operating point: read everything as small talk, and a service next to
-    # ours is asked about while plain talk is small talk; read nothing as small talk, and nothing is asked
+def test_only_sure_small_talk_that_names_nothing_of_ours_gets_the_hello_and_the_rest_of_it_is_asked_about() -> None:
+    # the rule, whatever the fitted operating points: read everything as sure small talk, and a service
+    # next to ours is asked about while plain talk is small talk; read everything as small talk but never
+    # surely, and plain talk is asked about too; read nothing as small talk, and nothing is asked
     model = shipped()
-    chatty = Handbook(load(), replace(model, chatter=replace(model.chatter, chat_from=0.0)))
-    assert chatty.decide("đổi bằng lái xe ở đâu").kind is Kind.CONFIRM
-    assert chatty.decide("chợ phiên tháng này họp ngày nào").kind is Kind.CHAT
+    sure = Handbook(load(), replace(model, chatter=replace(model.chatter, chat_from=0.0, sure_from=0.0)))
+    assert sure.decide("đổi bằng lái xe ở đâu").kind is Kind.CONFIRM
+    assert sure.decide("chợ phiên tháng này họp ngày nào").kind is Kind.CHAT
+    unsure = Handbook(load(), replace(model, chatter=replace(model.chatter, chat_from=0.0, sure_from=1.01)))
+    assert unsure.decide("chợ phiên tháng này họp ngày nào").kind is Kind.CONFIRM
     never = Handbook(load(), replace(model, chatter=replace(model.chatter, chat_from=1.01)))
     assert never.decide("đổi bằng lái xe ở đâu").kind is Kind.HANDOFF
     assert never.decide("thằng cu nhà tôi cứ lấy điện thoại chơi game suốt, hết cả pin, chán ghê").kind is not Kind.CONFIRM

@@ -12,11 +12,14 @@ licence class asks, but a grandchild called "Bin", a "video" call or a "game" ar
 around them is still small talk, so such a name weighs against small talk rather than ruling it out. A
 message that names a service next to ours or a handbook name an everyday word cannot be (Lookup.names:
 "bot ngủ ngon không lấy được mã otp" is about the code) is never taken for small talk on this reading
-alone: the bot asks before the tech team gets it (decision.Kind.CONFIRM). A message the decision model does
-not answer (decision.Model.kind) reads as small talk from `chat_from`, chosen like the answer point: on
-probabilities each training question got from a model fitted without it, at the lowest level where what
-it calls small talk still is `CHAT_PRECISION` of the time. Fitted by `bench/handbook.py --fit` with the
-decision model and stored with it; only read here."""
+alone: the bot asks before the tech team gets it (decision.Kind.CONFIRM). A message the decision model
+does not answer (decision.Model.kind) reads as small talk from `chat_from`, and surely from `sure_from`, both
+chosen like the answer point: on probabilities each training question got from a model fitted without
+it, at the lowest level where what it calls small talk still is small talk `CHAT_PRECISION` (95 %) and
+`SURE_PRECISION` (99 %) of the time. Only sure small talk gets the hello; between the two the bot asks
+(decision.Kind.CONFIRM), as "trời mưa không ra ruộng được, tiền điện đóng ở đâu" is mostly weather and
+still a question. Fitted by `bench/handbook.py --fit` with the decision model and stored with it; only
+read here."""
 
 from __future__ import annotations
 
@@ -54,6 +57,7 @@ class Chatter:
     scale: np.ndarray = field(default_factory=lambda: np.ones(SIGNALS))
     weights: np.ndarray = field(default_factory=lambda: np.zeros(SIGNALS + 1))  # intercept, then one per signal
     chat_from: float = 1.01  # no model: nothing is taken for small talk
+    sure_from: float = 1.01  # from here what it calls small talk is small talk SURE_PRECISION of the time
 
     def probability(self, lookup: Lookup) -> float:
         z = self.weights[0] + self.weights[1:] @ ((signals(lookup, self.ratios) - self.mean) / self.scale)
@@ -63,14 +67,19 @@ class Chatter:
         """Its words say small talk (the caller decides what a message that names something of ours is)."""
         return self.probability(lookup) >= self.chat_from
 
+    def sure(self, lookup: Lookup) -> bool:
+        return self.probability(lookup) >= self.sure_from
+
     def to_dict(self) -> dict[str, object]:
-        return {"chat_from": self.chat_from, "mean": _rounded(self.mean), "scale": _rounded(self.scale),
-                "weights": _rounded(self.weights), "ratios": {f: round(r, 3) for f, r in sorted(self.ratios.items())}}
+        return {"chat_from": self.chat_from, "sure_from": self.sure_from, "mean": _rounded(self.mean),
+                "scale": _rounded(self.scale), "weights": _rounded(self.weights),
+                "ratios": {f: round(r, 3) for f, r in sorted(self.ratios.items())}}
 
     @classmethod
     def from_dict(cls, data: dict) -> Chatter:
         arrays = {name: np.asarray(data[name], float) for name in ("mean", "scale", "weights")}
-        return cls(ratios=dict(data["ratios"]), chat_from=float(data["chat_from"]), **arrays)
+        return cls(ratios=dict(data["ratios"]), chat_from=float(data["chat_from"]),
+                   sure_from=float(data["sure_from"]), **arrays)
 
 
 def _rounded(values: np.ndarray) -> list[float]:

@@ -98,13 +98,13 @@ class Model:
         """Answer when sure; otherwise a question goes to a menu or the tech team, and a message that
         asks nothing (Lookup.asks: "trời mưa to quá, ngoài đồng nước ngập hết rồi") or reads as small talk
         all the same (chatter.py: "mưa cả tuần không phơi lúa được, chán ghê") is small talk: a hand-off
-        needs an ask. A message that reads as small talk but names something of ours or next to ours
-        (Lookup.names: "thằng Bin lấy điện thoại bà chơi game cả buổi, hết sạch pin", "bot ngủ ngon không
-        lấy được mã otp") may be either, and the person says which (CONFIRM): a tap costs a real question
-        less than silence, and spares the tech team a remark. The reading comes after the answer: "cảm
-        ơn, bot giúp được gì" is worded like small talk, and is a question the article on using the bot
-        answers. The bot asked about itself, and nothing else ("bot ơi bot ở đâu"), is small talk even when
-        that article scores well."""
+        needs an ask. A message that reads as small talk but not surely (chatter.sure_from), or that
+        names something of ours or next to ours (Lookup.names: "thằng Bin lấy điện thoại bà chơi game cả
+        buổi, hết sạch pin", "bot ngủ ngon không lấy được mã otp"), may be either, and the person says
+        which (CONFIRM): a tap costs a real question less than silence, and spares the tech team a remark.
+        The reading comes after the answer: "cảm ơn, bot giúp được gì" is worded like small talk, and is a
+        question the article on using the bot answers. The bot asked about itself, and nothing else ("bot
+        ơi bot ở đâu"), is small talk even when that article scores well."""
         if lookup.about_bot and not lookup.asks:
             return Kind.CHAT
         if lookup.hits:
@@ -114,7 +114,8 @@ class Model:
         if not lookup.asks:
             return Kind.CHAT
         if self.chatter.chatty(lookup):
-            return Kind.CONFIRM if lookup.names else Kind.CHAT
+            sure = self.chatter.sure(lookup) and not lookup.names
+            return Kind.CHAT if sure else Kind.CONFIRM
         return Kind.HANDOFF if not lookup.hits or known < self.handoff_below else Kind.OFFER
 
     def to_json(self) -> str:
