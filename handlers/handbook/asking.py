@@ -100,12 +100,19 @@ def _on_question(step: QuestionStep) -> StepHandler:
     return handler
 
 
-async def _on_offer(turn: Turn, question: HandbookQuestion, data: Data) -> None:
-    answer = turn.incoming.answer
-    picked = _offer_menu(turn, data.get("offered", [])).pick(answer)
+async def _chosen(turn: Turn, choices: Menu) -> str | None:
+    """The key of the item the message picks; None once a message that picks nothing was taken as new."""
+    picked = choices.pick(turn.incoming.answer)
     if picked is None:
-        await _new_question(turn, answer)
-    elif picked == "handoff":
+        await _new_question(turn, turn.incoming.answer)
+    return picked
+
+
+async def _on_offer(turn: Turn, question: HandbookQuestion, data: Data) -> None:
+    picked = await _chosen(turn, _offer_menu(turn, data.get("offered", [])))
+    if picked is None:
+        return
+    if picked == "handoff":
         await conversation.finish(turn)
         await hand_off(turn, question)
     else:
@@ -116,10 +123,8 @@ async def _on_offer(turn: Turn, question: HandbookQuestion, data: Data) -> None:
 
 async def _on_confirm(turn: Turn, question: HandbookQuestion, _data: Data) -> None:
     """Small talk or a question? The person said which: only a yes reaches the tech team."""
-    answer = turn.incoming.answer
-    picked = _confirm_menu().pick(answer)
+    picked = await _chosen(turn, _confirm_menu())
     if picked is None:
-        await _new_question(turn, answer)
         return
     await conversation.finish(turn)
     if picked == "send":
@@ -129,10 +134,8 @@ async def _on_confirm(turn: Turn, question: HandbookQuestion, _data: Data) -> No
 
 
 async def _on_feedback(turn: Turn, question: HandbookQuestion, _data: Data) -> None:
-    answer = turn.incoming.answer
-    picked = _feedback_menu().pick(answer)
+    picked = await _chosen(turn, _feedback_menu())
     if picked is None:
-        await _new_question(turn, answer)
         return
     question.helpful = picked == "yes"
     await conversation.finish(turn)
