@@ -109,8 +109,8 @@ def fit(searched: list[Searched], note: str = "", precision: float = PRECISION) 
 def fit_chatter(searched: list[Searched]) -> Chatter:
     """The log ratios counted on every question; the logistic model fitted on the questions the rules
     leave to the search and that name nothing of ours (Lookup.names), each with ratios counted without its fold;
-    `chat_from` on the probabilities the logistic model gives them (they came from ratios that never saw
-    them)."""
+    `chat_from` and `sure_from` on the probabilities the logistic model gives them (they came from ratios
+    that never saw them)."""
     fold = np.array(folds_of([s.expected for s in searched], FOLDS, SEED))
     pool = np.array([not s.chat and not s.lookup.names for s in searched])  # what the reading may decide
     chat = np.array([s.expected == "chitchat" for s in searched], float)[pool]

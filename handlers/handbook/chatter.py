@@ -8,8 +8,8 @@ word pairs (the sum of each one's log ratio of how often it occurs in small talk
 evaluation set: naive Bayes over the searched text, so spelling without accents, abbreviations and
 regional words are already repaired), whether the message asks something (chitchat.asks), the top hit's
 score, the message's length, and whether it has a name no article uses (Lookup.strange): a product or a
-licence class asks, but a grandchild called "Bin", a "video" call or a "game" are names too, and a day told
-around them is still small talk, so such a name weighs against small talk rather than ruling it out. A
+licence class asks, but a grandchild called "Bin" or a town in Korea ("Pusan") are names too, and a day
+told around them is still small talk, so such a name weighs against small talk rather than ruling it out. A
 message that names a service next to ours or a handbook name an everyday word cannot be (Lookup.names:
 "bot ngủ ngon không lấy được mã otp" is about the code) is never taken for small talk on this reading
 alone: the bot asks before the tech team gets it (decision.Kind.CONFIRM). A message the decision model

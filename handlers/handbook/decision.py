@@ -33,7 +33,7 @@ class Kind(StrEnum):
     OFFER = "offer"
     HANDOFF = "handoff"
     CHAT = "chat"  # small talk: a friendly hello, no article, no tech team
-    CONFIRM = "confirm"  # worded like small talk yet naming something of ours: ask before the tech team gets it
+    CONFIRM = "confirm"  # small talk or a question, the words cannot say: ask before the tech team gets it
 
 
 def signals(lookup: Lookup) -> np.ndarray:

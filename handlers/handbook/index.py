@@ -144,7 +144,7 @@ class Lookup:
     # không lấy được mã otp"); a pair of words few articles have ("cà phê", "màn hình") asks, but may be chatted about
     names: bool = False
     # whether it has a name no article uses (HandbookIndex.names_unknown): a product or a licence class asks,
-    # but a grandchild called "Bin" or a "video" call may be chatted about
+    # but a grandchild called "Bin" or a town abroad may be chatted about
     strange: bool = False
 
 
@@ -268,7 +268,7 @@ class HandbookIndex:
         return any(_a_name(w) and w in self._core_using for w in topic)
 
     def names_unknown(self, topic: list[str]) -> bool:
-        """A name no article uses: a product, a licence class, but also a grandchild called "Bin" or a "game"."""
+        """A name no article uses: a product, a licence class, but also a grandchild called "Bin"."""
         chat = vocabulary()
         return any(_a_name(w) and w not in self._core_using and not self.repair.knows(w) and w not in chat
                    for w in topic)
