@@ -56,19 +56,12 @@ class Chatter:
     mean: np.ndarray = field(default_factory=lambda: np.zeros(SIGNALS))  # of the signals, to standardise them
     scale: np.ndarray = field(default_factory=lambda: np.ones(SIGNALS))
     weights: np.ndarray = field(default_factory=lambda: np.zeros(SIGNALS + 1))  # intercept, then one per signal
-    chat_from: float = 1.01  # no model: nothing is taken for small talk
-    sure_from: float = 1.01  # from here what it calls small talk is small talk SURE_PRECISION of the time
+    chat_from: float = 1.01  # from here it reads as small talk; no model: nothing is taken for small talk
+    sure_from: float = 1.01  # from here surely (decision.Model.kind asks in between)
 
     def probability(self, lookup: Lookup) -> float:
         z = self.weights[0] + self.weights[1:] @ ((signals(lookup, self.ratios) - self.mean) / self.scale)
         return 1 / (1 + math.exp(-max(-30.0, min(30.0, float(z)))))
-
-    def chatty(self, lookup: Lookup) -> bool:
-        """Its words say small talk (the caller decides what a message that names something of ours is)."""
-        return self.probability(lookup) >= self.chat_from
-
-    def sure(self, lookup: Lookup) -> bool:
-        return self.probability(lookup) >= self.sure_from
 
     def to_dict(self) -> dict[str, object]:
         return {"chat_from": self.chat_from, "sure_from": self.sure_from, "mean": _rounded(self.mean),

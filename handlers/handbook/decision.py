@@ -113,9 +113,9 @@ class Model:
                 return Kind.ANSWER
         if not lookup.asks:
             return Kind.CHAT
-        if self.chatter.chatty(lookup):
-            sure = self.chatter.sure(lookup) and not lookup.names
-            return Kind.CHAT if sure else Kind.CONFIRM
+        chat = self.chatter.probability(lookup)  # once: the sum over the message's words is the costly part
+        if chat >= self.chatter.chat_from:
+            return Kind.CHAT if chat >= self.chatter.sure_from and not lookup.names else Kind.CONFIRM
         return Kind.HANDOFF if not lookup.hits or known < self.handoff_below else Kind.OFFER
 
     def to_json(self) -> str:
