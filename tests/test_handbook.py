@@ -32,6 +32,15 @@ def test_a_typo_between_two_handbook_words_goes_to_the_one_more_articles_use_the
     assert Repairer({"hoai": 1, "hoan": 5, "hoa": 4}).word("hoal") == "hoan"
 
 
+
+def test_a_mistyped_pension_question_is_handed_off_not_answered_with_the_welfare_article() -> None:
+    # "huu" of "lương hưu" was repaired to the handbook's "hu" ("hư"): the pension no longer named a
+    # service we lack, and the article on welfare payments answered it
+    handbook = Handbook(load())
+    assert handbook.index.repair.word("huu") == "huu"
+    assert handbook.decide("luog huu cua ba e thag nay chua ve tk").kind is Kind.HANDOFF
+    assert Repairer({"hu": 3}).word("huu") == "hu"  # a word no service list has is still repaired
+
 def test_articles_that_score_the_same_are_ranked_by_id_whatever_their_order() -> None:
     first = Article(id="a-cai-vneid", title="Cài ứng dụng VNeID", body="Tải VNeID từ cửa hàng ứng dụng.")
     second = replace(first, id="b-cai-vneid")

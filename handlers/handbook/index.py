@@ -199,10 +199,10 @@ class HandbookIndex:
             for text in own:
                 phrases.append(text)
                 owners.append(n)
-        self.repair = Repairer(frequency)
+        named = [*words().elsewhere, *(p for ps in self._not_covered for p in ps)]  # what we do not cover
+        self.repair = Repairer(frequency, (w for p in named for w in p.split()))
         self._distinct_pairs = frozenset(p for p, n in core_pairs.items() if n <= DISTINCT_PAIR)
         # the longest phrase, in words, that a question can name as not covered
-        named = [*words().elsewhere, *(p for ps in self._not_covered for p in ps)]
         self._longest = max(p.count(" ") + 1 for p in named)
         # never one with a word that is also a particle without its accents ("thi" is "thì", "lam" "làm",
         # "dang" "đang"): found apart, such a word belongs to the sentence, not to the service ("đổi giấy

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import tomllib
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -133,14 +133,17 @@ def expand(tokens: list[str]) -> list[str]:
 
 
 class Repairer:
-    """Undoes typing accidents, but only into words the handbook actually uses.
+    """Undoes typing accidents, but only into words the handbook actually uses, and never out of a word
+    that names a service next to ours (`kept`: the [elsewhere] list and the articles' not_covered).
 
     The same word is repaired the same way in every process (nothing here walks a set): spelling
     variants are tried in the fixed order of `_variants`; failing those, among the handbook words
     one edit away the choice is the word more articles use, then the alphabetically first."""
 
-    def __init__(self, document_frequency: Mapping[str, int]) -> None:
+    def __init__(self, document_frequency: Mapping[str, int], kept: Iterable[str] = ()) -> None:
         self._frequency = dict(document_frequency)
+        # words of the services next to ours stay as typed: "hưu" of "lương hưu" is no "hư", "data" no "đất"
+        self._kept = frozenset(kept)
         # a mistyped abbreviation ("ddc", "kk") is repaired into the abbreviation, then spelled out
         self._spellings = {w for w in words().abbreviations if " " not in w}
         self._by_length: dict[int, list[str]] = {}
@@ -152,7 +155,7 @@ class Repairer:
 
     def word(self, word: str) -> str:
         """The handbook word (or words, space-separated: "dangkyvneid") a typed word was meant to be."""
-        if word in self._frequency or word.isdigit() or len(word) <= 2:
+        if word in self._frequency or word in self._kept or word.isdigit() or len(word) <= 2:
             return word
         for candidate in self._variants(word):
             if candidate in self._frequency or candidate in self._spellings:
