@@ -83,6 +83,8 @@ def figures(rows: list[dict[str, str]], searched: list[Searched], decided: list[
         "outside_asked": _share(k is Kind.CONFIRM for k in outside),
         "chat_replied": _share(k is Kind.CHAT for k in chat),
         "chat_asked": _share(k is Kind.CONFIRM for k in chat),
+        # small talk that gets the hello or is asked whether it is a question: never an article or the tech team
+        "chat_kept": _share(k in (Kind.CHAT, Kind.CONFIRM) for k in chat),
         "chat_wrongly": _share(k is Kind.CHAT for r, k in zip(rows, decided, strict=True) if r["expected"] != "chitchat"),
     }
 

