@@ -68,7 +68,7 @@ async def test_a_clear_question_gets_the_article_and_feedback_is_stored(harness:
 
 
 async def test_an_unclear_question_offers_three_and_a_number_picks_one(harness: Harness) -> None:
-    [offer] = await harness.send(RESIDENT, "lua dao")  # spotting scams, unsafe apps, fake QR codes: three articles
+    [offer] = await harness.send(RESIDENT, "mat khau")  # which password: an account's, VNeID's, the wifi's
     assert "Trả lời bằng số" in offer.text
     assert "4. Không bài nào đúng" in offer.text
     first_title = offer.text.splitlines()[1].split(". ", 1)[1]
