@@ -430,3 +430,14 @@ def test_a_benefit_amount_asked_goes_to_the_tech_team_but_an_amount_an_article_s
     assert shown.kind is Kind.ANSWER
     assert shown.hits[0].article.id == "vssid"
     assert not handbook.index.search("cach cai vneid").amount
+
+
+def test_a_name_of_ours_typed_alone_gets_the_menu_of_its_articles_not_the_tech_team() -> None:
+    # "vneid" alone says which topic, not which of its articles: the person picks, the team is not asked
+    handbook = Handbook(load())
+    for name, first in (("vneid", "vneid-cai-dat"), ("mã QR", "thanh-toan-qr"), ("zalo", "nhom-zalo-thon")):
+        decision = handbook.decide(name)
+        assert decision.kind is Kind.OFFER, name
+        assert decision.hits[0].article.id == first, name
+    # with anything more it is a question again: "không được" is a trouble for the tech team
+    assert handbook.decide("vssid đăng ký không được").kind is not Kind.OFFER

@@ -105,7 +105,8 @@ class Model:
         which (CONFIRM): a tap costs a real question less than silence, and spares the tech team a remark.
         The reading comes after the answer: "cảm ơn, bot giúp được gì" is worded like small talk, and is a
         question the article on using the bot answers. The bot asked about itself, and nothing else ("bot
-        ơi bot ở đâu"), is small talk even when that article scores well."""
+        ơi bot ở đâu"), is small talk even when that article scores well. A name of ours typed alone ("vneid",
+        Lookup.bare) gets the menu of its articles: which one is meant, only the person can say."""
         if lookup.about_bot and not lookup.asks:
             return Kind.CHAT
         if lookup.hits:
@@ -117,6 +118,8 @@ class Model:
         chat = self.chatter.probability(lookup)  # once: the sum over the message's words is the costly part
         if chat >= self.chatter.chat_from:
             return Kind.CHAT if chat >= self.chatter.sure_from and not lookup.names else Kind.CONFIRM
+        if lookup.hits and lookup.bare:  # "vneid" alone: which article it is about, the person knows, the team does not
+            return Kind.OFFER
         return Kind.HANDOFF if not lookup.hits or known < self.handoff_below else Kind.OFFER
 
     def to_json(self) -> str:

@@ -47,6 +47,8 @@ MIX = np.array([1.0, 0.1, 0.5])
 # a pair of neighbouring topic words ("dat kham", "tien dien") names a handbook topic when the core fields
 # of at most this many articles have it: a pair most articles share ("dien thoai") names none
 DISTINCT_PAIR = 3
+# a message of at most this many words, each a topic word of the handbook, only names a topic (Lookup.bare)
+BARE_AT_MOST = 2
 
 
 def ngrams(text: str) -> Counter[str]:
@@ -149,6 +151,9 @@ class Lookup:
     # whether it asks an amount or a time ("được bao nhiêu", "mất bao lâu"): most such questions in the
     # evaluation set are about a service next to ours (a benefit's level, a platform's fee), not a how-to
     amount: bool = False
+    # whether it is nothing but a word or two the handbook's titles, synonyms, questions or tags use ("vneid",
+    # "mã qr", "zalo"): a topic named, not a question the tech team could answer
+    bare: bool = False
 
 
 class HandbookIndex:
@@ -365,7 +370,10 @@ class HandbookIndex:
         strange = self.names_unknown(topic)
         asked = (asks(question) and not about) or names or strange or self._names_pair(topic)
         amount = any(f" {p} " in f" {query} " for p in words().amounts)
-        return Lookup(query, topic, unknown, hits, novel_pairs, unknown_typed, asked, about, names, strange, amount)
+        bare = 0 < len(topic) == len(query.split()) <= BARE_AT_MOST and all(w in self._core_using for w in topic) \
+            and not any(h.elsewhere for h in hits)
+        return Lookup(query, topic, unknown, hits, novel_pairs, unknown_typed, asked, about, names, strange, amount,
+                      bare)
 
 
 def _a_name(word: str) -> bool:
