@@ -7,7 +7,8 @@ A held-out set (BLIND, in the same columns) is written by someone who saw only t
 summaries (never the articles, the word lists or questions.tsv), never used to fit the model or to write
 a word list or an article, and scored once with `bench/handbook.py --blind`; then it is spent and joins
 questions.tsv. blind.tsv and blind2.tsv to blind33.tsv are in questions.tsv; blind34.tsv (a Catholic
-parish village of the Red River delta) is held out."""
+parish village of the Red River delta) was scored once with the model of 2026-12-03 (round 32) and is
+spent too: the next round folds it in and writes blind35.tsv."""
 
 from __future__ import annotations
 
