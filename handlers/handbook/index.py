@@ -366,12 +366,14 @@ class HandbookIndex:
         """The Lookup, with whether it asks (a question about the bot itself asks nothing of the handbook or
         the tech team) and whether it is about the bot."""
         about = about_bot(question)
-        names = any(h.elsewhere for h in hits) or self.names_handbook(topic)
+        elsewhere = any(h.elsewhere for h in hits)
+        names = elsewhere or self.names_handbook(topic)
         strange = self.names_unknown(topic)
         asked = (asks(question) and not about) or names or strange or self._names_pair(topic)
-        amount = any(f" {p} " in f" {query} " for p in words().amounts)
-        bare = 0 < len(topic) == len(query.split()) <= BARE_AT_MOST and all(w in self._core_using for w in topic) \
-            and not any(h.elsewhere for h in hits)
+        padded = f" {query} "
+        amount = any(f" {p} " in padded for p in words().amounts)
+        bare = (0 < len(topic) == len(query.split()) <= BARE_AT_MOST and not elsewhere
+                and all(w in self._core_using for w in topic))
         return Lookup(query, topic, unknown, hits, novel_pairs, unknown_typed, asked, about, names, strange, amount,
                       bare)
 
