@@ -138,6 +138,9 @@ def test_regional_speech_spaced_out_names_and_accents_are_read_as_standard_words
     assert repair.text("mần răng cài vneid ở mô") == "lam sao cai vneid o dau"
     assert repair.text("v n e i d") == "vneid"
     assert repair.text("zalo pay") == "zalopay"
+    assert repair.text("trả tiền đ.iện") == "tra tien dien"  # a syllable broken by a dot
+    # ...but two words, one of them ours, stay two: "gì ạ" typed "gi a" is no "gia" (price)
+    assert repair.text("dua the bhyt vao vneid kieu gi a").endswith("kieu gi a")
     assert repair.text("mở tài khoản") == "mo tai khoan"  # "mô" is "đâu" only with its accent
     # the southern "ấp" (a hamlet) is the village, not the abbreviation "ap" (app) its letters spell
     assert repair.text("tổ công nghệ số ở ấp tui") == "to cong nghe so o thon toi"

@@ -226,9 +226,9 @@ class Repairer:
 
     def _rejoin(self, tokens: list[str]) -> list[str]:
         """Names typed apart become the handbook's word: letters typed or read aloud ("v n e i d", "vi en
-        e i di": the longest run of three or more that spells a handbook word no syllable), and "zalo pay"
-        (when "zalopay" is a handbook word and one of its halves is not), never two words the handbook has
-        as they are."""
+        e i di": the longest run of three or more that spells a handbook word no syllable), "zalo pay" (when
+        "zalopay" is a handbook word and one of its halves is not) and "d ien" (neither half is a word of
+        ours), never two words the handbook has as they are."""
         letters = words().letters
         out: list[str] = []
         i = 0
@@ -243,7 +243,11 @@ class Repairer:
                 i += size
                 continue
             pair = tokens[i : i + 2]
-            if len(pair) == 2 and "".join(pair) in self._frequency and not all(w in self._frequency for w in pair):
+            ours = [w in self._frequency for w in pair]
+            # a syllable broken apart ("đ.iện") or a name split ("zalo pay"); "gì ạ" typed "gi a" is no "gia"
+            if len(pair) == 2 and "".join(pair) in self._frequency and (
+                not any(ours) or (self._names("".join(pair)) and not all(ours))
+            ):
                 out.append("".join(pair))
                 i += 2
                 continue
