@@ -26,6 +26,7 @@ from handlers.handbook.chatter import signals as chatter_signals
 from handlers.handbook.chitchat import is_small_talk
 from handlers.handbook.decision import FEATURES, Kind, Model, answerable, basis, signals
 from handlers.handbook.index import HandbookIndex, Lookup
+from handlers.handbook.logistic import sigmoid
 
 # 99.5 % since round 32 (99 % before): with the amount signal and 13,110 questions the point costs 2.8 points of
 # direct answers out of fold (95.1 → 92.3 %), where in round 8 it cost 5; fresh sets had come in under 98 % right
@@ -125,7 +126,7 @@ def fit_chatter(searched: list[Searched]) -> Chatter:
             x[i] = chatter_signals(searched[i].lookup, ratios)
     mean, scale, z = _standardised(x[pool])
     weights = _logistic(z, chat, 1.0)
-    p = 1 / (1 + np.exp(-np.clip(z @ weights, -30, 30)))
+    p = sigmoid(z @ weights)
     return Chatter(_ratios(searched), mean, scale, weights, _answer_from(p, chat, CHAT_PRECISION),
                    _answer_from(p, chat, SURE_PRECISION))
 
@@ -240,7 +241,7 @@ def _logistic(z: np.ndarray, y: np.ndarray, l2: float) -> np.ndarray:
     penalty = np.full(z.shape[1], l2)
     penalty[0] = 0  # the intercept is not shrunk
     for _ in range(50):
-        p = 1 / (1 + np.exp(-np.clip(z @ w, -30, 30)))
+        p = sigmoid(z @ w)
         gradient = z.T @ (p - y) + penalty * w
         hessian = (z * (p * (1 - p))[:, None]).T @ z + np.diag(penalty)
         step = np.linalg.solve(hessian, gradient)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import ColumnElement, TextClause, bindparam, func, or_, text, update
+from sqlalchemy import ColumnElement, TextClause, Update, bindparam, func, or_, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
@@ -87,22 +87,23 @@ async def renew(connection: AsyncConnection, delivery_ids: list[int], until: dat
     )
 
 
-async def release(connection: AsyncConnection, delivery_ids: list[int]) -> None:
-    """Claims this process will not send after all (it is stopping): due again now, not at the lease's end."""
-    await connection.execute(
+def _due_again(*where: ColumnElement[bool]) -> Update:
+    """Rows being sent (and matching `where`) back to waiting, their lease gone."""
+    return (
         update(Delivery)
-        .where(col(Delivery.id).in_(delivery_ids), col(Delivery.status) == DeliveryStatus.SENDING)
+        .where(col(Delivery.status) == DeliveryStatus.SENDING, *where)
         .values(status=DeliveryStatus.PENDING, lease_until=None)
     )
+
+
+async def release(connection: AsyncConnection, delivery_ids: list[int]) -> None:
+    """Claims this process will not send after all (it is stopping): due again now, not at the lease's end."""
+    await connection.execute(_due_again(col(Delivery.id).in_(delivery_ids)))
 
 
 async def reclaim_expired(session: AsyncSession, now: datetime) -> int:
     """Deliveries whose process died while sending them (its lease ran out) are due again."""
-    result = await session.exec(
-        update(Delivery)
-        .where(col(Delivery.status) == DeliveryStatus.SENDING, col(Delivery.lease_until) < now)
-        .values(status=DeliveryStatus.PENDING, lease_until=None)
-    )
+    result = await session.exec(_due_again(col(Delivery.lease_until) < now))
     await session.commit()
     return result.rowcount
 
@@ -120,9 +121,7 @@ async def next_due(session: AsyncSession, platform: str) -> datetime | None:
 
 async def release_all_claims(session: AsyncSession) -> int:
     """At start-up of the only process (SQLite): whatever was being sent when it died is due again."""
-    result = await session.exec(
-        update(Delivery).where(col(Delivery.status) == DeliveryStatus.SENDING).values(status=DeliveryStatus.PENDING)
-    )
+    result = await session.exec(_due_again())
     await session.commit()
     return result.rowcount
 

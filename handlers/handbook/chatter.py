@@ -30,6 +30,7 @@ from itertools import pairwise
 import numpy as np
 
 from handlers.handbook.index import Lookup
+from handlers.handbook.logistic import sigmoid
 
 SIGNALS = 5
 
@@ -61,7 +62,7 @@ class Chatter:
 
     def probability(self, lookup: Lookup) -> float:
         z = self.weights[0] + self.weights[1:] @ ((signals(lookup, self.ratios) - self.mean) / self.scale)
-        return 1 / (1 + math.exp(-max(-30.0, min(30.0, float(z)))))
+        return float(sigmoid(z))
 
     def to_dict(self) -> dict[str, object]:
         return {"chat_from": self.chat_from, "sure_from": self.sure_from, "mean": _rounded(self.mean),

@@ -21,6 +21,7 @@ import numpy as np
 
 from handlers.handbook.chatter import Chatter
 from handlers.handbook.index import Lookup
+from handlers.handbook.logistic import sigmoid
 
 MODEL_FILE = Path(__file__).with_name("decision.json")
 FEATURES = ("score", "margin", "ratio", "whole", "phrase", "words", "lead", "agree", "coverage", "core", "overlap",
@@ -93,7 +94,7 @@ class Model:
         """P(right) and P(known) for a row of signals, or for a matrix of rows."""
         b = basis(x, self.knots)
         z = np.column_stack([np.ones(b.shape[0]), (b - self.mean) / self.scale])
-        return _sigmoid(z @ self.right), _sigmoid(z @ self.known)
+        return sigmoid(z @ self.right), sigmoid(z @ self.known)
 
     def kind(self, lookup: Lookup) -> Kind:
         """Answer when sure; otherwise a question goes to a menu or the tech team, and a message that
@@ -144,7 +145,3 @@ class Model:
 @cache
 def shipped() -> Model:
     return Model.from_json(MODEL_FILE.read_text(encoding="utf-8"))
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1 / (1 + np.exp(-np.clip(z, -30, 30)))
