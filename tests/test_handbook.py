@@ -139,6 +139,7 @@ def test_regional_speech_spaced_out_names_and_accents_are_read_as_standard_words
     assert repair.text("v n e i d") == "vneid"
     assert repair.text("zalo pay") == "zalopay"
     assert repair.text("trả tiền đ.iện") == "tra tien dien"  # a syllable broken by a dot
+    assert repair.text("lên mứk 2") == "len muc 2"  # no syllable ends in k: typed as it sounds
     # ...but two words, one of them ours, stay two: "gì ạ" typed "gi a" is no "gia" (price)
     assert repair.text("dua the bhyt vao vneid kieu gi a").endswith("kieu gi a")
     assert repair.text("mở tài khoản") == "mo tai khoan"  # "mô" is "đâu" only with its accent

@@ -27,6 +27,7 @@ _TELEX_END_W = re.compile(r"([aeiouy][a-z]{1,2})w$")  # Unikey takes the w of ơ
 _REPEAT = re.compile(r"([a-z])\1{2,}")
 _J_FOR_I = re.compile(r"(?<![aeiouy])j")  # "chj", "wifj", "hjhj": a j where no tone mark can be is an i
 _FINAL_G = re.compile(r"(?<=[aeiouy])g$")  # no Vietnamese syllable ends in a bare g: "sag" lost the n of "sang"
+_FINAL_K = re.compile(r"(?<=[aeiouy])k$")  # nor in k: "mứk" is "mức" typed the way it sounds
 # one Vietnamese syllable written without diacritics: never a run of words typed together ("xuong")
 SYLLABLE = re.compile(r"(ngh|ng|nh|ch|gh|gi|kh|ph|qu|th|tr|[bcdghklmnprstvx])?[aeiouy]{1,3}(ch|ng|nh|[cmnpt])?")
 _TRAILING_NUMBER = re.compile(r"([a-z]{2,})([0-9]+)")  # "muc2": a word and a number typed together
@@ -185,6 +186,7 @@ class Repairer:
         variants += [telex, _J_FOR_I.sub("i", telex), _TELEX_TONE.sub("", telex)]
         variants += [re.sub(r"([a-z])\1", r"\1", v) for v in list(variants)]
         variants += [_FINAL_G.sub("ng", v) for v in variants if _FINAL_G.search(v)]
+        variants += [_FINAL_K.sub("c", v) for v in variants if _FINAL_K.search(v)]
         return variants
 
     def _split(self, word: str) -> list[str]:
