@@ -6,9 +6,8 @@ regional speech, a problem described instead of named, a near-miss on a service 
 A held-out set (BLIND, in the same columns) is written by someone who saw only the articles' titles and
 summaries (never the articles, the word lists or questions.tsv), never used to fit the model or to write
 a word list or an article, and scored once with `bench/handbook.py --blind`; then it is spent and joins
-questions.tsv. blind.tsv and blind2.tsv to blind37.tsv are in questions.tsv; blind38.tsv (night-shift
-workers, porters and delivery drivers near Hải Phòng) was scored once with the model of round 36 and is
-spent too: the next round folds it in and writes blind39.tsv."""
+questions.tsv. blind.tsv and blind2.tsv to blind38.tsv are in questions.tsv; blind39.tsv (Khmer residents
+of Trà Vinh and Sóc Trăng) is held out for the model of round 37."""
 
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ import csv
 from pathlib import Path
 
 QUESTIONS = Path(__file__).with_name("questions.tsv")
-BLIND: tuple[Path, ...] = (Path(__file__).with_name("blind38.tsv"),)
+BLIND: tuple[Path, ...] = (Path(__file__).with_name("blind39.tsv"),)
 STYLES = ("dau", "khong_dau", "loi")
 KINDS = ("plain", "regional", "problem", "nearmiss", "chitchat")
 
