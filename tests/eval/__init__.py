@@ -7,7 +7,8 @@ A held-out set (BLIND, in the same columns) is written by someone who saw only t
 summaries (never the articles, the word lists or questions.tsv), never used to fit the model or to write
 a word list or an article, and scored once with `bench/handbook.py --blind`; then it is spent and joins
 questions.tsv. blind.tsv and blind2.tsv to blind39.tsv are in questions.tsv; blind40.tsv (village shops
-that pay bills and fill in forms for their customers) is held out for the model of round 38."""
+that pay bills and fill in forms for their customers) was scored once with the model of round 38 and is
+spent too: the next round folds it in and writes blind41.tsv."""
 
 from __future__ import annotations
 
