@@ -7,7 +7,8 @@ A held-out set (BLIND, in the same columns) is written by someone who saw only t
 summaries (never the articles, the word lists or questions.tsv), never used to fit the model or to write
 a word list or an article, and scored once with `bench/handbook.py --blind`; then it is spent and joins
 questions.tsv. blind.tsv and blind2.tsv to blind40.tsv are in questions.tsv; blind41.tsv (veterans' and
-farmers' associations of Bến Tre and Vĩnh Long) is held out for the model of round 39."""
+farmers' associations of Bến Tre and Vĩnh Long) was scored once with the model of round 39 and is spent
+too: the next round folds it in and writes blind42.tsv."""
 
 from __future__ import annotations
 
