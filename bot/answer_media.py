@@ -28,9 +28,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers.chat import Attachment, Channel, Fetched, Outcome
 from handlers.media import mime_of
 from handlers.surveys.answer_files import failed_notice, file_answer, limit_of, unanswer
-from handlers.surveys.answering import chosen_language
 from handlers.surveys.answers import copied
 from handlers.surveys.catalog import Catalog
+from handlers.surveys.languages import chosen_language
 from storage import media
 from storage.autocommit import autocommit
 from storage.models import AnswerFile, AnswerFileStatus, Campaign, SurveyResponse

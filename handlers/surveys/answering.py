@@ -20,8 +20,9 @@ from handlers.numbers import whole_number
 from handlers.people import place_by_code, villages_of
 from handlers.surveys import answer_files, engine, typed
 from handlers.surveys import answers as answer_tree
-from handlers.surveys.definition import LANGUAGES, MEDIA, Group, Item, Question, QuestionType, Repeat, Survey, flatten, translated
+from handlers.surveys.definition import MEDIA, Group, Item, Question, QuestionType, Repeat, Survey, flatten, translated
 from handlers.surveys.households import household_by_code, leave_household, new_join_code, shown
+from handlers.surveys.languages import chosen_language, keep_language
 from handlers.surveys.limits import limits
 from handlers.villages import join_if_none
 from messages import label, render
@@ -345,14 +346,6 @@ def _today(turn: Turn) -> str:
     return turn.local(turn.now).date().isoformat()
 
 
-def chosen_language(response: SurveyResponse, person_id: int | None) -> str:
-    """The language a member chose to read the form's own texts in ("": the form's first). It is kept
-    with the household's answers, not in the conversation, so coming back after /huy, a sent set or a
-    restart reads the same; each member chooses their own. The bot's own words stay Vietnamese."""
-    chosen = response.answers.get(LANGUAGES)
-    return str(chosen.get(str(person_id), "")) if isinstance(chosen, dict) else ""
-
-
 def _language(turn: Turn, response: SurveyResponse) -> str:
     # a conversation begun before the choice was kept with the answers still holds it
     kept = turn.conversation.data.get("language", "") if turn.conversation else ""
@@ -360,10 +353,7 @@ def _language(turn: Turn, response: SurveyResponse) -> str:
 
 
 def _keep_language(turn: Turn, response: SurveyResponse, language: str) -> None:
-    """The resident's choice, kept with the answers; no correction, so `updated_at` stays."""
-    chosen = response.answers.get(LANGUAGES)
-    mine = {**(chosen if isinstance(chosen, dict) else {}), str(turn.person.id): language}
-    response.answers = {**response.answers, LANGUAGES: mine}  # a new dict: JSON columns only notice reassignment
+    keep_language(response, turn.person.id, language)
     turn.session.add(response)
 
 

@@ -20,7 +20,7 @@ from handlers.choices import Menu, confirm_menu, confirmed, menu
 from handlers.context import Turn
 from handlers.conversation import Data, Flow
 from handlers.permissions import Spot, may_reset_household_code, villages_where
-from handlers.surveys.definition import LANGUAGES
+from handlers.surveys.languages import forget_language
 from messages import render
 from storage.models import Household, Identity, Person, Place, SurveyResponse
 
@@ -77,7 +77,6 @@ async def leave_household(session: AsyncSession, person: Person) -> None:
     session.add(person)
     if household_id is None:
         return
-    mine = str(person.id)
     rows = await session.exec(
         select(SurveyResponse).where(SurveyResponse.household_id == household_id)
         .order_by(col(SurveyResponse.id))
@@ -85,11 +84,7 @@ async def leave_household(session: AsyncSession, person: Person) -> None:
         .execution_options(populate_existing=True)
     )
     for response in rows.all():
-        chosen = response.answers.get(LANGUAGES)
-        if isinstance(chosen, dict) and mine in chosen:
-            others = {member: language for member, language in chosen.items() if member != mine}
-            # a new dict: JSON columns only notice reassignment; no correction, so `updated_at` stays
-            response.answers = {**response.answers, LANGUAGES: others}
+        if forget_language(response, person.id):
             session.add(response)
 
 

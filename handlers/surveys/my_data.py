@@ -17,8 +17,9 @@ from handlers.conversation import Data, Flow
 from handlers.followers import end_following
 from handlers.surveys import answering
 from handlers.surveys.answer_files import erase_files
-from handlers.surveys.answering import chosen_language, summary_lines
+from handlers.surveys.answering import summary_lines
 from handlers.surveys.households import shown
+from handlers.surveys.languages import chosen_language
 from handlers.villages import leave_village
 from storage.models import (
     Campaign,
