@@ -115,6 +115,37 @@ async def test_a_name_that_is_a_phone_number_is_not_shown(harness: Harness) -> N
     assert "Người hỏi chưa có tên — Thôn 1" in listing.text
 
 
+async def test_asking_where_the_answer_is_tells_the_asker_it_waits_and_sends_the_team_nothing_new(
+    harness: Harness,
+) -> None:
+    await _ask_from(harness, "THON-1")
+    [question] = await _questions(harness)
+    await harness.fake.wait_for(lambda: len(_new_questions(harness, TECH)) == 1)
+    when = when_vi(question.created_at.astimezone(ZoneInfo("Asia/Ho_Chi_Minh")))
+    for impatient in ("sao ko ai tl z", "Nhắn từ sáng đến giờ sao chưa thấy ai trả lời?"):
+        [told] = await harness.send(RESIDENT, impatient)
+        assert f"Câu hỏi số {question.id} bạn gửi lúc {when} vẫn đang chờ" in told.text
+        assert "/hoi" in told.text  # the way to send it as a question all the same
+    [hello] = await harness.send(RESIDENT, "alo")
+    assert "Làng số bot" in hello.text
+    assert f"Câu hỏi số {question.id}" in hello.text
+    # in a group, neighbours would read what someone waits for
+    [in_group] = await harness.send(RESIDENT, "/hoi alo", chat=VILLAGE_GROUPS["THON-1"])
+    assert "Làng số bot" in in_group.text
+    assert "đang chờ" not in in_group.text
+    await harness.settle()
+    assert len(await _questions(harness)) == 1
+    assert len(_new_questions(harness, TECH)) == 1
+    # said with /hoi, it is a question for the team after all
+    [handed] = await harness.send(RESIDENT, "/hoi sao ko ai tl z")
+    assert "đã chuyển cho Tổ công nghệ số" in handed.text
+    await harness.fake.wait_for(lambda: len(_new_questions(harness, TECH)) == 2)
+    for open_question in await _questions(harness):
+        await harness.send(TECH, f"/traloi {open_question.id} {ANSWER}")
+    [hello] = await harness.send(RESIDENT, "alo")
+    assert "đang chờ" not in hello.text
+
+
 async def _answered_question(h: Harness) -> HandbookQuestion:
     await _ask_from(h, "THON-1")
     [question] = await _questions(h)

@@ -14,7 +14,8 @@ from handlers.choices import Menu, menu
 from handlers.context import Turn
 from handlers.conversation import Data, Flow, StepHandler
 from handlers.handbook.articles import Article
-from handlers.handbook.questions import hand_off, place_of, shown_name
+from handlers.handbook.chitchat import asks_for_answer
+from handlers.handbook.questions import hand_off, place_of, shown_name, still_waiting
 from handlers.handbook.search import Kind
 from handlers.people import has_private_chat
 from messages import label, render
@@ -33,7 +34,7 @@ async def ask_command(turn: Turn, args: str) -> None:
     if not args.strip():
         turn.say("handbook_ask_usage")
         return
-    await ask(turn, args)
+    await ask(turn, args, new=True)
 
 
 def is_question(text: str) -> bool:
@@ -46,13 +47,23 @@ def is_visible(text: str) -> bool:
     return any(unicodedata.category(ch)[0] not in "ZC" for ch in text)
 
 
-async def ask(turn: Turn, text: str) -> None:
+async def ask(turn: Turn, text: str, *, new: bool = False) -> None:
+    """A message to the handbook. `new`: sent with /hoi, so a question even when it reads as asking
+    where an earlier answer is."""
     if not is_visible(text):  # not even small talk, though the search would read it as a remark asking nothing
         turn.say("not_understood")
         return
     decision = turn.handbook.decide(text)
+    # in a group, others would read which questions a neighbour is waiting on
+    waiting = await still_waiting(turn) if turn.incoming.chat_kind is ChatKind.PRIVATE else []
+    shown = [{"number": q.id, "at": turn.local(q.created_at)} for q in waiting]
     if decision.kind is Kind.CHAT:  # a hello, thanks, laughter, a remark
-        turn.say("handbook_small_talk")
+        turn.say("handbook_small_talk", waiting=shown)
+        return
+    # "sao ko ai tl z" while a question waits: told where it is, and the team gets no new question saying
+    # only that; a message the handbook answers or offers articles for is a question all the same
+    if waiting and not new and decision.kind not in (Kind.ANSWER, Kind.OFFER) and asks_for_answer(text):
+        turn.say("handbook_still_waiting", waiting=shown)
         return
     if not is_question(text):
         turn.say("not_understood")

@@ -79,6 +79,7 @@ class _Talk:
     about_bot: tuple[str, ...]  # a question with the bot as its subject ("bot co")
     bot_tasks: tuple[str, ...]  # what the bot does for people: asking for it is no small talk
     bot_feelings: tuple[str, ...]  # asked how it feels ("bot co buon", "ban co met"): chatter, tasks or not
+    waiting: tuple[str, ...]  # asking where an answer is ("chua ai tra loi")
 
 
 @cache
@@ -106,7 +107,13 @@ def _talk() -> _Talk:
         about_bot=tuple(f" {plain(p)} " for p in raw["about_bot"]),
         bot_tasks=tuple(f" {plain(p)} " for p in raw["bot_tasks"]),
         bot_feelings=tuple(f" {plain(p)} {plain(f)} " for p in raw["feeling_subjects"] for f in raw["bot_feelings"]),
+        waiting=tuple(f" {plain(p)} " for p in words["waiting"]),
     )
+
+
+def _said(text: str) -> str:
+    """The message standardised and spelled out, padded with spaces for whole-phrase matching."""
+    return f" {' '.join(expand(plain(standard(text)).split()))} "
 
 
 def vocabulary() -> frozenset[str]:
@@ -154,10 +161,16 @@ def about_bot(text: str) -> bool:
     """Whether a question asks about the bot itself ("trời nóng quá, bot có thấy nóng không?"): the bot
     is its subject, and it asks for none of the bot's tasks ("bot có giúp tôi được không")."""
     talk = _talk()
-    said = f" {' '.join(expand(plain(standard(text)).split()))} "
+    said = _said(text)
     if any(f in said for f in talk.bot_feelings):
         return True
     return any(p in said for p in talk.about_bot) and not any(t in said for t in talk.bot_tasks)
+
+
+def asks_for_answer(text: str) -> bool:
+    """Whether the message asks where an answer is ("sao ko ai tl z", "đợi mãi chưa thấy trả lời")."""
+    said = _said(text)
+    return any(p in said for p in _talk().waiting)
 
 
 def is_small_talk(text: str, handbook_word: Callable[[str], bool] = lambda _: False,

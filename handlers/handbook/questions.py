@@ -3,6 +3,8 @@ village head, else commune officials), the staff's /cauhoi list and their /tralo
 
 from __future__ import annotations
 
+from sqlmodel import col, select
+
 from handlers.chat import ChatKind, Outgoing
 from handlers.context import Turn
 from handlers.groups import this_group
@@ -48,6 +50,17 @@ async def hand_off(turn: Turn, question: HandbookQuestion) -> None:
             turn.reply.messages.append(Outgoing(chat, text))
     turn.say("handbook_handed_off", number=question.id, told=told.role,
              join_hint=place is None and turn.incoming.chat_kind is ChatKind.PRIVATE)
+
+
+async def still_waiting(turn: Turn) -> list[HandbookQuestion]:
+    """The asker's own questions handed off and not yet answered, oldest first: "sao chưa ai trả lời"
+    reads as small talk, and the reply to it says which questions are still waiting."""
+    found = await turn.session.exec(
+        select(HandbookQuestion)
+        .where(HandbookQuestion.person_id == turn.person.id, HandbookQuestion.status == QuestionStatus.OPEN)
+        .order_by(col(HandbookQuestion.id))
+    )
+    return list(found.all())
 
 
 async def open_questions(turn: Turn, _args: str) -> None:
