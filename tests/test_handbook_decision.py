@@ -123,10 +123,12 @@ def test_chatter_with_everyday_words_and_personal_questions_to_the_bot_is_small_
     # stopwords and times of day ("hôm nay", "mai", "quá") name no topic, though the articles' phrases use
     # them; "ủa" is surprise; a question to the bot about itself is chatter
     for said in ("hôm qua trời mưa to quá", "tạm biệt nhé, mai nói chuyện tiếp", "ủa bot là người hay máy vậy",
-                 "bot có người yêu chưa", "bot ơi tên gì", "c.ơn bot nhìu"):
+                 "bot có người yêu chưa", "bot ơi tên gì", "c.ơn bot nhìu", "cảm ơn đã hướng dẫn"):
         assert handbook.decide(said).kind is Kind.CHAT, said
     # a question word outside a small-talk phrase makes it a question, and a time word does not hide a topic
-    for asked in ("bot nay lm dc nhung j", "tìm bot ở đâu trên zalo", "hôm nay tiền điện đóng ở đâu", "mai đi khám đặt lịch sao"):
+    # ("hướng dẫn" asks for instructions: "hướng dẫn dùng bot" had been a remark about the bot)
+    for asked in ("bot nay lm dc nhung j", "tìm bot ở đâu trên zalo", "hôm nay tiền điện đóng ở đâu", "mai đi khám đặt lịch sao",
+                  "hướng dẫn dùng bot"):
         assert handbook.decide(asked).kind is not Kind.CHAT, asked
 
 
