@@ -54,17 +54,16 @@ async def ask(turn: Turn, text: str, *, new: bool = False) -> None:
         turn.say("not_understood")
         return
     decision = turn.handbook.decide(text)
-    # in a group, others would read which questions a neighbour is waiting on
-    waiting = await still_waiting(turn) if turn.incoming.chat_kind is ChatKind.PRIVATE else []
-    shown = [{"number": q.id, "at": turn.local(q.created_at)} for q in waiting]
     if decision.kind is Kind.CHAT:  # a hello, thanks, laughter, a remark
-        turn.say("handbook_small_talk", waiting=shown)
+        turn.say("handbook_small_talk", waiting=await _waiting(turn))
         return
     # "sao ko ai tl z" while a question waits: told where it is, and the team gets no new question saying
     # only that; a message the handbook answers or offers articles for is a question all the same
-    if waiting and not new and decision.kind not in (Kind.ANSWER, Kind.OFFER) and asks_for_answer(text):
-        turn.say("handbook_still_waiting", waiting=shown)
-        return
+    if not new and decision.kind not in (Kind.ANSWER, Kind.OFFER) and asks_for_answer(text):
+        waiting = await _waiting(turn)
+        if waiting:
+            turn.say("handbook_still_waiting", waiting=waiting)
+            return
     if not is_question(text):
         turn.say("not_understood")
         return
@@ -93,6 +92,14 @@ async def ask(turn: Turn, text: str, *, new: bool = False) -> None:
         turn.say("handbook_confirm", buttons=choices.buttons, choices=choices.lines)
     else:
         await hand_off(turn, question)
+
+
+async def _waiting(turn: Turn) -> list[dict[str, object]]:
+    """The asker's questions still waiting for the team, as the replies show them; none in a group, where
+    neighbours would read what someone waits for."""
+    if turn.incoming.chat_kind is not ChatKind.PRIVATE:
+        return []
+    return [{"number": q.id, "at": turn.local(q.created_at)} for q in await still_waiting(turn)]
 
 
 QuestionStep = Callable[[Turn, HandbookQuestion, Data], Awaitable[None]]

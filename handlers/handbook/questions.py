@@ -53,8 +53,7 @@ async def hand_off(turn: Turn, question: HandbookQuestion) -> None:
 
 
 async def still_waiting(turn: Turn) -> list[HandbookQuestion]:
-    """The asker's own questions handed off and not yet answered, oldest first: "sao chưa ai trả lời"
-    reads as small talk, and the reply to it says which questions are still waiting."""
+    """The asker's own questions handed off and not yet answered, oldest first."""
     found = await turn.session.exec(
         select(HandbookQuestion)
         .where(HandbookQuestion.person_id == turn.person.id, HandbookQuestion.status == QuestionStatus.OPEN)
