@@ -146,6 +146,9 @@ def test_regional_speech_spaced_out_names_and_accents_are_read_as_standard_words
     # the southern "ấp" (a hamlet) is the village, not the abbreviation "ap" (app) its letters spell
     assert repair.text("tổ công nghệ số ở ấp tui") == "to cong nghe so o thon toi"
     assert repair.text("tai ap ve may") == "tai ung dung ve may"
+    # "hẻm" (an alley) typed without diacritics after a place is no "hem" (không): the address stays an address
+    assert repair.text("nha tui trong hem, giao hang toan lac") == "nha toi trong hem giao hang toan lac"
+    assert repair.text("tui hem biet") == "toi khong biet"
 
 
 def test_small_talk_is_decided_before_any_search() -> None:
