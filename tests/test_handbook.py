@@ -149,6 +149,8 @@ def test_regional_speech_spaced_out_names_and_accents_are_read_as_standard_words
     # "hẻm" (an alley) typed without diacritics after a place is no "hem" (không): the address stays an address
     assert repair.text("nha tui trong hem, giao hang toan lac") == "nha toi trong hem giao hang toan lac"
     assert repair.text("tui hem biet") == "toi khong biet"
+    # a people's name that is no syllable stays as typed: "tiếng Hmông" is not "tiếng hướng", one letter away
+    assert repair.text("bot nói tiếng Hmông được không") == "bot noi tieng hmong duoc khong"
 
 
 def test_small_talk_is_decided_before_any_search() -> None:

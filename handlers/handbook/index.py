@@ -208,7 +208,7 @@ class HandbookIndex:
                 phrases.append(text)
                 owners.append(n)
         named = [*words().elsewhere, *(p for ps in self._not_covered for p in ps)]  # what we do not cover
-        self.repair = Repairer(frequency, (w for p in named for w in p.split()))
+        self.repair = Repairer(frequency, [*(w for p in named for w in p.split()), *words().peoples])
         self._distinct_pairs = frozenset(p for p, n in core_pairs.items() if n <= DISTINCT_PAIR)
         # the longest phrase, in words, that a question can name as not covered
         self._longest = max(p.count(" ") + 1 for p in named)

@@ -59,6 +59,7 @@ class Words:
     elsewhere: tuple[str, ...]  # plain phrases naming services the handbook does not cover
     framing: Phrases  # plain phrases that frame a message and name nothing ("kinh gui bot") → nothing
     amounts: tuple[str, ...]  # plain phrases asking an amount or a time ("bao nhieu", "bao lau")
+    peoples: tuple[str, ...]  # plain names of peoples that are no syllable ("hmong"): never "repaired"
 
 
 @cache
@@ -74,6 +75,7 @@ def words() -> Words:
         elsewhere=tuple(" ".join(replace_phrases(plain(p).split(), abbreviations)) for p in raw["elsewhere"]["phrases"]),
         framing=Phrases(dict.fromkeys((plain(p) for p in raw["framing"]["phrases"]), "")),
         amounts=tuple(plain(p) for p in raw["asks"]["amount"]),
+        peoples=tuple(dict.fromkeys(plain(w) for w in raw["peoples"]["words"])),
     )
 
 
