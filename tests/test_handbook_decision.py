@@ -331,6 +331,14 @@ def test_a_parent_abroad_gets_the_birth_article_but_a_child_born_abroad_does_not
     assert Handbook(load()).decide("làm khai sinh cho con sinh bên Đài Loan thế nào").kind is not Kind.ANSWER
 
 
+def test_a_birth_registered_for_a_young_child_is_the_article_but_one_registered_years_late_is_not() -> None:
+    # without diacritics "trẻ" (a child) and "trễ" (late) are both "tre": what is not covered must not
+    # catch the child the article is about
+    _answered_with("dvc-khai-sinh", ("Lam khai sinh online cho tre duoi 6 tuoi can chuan bi gi",
+                                     "đăng ký khai sinh cho trẻ mới sinh trên điện thoại"))
+    assert Handbook(load()).decide("khai sinh trễ hạn cho người lớn tuổi chưa có giấy").kind is not Kind.ANSWER
+
+
 def test_paying_for_fibre_is_the_bill_article_but_installing_it_is_not() -> None:
     _answered_with("thanh-toan-dien-nuoc", ("tra tien cap quang nha me bang app ngan hang ra rang",))
     handbook = Handbook(load())
