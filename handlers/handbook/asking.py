@@ -58,8 +58,9 @@ async def ask(turn: Turn, text: str, *, new: bool = False) -> None:
         turn.say("handbook_small_talk", waiting=await _waiting(turn))
         return
     # "sao ko ai tl z" while a question waits: told where it is, and the team gets no new question saying
-    # only that; a message the handbook answers or offers articles for is a question all the same
-    if not new and decision.kind not in (Kind.ANSWER, Kind.OFFER) and asks_for_answer(text):
+    # only that. A message the handbook answers is a question all the same; a menu would be a guess (the
+    # article on the bot "not answering"), and the reply says how to send it as a question (/hoi)
+    if not new and decision.kind is not Kind.ANSWER and asks_for_answer(text):
         waiting = await _waiting(turn)
         if waiting:
             turn.say("handbook_still_waiting", waiting=waiting)
